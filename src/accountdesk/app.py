@@ -1,0 +1,88 @@
+"""The application factory: one FastAPI app serving the JSON API, the console and the storefront pages."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from accountdesk.core.db import Database
+from accountdesk.core.settings import Settings, get_settings
+from accountdesk.core.web import PACKAGE, error_response, install_error_handlers
+
+ROUTERS = [
+    "accountdesk.staff.routes",
+    "accountdesk.staff.pages",
+    "accountdesk.accounts.routes",
+    "accountdesk.accounts.pages",
+    "accountdesk.contacts.routes",
+    "accountdesk.contacts.pages",
+    "accountdesk.storefronts.routes",
+    "accountdesk.storefronts.pages",
+    "accountdesk.registration.routes",
+    "accountdesk.registration.pages",
+    "accountdesk.resellers.routes",
+    "accountdesk.resellers.pages",
+    "accountdesk.orders.routes",
+    "accountdesk.orders.pages",
+    "accountdesk.erp.routes",
+    "accountdesk.erp.pages",
+]
+
+
+def _include_routers(app: FastAPI) -> None:
+    import importlib
+
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # that capability has no routes of this kind (yet)
+            raise
+        app.include_router(module.router)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url)
+
+    from accountdesk.mail import delivery
+
+    delivery.install(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if run_worker:
+            from accountdesk.core.outbox import Worker
+
+            worker = Worker(db, settings.outbox_poll_seconds, settings.outbox_max_attempts)
+            worker.start()
+        yield
+        if worker:
+            worker.stop()
+
+    app = FastAPI(title="accountdesk", version="0.1.0", lifespan=lifespan,
+                  description="Customer accounts, storefront users, registration, approval, resellers and ERP.")
+    app.state.db = db
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+    _include_routers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        """200 when the database answers, 503 when it does not."""
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001
+            return error_response(503, "database_unreachable", "The database does not answer.")
+        return JSONResponse({"status": "ok", "database": db.engine.dialect.name})
+
+    return app

@@ -1,0 +1,136 @@
+"""The outbox: rows written with the change that caused them, delivered by workers after the commit.
+
+Workers claim rows with FOR UPDATE SKIP LOCKED (PostgreSQL) and mark them `sending` with a lease, so several
+workers on several hosts never deliver one row twice; a worker that dies leaves a lease that expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, event, or_, select
+from sqlalchemy.orm import Session
+
+from accountdesk.core.db import Database, utcnow
+from accountdesk.core.models import OutboxMessage
+
+log = logging.getLogger("accountdesk.outbox")
+
+Handler = Callable[[dict[str, Any]], None]
+_handlers: dict[str, Handler] = {}
+wakeup = threading.Event()
+LEASE = timedelta(minutes=5)
+
+
+class PermanentFailure(Exception):
+    """A delivery that can never succeed (a refused address): no retry."""
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    _handlers[kind] = handler
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
+    message = OutboxMessage(kind=kind, payload=payload)
+    session.add(message)
+    session.info["outbox_enqueued"] = True
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_worker(session: Session) -> None:
+    if session.info.pop("outbox_enqueued", False):
+        wakeup.set()
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
+
+
+def claim(db: Database, batch: int = 20) -> list[OutboxMessage]:
+    now = utcnow()
+    with db.transaction() as session:
+        due = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                  and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now))
+        rows = list(session.scalars(select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(batch)
+                                    .with_for_update(skip_locked=True)))
+        for row in rows:
+            row.status = "sending"
+            row.locked_until = now + LEASE
+            row.attempts += 1
+        return rows
+
+
+def _finish(db: Database, message_id: int, error: Exception | None, max_attempts: int) -> None:
+    with db.transaction() as session:
+        row = session.get(OutboxMessage, message_id)
+        if row is None:
+            return
+        row.locked_until = None
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", utcnow(), ""
+            return
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
+        if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+            row.status = "failed"
+        else:
+            row.status, row.next_attempt_at = "pending", utcnow() + backoff(row.attempts)
+
+
+def deliver_due(db: Database, max_attempts: int = 8) -> int:
+    """Deliver what is due now; returns how many rows were handled."""
+    handled = 0
+    while rows := claim(db):
+        for row in rows:
+            handler = _handlers.get(row.kind)
+            error: Exception | None = None
+            try:
+                if handler is None:
+                    raise PermanentFailure(f"no handler for {row.kind!r}")
+                handler(row.payload)
+            except Exception as exc:  # noqa: BLE001 — every failure is recorded and retried
+                log.warning("outbox %s %s failed: %s", row.kind, row.id, exc)
+                error = exc
+            _finish(db, row.id, error, max_attempts)
+            handled += 1
+    return handled
+
+
+def retry(session: Session, message_id: int) -> OutboxMessage | None:
+    row = session.get(OutboxMessage, message_id)
+    if row is not None and row.status == "failed":
+        row.status, row.next_attempt_at, row.attempts = "pending", utcnow(), 0
+        session.info["outbox_enqueued"] = True
+    return row
+
+
+class Worker:
+    """Polls the outbox until stopped; `serve` runs one in a thread, `accountdesk worker` runs it in the foreground."""
+
+    def __init__(self, db: Database, poll_seconds: float = 1.0, max_attempts: int = 8) -> None:
+        self.db, self.poll_seconds, self.max_attempts = db, poll_seconds, max_attempts
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                deliver_due(self.db, self.max_attempts)
+            except Exception:  # noqa: BLE001 — a database hiccup must not kill the worker
+                log.exception("outbox worker pass failed")
+            wakeup.wait(self.poll_seconds)
+            wakeup.clear()
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name="outbox-worker", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        wakeup.set()
+        if self.thread:
+            self.thread.join(timeout=10)

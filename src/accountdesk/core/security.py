@@ -1,0 +1,101 @@
+"""Password hashing (argon2id), random tokens stored only as hashes, and password policy checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from accountdesk.core.settings import get_settings
+
+
+@lru_cache
+def password_hasher() -> PasswordHasher:
+    s = get_settings()
+    return PasswordHasher(
+        time_cost=s.argon2_time_cost,
+        memory_cost=s.argon2_memory_kib,
+        parallelism=s.argon2_parallelism,
+        type=Type.ID,
+    )
+
+
+def hash_password(password: str) -> str:
+    return password_hasher().hash(password)
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    return password_hasher().hash(secrets.token_urlsafe(16))
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; with no hash, spend the same time on a dummy so unknown e-mails are not revealed."""
+    try:
+        return password_hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return password_hasher().check_needs_rehash(password_hash)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """Tokens are high-entropy, so a keyed SHA-256 is enough; the database never sees the token itself."""
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int = 12
+    max_length: int = 128
+    require_character_classes: bool = False
+    reject_common: bool = True
+
+    def problems(self, password: str, *, personal: tuple[str, ...] = ()) -> list[str]:
+        """Readable reasons the password is refused; empty when it is accepted."""
+        found: list[str] = []
+        if len(password) < self.min_length:
+            found.append(f"Use at least {self.min_length} characters.")
+        if len(password) > self.max_length:
+            found.append(f"Use at most {self.max_length} characters.")
+        if self.require_character_classes:
+            if not any(c.isupper() for c in password):
+                found.append("Include a capital letter.")
+            if not any(c.isdigit() for c in password):
+                found.append("Include a number.")
+            if all(c.isalnum() for c in password):
+                found.append("Include a special character such as ! or #.")
+        if self.reject_common and is_common_password(password):
+            found.append("This password is too common; choose one that is harder to guess.")
+        lowered = password.lower()
+        if any(p and len(p) >= 4 and p.lower() in lowered for p in personal):
+            found.append("Do not use your name or e-mail address in the password.")
+        return found
+
+
+@lru_cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def is_common_password(password: str) -> bool:
+    lowered = password.lower()
+    if lowered in _common_passwords():
+        return True
+    # "password1234!" is as weak as "password": strip trailing digits and symbols before looking.
+    stem = lowered.rstrip("0123456789!@#$%^&*.?_-")
+    return len(stem) >= 4 and stem in _common_passwords() and len(set(lowered[len(stem):])) <= 4

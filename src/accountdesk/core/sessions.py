@@ -1,0 +1,53 @@
+"""Server-side sessions for the console and storefronts and staff API tokens: revocable, stored as digests."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from accountdesk.core.db import utcnow
+from accountdesk.core.models import AuthSession
+from accountdesk.core.security import new_token, token_digest
+
+
+def open_session(session: Session, kind: str, lifetime: timedelta, *, staff_user_id: int | None = None,
+                 contact_id: int | None = None, data: dict[str, Any] | None = None) -> tuple[str, AuthSession]:
+    """A new session id every time (sign-in never reuses one); returns the token for the cookie or header."""
+    token = new_token()
+    row = AuthSession(token_digest=token_digest(token), kind=kind, staff_user_id=staff_user_id, contact_id=contact_id,
+                      csrf_token=secrets.token_urlsafe(24), expires_at=utcnow() + lifetime, data=data or {})
+    session.add(row)
+    return token, row
+
+
+def find_session(session: Session, kind: str, token: str | None) -> AuthSession | None:
+    if not token:
+        return None
+    row = session.scalar(select(AuthSession).where(AuthSession.token_digest == token_digest(token),
+                                                   AuthSession.kind == kind))
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def close_session(session: Session, row: AuthSession) -> None:
+    row.revoked_at = utcnow()
+
+
+def end_sessions(session: Session, *, contact_id: int | None = None, staff_user_id: int | None = None,
+                 keep_id: int | None = None) -> int:
+    """Sign a person out everywhere (optionally keeping the session that asked for it)."""
+    stmt = update(AuthSession).where(AuthSession.revoked_at.is_(None))
+    if contact_id is not None:
+        stmt = stmt.where(AuthSession.contact_id == contact_id)
+    elif staff_user_id is not None:
+        stmt = stmt.where(AuthSession.staff_user_id == staff_user_id)
+    else:
+        raise ValueError("whose sessions?")
+    if keep_id is not None:
+        stmt = stmt.where(AuthSession.id != keep_id)
+    return session.execute(stmt.values(revoked_at=utcnow())).rowcount or 0

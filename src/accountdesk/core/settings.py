@@ -1,0 +1,38 @@
+"""Settings from ACCOUNTDESK_* environment variables, with safe defaults for the embedded demo."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "accountdesk-demo-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACCOUNTDESK_", extra="ignore")
+
+    database_url: str = Field("sqlite:///var/accountdesk.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db")
+    base_url: str = Field("http://127.0.0.1:8000", description="Public address used in links inside e-mails")
+    secret_key: str = Field(DEV_SECRET, description="Key that signs cookies; set a long random value in production")
+    cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS)")
+    session_hours: int = Field(12, description="How long a console or storefront session lasts without activity")
+    api_token_hours: int = Field(12, description="Lifetime of staff API bearer tokens")
+    smtp_url: str | None = Field(None, description="smtp://user:pass@host:port (STARTTLS with ?starttls=1) or smtps://…; unset writes .eml files")
+    mail_from: str = Field("accountdesk <no-reply@accountdesk.local>", description="From address of every message")
+    mail_dir: Path = Field(Path("var/mail"), description="Folder for .eml files when no SMTP server is set")
+    redis_url: str | None = Field(None, description="redis://host:port/db for rate limits shared by every process; unset keeps them in the database")
+    argon2_memory_kib: int = Field(19456, description="argon2id memory cost (KiB)")
+    argon2_time_cost: int = Field(2, description="argon2id iterations")
+    argon2_parallelism: int = Field(1, description="argon2id lanes")
+    outbox_poll_seconds: float = Field(1.0, description="How often an idle worker looks for new outbox rows")
+    outbox_max_attempts: int = Field(8, description="Delivery attempts before a message is marked failed")
+    reset_token_minutes: int = Field(30, description="Lifetime of a password-reset link")
+    activation_token_hours: int = Field(24, description="Lifetime of an activation link")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by every domain: the request's database session, templates, errors as one JSON shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accountdesk.core.db import Database
+from accountdesk.core.errors import AppError, Conflict
+
+log = logging.getLogger("accountdesk.web")
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One transaction per request: commit when the endpoint returns, roll back when it raises."""
+    with request.app.state.db.transaction() as session:
+        yield session
+
+
+# scope="function": the commit runs before the response is sent, so a failed commit becomes an error response.
+DbSession = Annotated[Session, Depends(_session, scope="function")]
+
+
+def template_dirs() -> list[Path]:
+    return sorted(PACKAGE.glob("*/templates"))
+
+
+templates = Jinja2Templates(env=None, loader=ChoiceLoader([FileSystemLoader([str(p) for p in template_dirs()])]))
+
+
+# Constraint name -> (field, message): the race-safe way to report a duplicate.
+UNIQUE_FIELDS: dict[str, tuple[str, str]] = {
+    "uq_accounts_number": ("number", "This account number is already taken."),
+    "uq_accounts_erp_code": ("erp_code", "Another account already has this ERP code."),
+    "uq_contacts_account_id_storefront_id_email": ("email", "This account already has a contact with this e-mail on this storefront."),
+    "uq_staff_users_email": ("email", "A staff user with this e-mail already exists."),
+    "uq_storefronts_slug": ("slug", "This storefront address is already taken."),
+    "uq_custom_attribute_definitions_key": ("key", "An attribute with this key already exists."),
+    "uq_invoices_account_id_number": ("number", "This invoice number is already recorded for the account."),
+}
+
+
+def violated_constraint(exc: IntegrityError) -> str:
+    """The unique constraint's name; SQLite lists the columns instead, which our naming convention turns back."""
+    text = str(exc.orig)
+    if "UNIQUE constraint failed:" in text:
+        columns = [c.strip() for c in text.split("UNIQUE constraint failed:", 1)[1].split(",")]
+        table = columns[0].split(".")[0]
+        return f"uq_{table}_" + "_".join(c.split(".")[-1] for c in columns)
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    return constraint or ""
+
+
+def conflict_from_integrity_error(exc: IntegrityError) -> Conflict:
+    field_message = UNIQUE_FIELDS.get(violated_constraint(exc))
+    if field_message:
+        field, message = field_message
+        return Conflict(message, code="duplicate", fields={field: message})
+    return Conflict("This change conflicts with existing data.", code="conflict")
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields: dict[str, str] = {}
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                return error_response(400, "invalid_json", "The request body is not valid JSON.")
+            fields.setdefault(_field_name(tuple(err.get("loc", ()))), str(err.get("msg", "Invalid value.")).removeprefix("Value error, "))
+        return error_response(422, "validation_failed", "Some fields need attention.", fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 403: "forbidden"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        conflict = conflict_from_integrity_error(exc)
+        return error_response(409, conflict.code, conflict.message, conflict.fields)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return error_response(503, "database_unavailable", "The database is busy; try again.", headers={"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -1,0 +1,67 @@
+"""E-mail: queue a message in the caller's transaction; render it per language when the worker sends it."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from accountdesk.core.outbox import OutboxMessage, enqueue
+
+TEMPLATES = Path(__file__).parent / "templates" / "mail"
+LANGUAGES = ("en", "fr", "de")
+
+
+def send(session: Session, template: str, to: list[str] | str, *, language: str = "en", context: dict[str, Any],
+         cc: list[str] | None = None, bcc: list[str] | None = None) -> OutboxMessage:
+    """Queue one message; it goes out only if the surrounding transaction commits."""
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not (TEMPLATES / "en" / f"{template}.j2").exists():
+        raise ValueError(f"no mail template {template!r}")
+    return enqueue(session, "email", {"template": template, "language": language if language in LANGUAGES else "en",
+                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context})
+
+
+@lru_cache
+def _environments() -> tuple[Environment, Environment]:
+    loader = FileSystemLoader(str(TEMPLATES))
+    text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+    html = Environment(loader=loader, autoescape=select_autoescape(default=True, default_for_string=True),
+                       undefined=StrictUndefined)
+    return text, html
+
+
+def _render_block(env: Environment, name: str, block: str, context: dict[str, Any]) -> str:
+    template = env.get_template(name)
+    return "".join(template.blocks[block](template.new_context(context))).strip()
+
+
+def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
+    """Build the MIME message (plain text + HTML) from an outbox payload."""
+    language = payload.get("language", "en")
+    name = f"{language}/{payload['template']}.j2"
+    if not (TEMPLATES / name).exists():
+        name = f"en/{payload['template']}.j2"
+    text_env, html_env = _environments()
+    context = payload["context"]
+    message = EmailMessage()
+    message["Subject"] = _render_block(text_env, name, "subject", context)
+    message["From"] = mail_from
+    message["To"] = ", ".join(payload["to"])
+    if payload.get("cc"):
+        message["Cc"] = ", ".join(payload["cc"])
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="accountdesk.local")
+    message["Content-Language"] = language
+    message.set_content(_render_block(text_env, name, "text", context) + "\n")
+    message.add_alternative(_render_block(html_env, name, "html", context), subtype="html")
+    return message
+
+
+def envelope_recipients(payload: dict[str, Any]) -> list[str]:
+    return [*payload["to"], *payload.get("cc", []), *payload.get("bcc", [])]

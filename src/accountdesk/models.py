@@ -1,0 +1,12 @@
+"""Every table, imported in one place so that Alembic and the tests see the whole schema."""
+
+from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue, Invoice
+from accountdesk.contacts.models import Contact
+from accountdesk.core.db import Base
+from accountdesk.core.models import AuditEvent, AuthSession, NumberSequence, OutboxMessage, RateLimitHit, SingleUseToken
+from accountdesk.staff.models import StaffUser
+from accountdesk.storefronts.models import Storefront
+
+__all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Contact", "CustomAttributeDefinition",
+           "CustomAttributeValue", "Invoice", "NumberSequence", "OutboxMessage", "RateLimitHit", "SingleUseToken",
+           "StaffUser", "Storefront"]

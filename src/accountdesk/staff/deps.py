@@ -1,0 +1,38 @@
+"""FastAPI dependencies that put the signed-in staff user on a route and enforce roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from accountdesk.core.errors import Forbidden, NotAuthenticated
+from accountdesk.core.web import DbSession
+from accountdesk.staff.models import StaffRole
+from accountdesk.staff.service import StaffPrincipal, principal_for
+
+CONSOLE_COOKIE = "accountdesk_console"
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def api_staff(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
+    """An API route's staff user, from the bearer token; 401 without one, 403 with the wrong role."""
+
+    def dependency(request: Request, session: DbSession) -> StaffPrincipal:
+        principal = principal_for(session, "api", bearer_token(request))
+        if principal is None:
+            raise NotAuthenticated("Send a staff access token: Authorization: Bearer <token>.",
+                                   headers={"WWW-Authenticate": "Bearer"})
+        if not principal.may(roles):
+            raise Forbidden(f"The {principal.user.role} role may not do this.", code="role_forbidden")
+        return principal
+
+    return dependency
+
+
+def console_staff(request: Request, session: DbSession) -> StaffPrincipal | None:
+    return principal_for(session, "console", request.cookies.get(CONSOLE_COOKIE))

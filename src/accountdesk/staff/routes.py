@@ -1,0 +1,35 @@
+"""Staff API: exchange e-mail and password for a bearer token; revoke it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from accountdesk.core import sessions
+from accountdesk.core.errors import NotAuthenticated
+from accountdesk.core.settings import get_settings
+from accountdesk.core.web import DbSession, get_db
+from accountdesk.staff import service
+from accountdesk.staff.deps import api_staff
+from accountdesk.staff.schemas import TokenRequest, TokenResponse
+from accountdesk.staff.service import READ, StaffPrincipal
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+
+
+@router.post("/tokens", response_model=TokenResponse, status_code=201)
+def create_token(body: TokenRequest, request: Request, session: DbSession) -> TokenResponse:
+    """Sign a staff user in and return a bearer token for the API."""
+    user = service.authenticate(get_db(request), body.email, body.password)
+    if user is None:
+        raise NotAuthenticated("E-mail or password is not right.", code="invalid_credentials")
+    token, _ = service.start_session(session, user, "api")
+    return TokenResponse(access_token=token, expires_in=get_settings().api_token_hours * 3600, role=user.role)
+
+
+@router.delete("/tokens/current", status_code=204)
+def revoke_token(session: DbSession, principal: Annotated[StaffPrincipal, Depends(api_staff(READ))]) -> Response:
+    """Revoke the token used for this request."""
+    sessions.close_session(session, session.merge(principal.auth))
+    return Response(status_code=204)

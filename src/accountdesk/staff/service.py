@@ -1,0 +1,96 @@
+"""Staff users: creation, sign-in (console session or API token), and what each role may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from accountdesk.core import sessions
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import Database, utcnow
+from accountdesk.core.errors import ValidationFailed
+from accountdesk.core.models import AuthSession
+from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
+from accountdesk.core.settings import get_settings
+from accountdesk.staff.models import StaffRole, StaffUser
+
+# What each role may do; reseller staff are further limited to their own customers by the queries.
+READ = frozenset(StaffRole)
+MANAGE_CUSTOMERS = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.reseller_admin})
+APPROVE = frozenset({StaffRole.admin, StaffRole.approver})
+ADMIN = frozenset({StaffRole.admin})
+OPERATOR = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.approver})
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """The signed-in staff user and the session or token they came with."""
+
+    user: StaffUser
+    auth: AuthSession
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("staff", self.user.id, self.user.email)
+
+    @property
+    def reseller_scope(self) -> int | None:
+        """The reseller whose customers this user is limited to; None for operator staff (everything)."""
+        return self.user.reseller_account_id if self.user.is_reseller_staff else None
+
+    def may(self, roles: frozenset[StaffRole]) -> bool:
+        return self.user.role in roles
+
+
+def create_staff(session: Session, email: str, password: str, role: str, name: str = "",
+                 reseller_account_id: int | None = None) -> StaffUser:
+    problems = PasswordPolicy().problems(password, personal=(email.split("@")[0],))
+    if problems:
+        raise ValidationFailed(" ".join(problems), fields={"password": " ".join(problems)})
+    if role not in StaffRole.__members__:
+        raise ValidationFailed("Unknown role.", fields={"role": f"Choose one of {', '.join(StaffRole)}."})
+    if (role == StaffRole.reseller_admin) != (reseller_account_id is not None):
+        raise ValidationFailed("Reseller staff belong to exactly one reseller account.",
+                               fields={"reseller_account_id": "Required for reseller_admin, and only for it."})
+    user = StaffUser(email=email.strip().lower(), password_hash=hash_password(password), role=role, name=name,
+                     reseller_account_id=reseller_account_id)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(db: Database, email: str, password: str) -> StaffUser | None:
+    """Check e-mail and password. The hash is verified outside any transaction so no lock is held meanwhile,
+    and an unknown e-mail costs one dummy verification, like a known one."""
+    with db.transaction() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    if not verify_password(user.password_hash if user else None, password) or user is None or not user.active:
+        return None
+    if needs_rehash(user.password_hash):
+        with db.transaction() as session:
+            session.get(StaffUser, user.id).password_hash = hash_password(password)
+    return user
+
+
+def start_session(session: Session, user: StaffUser, kind: str) -> tuple[str, AuthSession]:
+    settings = get_settings()
+    hours = settings.api_token_hours if kind == "api" else settings.session_hours
+    session.get(StaffUser, user.id).last_sign_in_at = utcnow()
+    return sessions.open_session(session, kind, timedelta(hours=hours), staff_user_id=user.id)
+
+
+def principal_for(session: Session, kind: str, token: str | None) -> StaffPrincipal | None:
+    auth = sessions.find_session(session, kind, token)
+    if auth is None or auth.staff_user_id is None:
+        return None
+    user = session.get(StaffUser, auth.staff_user_id)
+    if user is None or not user.active:
+        return None
+    return StaffPrincipal(user, auth)
+
+
+def count_staff(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(StaffUser)) or 0
