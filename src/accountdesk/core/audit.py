@@ -35,6 +35,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def created(values: dict[str, Any]) -> dict[str, list[Any]]:
+    """The change list of a new record: every field from nothing to its value."""
+    return {k: [None, "•••" if k in SECRET_FIELDS else _plain(v)] for k, v in values.items()}
+
+
 def apply_changes(target: object, values: dict[str, Any]) -> dict[str, list[Any]]:
     """Set attributes on a record and return {field: [old, new]} for those that really changed."""
     changes: dict[str, list[Any]] = {}

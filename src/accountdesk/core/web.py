@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,7 +41,8 @@ def template_dirs() -> list[Path]:
     return sorted(PACKAGE.glob("*/templates"))
 
 
-templates = Jinja2Templates(env=None, loader=ChoiceLoader([FileSystemLoader([str(p) for p in template_dirs()])]))
+templates = Jinja2Templates(env=Environment(loader=FileSystemLoader([str(p) for p in template_dirs()]),
+                                           autoescape=select_autoescape(default=True)))
 
 
 # Constraint name -> (field, message): the race-safe way to report a duplicate.

@@ -1,0 +1,194 @@
+"""API shapes for accounts, addresses, custom attributes and invoices."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from accountdesk.accounts.models import AccountKind, AccountStatus, AttributeType, PartialChargesInvoicing, PaymentMethod
+from accountdesk.core import validation
+
+Language = Literal["en", "fr", "de"]
+
+
+class AddressIn(BaseModel):
+    label: str = Field("", max_length=80)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str = Field("", max_length=200)
+    city: str = Field(min_length=1, max_length=120)
+    region: str = Field("", max_length=10, description="ISO 3166-2 subdivision, e.g. US-CA")
+    postcode: str = Field("", max_length=20)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    is_billing: bool = False
+    is_shipping: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> AddressIn:
+        self.country = validation.country_code(self.country)
+        self.region = validation.region_code(self.country, self.region)
+        self.postcode = validation.postcode(self.country, self.postcode)
+        self.line1, self.city = self.line1.strip(), self.city.strip()
+        if not self.line1 or not self.city:
+            raise ValueError("Enter the street address and the city.")
+        return self
+
+
+class AddressOut(AddressIn):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+
+    @model_validator(mode="after")
+    def _check(self) -> AddressOut:
+        return self
+
+
+class AccountFields(BaseModel):
+    """Fields staff may set on an account; every one optional so that PATCH can reuse it."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    kind: AccountKind | None = None
+    status: Literal["active", "inactive"] | None = None
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    preferred_language: Language | None = None
+    customer_group: str | None = Field(None, max_length=40)
+    price_group: str | None = Field(None, max_length=40)
+    rep_code: str | None = Field(None, max_length=40)
+    payment_method: PaymentMethod | None = None
+    payment_terms: str | None = Field(None, max_length=40)
+    currency: str | None = Field(None, min_length=3, max_length=3)
+    prorate_billing: bool | None = None
+    billing_day: int | None = Field(None, ge=1, le=28)
+    partial_charges_invoicing: PartialChargesInvoicing | None = None
+    auto_invoice_email: bool | None = None
+    order_approval_required: bool | None = None
+    erp_code: str | None = Field(None, max_length=40)
+    storefront_id: int | None = None
+    parent_reseller_id: int | None = None
+    attributes: dict[str, Any] | None = Field(None, description="Custom attribute values by key")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return validation.normalise_email(value) if value else value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return validation.currency_code(value) if value else value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("Enter the account name.")
+        return value.strip() if value else value
+
+    @field_validator("erp_code")
+    @classmethod
+    def _erp_code(cls, value: str | None) -> str | None:
+        return value.strip().upper() or None if value is not None else None
+
+
+class AccountCreate(AccountFields):
+    name: str = Field(min_length=1, max_length=200)
+    number: str | None = Field(None, max_length=40, description="Left out: the next number of the storefront's sequence")
+    billing_address: AddressIn | None = None
+
+
+class AccountUpdate(AccountFields):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: str
+    name: str
+    kind: str
+    status: str
+    email: str
+    phone: str
+    preferred_language: str
+    customer_group: str
+    price_group: str
+    rep_code: str
+    payment_method: str
+    payment_terms: str
+    currency: str
+    prorate_billing: bool
+    billing_day: int
+    partial_charges_invoicing: str
+    auto_invoice_email: bool
+    order_approval_required: bool
+    erp_code: str | None
+    storefront_id: int | None
+    parent_reseller_id: int | None
+    credit_limit: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    addresses: list[AddressOut] = []
+    attributes: dict[str, Any] = {}
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    total: int
+    total_is_exact: bool
+    page: int
+    per_page: int
+
+
+class AttributeDefinitionIn(BaseModel):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,59}$")
+    label: str = Field(min_length=1, max_length=120)
+    type: AttributeType
+    choices: list[str] = []
+    required: bool = False
+    position: int = 0
+
+    @model_validator(mode="after")
+    def _choices(self) -> AttributeDefinitionIn:
+        if self.type == AttributeType.choice and not self.choices:
+            raise ValueError("A choice attribute needs its choices.")
+        return self
+
+
+class AttributeDefinitionOut(AttributeDefinitionIn):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+
+
+class InvoiceIn(BaseModel):
+    number: str = Field(min_length=1, max_length=40)
+    issued_on: date
+    total: Decimal = Field(Decimal("0"), max_digits=14, decimal_places=2)
+    currency: str = Field("EUR", min_length=3, max_length=3)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return validation.currency_code(value)
+
+
+class InvoiceOut(InvoiceIn):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    account_id: int
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    occurred_at: datetime
+    actor_type: str
+    actor_label: str
+    subject_type: str
+    subject_id: int
+    action: str
+    changes: dict[str, Any]
+    note: str

@@ -1,0 +1,328 @@
+"""The rules for accounts: who may see which, numbering, search, changes with history, addresses, attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, Address, AttributeType,
+                                         CustomAttributeDefinition, CustomAttributeValue, Invoice)
+from accountdesk.core import audit, sequences
+from accountdesk.core.audit import Actor
+from accountdesk.core.errors import NotFound, ValidationFailed, field_error
+from accountdesk.core.models import AuditEvent
+
+DEFAULT_PREFIX = "W"
+COUNT_CAP = 10_000
+SORTS = {
+    "name": (Account.name.asc(), Account.id.asc()),
+    "-name": (Account.name.desc(), Account.id.desc()),
+    "number": (Account.number.asc(),),
+    "-number": (Account.number.desc(),),
+    "created_at": (Account.id.asc(),),
+    "-created_at": (Account.id.desc(),),
+}
+
+
+def readable(reseller_scope: int | None) -> Select[tuple[Account]]:
+    """Accounts a staff user may see: everything for operator staff, only its customers for a reseller."""
+    stmt = select(Account)
+    if reseller_scope is not None:
+        stmt = stmt.where(Account.parent_reseller_id == reseller_scope)
+    return stmt
+
+
+def get_account(session: Session, reseller_scope: int | None, account_id: int, *, lock: bool = False) -> Account:
+    """The account, or 404 exactly as for an id that does not exist when it is outside the caller's scope."""
+    stmt = readable(reseller_scope).where(Account.id == account_id).options(selectinload(Account.addresses))
+    if lock:
+        stmt = stmt.with_for_update()
+    account = session.scalar(stmt)
+    if account is None:
+        raise NotFound("No such account.", code="account_not_found")
+    return account
+
+
+def next_account_number(session: Session, prefix: str = DEFAULT_PREFIX) -> str:
+    prefix = prefix or DEFAULT_PREFIX
+    return f"{prefix}{sequences.next_value(session, f'account:{prefix}'):06d}"
+
+
+def _like_terms(query: str) -> list[str]:
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [f"%{word}%" for word in escaped.split()][:8]
+
+
+@dataclass
+class SearchResult:
+    items: list[Account]
+    total: int
+    total_is_exact: bool
+
+
+def search(session: Session, reseller_scope: int | None, *, q: str = "", status: str | None = None,
+           kind: str | None = None, customer_group: str | None = None, sort: str = "name", page: int = 1,
+           per_page: int = 25) -> SearchResult:
+    """Partial, case-insensitive search over name, number, e-mails, phone and city; every word must match."""
+    stmt = readable(reseller_scope)
+    for term in _like_terms(q):
+        stmt = stmt.where(Account.search_text.like(term, escape="\\"))
+    if status:
+        stmt = stmt.where(Account.status == status)
+    if kind:
+        stmt = stmt.where(Account.kind == kind)
+    if customer_group:
+        stmt = stmt.where(Account.customer_group == customer_group)
+    capped = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Account.id).limit(COUNT_CAP + 1)
+                                                             .subquery())) or 0
+    rows = session.scalars(stmt.order_by(*SORTS.get(sort, SORTS["name"])).limit(per_page)
+                           .offset((page - 1) * per_page).options(selectinload(Account.addresses))).all()
+    return SearchResult(list(rows), min(capped, COUNT_CAP), capped <= COUNT_CAP)
+
+
+def reindex(session: Session, account: Account) -> None:
+    """Refresh the one column the search looks at, from the account, its city and its contacts' e-mails."""
+    from accountdesk.contacts.models import Contact  # contacts depend on accounts, not the other way at import
+
+    emails = session.scalars(select(Contact.email).where(Contact.account_id == account.id)).all() if account.id else []
+    cities = [a.city for a in account.addresses]
+    phone_digits = "".join(c for c in account.phone if c.isdigit())
+    parts = [account.name, account.number, account.email, account.phone, phone_digits, account.erp_code or "",
+             *cities, *emails]
+    account.search_text = " ".join(p.lower() for p in parts if p)
+
+
+def _check_parent(session: Session, parent_id: int | None) -> None:
+    if parent_id is None:
+        return
+    parent = session.get(Account, parent_id)
+    if parent is None or parent.kind != AccountKind.reseller:
+        raise field_error("parent_reseller_id", "Choose a reseller account as the parent.")
+
+
+def create_account(session: Session, actor: Actor, reseller_scope: int | None, data: dict[str, Any], *,
+                   billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX) -> Account:
+    data = {k: v for k, v in data.items() if v is not None}
+    attributes = data.pop("attributes", None) or {}
+    if reseller_scope is not None:
+        data["parent_reseller_id"] = reseller_scope  # reseller staff create their own customers only
+        if data.get("kind") == AccountKind.reseller:
+            raise field_error("kind", "Only your distributor can create reseller accounts.")
+    _check_parent(session, data.get("parent_reseller_id"))
+    number = data.pop("number", None) or next_account_number(session, number_prefix)
+    account = Account(number=number, **data)
+    if billing_address:
+        account.addresses.append(Address(**{**billing_address, "is_billing": True}))
+    session.add(account)
+    session.flush()
+    set_attributes(session, account, attributes, required_check=True)
+    reindex(session, account)
+    audit.record(session, actor, "account.created", subject_type="account", subject_id=account.id,
+                 account_id=account.id, changes=audit.created({**data, "number": number}))
+    return account
+
+
+def update_account(session: Session, actor: Actor, account: Account, data: dict[str, Any],
+                   reseller_scope: int | None = None) -> dict[str, list[Any]]:
+    data = dict(data)
+    attributes = data.pop("attributes", None)
+    if reseller_scope is not None:
+        for field in ("parent_reseller_id", "kind", "erp_code"):
+            if field in data:
+                raise field_error(field, "Your distributor manages this field.", code="field_not_editable")
+    if "parent_reseller_id" in data:
+        _check_parent(session, data["parent_reseller_id"])
+    if "name" in data and not data["name"]:
+        raise field_error("name", "Enter the account name.")
+    changes = audit.apply_changes(account, data)
+    if attributes is not None:
+        changes |= set_attributes(session, account, attributes)
+    if changes:
+        session.flush()
+        reindex(session, account)
+        action = "account.updated"
+        if set(changes) == {"status"}:
+            action = "account.activated" if account.status == AccountStatus.active else "account.deactivated"
+        audit.record(session, actor, action, subject_type="account", subject_id=account.id, account_id=account.id,
+                     changes=changes)
+    return changes
+
+
+# --- custom attributes ---------------------------------------------------------------------------------------
+
+def definitions(session: Session) -> list[CustomAttributeDefinition]:
+    return list(session.scalars(select(CustomAttributeDefinition)
+                                .order_by(CustomAttributeDefinition.position, CustomAttributeDefinition.id)))
+
+
+def parse_attribute(definition: CustomAttributeDefinition, raw: Any) -> str | None:
+    """The canonical text of a typed value; ValueError with a readable message when it does not fit the type."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    text = str(raw).strip()
+    match definition.type:
+        case AttributeType.number:
+            try:
+                number = Decimal(text)
+            except InvalidOperation as exc:
+                raise ValueError("Enter a number.") from exc
+            if not number.is_finite():
+                raise ValueError("Enter a number.")
+            return str(number)
+        case AttributeType.date:
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError as exc:
+                raise ValueError("Enter a date as YYYY-MM-DD.") from exc
+        case AttributeType.boolean:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return "true"
+            if lowered in ("false", "0", "no", "off"):
+                return "false"
+            raise ValueError("Choose yes or no.")
+        case AttributeType.choice:
+            if text not in definition.choices:
+                raise ValueError(f"Choose one of: {', '.join(definition.choices)}.")
+            return text
+        case _:
+            if len(text) > 2000:
+                raise ValueError("Use at most 2000 characters.")
+            return text
+
+
+def typed_value(definition: CustomAttributeDefinition, text: str) -> Any:
+    match definition.type:
+        case AttributeType.number:
+            return float(text) if "." in text or "E" in text else int(text)
+        case AttributeType.boolean:
+            return text == "true"
+        case _:
+            return text
+
+
+def attribute_values(session: Session, account: Account) -> dict[str, Any]:
+    rows = session.scalars(select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id)).all()
+    return {row.definition.key: typed_value(row.definition, row.value) for row in rows}
+
+
+def set_attributes(session: Session, account: Account, values: dict[str, Any], *,
+                   required_check: bool = False) -> dict[str, list[Any]]:
+    by_key = {d.key: d for d in definitions(session)}
+    errors = {f"attributes.{key}": "No such attribute." for key in values if key not in by_key}
+    parsed: dict[str, str | None] = {}
+    for key, raw in values.items():
+        if key in by_key:
+            try:
+                parsed[key] = parse_attribute(by_key[key], raw)
+            except ValueError as exc:
+                errors[f"attributes.{key}"] = str(exc)
+    current = {row.definition.key: row for row in
+               session.scalars(select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id))}
+    for key, definition in by_key.items():
+        missing = parsed.get(key) is None if key in parsed else (required_check and key not in current)
+        if definition.required and missing:
+            errors[f"attributes.{key}"] = f"{definition.label} is required."
+    if errors:
+        raise ValidationFailed("Some custom attributes need attention.", fields=errors)
+    changes: dict[str, list[Any]] = {}
+    for key, value in parsed.items():
+        row = current.get(key)
+        old = row.value if row else None
+        if old == value:
+            continue
+        if value is None and row is not None:
+            session.delete(row)
+        elif row is None:
+            session.add(CustomAttributeValue(account_id=account.id, definition_id=by_key[key].id, value=value))
+        else:
+            row.value = value
+        changes[f"attributes.{key}"] = [old, value]
+    return changes
+
+
+# --- address book --------------------------------------------------------------------------------------------
+
+def add_address(session: Session, actor: Actor, account: Account, data: dict[str, Any]) -> Address:
+    if data.get("is_billing"):
+        for other in account.addresses:
+            other.is_billing = False
+    address = Address(**data)
+    account.addresses.append(address)
+    session.flush()
+    reindex(session, account)
+    audit.record(session, actor, "address.added", subject_type="address", subject_id=address.id,
+                 account_id=account.id, changes=audit.created(data))
+    return address
+
+
+def _address(account: Account, address_id: int) -> Address:
+    address = next((a for a in account.addresses if a.id == address_id), None)
+    if address is None:
+        raise NotFound("No such address on this account.", code="address_not_found")
+    return address
+
+
+def update_address(session: Session, actor: Actor, account: Account, address_id: int, data: dict[str, Any]) -> Address:
+    address = _address(account, address_id)
+    if data.get("is_billing"):
+        for other in account.addresses:
+            other.is_billing = other is address
+    changes = audit.apply_changes(address, data)
+    if changes:
+        session.flush()
+        reindex(session, account)
+        audit.record(session, actor, "address.updated", subject_type="address", subject_id=address.id,
+                     account_id=account.id, changes=changes)
+    return address
+
+
+def delete_address(session: Session, actor: Actor, account: Account, address_id: int) -> None:
+    address = _address(account, address_id)
+    account.addresses.remove(address)
+    session.flush()
+    reindex(session, account)
+    audit.record(session, actor, "address.deleted", subject_type="address", subject_id=address_id,
+                 account_id=account.id, changes={"line1": [address.line1, None], "city": [address.city, None]})
+
+
+# --- invoices and history ------------------------------------------------------------------------------------
+
+def record_invoice(session: Session, actor: Actor, account: Account, data: dict[str, Any]) -> Invoice:
+    invoice = Invoice(account_id=account.id, **data)
+    session.add(invoice)
+    session.flush()
+    audit.record(session, actor, "invoice.recorded", subject_type="invoice", subject_id=invoice.id,
+                 account_id=account.id, changes={"number": [None, invoice.number]})
+    return invoice
+
+
+def invoices(session: Session, account: Account) -> list[Invoice]:
+    return list(session.scalars(select(Invoice).where(Invoice.account_id == account.id)
+                                .order_by(Invoice.issued_on.desc(), Invoice.id.desc())))
+
+
+def events(session: Session, account: Account, limit: int = 200) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.account_id == account.id)
+                                .order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def describe(session: Session, account: Account) -> dict[str, Any]:
+    """The account as the API shows it: fields, addresses and typed custom attributes."""
+    from accountdesk.accounts.schemas import AccountOut
+
+    out = AccountOut.model_validate(account)
+    out.attributes = attribute_values(session, account)
+    return out.model_dump(mode="json")
+
+
+def name_taken_hint(session: Session, reseller_scope: int | None, name: str) -> list[Account]:
+    """Accounts with a similar name, shown before staff create a new one (search before create)."""
+    return list(session.scalars(readable(reseller_scope).where(or_(*[Account.search_text.like(t, escape="\\")
+                                                                     for t in _like_terms(name)]))
+                                .limit(5))) if name.strip() else []

