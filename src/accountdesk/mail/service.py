@@ -57,9 +57,9 @@ def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
         message["Cc"] = ", ".join(payload["cc"])
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="accountdesk.local")
-    message["Content-Language"] = language
     message.set_content(_render_block(text_env, name, "text", context) + "\n")
     message.add_alternative(_render_block(html_env, name, "html", context), subtype="html")
+    message["Content-Language"] = language  # after set_content, which drops Content-* headers
     return message
 
 

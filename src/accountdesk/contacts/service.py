@@ -1,0 +1,187 @@
+"""The rules for contacts: creation with mandatory fields, changes with history, activation, passwords."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import Account
+from accountdesk.contacts.models import Contact, ContactStatus
+from accountdesk.core import audit, sessions, tokens, validation
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import utcnow
+from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.security import hash_password
+from accountdesk.core.settings import get_settings
+from accountdesk.mail import service as mail
+from accountdesk.storefronts.models import Storefront
+
+RESET = "password_reset"
+ACTIVATION = "activation"
+
+
+def get_contact(session: Session, account: Account, contact_id: int) -> Contact:
+    contact = session.scalar(select(Contact).where(Contact.id == contact_id, Contact.account_id == account.id))
+    if contact is None:
+        raise NotFound("No such contact on this account.", code="contact_not_found")
+    return contact
+
+
+def list_contacts(session: Session, account: Account) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.account_id == account.id)
+                                .order_by(Contact.last_name, Contact.first_name, Contact.id)))
+
+
+def storefront_for(session: Session, account: Account, storefront_id: int | None = None) -> Storefront:
+    """The storefront a contact signs in to: the one asked for, else the account's, else the first one."""
+    wanted = storefront_id or account.storefront_id
+    storefront = session.get(Storefront, wanted) if wanted else session.scalar(select(Storefront).order_by(Storefront.id))
+    if storefront is None:
+        raise field_error("storefront_id", "Choose a storefront.")
+    return storefront
+
+
+def _phone(value: str, account: Account) -> str:
+    billing = account.billing_address
+    try:
+        return validation.normalise_phone(value, billing.country if billing else None)
+    except ValueError as exc:
+        raise field_error("phone", str(exc)) from exc
+
+
+def _log(session: Session, actor: Actor, action: str, contact: Contact, changes: dict[str, Any] | None = None,
+         note: str = "") -> None:
+    audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
+                 account_id=contact.account_id, changes=changes, note=note or contact.email)
+
+
+def create_contact(session: Session, actor: Actor, account: Account, data: dict[str, Any], *,
+                   status: str | None = None) -> Contact:
+    data = dict(data)
+    active = data.pop("active", True)
+    storefront = storefront_for(session, account, data.pop("storefront_id", None))
+    if data.get("phone"):
+        data["phone"] = _phone(data["phone"], account)
+    contact = Contact(account_id=account.id, storefront_id=storefront.id,
+                      status=status or (ContactStatus.active if active else ContactStatus.deactivated), **data)
+    session.add(contact)
+    session.flush()
+    contact.account = account
+    accounts.reindex(session, account)
+    _log(session, actor, "contact.created", contact, audit.created({**data, "status": contact.status}))
+    return contact
+
+
+def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> dict[str, list[Any]]:
+    data = {k: v for k, v in data.items() if v is not None}
+    if "phone" in data:
+        data["phone"] = _phone(data["phone"], contact.account)
+    changes = audit.apply_changes(contact, data)
+    if changes:
+        session.flush()
+        accounts.reindex(session, contact.account)
+        _log(session, actor, "contact.updated", contact, changes)
+    return changes
+
+
+def set_active(session: Session, actor: Actor, contact: Contact, active: bool) -> None:
+    """Activate or deactivate a login; deactivation signs the person out everywhere at once."""
+    if active == (contact.status != ContactStatus.deactivated):
+        return
+    old = contact.status
+    if active:
+        contact.status = ContactStatus.active if contact.password_hash else ContactStatus.invited
+    else:
+        contact.status = ContactStatus.deactivated
+        sessions.end_sessions(session, contact_id=contact.id)
+    _log(session, actor, "contact.activated" if active else "contact.deactivated", contact,
+         {"status": [old, contact.status]})
+
+
+def mail_context(session: Session, contact: Contact, **extra: Any) -> dict[str, Any]:
+    storefront = session.get(Storefront, contact.storefront_id)
+    return {"name": contact.name, "storefront_name": storefront.name if storefront else "",
+            "account_name": contact.account.name, **extra}
+
+
+def storefront_link(session: Session, contact: Contact, path: str, base_url: str) -> str:
+    storefront = session.get(Storefront, contact.storefront_id)
+    return f"{base_url.rstrip('/')}/s/{storefront.slug}{path}"
+
+
+def send_password_reset(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+    """E-mail a single-use link that lets the contact choose a new password (30 minutes by default)."""
+    minutes = get_settings().reset_token_minutes
+    token = tokens.issue(session, RESET, timedelta(minutes=minutes), contact_id=contact.id)
+    link = storefront_link(session, contact, f"/password/reset?token={token}", base_url)
+    mail.send(session, "password_reset", contact.email, language=contact.language,
+              context=mail_context(session, contact, link=link, expires_minutes=minutes))
+    _log(session, actor, "contact.password_reset_sent", contact)
+
+
+def send_activation(session: Session, actor: Actor, contact: Contact, base_url: str, invited_by: str = "") -> None:
+    """E-mail the welcome message with a link to set the first password (24 hours by default)."""
+    hours = get_settings().activation_token_hours
+    token = tokens.issue(session, ACTIVATION, timedelta(hours=hours), contact_id=contact.id)
+    link = storefront_link(session, contact, f"/activate?token={token}", base_url)
+    mail.send(session, "activation", contact.email, language=contact.language,
+              context=mail_context(session, contact, link=link, expires_hours=hours, invited_by=invited_by,
+                                   sign_in_link=storefront_link(session, contact, "/sign-in", base_url)))
+    _log(session, actor, "contact.activation_sent", contact)
+
+
+def check_password(session: Session, contact: Contact, password: str) -> None:
+    storefront = session.get(Storefront, contact.storefront_id)
+    problems = storefront.password_policy.problems(
+        password, personal=(contact.first_name, contact.last_name, contact.email.split("@")[0]))
+    if problems:
+        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+
+
+def set_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str, *,
+                 keep_session_id: int | None = None) -> None:
+    """A new password under the storefront's policy; other sessions end and the owner is told by e-mail."""
+    check_password(session, contact, password)
+    contact.password_hash = hash_password(password)
+    if contact.status == ContactStatus.invited:
+        contact.status = ContactStatus.active
+    sessions.end_sessions(session, contact_id=contact.id, keep_id=keep_session_id)
+    mail.send(session, "password_changed", contact.email, language=contact.language,
+              context=mail_context(session, contact, changed_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+                                   reset_link=storefront_link(session, contact, "/password/forgot", base_url)))
+    _log(session, actor, "contact.password_changed", contact, {"password": ["•••", "•••"]})
+
+
+def set_manual_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str) -> None:
+    storefront = session.get(Storefront, contact.storefront_id)
+    if not storefront.allow_manual_password:
+        raise Forbidden("This storefront does not allow staff to enter passwords; send a reset link instead.",
+                        code="manual_password_disabled")
+    set_password(session, actor, contact, password, base_url)
+
+
+def complete_with_token(session: Session, purpose: str, token: str, password: str, base_url: str) -> Contact:
+    """Finish a reset or an activation: the token is checked against the policy first, then used once."""
+    row = tokens.peek(session, purpose, token)
+    if row is None or row.contact_id is None:
+        raise ValidationFailed("This link has expired or was already used. Ask for a new one.", code="invalid_token")
+    contact = session.get(Contact, row.contact_id)
+    check_password(session, contact, password)
+    if tokens.consume(session, purpose, token) is None:
+        raise ValidationFailed("This link has expired or was already used. Ask for a new one.", code="invalid_token")
+    actor = Actor("contact", contact.id, contact.email)
+    if purpose == ACTIVATION:
+        contact.email_verified_at = contact.email_verified_at or utcnow()
+    set_password(session, actor, contact, password, base_url)
+    return contact
+
+
+def describe(contact: Contact) -> dict[str, Any]:
+    from accountdesk.contacts.schemas import ContactOut
+
+    data = {c: getattr(contact, c) for c in ContactOut.model_fields if c != "has_password"}
+    return ContactOut(**data, has_password=contact.password_hash is not None).model_dump(mode="json")
