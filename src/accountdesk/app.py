@@ -11,6 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from accountdesk.core.db import Database
+from accountdesk.core.forms import CsrfCookieMiddleware
+from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
 from accountdesk.core.web import PACKAGE, error_response, install_error_handlers
 
@@ -71,7 +73,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
                   description="Customer accounts, storefront users, registration, approval, resellers and ERP.")
     app.state.db = db
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(db, settings.redis_url)
     install_error_handlers(app)
+    app.add_middleware(CsrfCookieMiddleware, secure=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     _include_routers(app)
 
