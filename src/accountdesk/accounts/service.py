@@ -85,16 +85,21 @@ def search(session: Session, reseller_scope: int | None, *, q: str = "", status:
     return SearchResult(list(rows), min(capped, COUNT_CAP), capped <= COUNT_CAP)
 
 
+def search_text_for(name: str, number: str, email: str = "", phone: str = "", erp_code: str | None = None,
+                    cities: list[str] | tuple[str, ...] = (), emails: list[str] | tuple[str, ...] = ()) -> str:
+    """The lower-cased text the account search looks in (bulk loaders call this too)."""
+    phone_digits = "".join(c for c in phone if c.isdigit())
+    parts = [name, number, email, phone, phone_digits, erp_code or "", *cities, *emails]
+    return " ".join(p.lower() for p in parts if p)
+
+
 def reindex(session: Session, account: Account) -> None:
     """Refresh the one column the search looks at, from the account, its city and its contacts' e-mails."""
     from accountdesk.contacts.models import Contact  # contacts depend on accounts, not the other way at import
 
     emails = session.scalars(select(Contact.email).where(Contact.account_id == account.id)).all() if account.id else []
-    cities = [a.city for a in account.addresses]
-    phone_digits = "".join(c for c in account.phone if c.isdigit())
-    parts = [account.name, account.number, account.email, account.phone, phone_digits, account.erp_code or "",
-             *cities, *emails]
-    account.search_text = " ".join(p.lower() for p in parts if p)
+    account.search_text = search_text_for(account.name, account.number, account.email, account.phone,
+                                          account.erp_code, [a.city for a in account.addresses], emails)
 
 
 def _check_parent(session: Session, parent_id: int | None) -> None:
