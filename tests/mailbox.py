@@ -13,7 +13,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from accountdesk.app import outbox_handlers
 from accountdesk.core.db import Database
+from accountdesk.core.settings import get_settings
 from accountdesk.core.outbox import deliver_due
 
 LINK = re.compile(r"https?://[^\s\"'<>]+")
@@ -35,7 +37,8 @@ def read_folder(folder: Path) -> list[EmailMessage]:
 
 def deliver_and_read(db: Database, folder: Path) -> list[EmailMessage]:
     """Run the outbox once (the worker's own code) and read what it wrote to the mail folder."""
-    deliver_due(db)
+    settings = get_settings().model_copy(update={"mail_dir": folder, "smtp_url": None})
+    deliver_due(db, outbox_handlers(settings))
     return read_folder(folder)
 
 

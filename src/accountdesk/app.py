@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from accountdesk.core.db import Database
+from accountdesk.core.outbox import Handlers
 from accountdesk.core.forms import CsrfCookieMiddleware
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
@@ -49,13 +50,16 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(module.router)
 
 
+def outbox_handlers(settings: Settings) -> Handlers:
+    """What the outbox worker does with each kind of row."""
+    from accountdesk.mail import delivery
+
+    return {"email": delivery.handler(settings)}
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
-
-    from accountdesk.mail import delivery
-
-    delivery.install(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,7 +67,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         if run_worker:
             from accountdesk.core.outbox import Worker
 
-            worker = Worker(db, settings.outbox_poll_seconds, settings.outbox_max_attempts)
+            worker = Worker(db, outbox_handlers(settings), settings.outbox_poll_seconds, settings.outbox_max_attempts)
             worker.start()
         yield
         if worker:
@@ -73,7 +77,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
                   description="Customer accounts, storefront users, registration, approval, resellers and ERP.")
     app.state.db = db
     app.state.settings = settings
-    app.state.rate_limits = RateLimits(db, settings.redis_url)
+    app.state.rate_limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)
     install_error_handlers(app)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")

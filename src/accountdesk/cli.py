@@ -40,15 +40,15 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
 @app.command()
 def worker() -> None:
     """Deliver outbox messages (e-mail, ERP pushes) until stopped; run as many as you like on PostgreSQL."""
+    from accountdesk.app import outbox_handlers
     from accountdesk.core.db import Database
     from accountdesk.core.outbox import Worker
     from accountdesk.core.settings import get_settings
-    from accountdesk.mail import delivery
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
-    delivery.install(settings)
-    runner = Worker(Database(settings.database_url), settings.outbox_poll_seconds, settings.outbox_max_attempts)
+    runner = Worker(Database(settings.database_url), outbox_handlers(settings), settings.outbox_poll_seconds,
+                    settings.outbox_max_attempts)
     console.print("outbox worker running; Ctrl+C stops it")
     try:
         runner.run()

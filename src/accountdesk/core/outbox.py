@@ -21,17 +21,13 @@ from accountdesk.core.models import OutboxMessage
 log = logging.getLogger("accountdesk.outbox")
 
 Handler = Callable[[dict[str, Any]], None]
-_handlers: dict[str, Handler] = {}
+Handlers = dict[str, Handler]
 wakeup = threading.Event()
 LEASE = timedelta(minutes=5)
 
 
 class PermanentFailure(Exception):
     """A delivery that can never succeed (a refused address): no retry."""
-
-
-def register_handler(kind: str, handler: Handler) -> None:
-    _handlers[kind] = handler
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -81,12 +77,12 @@ def _finish(db: Database, message_id: int, error: Exception | None, max_attempts
             row.status, row.next_attempt_at = "pending", utcnow() + backoff(row.attempts)
 
 
-def deliver_due(db: Database, max_attempts: int = 8) -> int:
-    """Deliver what is due now; returns how many rows were handled."""
+def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8) -> int:
+    """Deliver what is due now with the handler of each row's kind; returns how many rows were handled."""
     handled = 0
     while rows := claim(db):
         for row in rows:
-            handler = _handlers.get(row.kind)
+            handler = handlers.get(row.kind)
             error: Exception | None = None
             try:
                 if handler is None:
@@ -111,15 +107,15 @@ def retry(session: Session, message_id: int) -> OutboxMessage | None:
 class Worker:
     """Polls the outbox until stopped; `serve` runs one in a thread, `accountdesk worker` runs it in the foreground."""
 
-    def __init__(self, db: Database, poll_seconds: float = 1.0, max_attempts: int = 8) -> None:
-        self.db, self.poll_seconds, self.max_attempts = db, poll_seconds, max_attempts
+    def __init__(self, db: Database, handlers: Handlers, poll_seconds: float = 1.0, max_attempts: int = 8) -> None:
+        self.db, self.handlers, self.poll_seconds, self.max_attempts = db, handlers, poll_seconds, max_attempts
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                deliver_due(self.db, self.max_attempts)
+                deliver_due(self.db, self.handlers, self.max_attempts)
             except Exception:  # noqa: BLE001 — a database hiccup must not kill the worker
                 log.exception("outbox worker pass failed")
             wakeup.wait(self.poll_seconds)

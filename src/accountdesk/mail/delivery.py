@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from accountdesk.core.outbox import PermanentFailure, register_handler
+from accountdesk.core.outbox import Handler, PermanentFailure
 from accountdesk.core.settings import Settings
 from accountdesk.mail.service import envelope_recipients, render
 
@@ -44,8 +44,8 @@ def write_eml(folder: Path, message: EmailMessage) -> Path:
     return path
 
 
-def install(settings: Settings) -> None:
-    """Register the outbox handler for e-mail with this process's settings."""
+def handler(settings: Settings) -> Handler:
+    """The outbox handler for e-mail with these settings: SMTP when configured, else the mail folder."""
 
     def deliver(payload: dict[str, Any]) -> None:
         message = render(payload, settings.mail_from)
@@ -54,4 +54,4 @@ def install(settings: Settings) -> None:
         else:
             write_eml(Path(settings.mail_dir), message)
 
-    register_handler("email", deliver)
+    return deliver

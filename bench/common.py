@@ -1,0 +1,160 @@
+"""Shared parts of the sections: fresh migrated databases, the real app in a subprocess, staff users, statistics."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from accountdesk.core.db import Database
+from accountdesk.core.migrate import upgrade
+from accountdesk.staff.service import create_staff
+
+STAFF_PASSWORD = "Quiet-harbor-lantern-4711"
+
+
+@dataclass
+class Target:
+    """A freshly migrated database of one kind, with a scratch folder for the app's files and logs."""
+
+    kind: str
+    url: str
+    db: Database
+    workdir: Path
+
+
+@contextmanager
+def fresh_database(kind: str, pg_url: str) -> Iterator[Target]:
+    """An empty database at the newest migration: an SQLite file under a temp dir, or a PostgreSQL database
+    `accountdesk_bench_<pid>` that is dropped afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"accountdesk-bench-{kind}-"))
+    name = f"accountdesk_bench_{os.getpid()}"
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+    else:
+        _pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        url = f"{pg_url}/{name}"
+    db = None
+    try:
+        upgrade(url)
+        db = Database(url)
+        yield Target(kind, url, db, workdir)
+    finally:
+        if db is not None:
+            db.dispose()
+        if kind == "postgresql":
+            _pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pg_admin(pg_url: str, *statements: str) -> None:
+    engine = create_engine(f"{pg_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def make_staff(target: Target, count: int, role: str = "admin") -> list[str]:
+    """`count` staff users (one hash each, with the production argon2 parameters); returns their e-mails."""
+    emails = [f"bench-staff-{i}@example.com" for i in range(count)]
+    with target.db.transaction() as session:
+        for email in emails:
+            create_staff(session, email, STAFF_PASSWORD, role, name="Bench staff")
+    return emails
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class App:
+    base_url: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (from /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def running_app(target: Target, **env: str) -> Iterator[App]:
+    """`accountdesk serve` (uvicorn, one process, its outbox worker thread) on a loopback port, against the
+    target database; extra ACCOUNTDESK_* settings come as keyword arguments."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCOUNTDESK_")}
+    environment.update(ACCOUNTDESK_DATABASE_URL=target.url, ACCOUNTDESK_BASE_URL=base_url,
+                       ACCOUNTDESK_MAIL_DIR=str(target.workdir / "mail"), **env)
+    log = (target.workdir / "server.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "accountdesk.cli", "serve", "--host", "127.0.0.1",
+                                "--port", str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(base_url, process, target.workdir / "server.log")
+        yield App(base_url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the app did not answer /healthz within 30 s:\n{log.read_text()[-3000:]}")
+
+
+def sign_in(client: httpx.Client, email: str) -> httpx.Response:
+    return client.post("/api/v1/staff/tokens", json={"email": email, "password": STAFF_PASSWORD})
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of 200 values is the 190th smallest)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else math.nan
+
+
+def print_table(rows: list[tuple[str, ...]], indent: str = "  ") -> None:
+    """A left-aligned text table; the first row is the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print(indent + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                                 for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        if index == 0:
+            print(indent + "  ".join("-" * w for w in widths))

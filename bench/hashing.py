@@ -1,0 +1,66 @@
+"""Section 1: the bare argon2id cost on one core with the production parameters (the ceiling for sign-in)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bench.common import rate
+from bench.runner import Bench
+
+NAME = "hashing"
+TITLE = "hashing: argon2id on one core, production parameters"
+PASSWORD = "Quiet-harbor-lantern-4711"
+
+
+def production_parameters() -> dict[str, int]:
+    """The Settings defaults, which is what a deployment runs unless it overrides them."""
+    from accountdesk.core.settings import Settings
+
+    settings = Settings()
+    fields = Settings.model_fields
+    params = {"memory_kib": settings.argon2_memory_kib, "time_cost": settings.argon2_time_cost,
+              "parallelism": settings.argon2_parallelism}
+    defaults = {"memory_kib": fields["argon2_memory_kib"].default, "time_cost": fields["argon2_time_cost"].default,
+                "parallelism": fields["argon2_parallelism"].default}
+    if params != defaults:
+        raise SystemExit(f"argon2 settings {params} differ from the defaults {defaults}: "
+                         "unset ACCOUNTDESK_ARGON2_* (python -m bench clears them itself)")
+    return params
+
+
+def timed(seconds: float, operation: Callable[[], object]) -> tuple[int, float]:
+    """Run `operation` back to back in this thread for about `seconds`; (count, elapsed)."""
+    operation()  # warm-up: allocator, first-call costs
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        operation()
+        count += 1
+    return count, elapsed
+
+
+def verify_rate(seconds: float) -> float:
+    """Sign-in verifications per second on one core (what POST /staff/tokens spends its CPU on)."""
+    from accountdesk.core.security import hash_password, verify_password
+
+    stored = hash_password(PASSWORD)
+    count, elapsed = timed(seconds, lambda: verify_password(stored, PASSWORD))
+    return rate(count, elapsed)
+
+
+def run(bench: Bench) -> None:
+    from accountdesk.core.security import hash_password, password_hasher
+
+    params = production_parameters()
+    hasher = password_hasher()
+    assert (hasher.memory_cost, hasher.time_cost, hasher.parallelism) == tuple(params.values())
+    print(f"  argon2id m={params['memory_kib']} KiB, t={params['time_cost']}, p={params['parallelism']} "
+          f"(Settings defaults), one thread, {bench.seconds:g} s per run")
+    count, elapsed = timed(bench.seconds, lambda: hash_password(PASSWORD))
+    hashes = rate(count, elapsed)
+    print(f"  hash:   {count} in {elapsed:.2f} s = {hashes:.1f}/s ({1000 / hashes:.1f} ms each)")
+    verifies = verify_rate(bench.seconds)
+    print(f"  verify: {verifies:.1f}/s ({1000 / verifies:.1f} ms each)")
+    note = f"m={params['memory_kib']} t={params['time_cost']} p={params['parallelism']}, 1 core"
+    bench.report(NAME, "-", "hash rate", hashes, "hashes/s", note)
+    bench.report(NAME, "-", "verify rate", verifies, "verifies/s", note)

@@ -1,0 +1,121 @@
+"""The common runner: options, the list of sections, and the summary table printed at the end.
+
+A section is a module with NAME, TITLE and `run(bench: Bench) -> None`; it prints its own details and hands
+its headline figures to `bench.report(...)`. Later sections are added by appending to SECTIONS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+
+SECTIONS = ["hashing", "signin", "search"]
+DATABASES = ("sqlite", "postgresql")
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+@dataclass
+class Figure:
+    section: str
+    database: str  # "-" when the figure does not depend on a database
+    name: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class Bench:
+    """What every section gets: the options and the figures reported so far (a section may read earlier ones)."""
+
+    accounts: int
+    databases: list[str]
+    seconds: float
+    queries: int
+    http_queries: int
+    clients: int
+    pg_url: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def report(self, section: str, database: str, name: str, value: float, unit: str, note: str = "") -> Figure:
+        figure = Figure(section, database, name, value, unit, note)
+        self.figures.append(figure)
+        return figure
+
+    def find(self, section: str, name: str, database: str = "-") -> Figure | None:
+        return next((f for f in self.figures if (f.section, f.name, f.database) == (section, name, database)), None)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="accountdesk benchmarks. Sections: hashing (argon2id hash and verify rate on one core), "
+                    "signin (staff sign-in through HTTP against a real uvicorn), search (account search latency "
+                    "over generated accounts, in the service and through HTTP). Prints figures and ratios; "
+                    "asserts nothing. See bench/README.md for how to read them.")
+    parser.add_argument("--accounts", type=int, default=100_000, metavar="N",
+                        help="accounts generated for the search section (default 100000)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both",
+                        help="which database(s) the database sections run on (default both)")
+    parser.add_argument("--seconds", type=float, default=5.0, metavar="S",
+                        help="duration of each timed run (default 5)")
+    parser.add_argument("--only", choices=SECTIONS, metavar="SECTION",
+                        help=f"run one section: {', '.join(SECTIONS)}")
+    parser.add_argument("--queries", type=int, default=200, metavar="N",
+                        help="searches timed in the service, per database (default 200)")
+    parser.add_argument("--http-queries", type=int, default=50, metavar="N",
+                        help="searches timed through HTTP, per database (default 50)")
+    parser.add_argument("--clients", type=int, default=6, metavar="N",
+                        help="concurrent HTTP clients for the sign-in run (default 6)")
+    parser.add_argument("--pg-url", default=PG_URL, metavar="URL",
+                        help=f"PostgreSQL server (no database part); a fresh database is made and dropped "
+                             f"there for each section (default {PG_URL})")
+    return parser.parse_args(argv)
+
+
+def section(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}")
+
+
+def print_summary(figures: list[Figure]) -> None:
+    rows = [("section", "database", "figure", "value", "unit", "note")]
+    rows += [(f.section, f.database, f.name, format_value(f.value), f.unit, f.note) for f in figures]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    print("\n== summary " + "=" * 70)
+    for index, row in enumerate(rows):
+        cells = [row[i].rjust(widths[i]) if i == 3 else row[i].ljust(widths[i]) for i in range(5)]
+        print("  ".join(cells) + ("  " + row[5] if row[5] else ""))
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def format_value(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(accounts=args.accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
+                  seconds=args.seconds, queries=args.queries, http_queries=args.http_queries, clients=args.clients,
+                  pg_url=args.pg_url.rstrip("/"))
+    names = [args.only] if args.only else SECTIONS
+    print(f"accountdesk bench: {platform.python_implementation()} {platform.python_version()}, "
+          f"{len(os.sched_getaffinity(0))} CPUs, sections {', '.join(names)}, "
+          f"databases {', '.join(bench.databases)}")
+    started = time.perf_counter()
+    for name in names:
+        module = section(name)
+        print(f"\n== {module.TITLE} " + "=" * max(4, 76 - len(module.TITLE)))
+        module.run(bench)
+    print_summary(bench.figures)
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0

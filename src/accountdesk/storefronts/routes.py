@@ -1,0 +1,108 @@
+"""Storefront API for headless storefronts: the policy, sign-in with bearer tokens, the password lifecycle.
+No staff rights needed; a signed-in contact sends `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
+
+from accountdesk.contacts.models import Contact
+from accountdesk.contacts.service import ACTIVATION, RESET
+from accountdesk.core.web import DbSession, get_db
+from accountdesk.storefronts import service
+from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.schemas import AccountChoice, LinkCompletion, PasswordChange, PasswordResetRequest, \
+    SignInRequest
+from accountdesk.storefronts.session import ApiContact, CurrentStorefront, api_sign_in_body, client_address, \
+    describe_account, describe_contact, get_storefront, sign_out, sign_out_everywhere, start_contact_session
+
+router = APIRouter(prefix="/api/v1/storefronts", tags=["storefront sign-in"])
+
+
+def _signed_in(session: Session, request: Request, storefront: Storefront, contact: Contact) -> dict[str, Any]:
+    service.before_sign_in(session, storefront, contact)
+    token, _ = start_contact_session(session, contact, request.app.state.settings)
+    return api_sign_in_body(token, session.get(Contact, contact.id), request.app.state.settings)
+
+
+@router.get("/{slug}")
+def read_policy(storefront: CurrentStorefront) -> dict[str, Any]:
+    """The storefront's public sign-in and registration policy."""
+    return service.policy_summary(storefront)
+
+
+@router.post("/{slug}/sessions", status_code=201)
+def sign_in(slug: str, body: SignInRequest, request: Request, response: Response,
+            session: DbSession) -> dict[str, Any]:
+    """Sign a contact in: a bearer token, or (200) the accounts to choose from when several match."""
+    found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, body.email,
+                                    body.password, client_address(request))
+    if len(found.contacts) > 1:
+        response.status_code = 200
+        choice_token = service.offer_choice(session, found.storefront, found.contacts)
+        return service.describe_choice(choice_token, found.contacts)
+    return _signed_in(session, request, found.storefront, found.contacts[0])
+
+
+@router.post("/{slug}/sessions/choice", status_code=201)
+def choose_account(slug: str, body: AccountChoice, request: Request, session: DbSession) -> dict[str, Any]:
+    """Finish a sign-in by choosing one of the accounts offered."""
+    storefront = get_storefront(session, slug)
+    contact = service.choose(session, storefront, body.choice_token, body.contact_id)
+    return _signed_in(session, request, storefront, contact)
+
+
+@router.get("/{slug}/sessions/current")
+def read_current(signed_in: ApiContact) -> dict[str, Any]:
+    """Who is signed in with this token."""
+    return {"contact": describe_contact(signed_in.contact), "account": describe_account(signed_in.contact)}
+
+
+@router.delete("/{slug}/sessions/current", status_code=204)
+def sign_out_current(request: Request, session: DbSession, signed_in: ApiContact) -> Response:
+    """Sign out: this token stops working."""
+    response = Response(status_code=204)
+    sign_out(session, request, response, signed_in.storefront)
+    return response
+
+
+@router.delete("/{slug}/sessions", status_code=204)
+def sign_out_all(session: DbSession, signed_in: ApiContact) -> Response:
+    """Sign out everywhere: every session of the contact ends, this one included."""
+    sign_out_everywhere(session, signed_in.contact)
+    return Response(status_code=204)
+
+
+@router.post("/{slug}/password-resets", status_code=202)
+def request_reset(slug: str, body: PasswordResetRequest, request: Request, session: DbSession) -> dict[str, str]:
+    """E-mail a reset link to every login with this e-mail; the same answer whether it exists or not."""
+    service.request_password_reset(session, request.app.state.rate_limits, slug, body.email,
+                                   client_address(request), request.app.state.settings.base_url)
+    return {"status": "sent"}
+
+
+@router.post("/{slug}/password-resets/complete")
+def complete_reset(body: LinkCompletion, request: Request, session: DbSession,
+                   storefront: CurrentStorefront) -> dict[str, str]:
+    """Set a new password with the token of a reset link; the contact's sessions end."""
+    service.complete_link(session, storefront, RESET, body.token, body.password, request.app.state.settings.base_url)
+    return {"status": "password_changed"}
+
+
+@router.post("/{slug}/activations")
+def complete_activation(body: LinkCompletion, request: Request, session: DbSession,
+                        storefront: CurrentStorefront) -> dict[str, str]:
+    """Set the first password with the token of an activation link."""
+    service.complete_link(session, storefront, ACTIVATION, body.token, body.password,
+                          request.app.state.settings.base_url)
+    return {"status": "activated"}
+
+
+@router.put("/{slug}/account/password", status_code=204)
+def change_password(body: PasswordChange, request: Request, session: DbSession, signed_in: ApiContact) -> Response:
+    """Change the signed-in contact's password; their other sessions end."""
+    service.change_password(session, signed_in.contact, body.current_password, body.new_password,
+                            request.app.state.settings.base_url, keep_session_id=signed_in.auth.id)
+    return Response(status_code=204)

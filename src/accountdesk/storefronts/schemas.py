@@ -1,0 +1,29 @@
+"""API shapes for storefront sign-in and the password lifecycle."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SignInRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class AccountChoice(BaseModel):
+    choice_token: str = Field(max_length=200, description="From the choose_account answer of POST …/sessions")
+    contact_id: int
+
+
+class PasswordResetRequest(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class LinkCompletion(BaseModel):
+    token: str = Field(max_length=200, description="The token of the link mailed to the contact")
+    password: str = Field(max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)

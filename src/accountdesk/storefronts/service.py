@@ -1,0 +1,195 @@
+"""Storefront sign-in and the password lifecycle rules: who may sign in, the account chooser, reset and
+activation links, rate limits against guessing and mail bombing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accountdesk.accounts.models import AccountStatus
+from accountdesk.contacts import service as contacts
+from accountdesk.contacts.models import Contact, ContactStatus
+from accountdesk.core import tokens, validation
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import Database
+from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
+from accountdesk.core.ratelimit import RateLimits
+from accountdesk.core.security import hash_password, needs_rehash, verify_password
+from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.session import get_storefront
+
+SIGN_IN_LIMIT = "10/15 minutes"  # failed sign-ins, per e-mail on a storefront and per client address
+RESET_EMAIL_LIMIT = "5/hour"  # reset requests per e-mail on a storefront
+RESET_ADDRESS_LIMIT = "20/hour"  # reset requests per client address
+CHOICE = "sign_in_choice"
+CHOICE_LIFETIME = timedelta(minutes=5)
+
+WRONG_CREDENTIALS = "E-mail or password is not right."
+NOT_ACTIVE = "This login is not active. Contact your account administrator."
+WAITING_FOR_APPROVAL = "Your account is waiting for approval."
+CHOICE_EXPIRED = "This choice has expired. Sign in again."
+LINK_INVALID = "This link has expired or was already used. Ask for a new one."
+
+
+def lookup_email(value: str) -> str:
+    """The form in which e-mails are stored; anything that is not an address simply matches nothing."""
+    try:
+        return validation.normalise_email(value)
+    except ValueError:
+        return value.strip().lower()
+
+
+def contacts_by_email(session: Session, storefront: Storefront, email: str) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id,
+                                                      Contact.email == lookup_email(email)).order_by(Contact.id)))
+
+
+def _keys(kind: str, storefront_slug: str, email: str, client: str) -> tuple[str, str]:
+    return f"{kind}:email:{storefront_slug}:{lookup_email(email)}", f"{kind}:address:{client}"
+
+
+# Sign-in -----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignInCandidates:
+    """The storefront and the contacts whose password matched and who may sign in (at least one)."""
+
+    storefront: Storefront
+    contacts: list[Contact]
+
+
+def _refusal(matched: list[Contact]) -> AppError:
+    """Why none of the contacts whose password matched may sign in (said only after the password matched)."""
+    if any(c.status == ContactStatus.pending_approval or c.account.status == AccountStatus.pending_approval
+           for c in matched):
+        return Forbidden(WAITING_FOR_APPROVAL, code="approval_pending")
+    return Forbidden(NOT_ACTIVE, code="login_inactive")
+
+
+def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, password: str,
+                    client: str) -> SignInCandidates:
+    """Check e-mail and password against every contact with that e-mail on the storefront.
+
+    Runs before the request's own transaction: the hashes are verified outside any transaction (no lock held),
+    and an unknown e-mail costs one dummy verification so that timing does not reveal it."""
+    keys = _keys("sign-in", slug, email, client)
+    limits.check(SIGN_IN_LIMIT, *keys)
+    with db.transaction() as session:
+        storefront = get_storefront(session, slug)
+        found = contacts_by_email(session, storefront, email)
+    if not found:
+        verify_password(None, password)  # the same work as for a known e-mail
+    matched = [c for c in found if verify_password(c.password_hash, password)]
+    if not matched:
+        limits.hit(SIGN_IN_LIMIT, *keys)
+        raise NotAuthenticated(WRONG_CREDENTIALS, code="invalid_credentials")
+    _rehash(db, matched, password)
+    candidates = [c for c in matched if c.can_sign_in]
+    if not candidates:
+        raise _refusal(matched)
+    return SignInCandidates(storefront, candidates)
+
+
+def _rehash(db: Database, matched: list[Contact], password: str) -> None:
+    stale = [c.id for c in matched if needs_rehash(c.password_hash or "")]
+    if stale:
+        with db.transaction() as session:
+            for contact_id in stale:
+                session.get(Contact, contact_id).password_hash = hash_password(password)
+
+
+def before_sign_in(session: Session, storefront: Storefront, contact: Contact) -> None:
+    """Last check before a contact is signed in; raise an AppError to refuse. (Issue 5 adds the ERP check.)"""
+    return None
+
+
+def offer_choice(session: Session, storefront: Storefront, candidates: list[Contact]) -> str:
+    """A short-lived server-side record of the accounts the visitor proved, so the chooser cannot be forged."""
+    return tokens.issue(session, CHOICE, CHOICE_LIFETIME, supersede=False,
+                        data={"storefront_id": storefront.id, "contact_ids": [c.id for c in candidates]})
+
+
+def offered_contacts(session: Session, storefront: Storefront, choice_token: str) -> list[Contact]:
+    row = tokens.peek(session, CHOICE, choice_token)
+    if row is None or row.data.get("storefront_id") != storefront.id:
+        raise ValidationFailed(CHOICE_EXPIRED, code="choice_expired")
+    return [c for c in (session.get(Contact, i) for i in row.data["contact_ids"]) if c is not None]
+
+
+def choose(session: Session, storefront: Storefront, choice_token: str, contact_id: int) -> Contact:
+    """The contact chosen among those offered; the choice token works once."""
+    offered = {c.id: c for c in offered_contacts(session, storefront, choice_token)}
+    if contact_id not in offered:
+        raise Forbidden("Choose one of the accounts offered.", code="choice_not_offered")
+    if tokens.consume(session, CHOICE, choice_token) is None:
+        raise ValidationFailed(CHOICE_EXPIRED, code="choice_expired")
+    contact = offered[contact_id]
+    if not contact.can_sign_in:
+        raise _refusal([contact])
+    return contact
+
+
+def describe_choice(choice_token: str, candidates: list[Contact]) -> dict[str, Any]:
+    return {"status": "choose_account", "choice_token": choice_token, "expires_in": int(CHOICE_LIFETIME.total_seconds()),
+            "accounts": [{"contact_id": c.id, "account_number": c.account.number, "account_name": c.account.name}
+                         for c in candidates]}
+
+
+# Password lifecycle ------------------------------------------------------------------------------------------------
+
+def request_password_reset(session: Session, limits: RateLimits, slug: str, email: str, client: str,
+                           base_url: str) -> None:
+    """E-mail a reset link to every contact with this e-mail on the storefront; silent when there is none.
+
+    Every request counts (known e-mail or not), so the limits neither reveal addresses nor allow mail bombing.
+    The limits run before the session's first query (see storefronts.session)."""
+    email_key, address_key = _keys("reset", slug, email, client)
+    limits.check(RESET_EMAIL_LIMIT, email_key)
+    limits.check(RESET_ADDRESS_LIMIT, address_key)
+    limits.hit(RESET_EMAIL_LIMIT, email_key)
+    limits.hit(RESET_ADDRESS_LIMIT, address_key)
+    storefront = get_storefront(session, slug)
+    actor = Actor("visitor", None, f"forgot password from {client}")
+    for contact in contacts_by_email(session, storefront, email):
+        if contact.status != ContactStatus.deactivated:
+            contacts.send_password_reset(session, actor, contact, base_url)
+
+
+def contact_for_link(session: Session, storefront: Storefront, purpose: str, token: str) -> Contact | None:
+    """The contact a still-valid reset or activation link of this storefront belongs to (the link is not used)."""
+    row = tokens.peek(session, purpose, token)
+    contact = session.get(Contact, row.contact_id) if row is not None and row.contact_id else None
+    return contact if contact is not None and contact.storefront_id == storefront.id else None
+
+
+def complete_link(session: Session, storefront: Storefront, purpose: str, token: str, password: str,
+                  base_url: str) -> Contact:
+    """Set the password through a reset or activation link; on a policy failure the link stays usable."""
+    if contact_for_link(session, storefront, purpose, token) is None:
+        raise ValidationFailed(LINK_INVALID, code="invalid_token")
+    return contacts.complete_with_token(session, purpose, token, password, base_url)
+
+
+def change_password(session: Session, contact: Contact, current_password: str, new_password: str, base_url: str,
+                    *, keep_session_id: int) -> None:
+    """A signed-in contact changes their password: this session stays, every other one ends."""
+    if not verify_password(contact.password_hash, current_password):
+        raise ValidationFailed("Your current password is not right.", code="wrong_password",
+                               fields={"current_password": "Your current password is not right."})
+    contacts.set_password(session, Actor("contact", contact.id, contact.email), contact, new_password, base_url,
+                          keep_session_id=keep_session_id)
+
+
+def policy_summary(storefront: Storefront) -> dict[str, Any]:
+    """What a headless storefront needs to draw its sign-in and registration forms."""
+    return {"slug": storefront.slug, "name": storefront.name, "anonymous_access": storefront.anonymous_access,
+            "self_registration": storefront.self_registration, "registration_mode": storefront.registration_mode,
+            "new_contact_for_existing_account": storefront.new_contact_for_existing_account,
+            "sign_in_text": storefront.sign_in_text, "default_language": storefront.default_language,
+            "password_policy": {"min_length": storefront.password_min_length,
+                                "max_length": storefront.password_max_length,
+                                "require_character_classes": storefront.password_require_character_classes}}

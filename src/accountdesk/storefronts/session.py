@@ -1,0 +1,211 @@
+"""Storefront sign-in sessions: one HttpOnly cookie per storefront for pages, bearer tokens for headless
+storefronts, and the FastAPI dependencies that make a page or an API route require a signed-in contact.
+
+SQLite note for callers: the request's DbSession takes the database's write lock at its first query, so call
+rate limits (which use their own transactions) before the first use of the session in a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accountdesk.contacts.models import Contact
+from accountdesk.core import sessions
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import utcnow
+from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
+from accountdesk.core.models import AuthSession
+from accountdesk.core.settings import Settings, get_settings
+from accountdesk.core.web import DbSession
+from accountdesk.staff.deps import bearer_token
+from accountdesk.storefronts.models import Storefront
+
+SESSION_KIND = "storefront"
+SEEN_EVERY = timedelta(minutes=5)  # last_seen_at is refreshed at most this often, not on every request
+
+
+@dataclass(frozen=True)
+class StorefrontSignIn:
+    """The contact signed in to a storefront, with the session (cookie or bearer token) they came with."""
+
+    storefront: Storefront
+    contact: Contact
+    auth: AuthSession
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("contact", self.contact.id, self.contact.email)
+
+
+class SignInRequired(AppError):
+    """A page needs a signed-in contact: answered as a 303 redirect to the storefront's sign-in page."""
+
+    status_code = 303
+    code = "sign_in_required"
+    message = "Sign in first."
+
+
+def cookie_name(storefront: Storefront) -> str:
+    return f"accountdesk_sf_{storefront.slug}"
+
+
+def get_storefront(session: Session, slug: str) -> Storefront:
+    storefront = session.scalar(select(Storefront).where(Storefront.slug == slug))
+    if storefront is None:
+        raise NotFound("No such storefront.", code="storefront_not_found")
+    return storefront
+
+
+def start_contact_session(session: Session, contact: Contact, settings: Settings) -> tuple[str, AuthSession]:
+    """Open a new storefront session for the contact (no cookie); returns the token for a bearer header."""
+    live = session.get(Contact, contact.id)  # the caller's object may come from another (finished) transaction
+    live.last_sign_in_at = live.last_seen_at = utcnow()
+    return sessions.open_session(session, SESSION_KIND, timedelta(hours=settings.session_hours),
+                                 contact_id=live.id, data={"storefront_id": live.storefront_id})
+
+
+def sign_in_contact(session: Session, response: Response, storefront: Storefront, contact: Contact, *,
+                    request: Request | None = None) -> AuthSession:
+    """Sign the contact in to the storefront: a new session id every time, set as this storefront's cookie on
+    `response` (pass the response you return, e.g. the RedirectResponse). With `request`, the app's settings are
+    used and the browser's previous session on this storefront is closed."""
+    settings = request.app.state.settings if request is not None else get_settings()
+    if request is not None:
+        previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront)))
+        if previous is not None:
+            sessions.close_session(session, previous)
+    token, auth = start_contact_session(session, contact, settings)
+    response.set_cookie(cookie_name(storefront), token, max_age=settings.session_hours * 3600, path="/",
+                        httponly=True, samesite="lax", secure=settings.cookie_secure)
+    return auth
+
+
+def client_address(request: Request) -> str:
+    """The client's address, the key of per-address rate limits."""
+    return request.client.host if request.client else "unknown"
+
+
+def _session_tokens(request: Request, storefront: Storefront) -> list[str]:
+    return [t for t in (request.cookies.get(cookie_name(storefront)), bearer_token(request)) if t]
+
+
+def current_sign_in(request: Request, session: Session, storefront: Storefront) -> StorefrontSignIn | None:
+    """The valid session (cookie, else `Authorization: Bearer`) of a contact of this storefront who may sign in."""
+    for token in _session_tokens(request, storefront):
+        auth = sessions.find_session(session, SESSION_KIND, token)
+        contact = session.get(Contact, auth.contact_id) if auth is not None and auth.contact_id else None
+        if contact is not None and contact.storefront_id == storefront.id and contact.can_sign_in:
+            now = utcnow()
+            if contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY:
+                contact.last_seen_at = now
+            return StorefrontSignIn(storefront, contact, auth)
+    return None
+
+
+def current_contact(request: Request, session: Session, storefront: Storefront) -> Contact | None:
+    signed_in = current_sign_in(request, session, storefront)
+    return signed_in.contact if signed_in else None
+
+
+def sign_in_url(storefront: Storefront, next_path: str | None = None) -> str:
+    url = f"/s/{storefront.slug}/sign-in"
+    return f"{url}?next={quote(next_path, safe='/')}" if next_path else url
+
+
+def safe_next(storefront: Storefront, next_path: str | None) -> str:
+    """Where to go after sign-in: only a page of this storefront (never another site)."""
+    home = f"/s/{storefront.slug}"
+    if next_path and (next_path == home or next_path.startswith(home + "/")) and "//" not in next_path \
+            and "\\" not in next_path:
+        return next_path
+    return home
+
+
+def sign_out(session: Session, request: Request, response: Response, storefront: Storefront) -> None:
+    """End this browser's (or bearer token's) session on the storefront and drop the cookie."""
+    for token in _session_tokens(request, storefront):
+        auth = sessions.find_session(session, SESSION_KIND, token)
+        if auth is not None:
+            sessions.close_session(session, auth)
+    response.delete_cookie(cookie_name(storefront), path="/", httponly=True, samesite="lax",
+                           secure=request.app.state.settings.cookie_secure)
+
+
+def sign_out_everywhere(session: Session, contact: Contact) -> int:
+    """End every session of the contact, on every device."""
+    return sessions.end_sessions(session, contact_id=contact.id)
+
+
+def api_sign_in_body(token: str, contact: Contact, settings: Settings) -> dict[str, Any]:
+    """The JSON a headless storefront gets after a sign-in: the bearer token and who is signed in."""
+    return {"status": "signed_in", "access_token": token, "token_type": "bearer",
+            "expires_in": settings.session_hours * 3600, "contact": describe_contact(contact),
+            "account": describe_account(contact)}
+
+
+def describe_contact(contact: Contact) -> dict[str, Any]:
+    return {"id": contact.id, "first_name": contact.first_name, "last_name": contact.last_name,
+            "email": contact.email, "role": contact.role, "language": contact.language,
+            "date_format": contact.date_format}
+
+
+def describe_account(contact: Contact) -> dict[str, Any]:
+    account = contact.account
+    return {"id": account.id, "number": account.number, "name": account.name, "kind": account.kind}
+
+
+# FastAPI dependencies --------------------------------------------------------------------------------------------
+
+def storefront_from_path(slug: str, session: DbSession) -> Storefront:
+    return get_storefront(session, slug)
+
+
+CurrentStorefront = Annotated[Storefront, Depends(storefront_from_path)]
+
+
+def _path_with_query(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _page_contact(request: Request, session: DbSession, storefront: CurrentStorefront) -> StorefrontSignIn:
+    signed_in = current_sign_in(request, session, storefront)
+    if signed_in is None:
+        raise SignInRequired(headers={"Location": sign_in_url(storefront, _path_with_query(request))})
+    return signed_in
+
+
+def _page_visitor(request: Request, session: DbSession, storefront: CurrentStorefront) -> StorefrontSignIn | None:
+    signed_in = current_sign_in(request, session, storefront)
+    if signed_in is None and not storefront.anonymous_access:
+        raise SignInRequired(headers={"Location": sign_in_url(storefront, _path_with_query(request))})
+    return signed_in
+
+
+def _api_contact(request: Request, session: DbSession, storefront: CurrentStorefront) -> StorefrontSignIn:
+    signed_in = current_sign_in(request, session, storefront)
+    if signed_in is None:
+        raise NotAuthenticated("Sign in to this storefront first: Authorization: Bearer <token>.",
+                               code="not_signed_in", headers={"WWW-Authenticate": "Bearer"})
+    return signed_in
+
+
+def _optional_contact(request: Request, session: DbSession,
+                      storefront: CurrentStorefront) -> StorefrontSignIn | None:
+    return current_sign_in(request, session, storefront)
+
+
+# A page that needs a signed-in contact (else 303 to /s/{slug}/sign-in?next=<this page>).
+PageContact = Annotated[StorefrontSignIn, Depends(_page_contact)]
+# A page anyone may see when the storefront allows anonymous access (else as PageContact); None when anonymous.
+PageVisitor = Annotated[StorefrontSignIn | None, Depends(_page_visitor)]
+# A JSON route that needs a signed-in contact (cookie or bearer token; else 401 not_signed_in).
+ApiContact = Annotated[StorefrontSignIn, Depends(_api_contact)]
+# The signed-in contact if there is one, for pages and routes that also serve visitors.
+OptionalContact = Annotated[StorefrontSignIn | None, Depends(_optional_contact)]

@@ -1,0 +1,80 @@
+"""The `accountdesk` command, run as a real process against each database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from accountdesk.mail import service as mail
+from tests.conftest import free_port
+from tests.mailbox import read_folder, wait_for
+
+BIN = Path(sys.executable).parent / "accountdesk"
+
+
+def _env(db, **extra: str) -> dict[str, str]:
+    return {**os.environ, "ACCOUNTDESK_DATABASE_URL": db.url, **extra}
+
+
+def _run(db, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], env=_env(db, **extra), capture_output=True, text=True, timeout=120)
+
+
+def test_help_reads_well():
+    out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True).stdout
+    for command in ("serve", "worker", "db", "demo", "create-staff"):
+        assert command in out
+
+
+def test_upgrade_and_create_staff(db, client):
+    assert _run(db, "db", "upgrade").returncode == 0  # already at head: nothing to do, no error
+    made = _run(db, "create-staff", "--email", "Ops@Example.com", "--password", "a-long-staff-password", "--role", "csr")
+    assert made.returncode == 0, made.stdout + made.stderr
+    token = client.post("/api/v1/staff/tokens", json={"email": "ops@example.com", "password": "a-long-staff-password"})
+    assert token.status_code == 201 and token.json()["role"] == "csr"
+    again = _run(db, "create-staff", "--email", "ops@example.com", "--password", "a-long-staff-password")
+    assert again.returncode == 1
+    weak = _run(db, "create-staff", "--email", "x@example.com", "--password", "short")
+    assert weak.returncode == 1 and "at least 12" in weak.stdout
+
+
+def test_standalone_worker_delivers(db, tmp_path):
+    with db.transaction() as session:
+        mail.send(session, "registration_received", "cli@example.com",
+                  context={"name": "C", "storefront_name": "S", "account_name": "A"})
+    process = subprocess.Popen([str(BIN), "worker"], env=_env(db, ACCOUNTDESK_MAIL_DIR=str(tmp_path),
+                                                                 ACCOUNTDESK_OUTBOX_POLL_SECONDS="0.2"),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        [message] = wait_for(lambda: read_folder(tmp_path), timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    assert message["To"] == "cli@example.com"
+
+
+def test_serve_with_two_processes(db):
+    port = free_port()
+    process = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"], env=_env(db),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["database"] in ("sqlite", "postgresql")
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "accountdesk"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
