@@ -24,6 +24,7 @@ ROUTERS = [
     "accountdesk.accounts.pages",
     "accountdesk.contacts.routes",
     "accountdesk.contacts.pages",
+    "accountdesk.storefronts.admin",
     "accountdesk.storefronts.routes",
     "accountdesk.storefronts.pages",
     "accountdesk.registration.routes",

@@ -4,9 +4,11 @@ from accountdesk.accounts.models import Account, Address, CustomAttributeDefinit
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import Base
 from accountdesk.core.models import AuditEvent, AuthSession, NumberSequence, OutboxMessage, RateLimitHit, SingleUseToken
+from accountdesk.orders.models import Order, OrderLine
+from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffUser
 from accountdesk.storefronts.models import Storefront
 
 __all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Contact", "CustomAttributeDefinition",
-           "CustomAttributeValue", "Invoice", "NumberSequence", "OutboxMessage", "RateLimitHit", "SingleUseToken",
-           "StaffUser", "Storefront"]
+           "CustomAttributeValue", "Invoice", "NumberSequence", "Order", "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken",
+           "StaffUser", "Storefront", "Subscription"]

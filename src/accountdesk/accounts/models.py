@@ -64,6 +64,11 @@ class Account(Base):
     may_become_reseller: Mapped[bool] = mapped_column(Boolean, default=False)
     erp_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     credit_limit: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # reseller pricing: a reseller's markup on its customers' orders, overridable per customer
+    markup_percent: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("0"), server_default="0")
+    markup_override_percent: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    # sum of the active subscriptions' monthly amounts, kept by the subscription service in the same transaction
+    monthly_run_rate: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"), server_default="0")
     # lower-cased name, number, e-mails, phone and city, kept up to date by the service for one indexed search
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -72,7 +77,8 @@ class Account(Base):
     addresses: Mapped[list[Address]] = relationship(back_populates="account", order_by="Address.id",
                                                     cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_accounts_name_id", "name", "id"),)
+    __table_args__ = (Index("ix_accounts_name_id", "name", "id"),
+                      Index("ix_accounts_parent_reseller_id_name_id", "parent_reseller_id", "name", "id"))
 
     @property
     def billing_address(self) -> Address | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from accountdesk.core.errors import Forbidden, NotAuthenticated
+from accountdesk.core.pages import sign_in_required
 from accountdesk.core.web import DbSession
 from accountdesk.staff.models import StaffRole
 from accountdesk.staff.service import StaffPrincipal, principal_for
@@ -36,3 +37,22 @@ def api_staff(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
 
 def console_staff(request: Request, session: DbSession) -> StaffPrincipal | None:
     return principal_for(session, "console", request.cookies.get(CONSOLE_COOKIE))
+
+
+CONSOLE_SIGN_IN = "/console/sign-in"
+
+
+def console_page(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
+    """A console page's staff user, from the console cookie: no valid session redirects to the sign-in page
+    (coming back afterwards), the wrong role gets a 403 page. Use on routers with core.pages.PageRoute."""
+
+    def dependency(request: Request, session: DbSession) -> StaffPrincipal:
+        principal = console_staff(request, session)
+        if principal is None:
+            raise sign_in_required(request, CONSOLE_SIGN_IN)
+        if not principal.may(roles):
+            raise Forbidden(f"Your role ({principal.user.role}) may not do this. Ask an administrator.",
+                            code="role_forbidden")
+        return principal
+
+    return dependency

@@ -1,0 +1,211 @@
+"""Helpers shared by every HTML page (console and storefront): errors as readable pages, sign-in redirects,
+forms that keep what was typed with a message beside each field, and one-shot flash messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlencode
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
+from accountdesk.core.forms import CSRF_FIELD, redirect, render
+from accountdesk.core.web import DbSession, conflict_from_integrity_error
+
+T = TypeVar("T")
+FLASH_COOKIE = "accountdesk_flash"
+FORM_ERROR = "form"  # key of a message that belongs to the whole form, not to one field
+
+
+class SignInRequired(Exception):
+    """Raised by a page's principal dependency; PageRoute answers with a redirect to the sign-in page."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def safe_next(value: str | None, default: str, prefix: str = "/") -> str:
+    """A relative path under `prefix` to go back to after sign-in; anything else (other sites) gives `default`."""
+    if not value or not value.startswith(prefix) or value.startswith("//") or "\\" in value:
+        return default
+    if any(ord(c) < 32 for c in value):
+        return default
+    return value
+
+
+def sign_in_required(request: Request, sign_in_path: str) -> SignInRequired:
+    """The redirect to a sign-in page that comes back here afterwards (for GET pages; a POST goes back nowhere)."""
+    if request.method != "GET":
+        return SignInRequired(sign_in_path)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return SignInRequired(f"{sign_in_path}?{urlencode({'next': here})}")
+
+
+def _hold_session(request: Request, session: DbSession) -> None:
+    request.state.page_session = session
+
+
+class PageRoute(APIRoute):
+    """Route class for HTML pages: errors become a readable page with the same status instead of JSON, and the
+    request's transaction is rolled back first, since the page answers normally and the session would commit."""
+
+    error_template = "console/error.html"
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, dependencies=[Depends(_hold_session), *(dependencies or [])], **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        template = self.error_template
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired as exc:
+                return redirect(exc.url)
+            except (AppError, RequestValidationError, IntegrityError) as exc:
+                session = getattr(request.state, "page_session", None)
+                if session is not None:
+                    session.rollback()
+                return error_page(request, exc, template)
+
+        return page_handler
+
+
+def error_page(request: Request, exc: Exception, template: str) -> Response:
+    if isinstance(exc, RequestValidationError):
+        exc = BadRequest("This address has a value the page cannot use.")
+    elif isinstance(exc, IntegrityError):
+        exc = conflict_from_integrity_error(exc)
+    assert isinstance(exc, AppError)
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not accepted",
+              429: "Too many attempts", 401: "Sign in first"}
+    response = render(request, template, {"title": titles.get(exc.status_code, "Something is wrong"),
+                                          "message": exc.message, "code": exc.code}, status_code=exc.status_code)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """Dependency: the posted form as {name: text} (the last value of a repeated name), without the CSRF token."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
+
+
+def nest(fields: Mapping[str, str], *prefixes: str) -> dict[str, Any]:
+    """Turn dotted form names ("billing_address.city", "attributes.size") into nested dicts for the schemas."""
+    data: dict[str, Any] = {p: {} for p in prefixes}
+    for name, value in fields.items():
+        head, dot, rest = name.partition(".")
+        if dot and head in prefixes:
+            data[head][rest] = value
+        elif not dot:
+            data[name] = value
+    return data
+
+
+def blank_to_none(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Optional fields left empty in a form mean "not given"."""
+    return {k: (None if k in names and v == "" else v) for k, v in data.items()}
+
+
+def _friendly(error: Mapping[str, Any]) -> str:
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return "This field is required."
+    if kind == "string_too_short":
+        return f"Use at least {ctx.get('min_length')} characters."
+    if kind == "string_too_long":
+        return f"Use at most {ctx.get('max_length')} characters."
+    if kind in ("literal_error", "enum"):
+        return "Choose one of the options."
+    if kind in ("int_parsing", "int_type", "float_parsing", "decimal_parsing"):
+        return "Enter a number."
+    if kind == "extra_forbidden":
+        return "This field cannot be changed here."
+    return str(error.get("msg", "Check this value.")).removeprefix("Value error, ")
+
+
+def field_errors(exc: ValidationError | AppError | IntegrityError) -> dict[str, str]:
+    """{form field name: readable message} from a pydantic error, a service error or a duplicate in the database.
+    Field names are the dotted pydantic locations ("billing_address.city"); a whole-form message is under "form"."""
+    if isinstance(exc, IntegrityError):
+        exc = conflict_from_integrity_error(exc)
+    if isinstance(exc, AppError):
+        return dict(exc.fields) or {FORM_ERROR: exc.message}
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error.get("loc", ())) or FORM_ERROR
+        errors.setdefault(name, _friendly(error))
+    return errors
+
+
+def attempt(session: Session, action: Callable[[], T]) -> tuple[T | None, dict[str, str]]:
+    """Run a form's validation and service call in a savepoint: (result, {}) or, when the input is refused,
+    (None, field messages) with nothing changed, so that the page can show the form again."""
+    try:
+        with session.begin_nested():
+            return action(), {}
+    except (ValidationError, ValidationFailed, Conflict, IntegrityError) as exc:
+        return None, field_errors(exc)
+
+
+@dataclass
+class Form:
+    """What a form shows: the values typed (after a refused POST) or the record's, and a message per field.
+    Templates call value/checked/error/id; `unshown` lists messages no field displayed (shown near the button)."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    prefix: str = "f"
+    submitted: bool = False
+    _shown: set[str] = field(default_factory=set)
+
+    @classmethod
+    def refused(cls, values: Mapping[str, str], errors: dict[str, str], prefix: str = "f") -> Form:
+        return cls(values, errors, prefix, submitted=True)
+
+    def value(self, name: str, default: Any = "") -> Any:
+        if self.submitted:
+            return self.values.get(name, "")
+        return "" if default is None else default
+
+    def checked(self, name: str, default: bool = False) -> bool:
+        return name in self.values if self.submitted else bool(default)
+
+    def error(self, name: str) -> str:
+        self._shown.add(name)
+        return self.errors.get(name, "")
+
+    def id(self, name: str) -> str:
+        return f"{self.prefix}-{name.replace('.', '-').replace('_', '-')}"
+
+    def unshown(self) -> list[str]:
+        return [message for name, message in self.errors.items() if name not in self._shown]
+
+
+def page(request: Request, template: str, context: dict[str, Any] | None = None,
+         status_code: int = 200) -> Response:
+    """Render a page with the flash message left by the previous redirect (shown once)."""
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
+    response = render(request, template, {"flash": flash, **(context or {})}, status_code=status_code)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def flash_redirect(request: Request, url: str, message: str) -> Response:
+    """Redirect after a POST (303) with a short message for the next page. A cookie rather than the query string,
+    so that nobody can put words on our pages with a link; the page escapes it anyway."""
+    response = redirect(url)
+    response.set_cookie(FLASH_COOKIE, quote(message[:300]), max_age=60, path="/", httponly=True, samesite="lax",
+                        secure=request.app.state.settings.cookie_secure)
+    return response

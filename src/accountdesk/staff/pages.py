@@ -1,0 +1,77 @@
+"""Console sign-in and sign-out for staff: a server-side session in an HttpOnly cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from accountdesk.core import sessions
+from accountdesk.core.errors import TooManyRequests
+from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
+from accountdesk.core.web import DbSession, get_db
+from accountdesk.staff import service
+from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staff
+
+router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
+Fields = Annotated[dict[str, str], Depends(form_fields)]
+HOME = "/console/accounts"
+SIGN_IN_LIMIT = "10/15 minutes"
+WRONG = "E-mail or password is not right."
+
+
+@router.get("")
+def console_home() -> Response:
+    """The console starts at the customer search."""
+    return redirect(HOME)
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, session: DbSession, next: str = "") -> Response:
+    """The staff sign-in form (straight on when already signed in)."""
+    if console_staff(request, session) is not None:
+        return redirect(safe_next(next, HOME, "/console"))
+    return page(request, "staff/sign_in.html", {"next": safe_next(next, "", "/console"), "email": ""})
+
+
+@router.post("/sign-in", dependencies=[Depends(verify_csrf)])
+def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
+    """Check e-mail and password (rate limited per e-mail and per client address) and open a console session."""
+    email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
+    keys = (f"staff-sign-in:email:{email}", f"staff-sign-in:ip:{request.client.host if request.client else '-'}")
+    context = {"next": target if target != HOME else "", "email": email}
+    limits = request.app.state.rate_limits
+    try:
+        limits.check(SIGN_IN_LIMIT, *keys)
+    except TooManyRequests as exc:
+        minutes = max(1, round(exc.retry_after / 60))
+        error = f"Too many attempts to sign in. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
+        response = page(request, "staff/sign_in.html", {**context, "error": error}, 429)
+        response.headers.update(exc.headers)
+        return response
+    user = service.authenticate(get_db(request), email, form.get("password", ""))
+    if user is None:
+        limits.hit(SIGN_IN_LIMIT, *keys)
+        return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
+    _end_current(request, session)
+    token, _ = service.start_session(session, user, "console")
+    response = redirect(target)
+    response.set_cookie(CONSOLE_COOKIE, token, path="/console", httponly=True, samesite="lax",
+                        secure=request.app.state.settings.cookie_secure)
+    return response
+
+
+@router.post("/sign-out", dependencies=[Depends(verify_csrf)])
+def sign_out(request: Request, session: DbSession) -> Response:
+    """End this console session."""
+    _end_current(request, session)
+    response = flash_redirect(request, CONSOLE_SIGN_IN, "You are signed out.")
+    response.delete_cookie(CONSOLE_COOKIE, path="/console")
+    return response
+
+
+def _end_current(request: Request, session: DbSession) -> None:
+    principal = console_staff(request, session)
+    if principal is not None:
+        sessions.close_session(session, principal.auth)

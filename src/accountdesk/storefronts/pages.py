@@ -1,0 +1,196 @@
+"""Storefront pages: home, sign-in with the account chooser, sign-out, forgot/reset password, activation and
+change password."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from accountdesk.contacts.models import Contact
+from accountdesk.contacts.service import ACTIVATION, RESET
+from accountdesk.core.errors import AppError, ValidationFailed
+from accountdesk.core.forms import redirect, render, verify_csrf
+from accountdesk.core.web import DbSession, get_db
+from accountdesk.storefronts import service
+from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, PageContact, PageVisitor, \
+    client_address, get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
+
+router = APIRouter(prefix="/s/{slug}", include_in_schema=False)
+Csrf = [Depends(verify_csrf)]
+Text = Annotated[str, Form()]
+
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "signed_out_everywhere": "You are signed out on every device.",
+    "password_changed": "Your password was changed. Sign in with your new password.",
+    "activated": "Your password is set. Welcome!",
+    "activated_sign_in": "Your password is set. You can sign in once your account is active.",
+}
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # pages whose address carries a link token
+
+
+def _page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None, *,
+          error: AppError | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """Render a storefront page; with an error, its message and its status (422, 401, 403, 429 + Retry-After)."""
+    response = render(request, template, {"storefront": storefront, "error": error.message if error else None,
+                                          "fields": error.fields if error else {}, **(context or {})},
+                      status_code=error.status_code if error else 200)
+    response.headers.update({**(error.headers if error else {}), **(headers or {})})
+    return response
+
+
+def _passwords_match(password: str, confirm: str) -> None:
+    if password != confirm:
+        raise ValidationFailed("The two passwords differ.", fields={"password_confirm": "The two passwords differ."})
+
+
+def _finish_sign_in(session: Session, request: Request, storefront: Storefront, contact: Contact,
+                    next_path: str) -> Response:
+    service.before_sign_in(session, storefront, contact)
+    response = redirect(safe_next(storefront, next_path))
+    sign_in_contact(session, response, storefront, contact, request=request)
+    return response
+
+
+@router.get("")
+def home(request: Request, storefront: CurrentStorefront, visitor: PageVisitor, notice: str = "") -> HTMLResponse:
+    return _page(request, "storefronts/home.html", storefront, {"signed_in": visitor, "flash": NOTICES.get(notice)})
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, storefront: CurrentStorefront, signed_in: OptionalContact, next: str = "",
+                 notice: str = "") -> HTMLResponse:
+    return _page(request, "storefronts/sign_in.html", storefront,
+                 {"next": next, "signed_in": signed_in, "flash": NOTICES.get(notice)})
+
+
+@router.post("/sign-in", dependencies=Csrf)
+def sign_in(slug: str, request: Request, session: DbSession, email: Text = "", password: Text = "",
+            next: Text = "") -> Response:
+    # No storefront dependency here: the password is checked before this request's transaction begins.
+    try:
+        found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, email, password,
+                                        client_address(request))
+        if len(found.contacts) > 1:
+            choice_token = service.offer_choice(session, found.storefront, found.contacts)
+            return _page(request, "storefronts/choose_account.html", found.storefront,
+                         {"choice_token": choice_token, "candidates": found.contacts, "next": next})
+        return _finish_sign_in(session, request, found.storefront, found.contacts[0], next)
+    except AppError as exc:
+        return _page(request, "storefronts/sign_in.html", get_storefront(session, slug),
+                     {"email": email, "next": next}, error=exc)
+
+
+@router.post("/sign-in/choose", dependencies=Csrf)
+def choose_account(request: Request, session: DbSession, storefront: CurrentStorefront, choice_token: Text = "",
+                   contact_id: Annotated[int, Form()] = 0, next: Text = "") -> Response:
+    try:
+        contact = service.choose(session, storefront, choice_token, contact_id)
+        return _finish_sign_in(session, request, storefront, contact, next)
+    except AppError as exc:
+        return _page(request, "storefronts/sign_in.html", storefront, {"next": next}, error=exc)
+
+
+@router.post("/sign-out", dependencies=Csrf)
+def sign_out_page(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
+    response = redirect(f"/s/{storefront.slug}/sign-in?notice=signed_out")
+    sign_out(session, request, response, storefront)
+    return response
+
+
+@router.post("/sign-out-everywhere", dependencies=Csrf)
+def sign_out_everywhere_page(request: Request, session: DbSession, signed_in: PageContact) -> Response:
+    sign_out_everywhere(session, signed_in.contact)
+    response = redirect(f"/s/{signed_in.storefront.slug}/sign-in?notice=signed_out_everywhere")
+    sign_out(session, request, response, signed_in.storefront)
+    return response
+
+
+@router.get("/password/forgot")
+def forgot_form(request: Request, storefront: CurrentStorefront) -> HTMLResponse:
+    return _page(request, "storefronts/forgot_password.html", storefront)
+
+
+@router.post("/password/forgot", dependencies=Csrf)
+def forgot(slug: str, request: Request, session: DbSession, email: Text = "") -> HTMLResponse:
+    # No storefront dependency: the rate limits run before this request's transaction begins.
+    try:
+        if not email.strip():
+            raise ValidationFailed("Enter your e-mail address.", fields={"email": "Enter your e-mail address."})
+        service.request_password_reset(session, request.app.state.rate_limits, slug, email, client_address(request),
+                                       request.app.state.settings.base_url)
+    except AppError as exc:
+        return _page(request, "storefronts/forgot_password.html", get_storefront(session, slug), {"email": email},
+                     error=exc)
+    return _page(request, "storefronts/forgot_sent.html", get_storefront(session, slug))
+
+
+def _link_form(request: Request, session: Session, storefront: Storefront, purpose: str, token: str,
+               error: AppError | None = None) -> HTMLResponse:
+    contact = service.contact_for_link(session, storefront, purpose, token)
+    if contact is None:
+        return _page(request, "storefronts/link_invalid.html", storefront, {"purpose": purpose},
+                     error=ValidationFailed(service.LINK_INVALID), headers=NO_REFERRER)
+    return _page(request, "storefronts/set_password.html", storefront,
+                 {"purpose": purpose, "token": token, "contact": contact}, error=error, headers=NO_REFERRER)
+
+
+@router.get("/password/reset")
+def reset_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> HTMLResponse:
+    return _link_form(request, session, storefront, RESET, token)
+
+
+@router.post("/password/reset", dependencies=Csrf)
+def reset(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "",
+          password: Text = "", password_confirm: Text = "") -> Response:
+    try:
+        _passwords_match(password, password_confirm)
+        service.complete_link(session, storefront, RESET, token, password, request.app.state.settings.base_url)
+    except AppError as exc:
+        return _link_form(request, session, storefront, RESET, token, exc)
+    return redirect(f"/s/{storefront.slug}/sign-in?notice=password_changed")
+
+
+@router.get("/activate")
+def activation_form(request: Request, session: DbSession, storefront: CurrentStorefront,
+                    token: str = "") -> HTMLResponse:
+    return _link_form(request, session, storefront, ACTIVATION, token)
+
+
+@router.post("/activate", dependencies=Csrf)
+def activate(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "",
+             password: Text = "", password_confirm: Text = "") -> Response:
+    try:
+        _passwords_match(password, password_confirm)
+        contact = service.complete_link(session, storefront, ACTIVATION, token, password,
+                                        request.app.state.settings.base_url)
+    except AppError as exc:
+        return _link_form(request, session, storefront, ACTIVATION, token, exc)
+    if not contact.can_sign_in:
+        return redirect(f"/s/{storefront.slug}/sign-in?notice=activated_sign_in")
+    response = redirect(f"/s/{storefront.slug}?notice=activated")
+    sign_in_contact(session, response, storefront, contact, request=request)
+    return response
+
+
+@router.get("/account/password")
+def change_password_form(request: Request, signed_in: PageContact) -> HTMLResponse:
+    return _page(request, "storefronts/change_password.html", signed_in.storefront, {"signed_in": signed_in})
+
+
+@router.post("/account/password", dependencies=Csrf)
+def change_password(request: Request, session: DbSession, signed_in: PageContact, current_password: Text = "",
+                    password: Text = "", password_confirm: Text = "") -> HTMLResponse:
+    try:
+        _passwords_match(password, password_confirm)
+        service.change_password(session, signed_in.contact, current_password, password,
+                                request.app.state.settings.base_url, keep_session_id=signed_in.auth.id)
+    except AppError as exc:
+        return _page(request, "storefronts/change_password.html", signed_in.storefront, {"signed_in": signed_in},
+                     error=exc)
+    return _page(request, "storefronts/change_password.html", signed_in.storefront,
+                 {"signed_in": signed_in, "flash": "Your password was changed. Your other devices were signed out."})

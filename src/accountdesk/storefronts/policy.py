@@ -1,0 +1,135 @@
+"""The registration policy of a storefront, as staff read and change it (API; the console page reuses it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accountdesk.core import audit, validation
+from accountdesk.core.audit import Actor
+from accountdesk.core.errors import NotFound, field_error
+from accountdesk.storefronts.models import Storefront
+
+
+def _addresses(value: str) -> str:
+    addresses = [a.strip() for a in value.replace(";", ",").split(",") if a.strip()]
+    return ", ".join(validation.normalise_email(a) for a in addresses)
+
+
+class PolicyFields(BaseModel):
+    """Every setting of a storefront's registration policy; all optional so PATCH can reuse it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    default_language: Literal["en", "fr", "de"] | None = None
+    anonymous_access: bool | None = None
+    self_registration: bool | None = None
+    registration_mode: Literal["open", "approval", "erp_verified"] | None = None
+    sign_in_text: str | None = Field(None, max_length=2000)
+    verification_required_before_ordering: bool | None = None
+    new_contact_for_existing_account: bool | None = None
+    new_contact_requires_approval: bool | None = None
+    invoice_window_days: int | None = Field(None, ge=1, le=3650)
+    allow_reseller_registration: bool | None = None
+    default_payment_method: Literal["cash", "deposit", "credit_card", "invoice"] | None = None
+    default_payment_terms: str | None = Field(None, max_length=40)
+    default_prorate_billing: bool | None = None
+    default_billing_day: int | None = Field(None, ge=1, le=28)
+    default_partial_charges_invoicing: Literal["next_invoice", "immediately"] | None = None
+    default_auto_invoice_email: bool | None = None
+    default_currency: str | None = Field(None, min_length=3, max_length=3)
+    default_customer_group: str | None = Field(None, max_length=40)
+    default_price_group: str | None = Field(None, max_length=40)
+    default_rep_code: str | None = Field(None, max_length=40)
+    account_number_prefix: str | None = Field(None, pattern=r"^[A-Z]{1,6}$")
+    password_min_length: int | None = Field(None, ge=8, le=128)
+    password_max_length: int | None = Field(None, ge=16, le=1024)
+    password_require_character_classes: bool | None = None
+    password_reject_common: bool | None = None
+    allow_manual_password: bool | None = None
+    staff_notification_to: str | None = Field(None, max_length=2000)
+    staff_notification_cc: str | None = Field(None, max_length=2000)
+    staff_notification_bcc: str | None = Field(None, max_length=2000)
+    erp_cash_account_code: str | None = Field(None, max_length=40)
+    erp_excluded_account_codes: str | None = Field(None, max_length=4000)
+    erp_unreachable_policy: Literal["deny", "allow"] | None = None
+    erp_stale_hours: int | None = Field(None, ge=1, le=24 * 90)
+    erp_sync: Literal["on_first_order", "on_approval", "manual"] | None = None
+    inactivity_days: int | None = Field(None, ge=1, le=3650)
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return validation.currency_code(value) if value else value
+
+    @field_validator("staff_notification_to", "staff_notification_cc", "staff_notification_bcc")
+    @classmethod
+    def _emails(cls, value: str | None) -> str | None:
+        return _addresses(value) if value is not None else None
+
+    @field_validator("erp_excluded_account_codes")
+    @classmethod
+    def _codes(cls, value: str | None) -> str | None:
+        return ", ".join(c.strip().upper() for c in value.split(",") if c.strip()) if value is not None else None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> PolicyFields:
+        if self.password_min_length and self.password_max_length and self.password_min_length > self.password_max_length:
+            raise ValueError("The minimum password length must not exceed the maximum.")
+        return self
+
+
+class StorefrontCreate(PolicyFields):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    reseller_account_id: int | None = None
+
+
+class StorefrontOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    slug: str
+    reseller_account_id: int | None
+
+
+POLICY_FIELDS = tuple(PolicyFields.model_fields)
+
+
+def describe(storefront: Storefront) -> dict[str, Any]:
+    return StorefrontOut.model_validate(storefront).model_dump() | {f: getattr(storefront, f) for f in POLICY_FIELDS}
+
+
+def list_storefronts(session: Session) -> list[Storefront]:
+    return list(session.scalars(select(Storefront).order_by(Storefront.name, Storefront.id)))
+
+
+def by_slug(session: Session, slug: str) -> Storefront:
+    storefront = session.scalar(select(Storefront).where(Storefront.slug == slug))
+    if storefront is None:
+        raise NotFound("No such storefront.", code="storefront_not_found")
+    return storefront
+
+
+def create(session: Session, actor: Actor, data: dict[str, Any]) -> Storefront:
+    storefront = Storefront(**data)
+    session.add(storefront)
+    session.flush()
+    audit.record(session, actor, "storefront.created", subject_type="storefront", subject_id=storefront.id,
+                 account_id=storefront.reseller_account_id, changes=audit.created(data))
+    return storefront
+
+
+def update(session: Session, actor: Actor, storefront: Storefront, data: dict[str, Any]) -> dict[str, list[Any]]:
+    merged_min = data.get("password_min_length", storefront.password_min_length)
+    merged_max = data.get("password_max_length", storefront.password_max_length)
+    if merged_min > merged_max:
+        raise field_error("password_min_length", "The minimum password length must not exceed the maximum.")
+    changes = audit.apply_changes(storefront, data)
+    if changes:
+        audit.record(session, actor, "storefront.policy_changed", subject_type="storefront",
+                     subject_id=storefront.id, account_id=storefront.reseller_account_id, changes=changes)
+    return changes

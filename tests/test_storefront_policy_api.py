@@ -1,0 +1,50 @@
+"""Storefront registration policy: staff read it, admins change it with validation and history."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from accountdesk.core.models import AuditEvent
+from tests import factories as f
+
+
+def test_create_read_and_change_policy(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    csr = f.token(client, f.staff(db, "csr"))
+    created = client.post("/api/v1/storefronts", json={"slug": "b2b-eu", "name": "B2B Europe",
+                                                       "registration_mode": "approval",
+                                                       "staff_notification_cc": "Ops@Example.com; sales@example.com"},
+                          headers=admin)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["staff_notification_cc"] == "ops@example.com, sales@example.com"
+    assert body["account_number_prefix"] == "W" and body["password_min_length"] == 12
+    assert body["inactivity_days"] == 90 and body["invoice_window_days"] == 365
+    assert client.post("/api/v1/storefronts", json={"slug": "b2b-eu", "name": "Again"},
+                       headers=admin).status_code == 409
+    assert client.patch("/api/v1/storefronts/b2b-eu/policy", json={"self_registration": False},
+                        headers=csr).status_code == 403
+    changed = client.patch("/api/v1/storefronts/b2b-eu/policy",
+                           json={"account_number_prefix": "EU", "erp_excluded_account_codes": "c1, c2 ,",
+                                 "default_currency": "gbp"}, headers=admin)
+    assert changed.status_code == 200
+    assert changed.json()["erp_excluded_account_codes"] == "C1, C2" and changed.json()["default_currency"] == "GBP"
+    assert client.get("/api/v1/storefronts/b2b-eu/policy", headers=csr).json()["account_number_prefix"] == "EU"
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes["account_number_prefix"] == ["W", "EU"]
+
+
+def test_bad_policy_is_refused_unchanged(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    store = f.storefront(db)
+    for body in ({"registration_mode": "anything"}, {"password_min_length": 4}, {"default_billing_day": 30},
+                 {"staff_notification_to": "not an address"}, {"account_number_prefix": "w-1"},
+                 {"password_min_length": 100, "password_max_length": 50}, {"unknown": True}):
+        response = client.patch(f"/api/v1/storefronts/{store.slug}/policy", json=body, headers=admin)
+        assert response.status_code == 422, body
+    too_long = client.patch(f"/api/v1/storefronts/{store.slug}/policy", json={"password_min_length": 200},
+                            headers=admin)
+    assert too_long.status_code == 422
+    assert client.get(f"/api/v1/storefronts/{store.slug}/policy", headers=admin).json()["password_min_length"] == 12
+    assert client.patch("/api/v1/storefronts/nope/policy", json={}, headers=admin).status_code == 404
