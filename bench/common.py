@@ -138,6 +138,33 @@ def sign_in(client: httpx.Client, email: str) -> httpx.Response:
     return client.post("/api/v1/staff/tokens", json={"email": email, "password": STAFF_PASSWORD})
 
 
+class CpuWatch:
+    """What the whole machine did over a block (from /proc/stat): cores kept busy by every process, and cores
+    the hypervisor took away (steal). Compare with the cores the benchmark itself used to tell a quiet run from
+    one that shared the CPUs."""
+
+    def __enter__(self) -> CpuWatch:
+        self._start = _cpu_jiffies()
+        self.busy_cores = self.steal_cores = math.nan
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, steal, total = (b - a for a, b in zip(self._start, _cpu_jiffies()))
+        cores = os.cpu_count() or 1
+        self.busy_cores = cores * busy / max(1, total)
+        self.steal_cores = cores * steal / max(1, total)
+
+    def __str__(self) -> str:
+        return f"machine busy {self.busy_cores:.2f} cores, steal {self.steal_cores:.2f}"
+
+
+def _cpu_jiffies() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies over all CPUs; guest time is already inside user time."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return user + nice + system + irq + softirq, steal, user + nice + system + idle + iowait + irq + softirq + steal
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile (p95 of 200 values is the 190th smallest)."""
     if not values:

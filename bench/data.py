@@ -110,12 +110,14 @@ INDUSTRIES = ("Logistik", "Metallbau", "Elektrotechnik", "Holzbau", "Transport",
 FREEMAIL = ("gmail.com", "outlook.com", "yahoo.com", "gmx.de", "web.de", "orange.fr", "icloud.com", "proton.me")
 ROLES = ("info", "orders", "accounts", "purchasing", "contact", "office", "buyer")
 GROUPS = ("", "", "retail", "wholesale", "wholesale", "vip", "education", "public")
+NATIONAL_DIGITS = {"FR": 9, "NL": 9, "ES": 9}  # subscriber number length including the area code
 EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 
 
 def slug(text: str, sep: str = "") -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return sep.join("".join(c for c in word if c.isalnum()) for word in ascii_text.lower().split()).strip(sep)
+    words = ("".join(c for c in word if c.isalnum()) for word in ascii_text.lower().split())
+    return sep.join(w for w in words if w)
 
 
 def _cumulative_city_weights(country: Country) -> list[float]:
@@ -131,7 +133,7 @@ CITY_WEIGHTS = {c.code: _cumulative_city_weights(c) for c in COUNTRIES}
 
 
 def _phone(rng: random.Random, country: Country, area: str) -> str:
-    digits = 10 - len(area) if country.code != "US" else 7
+    digits = NATIONAL_DIGITS.get(country.code, 10) - len(area)
     local = f"{rng.randrange(10 ** (digits - 1), 10 ** digits)}"
     if country.code == "US":
         return f"{country.phone_prefix} {area} {local[:3]}-{local[3:]}"

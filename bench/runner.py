@@ -89,7 +89,7 @@ def print_summary(figures: list[Figure]) -> None:
     print("\n== summary " + "=" * 70)
     for index, row in enumerate(rows):
         cells = [row[i].rjust(widths[i]) if i == 3 else row[i].ljust(widths[i]) for i in range(5)]
-        print("  ".join(cells) + ("  " + row[5] if row[5] else ""))
+        print(("  ".join(cells) + "  " + row[5]).rstrip())
         if index == 0:
             print("  ".join("-" * w for w in widths))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.common import Target, fresh_database, make_staff, percentile, print_table, rate, running_app, sign_in
+from bench.common import CpuWatch, Target, fresh_database, make_staff, percentile, print_table, rate, running_app, sign_in
 from bench.runner import Bench
 
 NAME = "signin"
@@ -50,7 +50,7 @@ def measure(target: Target, bench: Bench) -> dict[str, float]:
                     raise RuntimeError(f"sign-in failed: {warm_response.status_code} {warm_response.text}")
         cpu_before, client_before = app.cpu_seconds(), os.times()
         started = time.perf_counter()
-        with ThreadPoolExecutor(bench.clients) as pool:
+        with CpuWatch() as machine, ThreadPoolExecutor(bench.clients) as pool:
             runs = list(pool.map(lambda e: one_client(app.base_url, e, started + bench.seconds), emails))
         elapsed = time.perf_counter() - started
         server_cpu = app.cpu_seconds() - cpu_before
@@ -60,34 +60,42 @@ def measure(target: Target, bench: Bench) -> dict[str, float]:
     latencies = [ms for r in runs for ms in r.latencies_ms]
     return {"rate": rate(sum(r.ok for r in runs), elapsed), "p50": percentile(latencies, 50),
             "p95": percentile(latencies, 95), "server_cores": server_cpu / elapsed, "client_cores": client_cpu / elapsed,
+            "machine_cores": machine.busy_cores, "steal_cores": machine.steal_cores,
             "errors": sum(n for code, n in statuses.items() if code != 201), "429": statuses.get(429, 0),
             "statuses": dict(statuses)}
 
 
-def baseline(bench: Bench) -> tuple[float, float | None]:
-    """The one-core verify (and hash) rate from section 1, measured here when section 1 did not run."""
+def baseline(bench: Bench) -> tuple[float, float | None, float | None]:
+    """The verify rate on one core (and the hash rate, and the verify rate on all cores) from section 1;
+    the one-core verify rate is measured here when section 1 did not run."""
     verify = bench.find("hashing", "verify rate")
     hashes = bench.find("hashing", "hash rate")
+    all_cores = bench.find("hashing", "verify rate, all cores")
     if verify is None:
         from bench.hashing import verify_rate
 
         print(f"  (hashing did not run: measuring the one-core verify rate for {min(bench.seconds, 3):g} s)")
-        return verify_rate(min(bench.seconds, 3)), None
-    return verify.value, hashes.value if hashes else None
+        return verify_rate(min(bench.seconds, 3)), None, None
+    return verify.value, hashes.value if hashes else None, all_cores.value if all_cores else None
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}" if base else "-"
 
 
 def run(bench: Bench) -> None:
-    verify, hashes = baseline(bench)
+    verify, hashes, all_cores = baseline(bench)
     print(f"  {bench.clients} concurrent clients, {bench.seconds:g} s, one staff user per client, "
           f"rate limits off; one-core verify rate {verify:.1f}/s")
-    rows = [("database", "sign-ins/s", "x verify", "x hash", "p50 ms", "p95 ms", "server cores", "client cores",
-             "errors")]
+    rows = [("database", "sign-ins/s", "x verify", "x hash", "x verify all cores", "per server core", "p50 ms",
+             "p95 ms", "server cores", "client cores", "machine busy", "steal", "errors")]
     for kind in bench.databases:
         with fresh_database(kind, bench.pg_url) as target:
             m = measure(target, bench)
         ratio = m["rate"] / verify
-        rows.append((kind, f"{m['rate']:.1f}", f"{ratio:.2f}", f"{m['rate'] / hashes:.2f}" if hashes else "-",
-                     f"{m['p50']:.0f}", f"{m['p95']:.0f}", f"{m['server_cores']:.2f}", f"{m['client_cores']:.2f}",
+        rows.append((kind, f"{m['rate']:.1f}", f"{ratio:.2f}", _ratio(m["rate"], hashes),
+                     _ratio(m["rate"], all_cores), f"{m['rate'] / m['server_cores']:.1f}", f"{m['p50']:.0f}", f"{m['p95']:.0f}", f"{m['server_cores']:.2f}", f"{m['client_cores']:.2f}",
+                     f"{m['machine_cores']:.2f}", f"{m['steal_cores']:.2f}",
                      str(m["errors"])))
         if m["errors"]:
             print(f"  {kind}: non-201 answers {m['statuses']}"

@@ -107,6 +107,17 @@ def _empty(database: Database) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         raw.close()
+    if not database.is_postgresql:
+        _empty_rate_limit_sidecar(database)
+
+
+def _empty_rate_limit_sidecar(database: Database) -> None:
+    import sqlite3
+
+    path = Path(database.url.split("///", 1)[-1] + ".ratelimits")
+    if path.exists():
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM rate_limit_hits")
 
 
 @pytest.fixture

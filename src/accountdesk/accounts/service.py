@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, Address, AttributeType,
@@ -56,6 +56,11 @@ def next_account_number(session: Session, prefix: str = DEFAULT_PREFIX) -> str:
 def _like_terms(query: str) -> list[str]:
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return [f"%{word}%" for word in escaped.split()][:8]
+
+
+def matches_words(query: str) -> list[ColumnElement[bool]]:
+    """Conditions of the account search: every word of the query in the account's search text."""
+    return [Account.search_text.like(term, escape="\\") for term in _like_terms(query)]
 
 
 @dataclass

@@ -112,9 +112,10 @@ def nest(fields: Mapping[str, str], *prefixes: str) -> dict[str, Any]:
     return data
 
 
-def blank_to_none(data: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Optional fields left empty in a form mean "not given"."""
-    return {k: (None if k in names and v == "" else v) for k, v in data.items()}
+def without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
+    """A new record's form without the fields left empty: a mandatory one is then reported missing ("This field is
+    required."), an optional one takes the schema's default."""
+    return {name: value for name, value in fields.items() if value.strip()}
 
 
 def _friendly(error: Mapping[str, Any]) -> str:

@@ -22,9 +22,19 @@ from accountdesk.core.models import RateLimitHit
 NAMESPACE = "accountdesk"
 
 
+def sidecar(db: Database) -> Database:
+    """On SQLite the counters live in a file of their own: a request holds the main file's write lock from its
+    first query to its commit, and counting a failure in between must not wait for that lock."""
+    path = db.url.split("///", 1)[-1]
+    url = "sqlite://" if path in ("", ":memory:", db.url) else f"sqlite:///{path}.ratelimits"
+    counters = Database(url)
+    RateLimitHit.__table__.create(counters.engine, checkfirst=True)
+    return counters
+
+
 class RateLimits:
     def __init__(self, db: Database, redis_url: str | None = None, enabled: bool = True) -> None:
-        self.db, self.enabled = db, enabled
+        self.db, self.enabled = (sidecar(db) if not db.is_postgresql else db), enabled
         self.limiter = MovingWindowRateLimiter(storage_from_string(redis_url)) if redis_url else None
 
     def check(self, limit: str, *keys: str) -> None:

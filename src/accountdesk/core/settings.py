@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "accountdesk-demo-secret-change-me"
@@ -32,6 +33,18 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(8, description="Delivery attempts before a message is marked failed")
     reset_token_minutes: int = Field(30, description="Lifetime of a password-reset link")
     activation_token_hours: int = Field(24, description="Lifetime of an activation link")
+    erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap (SAP Business One Service Layer)")
+    erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, invoices.csv, statements.csv")
+    erp_sap_url: str | None = Field(None, description="SAP Business One Service Layer address, e.g. https://sap.example.com:50000 (the adapter adds /b1s/v1/)")
+    erp_sap_company_db: str = Field("", description="SAP company database (CompanyDB of the Login call)")
+    erp_sap_username: str = Field("", description="SAP Business One user the adapter signs in as")
+    erp_sap_password: SecretStr | None = Field(None, description="Password of that SAP user")
+    erp_sap_verify_tls: bool = Field(True, description="Check the Service Layer's TLS certificate (false only for a self-signed test server)")
+    erp_sap_ca_bundle: Path | None = Field(None, description="PEM file of the CA (or self-signed certificate) that signed the Service Layer's certificate")
+    erp_sap_page_size: int = Field(100, description="Rows per Service Layer page (Prefer: odata.maxpagesize)")
+    erp_sap_series: int | None = Field(None, description="SAP numbering series for new business partners; unset uses the default series")
+    erp_timeout_seconds: float = Field(2.0, description="Time limit of every ERP request (seconds)")
+    erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the cache off")
 
 
 @lru_cache

@@ -187,7 +187,7 @@ def monthly_statements(account_code: str, currency: str, balance: Decimal, movem
     Balances are anchored on the account's current balance: the opening balance of the window is the balance
     minus every movement in it, so the newest statement closes on the balance the ERP reports.
     """
-    first = _add_months(today.replace(day=1), 1 - months)
+    first = statement_period_start(today, months)
     window = sorted((m for m in movements if first <= m.on <= today), key=lambda m: (m.on, m.reference))
     running = balance - statement_lines_total(window)
     by_month: dict[date, list[ErpStatementLine]] = {}
@@ -200,6 +200,11 @@ def monthly_statements(account_code: str, currency: str, balance: Decimal, movem
         statements.append(ErpStatement(account_code, start, end, currency, running, closing, tuple(lines)))
         running = closing
     return statements
+
+
+def statement_period_start(today: date, months: int = 12) -> date:
+    """The first day of the oldest month a statement window of `months` (this month included) covers."""
+    return _add_months(today.replace(day=1), 1 - months)
 
 
 def _add_months(day: date, months: int) -> date:

@@ -6,39 +6,39 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
-from accountdesk.core.forms import redirect, render, verify_csrf
+from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.pages import PageRoute, flash_redirect, page
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.storefronts import service
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, PageContact, PageVisitor, \
-    client_address, get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
+from accountdesk.storefronts.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
+    get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
 
-router = APIRouter(prefix="/s/{slug}", include_in_schema=False)
+
+class StorefrontPageRoute(PageRoute):
+    """Storefront pages: errors (unknown storefront, expired form) as a readable storefront page."""
+
+    error_template = "storefronts/error.html"
+
+
+router = APIRouter(prefix="/s/{slug}", include_in_schema=False, route_class=StorefrontPageRoute)
 Csrf = [Depends(verify_csrf)]
 Text = Annotated[str, Form()]
-
-NOTICES = {
-    "signed_out": "You are signed out.",
-    "signed_out_everywhere": "You are signed out on every device.",
-    "password_changed": "Your password was changed. Sign in with your new password.",
-    "activated": "Your password is set. Welcome!",
-    "activated_sign_in": "Your password is set. You can sign in once your account is active.",
-}
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # pages whose address carries a link token
 
 
 def _page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None, *,
-          error: AppError | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+          error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
     """Render a storefront page; with an error, its message and its status (422, 401, 403, 429 + Retry-After)."""
-    response = render(request, template, {"storefront": storefront, "error": error.message if error else None,
-                                          "fields": error.fields if error else {}, **(context or {})},
-                      status_code=error.status_code if error else 200)
+    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+                                        "fields": error.fields if error else {}, **(context or {})},
+                    status_code=error.status_code if error else 200)
     response.headers.update({**(error.headers if error else {}), **(headers or {})})
     return response
 
@@ -57,15 +57,13 @@ def _finish_sign_in(session: Session, request: Request, storefront: Storefront, 
 
 
 @router.get("")
-def home(request: Request, storefront: CurrentStorefront, visitor: PageVisitor, notice: str = "") -> HTMLResponse:
-    return _page(request, "storefronts/home.html", storefront, {"signed_in": visitor, "flash": NOTICES.get(notice)})
+def home(request: Request, storefront: CurrentStorefront, visitor: PageVisitor) -> Response:
+    return _page(request, "storefronts/home.html", storefront, {"signed_in": visitor})
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request, storefront: CurrentStorefront, signed_in: OptionalContact, next: str = "",
-                 notice: str = "") -> HTMLResponse:
-    return _page(request, "storefronts/sign_in.html", storefront,
-                 {"next": next, "signed_in": signed_in, "flash": NOTICES.get(notice)})
+def sign_in_form(request: Request, storefront: CurrentStorefront, next: str = "") -> Response:
+    return _page(request, "storefronts/sign_in.html", storefront, {"next": next})
 
 
 @router.post("/sign-in", dependencies=Csrf)
@@ -97,7 +95,7 @@ def choose_account(request: Request, session: DbSession, storefront: CurrentStor
 
 @router.post("/sign-out", dependencies=Csrf)
 def sign_out_page(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
-    response = redirect(f"/s/{storefront.slug}/sign-in?notice=signed_out")
+    response = flash_redirect(request, f"/s/{storefront.slug}/sign-in", "You are signed out.")
     sign_out(session, request, response, storefront)
     return response
 
@@ -105,18 +103,19 @@ def sign_out_page(request: Request, session: DbSession, storefront: CurrentStore
 @router.post("/sign-out-everywhere", dependencies=Csrf)
 def sign_out_everywhere_page(request: Request, session: DbSession, signed_in: PageContact) -> Response:
     sign_out_everywhere(session, signed_in.contact)
-    response = redirect(f"/s/{signed_in.storefront.slug}/sign-in?notice=signed_out_everywhere")
+    response = flash_redirect(request, f"/s/{signed_in.storefront.slug}/sign-in",
+                              "You are signed out on every device.")
     sign_out(session, request, response, signed_in.storefront)
     return response
 
 
 @router.get("/password/forgot")
-def forgot_form(request: Request, storefront: CurrentStorefront) -> HTMLResponse:
+def forgot_form(request: Request, storefront: CurrentStorefront) -> Response:
     return _page(request, "storefronts/forgot_password.html", storefront)
 
 
 @router.post("/password/forgot", dependencies=Csrf)
-def forgot(slug: str, request: Request, session: DbSession, email: Text = "") -> HTMLResponse:
+def forgot(slug: str, request: Request, session: DbSession, email: Text = "") -> Response:
     # No storefront dependency: the rate limits run before this request's transaction begins.
     try:
         if not email.strip():
@@ -130,7 +129,7 @@ def forgot(slug: str, request: Request, session: DbSession, email: Text = "") ->
 
 
 def _link_form(request: Request, session: Session, storefront: Storefront, purpose: str, token: str,
-               error: AppError | None = None) -> HTMLResponse:
+               error: AppError | None = None) -> Response:
     contact = service.contact_for_link(session, storefront, purpose, token)
     if contact is None:
         return _page(request, "storefronts/link_invalid.html", storefront, {"purpose": purpose},
@@ -140,7 +139,7 @@ def _link_form(request: Request, session: Session, storefront: Storefront, purpo
 
 
 @router.get("/password/reset")
-def reset_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> HTMLResponse:
+def reset_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> Response:
     return _link_form(request, session, storefront, RESET, token)
 
 
@@ -152,12 +151,13 @@ def reset(request: Request, session: DbSession, storefront: CurrentStorefront, t
         service.complete_link(session, storefront, RESET, token, password, request.app.state.settings.base_url)
     except AppError as exc:
         return _link_form(request, session, storefront, RESET, token, exc)
-    return redirect(f"/s/{storefront.slug}/sign-in?notice=password_changed")
+    return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
+                          "Your password was changed. Sign in with your new password.")
 
 
 @router.get("/activate")
 def activation_form(request: Request, session: DbSession, storefront: CurrentStorefront,
-                    token: str = "") -> HTMLResponse:
+                    token: str = "") -> Response:
     return _link_form(request, session, storefront, ACTIVATION, token)
 
 
@@ -171,20 +171,21 @@ def activate(request: Request, session: DbSession, storefront: CurrentStorefront
     except AppError as exc:
         return _link_form(request, session, storefront, ACTIVATION, token, exc)
     if not contact.can_sign_in:
-        return redirect(f"/s/{storefront.slug}/sign-in?notice=activated_sign_in")
-    response = redirect(f"/s/{storefront.slug}?notice=activated")
+        return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
+                              "Your password is set. You can sign in once your account is active.")
+    response = flash_redirect(request, f"/s/{storefront.slug}", "Your password is set. Welcome!")
     sign_in_contact(session, response, storefront, contact, request=request)
     return response
 
 
 @router.get("/account/password")
-def change_password_form(request: Request, signed_in: PageContact) -> HTMLResponse:
+def change_password_form(request: Request, signed_in: PageContact) -> Response:
     return _page(request, "storefronts/change_password.html", signed_in.storefront, {"signed_in": signed_in})
 
 
 @router.post("/account/password", dependencies=Csrf)
 def change_password(request: Request, session: DbSession, signed_in: PageContact, current_password: Text = "",
-                    password: Text = "", password_confirm: Text = "") -> HTMLResponse:
+                    password: Text = "", password_confirm: Text = "") -> Response:
     try:
         _passwords_match(password, password_confirm)
         service.change_password(session, signed_in.contact, current_password, password,

@@ -134,7 +134,8 @@ def choose(session: Session, storefront: Storefront, choice_token: str, contact_
 
 
 def describe_choice(choice_token: str, candidates: list[Contact]) -> dict[str, Any]:
-    return {"status": "choose_account", "choice_token": choice_token, "expires_in": int(CHOICE_LIFETIME.total_seconds()),
+    return {"status": "choose_account", "choice_token": choice_token,
+            "expires_in": int(CHOICE_LIFETIME.total_seconds()),
             "accounts": [{"contact_id": c.id, "account_number": c.account.number, "account_name": c.account.name}
                          for c in candidates]}
 

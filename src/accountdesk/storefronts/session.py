@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
-from accountdesk.core import sessions
+from accountdesk.core import pages, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
@@ -44,12 +43,17 @@ class StorefrontSignIn:
         return Actor("contact", self.contact.id, self.contact.email)
 
 
-class SignInRequired(AppError):
-    """A page needs a signed-in contact: answered as a 303 redirect to the storefront's sign-in page."""
+class SignInRequired(pages.SignInRequired, AppError):
+    """A page needs a signed-in contact. PageRoute routers answer with a redirect to the sign-in page; on other
+    routers the JSON error handler answers the same 303 with its Location."""
 
     status_code = 303
     code = "sign_in_required"
     message = "Sign in first."
+
+    def __init__(self, url: str) -> None:
+        AppError.__init__(self, headers={"Location": url})
+        self.url = url
 
 
 def cookie_name(storefront: Storefront) -> str:
@@ -92,21 +96,21 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _session_tokens(request: Request, storefront: Storefront) -> list[str]:
-    return [t for t in (request.cookies.get(cookie_name(storefront)), bearer_token(request)) if t]
+def _session_token(request: Request, storefront: Storefront) -> str | None:
+    """An explicit `Authorization: Bearer` header wins over the browser's cookie."""
+    return bearer_token(request) or request.cookies.get(cookie_name(storefront))
 
 
 def current_sign_in(request: Request, session: Session, storefront: Storefront) -> StorefrontSignIn | None:
-    """The valid session (cookie, else `Authorization: Bearer`) of a contact of this storefront who may sign in."""
-    for token in _session_tokens(request, storefront):
-        auth = sessions.find_session(session, SESSION_KIND, token)
-        contact = session.get(Contact, auth.contact_id) if auth is not None and auth.contact_id else None
-        if contact is not None and contact.storefront_id == storefront.id and contact.can_sign_in:
-            now = utcnow()
-            if contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY:
-                contact.last_seen_at = now
-            return StorefrontSignIn(storefront, contact, auth)
-    return None
+    """The valid session (bearer token, else cookie) of a contact of this storefront who may sign in."""
+    auth = sessions.find_session(session, SESSION_KIND, _session_token(request, storefront))
+    contact = session.get(Contact, auth.contact_id) if auth is not None and auth.contact_id else None
+    if contact is None or contact.storefront_id != storefront.id or not contact.can_sign_in:
+        return None
+    now = utcnow()
+    if contact.last_seen_at is None or now - contact.last_seen_at > SEEN_EVERY:
+        contact.last_seen_at = now
+    return StorefrontSignIn(storefront, contact, auth)
 
 
 def current_contact(request: Request, session: Session, storefront: Storefront) -> Contact | None:
@@ -114,26 +118,21 @@ def current_contact(request: Request, session: Session, storefront: Storefront) 
     return signed_in.contact if signed_in else None
 
 
-def sign_in_url(storefront: Storefront, next_path: str | None = None) -> str:
-    url = f"/s/{storefront.slug}/sign-in"
-    return f"{url}?next={quote(next_path, safe='/')}" if next_path else url
+def sign_in_path(storefront: Storefront) -> str:
+    return f"/s/{storefront.slug}/sign-in"
 
 
 def safe_next(storefront: Storefront, next_path: str | None) -> str:
-    """Where to go after sign-in: only a page of this storefront (never another site)."""
+    """Where to go after sign-in: a page of this storefront, never another site; else the storefront's home."""
     home = f"/s/{storefront.slug}"
-    if next_path and (next_path == home or next_path.startswith(home + "/")) and "//" not in next_path \
-            and "\\" not in next_path:
-        return next_path
-    return home
+    return next_path if next_path == home else pages.safe_next(next_path, home, prefix=home + "/")
 
 
 def sign_out(session: Session, request: Request, response: Response, storefront: Storefront) -> None:
     """End this browser's (or bearer token's) session on the storefront and drop the cookie."""
-    for token in _session_tokens(request, storefront):
-        auth = sessions.find_session(session, SESSION_KIND, token)
-        if auth is not None:
-            sessions.close_session(session, auth)
+    auth = sessions.find_session(session, SESSION_KIND, _session_token(request, storefront))
+    if auth is not None:
+        sessions.close_session(session, auth)
     response.delete_cookie(cookie_name(storefront), path="/", httponly=True, samesite="lax",
                            secure=request.app.state.settings.cookie_secure)
 
@@ -170,21 +169,21 @@ def storefront_from_path(slug: str, session: DbSession) -> Storefront:
 CurrentStorefront = Annotated[Storefront, Depends(storefront_from_path)]
 
 
-def _path_with_query(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+def _require_sign_in(request: Request, storefront: Storefront) -> SignInRequired:
+    return SignInRequired(pages.sign_in_required(request, sign_in_path(storefront)).url)
 
 
 def _page_contact(request: Request, session: DbSession, storefront: CurrentStorefront) -> StorefrontSignIn:
     signed_in = current_sign_in(request, session, storefront)
     if signed_in is None:
-        raise SignInRequired(headers={"Location": sign_in_url(storefront, _path_with_query(request))})
+        raise _require_sign_in(request, storefront)
     return signed_in
 
 
 def _page_visitor(request: Request, session: DbSession, storefront: CurrentStorefront) -> StorefrontSignIn | None:
     signed_in = current_sign_in(request, session, storefront)
     if signed_in is None and not storefront.anonymous_access:
-        raise SignInRequired(headers={"Location": sign_in_url(storefront, _path_with_query(request))})
+        raise _require_sign_in(request, storefront)
     return signed_in
 
 

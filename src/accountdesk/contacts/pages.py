@@ -1,0 +1,127 @@
+"""Console pages for the contacts of an account: add, edit, activate or deactivate, send a reset link (after a
+confirmation step) and, where the storefront allows manual entry, enter a password. Rules: contacts.service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import Account
+from accountdesk.accounts.pages import OPTIONS, account_url, record_page
+from accountdesk.contacts import service
+from accountdesk.contacts.models import Contact
+from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
+from accountdesk.core.errors import BadRequest
+from accountdesk.core.forms import verify_csrf
+from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.web import DbSession
+from accountdesk.staff.deps import console_page
+from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
+from accountdesk.storefronts.models import Storefront
+
+router = APIRouter(prefix="/console/accounts/{account_id}/contacts", route_class=PageRoute, include_in_schema=False)
+Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
+Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
+Fields = Annotated[dict[str, str], Depends(form_fields)]
+CSRF = [Depends(verify_csrf)]
+
+
+def _find(session: Session, staff: StaffPrincipal, account_id: int, contact_id: int) -> tuple[Account, Contact]:
+    """The account within the staff user's scope (404 outside it) and its contact."""
+    account = accounts.get_account(session, staff.reseller_scope, account_id)
+    return account, service.get_contact(session, account, contact_id)
+
+
+def contact_url(contact: Contact) -> str:
+    return f"/console/accounts/{contact.account_id}/contacts/{contact.id}"
+
+
+@router.post("", dependencies=CSRF)
+def add_contact(account_id: int, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+    """Add a contact; first name, last name, e-mail and phone are mandatory."""
+    account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
+    contact, errors = attempt(session, lambda: service.create_contact(
+        session, staff.actor, account, ContactCreate.model_validate(_new_contact(form)).model_dump()))
+    if contact is None:
+        refused = {"contact:new": Form.refused(form, errors, "contact-new")}
+        return record_page(request, session, staff, account, refused=refused, status=422)
+    return flash_redirect(request, account_url(account) + "#contacts", f"Contact {contact.name} added.")
+
+
+def _new_contact(form: dict[str, str]) -> dict[str, Any]:
+    return {**without_blanks(form), "active": "active" in form}
+
+
+@router.get("/{contact_id}")
+def contact_record(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Reader) -> Response:
+    """One contact: details, sign-in status and password actions."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    return contact_page(request, session, staff, account, contact)
+
+
+def contact_page(request: Request, session: Session, staff: StaffPrincipal, account: Account, contact: Contact, *,
+                 details: Form | None = None, password: Form | None = None, status: int = 200) -> Response:
+    return page(request, "contacts/contact.html", {
+        "staff": staff, "account": account, "contact": contact, **OPTIONS,
+        "storefront": session.get(Storefront, contact.storefront_id), "can_manage": staff.may(MANAGE_CUSTOMERS),
+        "form": details or Form(prefix="contact"), "password_form": password or Form(prefix="password")}, status)
+
+
+@router.post("/{contact_id}", dependencies=CSRF)
+def update_contact(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+                   form: Fields) -> Response:
+    """Save the contact's details."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    changes, errors = attempt(session, lambda: service.update_contact(
+        session, staff.actor, contact, ContactUpdate.model_validate(form).model_dump(exclude_unset=True)))
+    if errors:
+        return contact_page(request, session, staff, account, contact, details=Form.refused(form, errors, "contact"),
+                            status=422)
+    return flash_redirect(request, contact_url(contact), "Changes saved." if changes else "Nothing changed.")
+
+
+@router.post("/{contact_id}/status", dependencies=CSRF)
+def set_contact_active(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+                       form: Fields) -> Response:
+    """Activate or deactivate the login; deactivation signs the contact out everywhere."""
+    if form.get("active") not in ("true", "false"):
+        raise BadRequest("Use the Activate or Deactivate button.")
+    _, contact = _find(session, staff, account_id, contact_id)
+    service.set_active(session, staff.actor, contact, form["active"] == "true")
+    message = "Contact activated." if form["active"] == "true" else "Contact deactivated and signed out."
+    return flash_redirect(request, contact_url(contact), message)
+
+
+@router.get("/{contact_id}/reset")
+def confirm_reset(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager) -> Response:
+    """Ask for confirmation before e-mailing a reset link."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    return page(request, "contacts/confirm_reset.html", {
+        "staff": staff, "account": account, "contact": contact,
+        "minutes": request.app.state.settings.reset_token_minutes})
+
+
+@router.post("/{contact_id}/reset", dependencies=CSRF)
+def send_reset_link(account_id: int, contact_id: int, request: Request, session: DbSession,
+                    staff: Manager) -> Response:
+    """E-mail the contact a single-use link to choose a new password."""
+    _, contact = _find(session, staff, account_id, contact_id)
+    service.send_password_reset(session, staff.actor, contact, request.app.state.settings.base_url)
+    return flash_redirect(request, contact_url(contact), f"Reset link sent to {contact.email}.")
+
+
+@router.post("/{contact_id}/password", dependencies=CSRF)
+def enter_password(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+                   form: Fields) -> Response:
+    """Enter a password for the contact, where the storefront allows manual entry (its policy applies)."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    _, errors = attempt(session, lambda: service.set_manual_password(
+        session, staff.actor, contact, ManualPassword.model_validate(form).password,
+        request.app.state.settings.base_url))
+    if errors:  # the password typed is not shown again
+        return contact_page(request, session, staff, account, contact,
+                            password=Form.refused({}, errors, "password"), status=422)
+    return flash_redirect(request, contact_url(contact), "Password set. The contact was told by e-mail.")

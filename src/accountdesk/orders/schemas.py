@@ -1,0 +1,65 @@
+"""API shapes for orders and their lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=80)
+    name: str = Field("", max_length=200)
+    quantity: int = Field(gt=0, le=1_000_000)
+    unit_cost: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    auto_provisioned: bool = Field(True, description="False: the distributor provisions it by hand (in progress)")
+
+    @field_validator("sku", "name")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class OrderIn(BaseModel):
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+
+
+class LineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sku: str
+    name: str
+    quantity: int
+    unit_cost: Decimal
+    line_cost: Decimal
+    auto_provisioned: bool
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: str
+    account_id: int
+    reseller_account_id: int | None
+    placed_by: str
+    placed_by_contact_id: int | None
+    placed_by_staff_id: int | None
+    status: str
+    status_label: str
+    currency: str
+    total_cost: Decimal
+    markup_percent: Decimal
+    total_amount: Decimal
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by_staff_id: int | None
+    lines: list[LineOut]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    page: int
+    per_page: int

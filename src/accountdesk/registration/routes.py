@@ -1,0 +1,135 @@
+"""Registration API: self-registration and account claims for headless storefronts (no staff rights), and the
+approval queue for staff."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from accountdesk.core import validation
+from accountdesk.core.errors import NotFound
+from accountdesk.core.web import DbSession
+from accountdesk.registration import service
+from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestPage, ClaimAnswer, ClaimContactIn,
+                                              ClaimIn, ContactRequestOut, EmailVerificationIn, RegistrationAnswer,
+                                              RegistrationIn, RejectIn, SubdivisionsOut)
+from accountdesk.staff.deps import api_staff
+from accountdesk.staff.service import APPROVE, StaffPrincipal
+from accountdesk.storefronts.session import client_address, get_storefront, sign_in_contact
+
+router = APIRouter(prefix="/api/v1")
+Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]
+STOREFRONT = ["storefront registration"]
+APPROVALS = ["approvals"]
+
+
+def _base_url(request: Request) -> str:
+    return request.app.state.settings.base_url
+
+
+@router.get("/countries/{code}/subdivisions", response_model=SubdivisionsOut, tags=STOREFRONT)
+def subdivisions(code: str) -> dict[str, Any]:
+    """The states/provinces (ISO 3166-2) of a country, and whether its addresses need one."""
+    try:
+        country = validation.country_code(code)
+    except ValueError as exc:
+        raise NotFound(str(exc), code="country_not_found") from exc
+    items = sorted(validation.subdivisions(country).items(), key=lambda item: item[1])
+    return {"country": country, "required": service.region_required(country),
+            "subdivisions": [{"code": c, "name": n} for c, n in items]}
+
+
+@router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
+             tags=STOREFRONT)
+def register(slug: str, body: RegistrationIn, request: Request, response: Response,
+             session: DbSession) -> dict[str, Any]:
+    """Create an account and its first contact under the storefront's registration policy (same answer for a
+    known e-mail); in `open` mode the registrant gets this storefront's session cookie."""
+    storefront, applicant, password = service.prepare_registration(
+        request.app.state.db, request.app.state.rate_limits, slug, body, client_address(request))
+    outcome = service.register(session, storefront.id, applicant, password, _base_url(request))
+    if outcome.sign_in is not None:
+        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
+    return outcome.answer
+
+
+@router.post("/storefronts/{slug}/email-verifications", tags=STOREFRONT)
+def verify_email(slug: str, body: EmailVerificationIn, session: DbSession) -> dict[str, str]:
+    """Confirm a contact's e-mail address with the token from the verification e-mail (single use)."""
+    service.verify_email(session, get_storefront(session, slug), body.token)
+    return {"status": "verified"}
+
+
+@router.post("/storefronts/{slug}/account-claims", response_model=ClaimAnswer, tags=STOREFRONT)
+def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession) -> dict[str, Any]:
+    """Prove an existing account (number, billing postcode, recent invoice number) to add a contact to it."""
+    storefront = service.claim_storefront(request.app.state.db, slug)
+    account_id = service.match_account(request.app.state.db, request.app.state.rate_limits, storefront, body,
+                                       client_address(request))
+    return service.issue_claim(session, storefront, account_id)
+
+
+@router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT)
+def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response,
+                session: DbSession) -> dict[str, Any]:
+    """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy."""
+    storefront, person, password = service.prepare_new_contact(request.app.state.db, slug, token, body)
+    outcome = service.add_claimed_contact(session, storefront.id, token, person, password, _base_url(request))
+    if outcome.sign_in is not None:
+        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
+    return outcome.answer
+
+
+@router.get("/registrations", response_model=AccountRequestPage, tags=APPROVALS)
+def list_registrations(session: DbSession, staff: Approver,
+                       status: Literal["pending_approval", "rejected"] = "pending_approval",
+                       storefront: int | None = None, q: Annotated[str, Query(max_length=200)] = "",
+                       page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                       per_page: Annotated[int, Query(ge=1, le=100)] = 25) -> dict[str, Any]:
+    """Self-registered accounts waiting for a decision (or rejected), oldest first, by storefront and search."""
+    rows, total = service.account_requests(session, status=status, storefront_id=storefront, q=q, page=page,
+                                           per_page=per_page)
+    return {"items": [service.describe_request(session, a) for a in rows], "total": total, "page": page,
+            "per_page": per_page}
+
+
+@router.get("/registrations/{account_id}", response_model=AccountRequestOut, tags=APPROVALS)
+def read_registration(account_id: int, session: DbSession, staff: Approver) -> dict[str, Any]:
+    """One registration: company, contacts, billing address, when it was made, its status."""
+    return service.describe_request(session, service.get_request(session, account_id))
+
+
+@router.post("/registrations/{account_id}/approve", response_model=AccountRequestOut, tags=APPROVALS)
+def approve(account_id: int, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
+    """Approve a registration; exactly one of several simultaneous decisions wins (409 already_decided)."""
+    account = service.approve_account(session, staff.actor, account_id, _base_url(request))
+    return service.describe_request(session, account)
+
+
+@router.post("/registrations/{account_id}/reject", response_model=AccountRequestOut, tags=APPROVALS)
+def reject(account_id: int, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
+    """Reject a registration with a reason that is e-mailed to the registrant."""
+    return service.describe_request(session, service.reject_account(session, staff.actor, account_id, body.reason))
+
+
+@router.get("/contact-requests", response_model=list[ContactRequestOut], tags=APPROVALS)
+def list_contact_requests(session: DbSession, staff: Approver, storefront: int | None = None,
+                          q: Annotated[str, Query(max_length=200)] = "") -> list[dict[str, Any]]:
+    """New contacts of existing accounts waiting for approval."""
+    rows = service.contact_requests(session, storefront_id=storefront, q=q)
+    return [service.describe_contact_request(session, c) for c in rows]
+
+
+@router.post("/contact-requests/{contact_id}/approve", response_model=ContactRequestOut, tags=APPROVALS)
+def approve_contact(contact_id: int, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
+    """Let a new contact of an existing account sign in (409 already_decided when someone was faster)."""
+    contact = service.approve_contact(session, staff.actor, contact_id, _base_url(request))
+    return service.describe_contact_request(session, contact)
+
+
+@router.post("/contact-requests/{contact_id}/reject", response_model=ContactRequestOut, tags=APPROVALS)
+def reject_contact(contact_id: int, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
+    """Refuse a new contact of an existing account, with a reason that is e-mailed to them."""
+    contact = service.reject_contact(session, staff.actor, contact_id, body.reason)
+    return service.describe_contact_request(session, contact)

