@@ -47,7 +47,8 @@ def error_beside(html: str, field_id: str) -> str:
 def test_sign_in_wrong_right_next_and_sign_out(db, client):
     user = f.staff(db, "csr")
     first = client.get("/console/accounts?q=ada", follow_redirects=False)
-    assert first.status_code == 303 and first.headers["location"] == "/console/sign-in?next=%2Fconsole%2Faccounts%3Fq%3Dada"
+    assert first.status_code == 303
+    assert first.headers["location"] == "/console/sign-in?next=%2Fconsole%2Faccounts%3Fq%3Dada"
     assert client.get("/console", follow_redirects=False).headers["location"] == "/console/accounts"
     for email, password in ((user.email, "wrong-password-123"), ("nobody@example.com", f.PASSWORD)):
         wrong = post(client, "/console/sign-in", {"email": email, "password": password})
@@ -77,7 +78,8 @@ def test_sign_in_wrong_right_next_and_sign_out(db, client):
 def test_sign_in_is_rate_limited_per_email(db, client):
     user = f.staff(db, "csr")
     for _ in range(10):
-        assert post(client, "/console/sign-in", {"email": user.email, "password": "not-the-password"}).status_code == 400
+        wrong = post(client, "/console/sign-in", {"email": user.email, "password": "not-the-password"})
+        assert wrong.status_code == 400
     blocked = post(client, "/console/sign-in", {"email": user.email, "password": f.PASSWORD})
     assert blocked.status_code == 429 and "Too many attempts to sign in" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0 and "accountdesk_console" not in client.cookies
@@ -94,6 +96,27 @@ def test_missing_csrf_is_refused_and_changes_nothing(db, client):
     assert forged.status_code == 403
     assert count(db, Account) == 1 and count(db, Account, Account.status == "active") == 1
     assert count(db, AuditEvent, AuditEvent.account_id == account.id) == 1  # only "created"
+
+
+def test_search_filters_sort_and_pages(db, client):
+    for n in range(26):
+        f.account(db, name=f"Bulk {n:02d}", customer_group="retail" if n % 2 else "", kind="b2c" if n == 7 else "b2b")
+    f.account(db, name="Sleeping Ltd", status="inactive")
+    sign_in(client, f.staff(db, "csr"))
+    first = client.get("/console/accounts", params={"q": "bulk"}).text
+    assert "1–25 of 26 customers" in first and "Bulk 00" in first and "Bulk 25" not in first
+    assert 'href="/console/accounts?q=bulk&amp;sort=name&amp;page=2"' in first and 'rel="prev"' not in first
+    second = client.get("/console/accounts", params={"q": "bulk", "page": 2}).text
+    assert "26–26 of 26" in second and "Bulk 25" in second and 'rel="next"' not in second
+    newest = client.get("/console/accounts", params={"q": "bulk", "sort": "-created_at"}).text
+    assert newest.index("Bulk 25") < newest.index("Bulk 24")
+    assert "13 customers" in client.get("/console/accounts", params={"customer_group": "retail"}).text
+    b2c = client.get("/console/accounts", params={"kind": "b2c"}).text
+    assert "Bulk 07" in b2c and "Bulk 08" not in b2c
+    inactive = client.get("/console/accounts", params={"status": "inactive"}).text
+    assert "Sleeping Ltd" in inactive and "Bulk" not in inactive and 'class="badge inactive"' in inactive
+    assert "No customer matches." in client.get("/console/accounts", params={"q": "zzz"}).text
+    assert client.get("/console/accounts", params={"page": "x"}).status_code == 400
 
 
 def test_create_with_missing_fields_shows_messages_and_creates_nothing(db, client):
@@ -161,7 +184,8 @@ def test_reseller_staff_see_only_their_customers(db, client):
     created = post(client, "/console/accounts/new", {"name": "Their New Customer", "active": "on", **ADDRESS})
     assert created.status_code == 303
     with db.transaction() as session:
-        assert session.scalar(select(Account.parent_reseller_id).where(Account.name == "Their New Customer")) == reseller.id
+        parent = select(Account.parent_reseller_id).where(Account.name == "Their New Customer")
+        assert session.scalar(parent) == reseller.id
 
 
 def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
@@ -169,7 +193,8 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
         session.add_all([CustomAttributeDefinition(key="seats", label="Seats", type="number"),
                          CustomAttributeDefinition(key="contract", label="Contract", type="text", required=True),
                          CustomAttributeDefinition(key="vip", label="VIP", type="boolean"),
-                         CustomAttributeDefinition(key="tier", label="Tier", type="choice", choices=["gold", "silver"])])
+                         CustomAttributeDefinition(key="tier", label="Tier", type="choice",
+                                                   choices=["gold", "silver"])])
     sign_in(client, f.staff(db, "admin"))
     form = {"name": "Attr Co", "active": "on", "attributes.seats": "ten", "attributes.tier": "gold", **ADDRESS}
     refused = post(client, "/console/accounts/new", form)
@@ -191,15 +216,17 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
     assert post(client, url, {**details, "billing_day": "15"}).status_code == 303
     record = client.get(url).text
     assert "Changes saved." in record and 'value="Attr Company"' in record and 'value="wholesale"' in record
-    assert re.search(r"<code>name</code>:\s*<span class=\"old\">Attr Co</span> → <span class=\"new\">Attr Company", record)
-    assert re.search(r"<code>attributes.seats</code>:\s*<span class=\"old\">10</span> → <span class=\"new\">12", record)
-    assert "Nothing changed." in client.get(post(client, url, {**details, "billing_day": "15"}).headers["location"]).text
+    assert re.search(r'<code>name</code>:\s*<span class="old">Attr Co</span> → <span class="new">Attr Company', record)
+    assert re.search(r'<code>attributes.seats</code>:\s*<span class="old">10</span> → <span class="new">12', record)
+    unchanged = post(client, url, {**details, "billing_day": "15"})
+    assert "Nothing changed." in client.get(unchanged.headers["location"]).text
 
     missing_city = post(client, f"{url}/addresses", {"line1": "9 Dock Road", "country": "GB", "label": "Warehouse"})
     assert missing_city.status_code == 422 and error_beside(missing_city.text, "address-new-city")
     assert 'value="9 Dock Road"' in missing_city.text
-    assert post(client, f"{url}/addresses", {"line1": "9 Dock Road", "city": "London", "country": "GB",
-                                             "postcode": "sw1a 1aa", "label": "Warehouse", "is_shipping": "on"}).status_code == 303
+    warehouse = {"line1": "9 Dock Road", "city": "London", "country": "GB", "postcode": "sw1a 1aa",
+                 "label": "Warehouse", "is_shipping": "on"}
+    assert post(client, f"{url}/addresses", warehouse).status_code == 303
     with db.transaction() as session:
         account = session.scalar(select(Account).where(Account.name == "Attr Company"))
         warehouse = next(a for a in account.addresses if a.label == "Warehouse")
@@ -214,7 +241,8 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
 
     assert post(client, f"{url}/status", {"active": "false"}).status_code == 303
     off = client.get(url).text
-    assert "Account deactivated." in off and 'data-testid="account-status">inactive<' in off and "Activate account" in off
+    assert "Account deactivated." in off and "Activate account" in off
+    assert 'data-testid="account-status">inactive<' in off
     assert post(client, f"{url}/status", {"active": "maybe"}).status_code == 400
     assert post(client, f"{url}/status", {"active": "true"}).status_code == 303
     history = client.get(url).text

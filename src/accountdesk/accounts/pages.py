@@ -101,8 +101,6 @@ def _create(session: Session, staff: StaffPrincipal, form: dict[str, str]) -> Ac
     body = AccountCreate.model_validate(data)
     billing = body.billing_address.model_dump() if body.billing_address else None
     fields = body.model_dump(exclude={"billing_address"}, exclude_none=True)
-    if fields.get("phone"):
-        fields["phone"] = _phone(fields["phone"], billing["country"] if billing else None)
     return service.create_account(session, staff.actor, staff.reseller_scope, fields, billing_address=billing)
 
 
@@ -113,14 +111,6 @@ def _attributes(session: Session, form: dict[str, str]) -> dict[str, str]:
         if definition.type == AttributeType.boolean:
             values[definition.key] = "true" if f"attributes.{definition.key}" in form else "false"
     return values
-
-
-def _phone(value: str, country: str | None) -> str:
-    # The account's phone is checked like a contact's: E.164, read in the billing address's country.
-    try:
-        return validation.normalise_phone(value, country)
-    except ValueError as exc:
-        raise field_error("phone", str(exc)) from exc
 
 
 @router.get("/{account_id}")
@@ -164,9 +154,6 @@ def _update(session: Session, staff: StaffPrincipal, account: Account, form: dic
     data["attributes"] = _attributes(session, form)
     body = AccountUpdate.model_validate(data)
     fields = body.model_dump(exclude_unset=True)
-    if fields.get("phone") and fields["phone"] != account.phone:
-        billing = account.billing_address
-        fields["phone"] = _phone(fields["phone"], billing.country if billing else None)
     return service.update_account(session, staff.actor, account, fields, staff.reseller_scope)
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from accountdesk.accounts.models import AccountKind, AccountStatus, AttributeType, PartialChargesInvoicing, PaymentMethod
 from accountdesk.core import validation
@@ -19,30 +19,50 @@ class AddressIn(BaseModel):
     line1: str = Field(min_length=1, max_length=200)
     line2: str = Field("", max_length=200)
     city: str = Field(min_length=1, max_length=120)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     region: str = Field("", max_length=10, description="ISO 3166-2 subdivision, e.g. US-CA")
     postcode: str = Field("", max_length=20)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     is_billing: bool = False
     is_shipping: bool = False
 
-    @model_validator(mode="after")
-    def _check(self) -> AddressIn:
-        self.country = validation.country_code(self.country)
-        self.region = validation.region_code(self.country, self.region)
-        self.postcode = validation.postcode(self.country, self.postcode)
-        self.line1, self.city = self.line1.strip(), self.city.strip()
-        if not self.line1 or not self.city:
-            raise ValueError("Enter the street address and the city.")
-        return self
+    @field_validator("line1", "city")
+    @classmethod
+    def _required_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("This field is required.")
+        return value.strip()
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return validation.country_code(value)
+
+    # region and postcode are read in the light of the country, which is validated first (field order)
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str, info: ValidationInfo) -> str:
+        country = info.data.get("country")
+        return validation.region_code(country, value) if country else value
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str, info: ValidationInfo) -> str:
+        country = info.data.get("country")
+        return validation.postcode(country, value) if country else value
 
 
-class AddressOut(AddressIn):
+class AddressOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-
-    @model_validator(mode="after")
-    def _check(self) -> AddressOut:
-        return self
+    label: str
+    line1: str
+    line2: str
+    city: str
+    country: str
+    region: str
+    postcode: str
+    is_billing: bool
+    is_shipping: bool
 
 
 class AccountFields(BaseModel):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, Address, AttributeType,
                                          CustomAttributeDefinition, CustomAttributeValue, Invoice)
-from accountdesk.core import audit, sequences
+from accountdesk.core import audit, sequences, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
@@ -115,9 +115,19 @@ def _check_parent(session: Session, parent_id: int | None) -> None:
         raise field_error("parent_reseller_id", "Choose a reseller account as the parent.")
 
 
+def normalise_phone(value: str, country: str | None) -> str:
+    """An account's phone, like a contact's: E.164, read in the billing address's country."""
+    try:
+        return validation.normalise_phone(value, country)
+    except ValueError as exc:
+        raise field_error("phone", str(exc)) from exc
+
+
 def create_account(session: Session, actor: Actor, reseller_scope: int | None, data: dict[str, Any], *,
                    billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX) -> Account:
     data = {k: v for k, v in data.items() if v is not None}
+    if data.get("phone"):
+        data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
     attributes = data.pop("attributes", None) or {}
     if reseller_scope is not None:
         data["parent_reseller_id"] = reseller_scope  # reseller staff create their own customers only
@@ -149,6 +159,9 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
         _check_parent(session, data["parent_reseller_id"])
     if "name" in data and not data["name"]:
         raise field_error("name", "Enter the account name.")
+    if data.get("phone") and data["phone"] != account.phone:
+        billing = account.billing_address
+        data["phone"] = normalise_phone(data["phone"], billing.country if billing else None)
     changes = audit.apply_changes(account, data)
     if attributes is not None:
         changes |= set_attributes(session, account, attributes)
@@ -237,7 +250,7 @@ def set_attributes(session: Session, account: Account, values: dict[str, Any], *
     for key, definition in by_key.items():
         missing = parsed.get(key) is None if key in parsed else (required_check and key not in current)
         if definition.required and missing:
-            errors[f"attributes.{key}"] = f"{definition.label} is required."
+            errors.setdefault(f"attributes.{key}", f"{definition.label} is required.")
     if errors:
         raise ValidationFailed("Some custom attributes need attention.", fields=errors)
     changes: dict[str, list[Any]] = {}

@@ -55,7 +55,9 @@ def _hold_session(request: Request, session: DbSession) -> None:
 
 class PageRoute(APIRoute):
     """Route class for HTML pages: errors become a readable page with the same status instead of JSON, and the
-    request's transaction is rolled back first, since the page answers normally and the session would commit."""
+    request's transaction is rolled back first, since the page answers normally and the session would commit.
+    The error page gets `request.state.page_context` (e.g. {"staff": principal}, set by the principal dependency)
+    so that it keeps the layout's navigation."""
 
     error_template = "console/error.html"
 
@@ -88,8 +90,9 @@ def error_page(request: Request, exc: Exception, template: str) -> Response:
     assert isinstance(exc, AppError)
     titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not accepted",
               429: "Too many attempts", 401: "Sign in first"}
-    response = render(request, template, {"title": titles.get(exc.status_code, "Something is wrong"),
-                                          "message": exc.message, "code": exc.code}, status_code=exc.status_code)
+    context = {**getattr(request.state, "page_context", {}), "title": titles.get(exc.status_code, "Something is wrong"),
+               "message": exc.message, "code": exc.code}
+    response = render(request, template, context, status_code=exc.status_code)
     response.headers.update(exc.headers)
     return response
 

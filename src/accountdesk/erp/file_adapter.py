@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpGateway, ErpInvoice, ErpStatement,
-                                     ErpStatementLine, ErpUnavailable, NewCustomer)
+                                     ErpStatementLine, ErpUnavailable, NewCustomer, statement_lines_total)
 
 CUSTOMER_COLUMNS = ["code", "name", "group", "billing_postcode", "city", "country", "phone", "email", "payment_terms",
                     "price_list", "currency", "credit_limit", "balance", "active", "address_line1", "address_line2",
@@ -223,7 +223,7 @@ class FileGateway(ErpGateway):
         result: dict[str, list[ErpStatement]] = {}
         for (code, start), ((end, currency, opening), lines) in sorted(heads.items()):
             lines.sort(key=lambda line: (line.on, line.reference))
-            closing = opening + sum((line.amount for line in lines), Decimal("0"))
+            closing = opening + statement_lines_total(lines)
             result.setdefault(code, []).append(ErpStatement(code, start, end, currency, opening, closing, tuple(lines)))
         return result
 

@@ -127,7 +127,7 @@ class SapGateway(ErpGateway):
             return self._client.request(method, url, headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
             raise ErpUnavailable(f"SAP Business One did not answer in time ({type(exc).__name__}).") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise ErpUnavailable(f"SAP Business One cannot be reached: {exc or type(exc).__name__}.") from exc
 
     def _login(self) -> dict[str, str]:
@@ -138,7 +138,7 @@ class SapGateway(ErpGateway):
             raise ErpUnavailable(f"SAP Business One refused the login: {message} (code {code}).")
         cookies = {name: value for name, value in response.cookies.items() if name in ("B1SESSION", "ROUTEID")}
         if "B1SESSION" not in cookies:
-            cookies["B1SESSION"] = str(response.json().get("SessionId", ""))
+            cookies["B1SESSION"] = str(self._json(response).get("SessionId", ""))
         self._client.cookies.clear()  # the session travels in our own Cookie header
         return cookies
 
@@ -233,7 +233,8 @@ class SapGateway(ErpGateway):
             return []
         today = today or date.today()
         first = statement_period_start(today, STATEMENT_MONTHS)
-        movements = [ErpStatementLine(i.issued_on, i.number, "Invoice", i.total) for i in self.list_invoices(code, first)]
+        movements = [ErpStatementLine(i.issued_on, i.number, "Invoice", i.total)
+                     for i in self.list_invoices(code, first)]
         payments = self._collection("IncomingPayments", {
             "$filter": f"CardCode eq {literal(code)} and DocDate ge '{first.isoformat()}'", "$select": PAYMENT_FIELDS})
         movements += [ErpStatementLine(_day(p["DocDate"]), _text(p["DocNum"]), "Payment",

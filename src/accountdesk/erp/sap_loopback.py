@@ -11,9 +11,10 @@ modelled on SAP's; do not rely on them being SAP's exact words.
 endswith(F,'x') and substringof('x',F) on top-level fields; an unknown field is a 400, as in SAP.
 
 Knobs for tests: `latency` (seconds added to every answer, after the work is done, so a client that gives up on
-a slow create may still have created), `slow[(method, resource)]` (extra seconds for one kind of request), `down` (None, "503" or "drop": close the connection
-without an answer), `fail_next(...)` (the next matching request gets an SAP error body), `expire_sessions()`,
-`session_timeout` (seconds of idleness before 401), `requests` (what was asked, in order) and `count(resource)`.
+a slow create may still have created), `slow[(method, resource)]` (extra seconds for one kind of request),
+`down` (None, "503" or "drop": close the connection without an answer), `fail_next(...)` (the next matching
+request gets an SAP error body), `expire_sessions()`, `session_timeout` (seconds of idleness before 401),
+`requests` (what was asked, in order) and `count(resource)`. `settings_fields()` / `environ()` point the app here.
 
 Run one by hand: `python -m accountdesk.erp.sap_loopback --port 50000 --latency 0.05` (demo data).
 """
@@ -24,6 +25,7 @@ import argparse
 import json
 import re
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -514,6 +516,10 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # skips HTTPServer's reverse DNS look-up of the host
+        self.server_name, self.server_port = self.server_address[:2]
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
             self._connections.add(request)
@@ -536,6 +542,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16  # headers and body leave in one write (no 40 ms delayed-ACK stall)
     server: _Server
     timeout = 30
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
@@ -16,6 +17,7 @@ from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestP
                                               RegistrationIn, RejectIn, SubdivisionsOut)
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
+from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.session import client_address, get_storefront, sign_in_contact
 
 router = APIRouter(prefix="/api/v1")
@@ -26,6 +28,12 @@ APPROVALS = ["approvals"]
 
 def _base_url(request: Request) -> str:
     return request.app.state.settings.base_url
+
+
+def _sign_in(session: Session, request: Request, response: Response, storefront: Storefront,
+             outcome: service.Outcome) -> None:
+    if outcome.sign_in is not None:
+        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
 
 
 @router.get("/countries/{code}/subdivisions", response_model=SubdivisionsOut, tags=STOREFRONT)
@@ -42,15 +50,16 @@ def subdivisions(code: str) -> dict[str, Any]:
 
 @router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
              tags=STOREFRONT)
-def register(slug: str, body: RegistrationIn, request: Request, response: Response,
-             session: DbSession) -> dict[str, Any]:
+def register(slug: str, body: RegistrationIn, request: Request, response: Response) -> dict[str, Any]:
     """Create an account and its first contact under the storefront's registration policy (same answer for a
     known e-mail); in `open` mode the registrant gets this storefront's session cookie."""
-    storefront, applicant, password = service.prepare_registration(
-        request.app.state.db, request.app.state.rate_limits, slug, body, client_address(request))
-    outcome = service.register(session, storefront.id, applicant, password, _base_url(request))
-    if outcome.sign_in is not None:
-        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
+    db = request.app.state.db
+    storefront = service.registration_storefront(db, slug)
+    applicant, password = service.prepare_registration(db, request.app.state.rate_limits, storefront, body,
+                                                       client_address(request))
+    with db.transaction() as session:  # committed in this thread: see `service.serialise`
+        outcome = service.register(session, storefront.id, applicant, password, _base_url(request))
+        _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 
 
@@ -71,13 +80,14 @@ def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession
 
 
 @router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT)
-def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response,
-                session: DbSession) -> dict[str, Any]:
+def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response) -> dict[str, Any]:
     """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy."""
-    storefront, person, password = service.prepare_new_contact(request.app.state.db, slug, token, body)
-    outcome = service.add_claimed_contact(session, storefront.id, token, person, password, _base_url(request))
-    if outcome.sign_in is not None:
-        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
+    db = request.app.state.db
+    storefront = service.claim_storefront(db, slug)
+    person, password = service.prepare_new_contact(db, storefront, token, body)
+    with db.transaction() as session:  # committed in this thread: see `service.serialise`
+        outcome = service.add_claimed_contact(session, storefront.id, token, person, password, _base_url(request))
+        _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 
 

@@ -268,7 +268,11 @@ def _known(session: Session, storefront: Storefront, email: str, account_id: int
 
 
 def serialise(session: Session, storefront_id: int, email: str) -> None:
-    """Make concurrent sign-ups of one e-mail on one storefront take turns until the transaction ends."""
+    """Make concurrent sign-ups of one e-mail on one storefront take turns until the transaction ends.
+
+    Callers commit in the thread that took the lock (`db.transaction()` inside the endpoint), not in the request's
+    DbSession teardown: that teardown needs a free worker thread, and under a burst every thread may be waiting
+    for this very lock (or SQLite's write lock), which would never be released."""
     if session.get_bind().dialect.name == "postgresql":
         digest = hashlib.blake2b(f"signup:{storefront_id}:{email}".encode(), digest_size=8).digest()
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, signed=True)})
@@ -285,13 +289,12 @@ class Outcome:
     sign_in: Contact | None = None
 
 
-def prepare_registration(db: Database, limits: RateLimits, slug: str, body: RegistrationIn,
-                         client: str) -> tuple[Storefront, Applicant, Password]:
-    """Everything before the transaction: policy, rate limits, the checks, the password hash."""
-    storefront = registration_storefront(db, slug)
+def prepare_registration(db: Database, limits: RateLimits, storefront: Storefront, body: RegistrationIn,
+                         client: str) -> tuple[Applicant, Password]:
+    """Everything before the transaction: rate limits, the checks, the password hash."""
     count_registration(limits, body.email, client)
     applicant = check_registration(storefront, body)
-    return storefront, applicant, prepare_password(db, storefront, applicant.email, body.password)
+    return applicant, prepare_password(db, storefront, applicant.email, body.password)
 
 
 def register(session: Session, storefront_id: int, applicant: Applicant, password: Password,
@@ -442,14 +445,19 @@ def claimed_account(session: Session, storefront: Storefront, token: str) -> Acc
     return account
 
 
-def prepare_new_contact(db: Database, slug: str, token: str,
-                        body: PersonIn) -> tuple[Storefront, dict[str, Any], Password]:
-    """Everything before the transaction: policy, the claim token, the checks, the password work."""
-    storefront = claim_storefront(db, slug)
+def prepare_new_contact(db: Database, storefront: Storefront, token: str,
+                        body: PersonIn) -> tuple[dict[str, Any], Password]:
+    """Everything before the transaction: the claim token, the checks, the password work."""
     with db.transaction() as session:
         account = claimed_account(session, storefront, token)
         person = check_new_contact(storefront, account, body)
-    return storefront, person, prepare_password(db, storefront, person["email"], body.password, account.id)
+    return person, prepare_password(db, storefront, person["email"], body.password, account.id)
+
+
+def claim_details(db: Database, storefront: Storefront, token: str) -> dict[str, str]:
+    """The basic details of the account a still-valid claim token proves (to show them again)."""
+    with db.transaction() as session:
+        return claimed_details(claimed_account(session, storefront, token))
 
 
 def add_claimed_contact(session: Session, storefront_id: int, token: str, person: dict[str, Any],
@@ -506,6 +514,11 @@ def contact_requests(session: Session, *, storefront_id: int | None = None, q: s
     if storefront_id is not None:
         stmt = stmt.where(Contact.storefront_id == storefront_id)
     return list(session.scalars(stmt.order_by(Contact.id).limit(200)))
+
+
+def storefront_choices(session: Session) -> list[tuple[int, str]]:
+    return [(row.id, row.name) for row in session.execute(select(Storefront.id, Storefront.name)
+                                                          .order_by(Storefront.name))]
 
 
 def get_request(session: Session, account_id: int) -> Account:

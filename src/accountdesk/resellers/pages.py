@@ -36,7 +36,7 @@ PER_PAGE = 25
 SORT_LABELS = {"name": "Name", "number": "Number", "city": "City", "monthly_run_rate": "Monthly run rate"}
 USER_ACTIONS = {
     "resend-activation": ("Resend the activation link?", "{name} gets a new welcome e-mail at {email} with a link "
-                          "to activate the login and choose a password. Earlier links keep working until they expire.",
+                          "to activate the login and choose a password; the earlier link stops working.",
                           "Yes, resend the link", "Activation link sent to {email}."),
     "reset-password": ("Reset the storefront password?", "{name} gets an e-mail at {email} with a single-use link "
                        "to choose a new password.", "Yes, send the reset link", "Password reset link sent to {email}."),

@@ -57,6 +57,10 @@ def actor_for(actor: Actor, reseller: Account) -> Actor:
     return Actor(actor.type, actor.id, f"{actor.label} ({reseller.name})"[:320])
 
 
+def _hundredths(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(Decimal("0.01"))
+
+
 # --- the customers grid ----------------------------------------------------------------------------------------
 
 CITY = (select(Address.city).where(Address.account_id == Account.id)
@@ -131,7 +135,7 @@ def statistics(session: Session, reseller: Account) -> Statistics:
     row = session.execute(select(func.count(), func.coalesce(func.sum(transacting), 0),
                                  func.coalesce(func.sum(Account.monthly_run_rate), 0))
                           .where(Account.parent_reseller_id == reseller.id)).one()
-    return Statistics(int(row[0]), int(row[1]), Decimal(row[2]).quantize(Decimal("0.01")))
+    return Statistics(int(row[0]), int(row[1]), _hundredths(Decimal(row[2])))
 
 
 # --- new customers and their details ---------------------------------------------------------------------------
@@ -219,14 +223,20 @@ def details_of(customer: Account) -> dict[str, str]:
 
 def update_customer(session: Session, actor: Actor, reseller: Account, customer: Account,
                     raw: dict[str, Any]) -> None:
-    """Change some details (the others keep their values; everything is checked together) and the markup."""
-    changed = {k: v for k, v in raw.items() if k in DETAIL_FIELDS and v is not None}
-    details = clean_details({**details_of(customer), **changed})
+    """Change some details (checked together with the ones kept, so the record stays complete) and/or the
+    customer's own markup."""
     acting = actor_for(actor, reseller)
-    account_fields = {k: details[k] for k in ("name", "email", "phone")}
+    account_fields: dict[str, Any] = {}
     if "markup_override_percent" in raw:
-        account_fields["markup_override_percent"] = raw["markup_override_percent"]
+        override = raw["markup_override_percent"]
+        account_fields["markup_override_percent"] = None if override is None else _hundredths(override)
+    changed = {k: v for k, v in raw.items() if k in DETAIL_FIELDS and v is not None}
+    details = clean_details({**details_of(customer), **changed}) if changed else None
+    if details:
+        account_fields |= {k: details[k] for k in ("name", "email", "phone")}
     accounts.update_account(session, acting, customer, account_fields, reseller.id)
+    if details is None:
+        return
     billing = customer.billing_address
     if billing is None:
         accounts.add_address(session, acting, customer, {**_address(details), "is_billing": True})
@@ -239,7 +249,7 @@ def storefront_access(session: Session, customer: Account) -> bool:
 
 
 def set_markup(session: Session, actor: Actor, reseller: Account, percent: Decimal) -> None:
-    accounts.update_account(session, actor_for(actor, reseller), reseller, {"markup_percent": percent})
+    accounts.update_account(session, actor_for(actor, reseller), reseller, {"markup_percent": _hundredths(percent)})
 
 
 # --- subscriptions and assets: the monthly run rate ------------------------------------------------------------
@@ -272,7 +282,7 @@ def refresh_run_rate(session: Session, customer: Account) -> None:
     total = session.scalar(select(func.coalesce(func.sum(Subscription.monthly_amount), 0))
                            .where(Subscription.account_id == customer.id,
                                   Subscription.status == SubscriptionStatus.active))
-    customer.monthly_run_rate = Decimal(total).quantize(Decimal("0.01"))
+    customer.monthly_run_rate = _hundredths(Decimal(total))
 
 
 def record_subscription(session: Session, actor: Actor, reseller: Account, customer: Account,
@@ -406,7 +416,8 @@ def describe_customer(session: Session, reseller: Account, customer: Account) ->
     return {"id": customer.id, "number": customer.number, "name": customer.name, "email": customer.email,
             "phone": customer.phone, "status": customer.status, "currency": customer.currency,
             "address": {k: details[k] for k in ("line1", "city", "region", "postcode", "country")},
-            "storefront_access": storefront_access(session, customer), "monthly_run_rate": customer.monthly_run_rate,
+            "storefront_access": storefront_access(session, customer),
+            "monthly_run_rate": _hundredths(customer.monthly_run_rate),
             "markup_override_percent": customer.markup_override_percent,
             "markup_percent": orders.markup_for(customer, reseller), "order_approval": order_approval(reseller, customer),
             "created_at": customer.created_at}

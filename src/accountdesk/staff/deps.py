@@ -50,6 +50,7 @@ def console_page(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
         principal = console_staff(request, session)
         if principal is None:
             raise sign_in_required(request, CONSOLE_SIGN_IN)
+        request.state.page_context = {"staff": principal}  # error pages keep the console navigation
         if not principal.may(roles):
             raise Forbidden(f"Your role ({principal.user.role}) may not do this. Ask an administrator.",
                             code="role_forbidden")

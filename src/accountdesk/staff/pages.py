@@ -39,26 +39,29 @@ def sign_in_form(request: Request, session: DbSession, next: str = "") -> Respon
 def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
     """Check e-mail and password (rate limited per e-mail and per client address) and open a console session."""
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
-    keys = (f"staff-sign-in:email:{email}", f"staff-sign-in:ip:{request.client.host if request.client else '-'}")
+    keys = (f"staff-sign-in:email:{email[:150]}", f"staff-sign-in:ip:{request.client.host if request.client else '-'}")
     context = {"next": target if target != HOME else "", "email": email}
-    limits = request.app.state.rate_limits
     try:
-        limits.check(SIGN_IN_LIMIT, *keys)
+        request.app.state.rate_limits.check(SIGN_IN_LIMIT, *keys)
     except TooManyRequests as exc:
-        minutes = max(1, round(exc.retry_after / 60))
-        error = f"Too many attempts to sign in. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
-        response = page(request, "staff/sign_in.html", {**context, "error": error}, 429)
-        response.headers.update(exc.headers)
-        return response
+        return _too_many(request, context, exc)
     user = service.authenticate(get_db(request), email, form.get("password", ""))
     if user is None:
-        limits.hit(SIGN_IN_LIMIT, *keys)
+        request.app.state.rate_limits.hit(SIGN_IN_LIMIT, *keys)
         return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
     _end_current(request, session)
-    token, _ = service.start_session(session, user, "console")
+    token, _ = service.start_session(session, user, "console", request.app.state.settings)
     response = redirect(target)
     response.set_cookie(CONSOLE_COOKIE, token, path="/console", httponly=True, samesite="lax",
                         secure=request.app.state.settings.cookie_secure)
+    return response
+
+
+def _too_many(request: Request, context: dict[str, str], exc: TooManyRequests) -> Response:
+    minutes = max(1, round(exc.retry_after / 60))
+    error = f"Too many attempts to sign in. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
+    response = page(request, "staff/sign_in.html", {**context, "error": error}, 429)
+    response.headers.update(exc.headers)
     return response
 
 

@@ -24,7 +24,7 @@ def create_token(body: TokenRequest, request: Request, session: DbSession) -> To
     user = service.authenticate(get_db(request), body.email, body.password)
     if user is None:
         raise NotAuthenticated("E-mail or password is not right.", code="invalid_credentials")
-    token, _ = service.start_session(session, user, "api")
+    token, _ = service.start_session(session, user, "api", request.app.state.settings)
     return TokenResponse(access_token=token, expires_in=get_settings().api_token_hours * 3600, role=user.role)
 
 

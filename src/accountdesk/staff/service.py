@@ -14,7 +14,7 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import ValidationFailed
 from accountdesk.core.models import AuthSession
 from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.staff.models import StaffRole, StaffUser
 
 # What each role may do; reseller staff are further limited to their own customers by the queries.
@@ -75,8 +75,7 @@ def authenticate(db: Database, email: str, password: str) -> StaffUser | None:
     return user
 
 
-def start_session(session: Session, user: StaffUser, kind: str) -> tuple[str, AuthSession]:
-    settings = get_settings()
+def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> tuple[str, AuthSession]:
     hours = settings.api_token_hours if kind == "api" else settings.session_hours
     session.get(StaffUser, user.id).last_sign_in_at = utcnow()
     return sessions.open_session(session, kind, timedelta(hours=hours), staff_user_id=user.id)

@@ -1,0 +1,278 @@
+"""Registration pages: the storefront's "Create an account", "Create a new contact for your account" and e-mail
+verification pages, and the console's approval queue. The rules live in registration.service, as for the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from accountdesk.core import validation
+from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
+from accountdesk.core.forms import verify_csrf
+from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
+from accountdesk.core.web import DbSession, get_db
+from accountdesk.registration import service
+from accountdesk.registration.schemas import ClaimContactIn, ClaimIn, RegistrationIn, RejectIn
+from accountdesk.staff.deps import console_page
+from accountdesk.staff.service import APPROVE, StaffPrincipal
+from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.pages import StorefrontPageRoute
+from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, client_address, sign_in_contact
+
+storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
+console_pages = APIRouter(prefix="/console/approvals", route_class=PageRoute)
+Fields = Annotated[dict[str, str], Depends(form_fields)]
+Approver = Annotated[StaffPrincipal, Depends(console_page(APPROVE))]
+CSRF = [Depends(verify_csrf)]
+REFUSED = (ValidationError, ValidationFailed, TooManyRequests)
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+
+
+def _refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int, dict[str, str]]:
+    """Field messages, status and headers (Retry-After) of refused input."""
+    if isinstance(exc, AppError):
+        return field_errors(exc), exc.status_code, exc.headers
+    return field_errors(exc), 422, {}
+
+
+def _same_passwords(form: dict[str, str]) -> None:
+    if form.get("password", "") != form.get("password_confirm", ""):
+        raise ValidationFailed(fields={"password_confirm": "The two passwords differ."})
+
+
+def _received(request: Request, storefront: Storefront, session: Session, outcome: service.Outcome) -> Response:
+    """The same redirect and message for every accepted request; the session cookie only for a sign-in."""
+    response = flash_redirect(request, f"/s/{storefront.slug}/register/received", outcome.answer["message"])
+    if outcome.sign_in is not None:
+        sign_in_contact(session, response, storefront, outcome.sign_in, request=request)
+    return response
+
+
+# --- create an account ---------------------------------------------------------------------------------------------
+
+def _register_page(request: Request, storefront: Storefront, form: Form, status: int = 200,
+                   headers: dict[str, str] | None = None) -> Response:
+    country = form.value("billing_address.country")
+    options = sorted(validation.subdivisions(country).items(), key=lambda item: item[1]) if country else []
+    response = page(request, "registration/register.html", {
+        "storefront": storefront, "form": form, "countries": validation.countries(), "subdivisions": options,
+        "region_required": bool(country) and service.region_required(country)}, status)
+    response.headers.update(headers or {})
+    return response
+
+
+@storefront_pages.get("/register")
+def registration_form(slug: str, request: Request) -> Response:
+    """The "Create an account" form (a readable 403 page when the storefront takes no registrations)."""
+    return _register_page(request, service.registration_storefront(get_db(request), slug), Form(prefix="reg"))
+
+
+@storefront_pages.post("/register", dependencies=CSRF)
+def register(slug: str, request: Request, form: Fields) -> Response:
+    """Create the account; refused input shows the form again with a message beside each field."""
+    db = get_db(request)
+    storefront = service.registration_storefront(db, slug)
+    try:
+        _same_passwords(form)
+        body = RegistrationIn.model_validate(nest(form, "billing_address"))
+        applicant, password = service.prepare_registration(db, request.app.state.rate_limits, storefront, body,
+                                                           client_address(request))
+    except REFUSED as exc:
+        errors, status, headers = _refusal(exc)
+        return _register_page(request, storefront, Form.refused(form, errors, "reg"), status, headers)
+    with db.transaction() as session:  # committed in this thread: see service.serialise
+        outcome = service.register(session, storefront.id, applicant, password, request.app.state.settings.base_url)
+        return _received(request, storefront, session, outcome)
+
+
+@storefront_pages.get("/register/received")
+def received(request: Request, storefront: CurrentStorefront, signed_in: OptionalContact) -> Response:
+    """Thank-you page after a registration or a new contact request."""
+    return page(request, "registration/received.html", {"storefront": storefront, "signed_in": signed_in})
+
+
+# --- a new contact for an existing account -------------------------------------------------------------------------
+
+def _claim_page(request: Request, storefront: Storefront, form: Form, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    response = page(request, "registration/claim.html", {"storefront": storefront, "form": form}, status)
+    response.headers.update(headers or {})
+    return response
+
+
+def _login_page(request: Request, storefront: Storefront, token: str, account: dict[str, str], form: Form,
+                status: int = 200) -> Response:
+    return page(request, "registration/claim_contact.html", {"storefront": storefront, "claim_token": token,
+                                                              "account": account, "form": form}, status)
+
+
+@storefront_pages.get("/register/contact")
+def claim_form(slug: str, request: Request) -> Response:
+    """Step 1 of a new contact for an existing account: prove the account."""
+    return _claim_page(request, service.claim_storefront(get_db(request), slug), Form(prefix="claim"))
+
+
+@storefront_pages.post("/register/contact", dependencies=CSRF)
+def claim(slug: str, request: Request, form: Fields) -> Response:
+    """Check the proof; on success show the account's basic details and the create-login form."""
+    db = get_db(request)
+    storefront = service.claim_storefront(db, slug)
+    try:
+        body = ClaimIn.model_validate(form)
+        account_id = service.match_account(db, request.app.state.rate_limits, storefront, body,
+                                           client_address(request))
+    except REFUSED as exc:
+        errors, status, headers = _refusal(exc)
+        return _claim_page(request, storefront, Form.refused(form, errors, "claim"), status, headers)
+    with db.transaction() as session:
+        proof = service.issue_claim(session, storefront, account_id)
+    return _login_page(request, storefront, proof["claim_token"], proof["account"], Form(prefix="login"))
+
+
+@storefront_pages.post("/register/contact/login", dependencies=CSRF)
+def add_contact(slug: str, request: Request, form: Fields) -> Response:
+    """Step 2: create the visitor's login on the proven account."""
+    db = get_db(request)
+    storefront = service.claim_storefront(db, slug)
+    token = form.get("claim_token", "")
+    try:
+        _same_passwords(form)
+        person, password = service.prepare_new_contact(db, storefront, token, ClaimContactIn.model_validate(form))
+        with db.transaction() as session:  # committed in this thread: see service.serialise
+            outcome = service.add_claimed_contact(session, storefront.id, token, person, password,
+                                                  request.app.state.settings.base_url)
+            return _received(request, storefront, session, outcome)
+    except ValidationFailed as exc:
+        if exc.code == "claim_expired":
+            return _claim_page(request, storefront, Form.refused({}, {"form": exc.message}, "claim"), 422)
+        return _login_page(request, storefront, token, service.claim_details(db, storefront, token),
+                           Form.refused(form, field_errors(exc), "login"), 422)
+    except ValidationError as exc:
+        return _login_page(request, storefront, token, service.claim_details(db, storefront, token),
+                           Form.refused(form, field_errors(exc), "login"), 422)
+
+
+# --- e-mail verification -------------------------------------------------------------------------------------------
+
+@storefront_pages.get("/verify-email")
+def verify_email(request: Request, session: DbSession, storefront: CurrentStorefront,
+                 token: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """The link of the verification e-mail: confirms the address once."""
+    try:
+        contact, problem = service.verify_email(session, storefront, token), ""
+    except ValidationFailed as exc:
+        contact, problem = None, exc.message
+    response = page(request, "registration/verify_email.html", {"storefront": storefront, "contact": contact,
+                                                                "problem": problem}, 400 if problem else 200)
+    response.headers.update(NO_REFERRER)
+    return response
+
+
+# --- console: the approval queue -----------------------------------------------------------------------------------
+
+@console_pages.get("")
+def queue(request: Request, session: DbSession, staff: Approver, q: Annotated[str, Query(max_length=200)] = "",
+          storefront: str = "", status: Literal["pending_approval", "rejected"] = "pending_approval",
+          page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
+    """Registrations waiting for a decision (or rejected) and new contacts waiting for approval."""
+    storefront_id = int(storefront) if storefront.isdigit() else None
+    rows, total = service.account_requests(session, status=status, storefront_id=storefront_id, q=q, page=page_no)
+    waiting_contacts = service.contact_requests(session, storefront_id=storefront_id, q=q) \
+        if status == "pending_approval" else []
+    return page(request, "registration/queue.html", {
+        "staff": staff, "requests": [service.describe_request(session, a) for a in rows], "total": total,
+        "contact_requests": [service.describe_contact_request(session, c) for c in waiting_contacts],
+        "storefronts": service.storefront_choices(session), "filters": {"q": q, "storefront": storefront,
+                                                                          "status": status},
+        "page_no": page_no, "has_next": page_no * 25 < total})
+
+
+def _contact_request_page(request: Request, session: Session, staff: StaffPrincipal, contact_id: int,
+                          form: Form | None = None, status: int = 200) -> Response:
+    contact = service.get_contact_request(session, contact_id)
+    return page(request, "registration/contact_request.html", {
+        "staff": staff, "item": service.describe_contact_request(session, contact),
+        "form": form or Form(prefix="reject")}, status)
+
+
+@console_pages.get("/contacts/{contact_id}")
+def contact_request(contact_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+    """A new contact for an existing account: who, which account; approve or reject."""
+    return _contact_request_page(request, session, staff, contact_id)
+
+
+@console_pages.post("/contacts/{contact_id}/approve", dependencies=CSRF)
+def approve_contact(contact_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+    """Approve a new contact; a second decision is refused with a message."""
+    here = f"/console/approvals/contacts/{contact_id}"
+    try:
+        contact = service.approve_contact(session, staff.actor, contact_id, request.app.state.settings.base_url)
+    except Conflict as exc:
+        return flash_redirect(request, here, exc.message)
+    return flash_redirect(request, "/console/approvals", f"Approved {contact.name} for {contact.account.name}; "
+                                                         "they were told by e-mail.")
+
+
+@console_pages.post("/contacts/{contact_id}/reject", dependencies=CSRF)
+def reject_contact(contact_id: int, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+    """Reject a new contact with a reason that is e-mailed to them."""
+    here = f"/console/approvals/contacts/{contact_id}"
+    try:
+        body = RejectIn.model_validate(form)
+    except ValidationError as exc:
+        return _contact_request_page(request, session, staff, contact_id, Form.refused(form, field_errors(exc),
+                                                                                       "reject"), 422)
+    try:
+        contact = service.reject_contact(session, staff.actor, contact_id, body.reason)
+    except Conflict as exc:
+        return flash_redirect(request, here, exc.message)
+    return flash_redirect(request, "/console/approvals", f"Rejected {contact.name}; they were told by e-mail.")
+
+
+def _request_page(request: Request, session: Session, staff: StaffPrincipal, account_id: int,
+                  form: Form | None = None, status: int = 200) -> Response:
+    account = service.get_request(session, account_id)
+    return page(request, "registration/request.html", {
+        "staff": staff, "item": service.describe_request(session, account), "form": form or Form(prefix="reject")},
+        status)
+
+
+@console_pages.get("/{account_id}")
+def account_request(account_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+    """One registration: company, contact, address, when; approve or reject with a reason."""
+    return _request_page(request, session, staff, account_id)
+
+
+@console_pages.post("/{account_id}/approve", dependencies=CSRF)
+def approve(account_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+    """Approve a registration; a second decision is refused with a message."""
+    try:
+        account = service.approve_account(session, staff.actor, account_id, request.app.state.settings.base_url)
+    except Conflict as exc:
+        return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
+    return flash_redirect(request, "/console/approvals",
+                          f"Approved {account.name} ({account.number}); the registrant was told by e-mail.")
+
+
+@console_pages.post("/{account_id}/reject", dependencies=CSRF)
+def reject(account_id: int, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+    """Reject a registration with a reason that is e-mailed to the registrant."""
+    try:
+        body = RejectIn.model_validate(form)
+    except ValidationError as exc:
+        return _request_page(request, session, staff, account_id, Form.refused(form, field_errors(exc), "reject"),
+                             422)
+    try:
+        account = service.reject_account(session, staff.actor, account_id, body.reason)
+    except Conflict as exc:
+        return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
+    return flash_redirect(request, "/console/approvals",
+                          f"Rejected {account.name} ({account.number}); the registrant was told by e-mail.")
+
+
+router = APIRouter(include_in_schema=False)
+router.include_router(storefront_pages)
+router.include_router(console_pages)
