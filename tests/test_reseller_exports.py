@@ -66,7 +66,7 @@ def test_export_reads_through_a_server_side_cursor_in_batches(db):
         customer(db, w, name=f"Batch {n}")
     with db.transaction() as session:
         reseller = resellers.get_reseller(session, None, w.reseller.id)
-        rows = resellers.export_rows(session, reseller)
+        rows = resellers.export_rows(session, reseller, batch=2)
         first = next(rows)
         if db.is_postgresql:  # the rows come from a DECLAREd cursor, not from one big result in memory
             assert session.execute(text("SELECT count(*) FROM pg_cursors")).scalar() == 1

@@ -48,3 +48,21 @@ def test_bad_policy_is_refused_unchanged(db, client):
     assert too_long.status_code == 422
     assert client.get(f"/api/v1/storefronts/{store.slug}/policy", headers=admin).json()["password_min_length"] == 12
     assert client.patch("/api/v1/storefronts/nope/policy", json={}, headers=admin).status_code == 404
+
+
+def test_console_policy_page_roles_and_csrf(db, client):
+    from tests.test_console_pages import post, sign_in  # noqa: PLC0415
+
+    store = f.storefront(db)
+    sign_in(client, f.staff(db, "csr"))
+    shown = client.get(f"/console/storefronts/{store.slug}")
+    assert shown.status_code == 200 and "Only administrators change the policy." in shown.text
+    assert post(client, f"/console/storefronts/{store.slug}", {"name": "x"}).status_code == 403
+    assert client.post(f"/console/storefronts/{store.slug}", data={"name": "x"}).status_code == 403  # no CSRF
+    sign_in(client, f.staff(db, "admin"))
+    refused = post(client, f"/console/storefronts/{store.slug}", {"name": store.name, "password_min_length": "3"})
+    assert refused.status_code == 422 and "greater than or equal to 8" in refused.text
+    assert client.get(f"/api/v1/storefronts/{store.slug}").json()["password_policy"]["min_length"] == 12
+    saved = post(client, f"/console/storefronts/{store.slug}", {"name": "Renamed", "registration_mode": "approval"})
+    assert saved.status_code == 303
+    assert client.get(f"/console/storefronts/{store.slug}").text.count("Renamed") >= 1

@@ -25,6 +25,7 @@ ROUTERS = [
     "accountdesk.contacts.routes",
     "accountdesk.contacts.pages",
     "accountdesk.storefronts.admin",
+    "accountdesk.storefronts.admin_pages",
     "accountdesk.storefronts.routes",
     "accountdesk.storefronts.pages",
     "accountdesk.registration.routes",
