@@ -158,7 +158,8 @@ def live_server(settings: Settings, db: Database) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     live_settings = settings.model_copy(update={"base_url": base, "outbox_poll_seconds": 0.2})
     app = create_app(live_settings, db, run_worker=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1,
+                                                limit_concurrency=live_settings.max_concurrent_requests))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

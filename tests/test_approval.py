@@ -173,3 +173,34 @@ def test_only_approvers_and_admins_decide(db, client):
     approver = f.token(client, f.staff(db, "approver"))
     assert client.post("/api/v1/registrations/999999/approve", headers=approver).status_code == 404
     assert client.post(approve, headers=approver).status_code == 200
+
+
+def test_console_queue_is_for_approvers_and_admins(db, client):
+    store = f.storefront(db, registration_mode="approval")
+    account = pending(db, client, store)
+
+    def console_as(role: str) -> TestClient:
+        user = f.staff(db, role)
+        browser = TestClient(client.app)
+        form = browser.get("/console/sign-in").text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed = browser.post("/console/sign-in", data={"csrf_token": token, "email": user.email,
+                                                        "password": f.PASSWORD})
+        assert signed.status_code == 200, signed.text
+        return browser
+
+    csr = console_as("csr")
+    assert csr.get("/console/approvals").status_code == 403
+    assert csr.get(f"/console/approvals/{account.id}").status_code == 403
+    assert "/console/approvals" not in csr.get("/console/accounts").text
+    approver = console_as("approver")
+    queue = approver.get("/console/approvals")
+    assert queue.status_code == 200 and 'href="/console/approvals"' in queue.text and account.number in queue.text
+    detail = approver.get(f"/console/approvals/{account.id}").text
+    token = detail.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": "x"}).status_code == 403
+    done = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token})
+    assert done.status_code == 200 and "Approved Acme Widgets Ltd" in done.text
+    twice = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token})
+    assert "This request has already been decided." in twice.text
+    assert [t for t, _ in emails(db)].count("registration_approved") == 1

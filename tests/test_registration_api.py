@@ -217,3 +217,36 @@ def test_subdivisions_of_a_country(client):
     de = client.get("/api/v1/countries/DE/subdivisions").json()
     assert de["required"] is False and {"code": "DE-BE", "name": "Berlin"} in de["subdivisions"]
     assert client.get("/api/v1/countries/XX/subdivisions").status_code == 404
+
+
+def test_pages_say_readably_when_registration_is_off(db, client):
+    store = f.storefront(db, self_registration=False, new_contact_for_existing_account=False)
+    for path, message in (("register", "This storefront does not take new account registrations."),
+                          ("register/contact", "This storefront does not let visitors add a contact")):
+        response = client.get(f"/s/{store.slug}/{path}")
+        assert response.status_code == 403 and response.headers["content-type"].startswith("text/html")
+        assert message in response.text
+    sign_in_page = client.get(f"/s/{store.slug}/sign-in").text
+    assert f"/s/{store.slug}/register" not in sign_in_page
+
+
+def test_registration_page_keeps_the_input_and_shows_each_message(db, client):
+    store = f.storefront(db, allow_reseller_registration=True)
+    form = client.get(f"/s/{store.slug}/register")
+    assert "Register as a reseller" in form.text
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    data = {"csrf_token": token, "company_name": "Acme Widgets Ltd", "first_name": "Ada", "last_name": "Lovelace",
+            "email": "ada@example.com", "phone": "12", "billing_address.line1": "1 Main Street",
+            "billing_address.city": "Springfield", "billing_address.country": "US", "billing_address.region": "",
+            "billing_address.postcode": "62701", "password": PASSWORD, "password_confirm": PASSWORD}
+    refused = client.post(f"/s/{store.slug}/register", data=data)
+    assert refused.status_code == 422
+    assert "This phone number is not valid." in refused.text and "Choose a state or province." in refused.text
+    assert 'value="Acme Widgets Ltd"' in refused.text and '<option value="US-IL">Illinois</option>' in refused.text
+    assert client.post(f"/s/{store.slug}/register", data={**data, "csrf_token": "forged"}).status_code == 403
+    accepted = client.post(f"/s/{store.slug}/register", data={**data, "phone": "(217) 555-0142",
+                                                               "billing_address.region": "US-IL"},
+                           follow_redirects=False)
+    assert accepted.status_code == 303 and accepted.headers["location"] == f"/s/{store.slug}/register/received"
+    assert f"accountdesk_sf_{store.slug}" in accepted.cookies
+    assert count(db, Account) == 1

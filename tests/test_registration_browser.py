@@ -86,7 +86,7 @@ def test_approval_registration_is_approved_in_the_console_then_signs_in(db, page
     staff_sign_in(page, approver.email)  # the console asks for sign-in first, then comes back
     expect(page.get_by_role("heading", name=re.compile("Ada Lovelace"))).to_be_visible()
     expect(page.get_by_text("Private person (B2C)")).to_be_visible()
-    page.get_by_role("link", name="Approvals").click()  # the queue, from the console navigation
+    page.get_by_role("link", name="Approvals", exact=True).click()  # the queue, from the console navigation
     expect(page.get_by_test_id("account-requests")).to_contain_text("ada@example.com")
     page.get_by_role("link", name="Review").click()
     page.get_by_test_id("approve").click()

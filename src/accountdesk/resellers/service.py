@@ -112,13 +112,17 @@ def grid(session: Session, reseller: Account, *, q: str = "", sort: str = "name"
     return GridPage(list(rows), min(capped, accounts.COUNT_CAP), capped <= accounts.COUNT_CAP)
 
 
-def export_rows(session: Session, reseller: Account, q: str = "", sort: str = "name", *,
-                batch: int = exports.BATCH) -> Iterator[Sequence[Any]]:
-    """Every searched customer in the grid's order, as the export's columns, read in batches from the database."""
-    stmt = grid_query(reseller, q, sort).with_only_columns(
+def export_query(reseller: Account, q: str = "", sort: str = "name") -> Select[Any]:
+    """The searched customers in the grid's order, with the export's columns."""
+    return grid_query(reseller, q, sort).with_only_columns(
         Account.number, Account.name, Account.phone, CITY, Account.email, Account.monthly_run_rate,
         STOREFRONT_ACCESS, maintain_column_froms=True)
-    return exports.stream_rows(session, stmt, batch)
+
+
+def export_rows(session: Session, reseller: Account, q: str = "", sort: str = "name", *,
+                batch: int = exports.BATCH) -> Iterator[Sequence[Any]]:
+    """Every searched customer as the export's columns, read in batches from the database."""
+    return exports.stream_rows(session, export_query(reseller, q, sort), batch)
 
 
 @dataclass

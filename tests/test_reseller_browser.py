@@ -1,0 +1,143 @@
+"""A reseller's working day in a real browser (Debian's chromium through Playwright) against uvicorn with its
+outbox worker: sign in, search My Customers, export to Excel, create a customer after a refused try, add a
+storefront user who activates the login from the welcome e-mail, deactivate and reactivate them, let them order,
+and accept the order."""
+
+from __future__ import annotations
+
+import re
+
+import openpyxl
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests import factories as f
+from tests.mailbox import links, read_folder, wait_for
+from tests.reseller_world import LINES, customer, world
+
+pytestmark = pytest.mark.browser
+NEW_PASSWORD = "harbour-lights-at-dusk"
+
+
+def _user_menu(page: Page, email: str, action: str) -> None:
+    """Open the three-dot menu of a storefront user, pick the action, then say yes on the page's confirmation."""
+    row = page.get_by_test_id("user-row").filter(has_text=email)
+    row.get_by_label(re.compile("Actions for")).click()
+    row.get_by_role("link", name=action).click()
+    expect(page.get_by_test_id("confirm")).to_be_visible()
+    page.get_by_test_id("confirm-yes").click()
+
+
+def test_a_resellers_day(db, browser, page: Page, live_server, mail_dir, tmp_path):
+    w = world(db, name="Harbour IT Partners", markup="10")
+    for n in range(3):
+        customer(db, w, name=f"Seaside Bakery {n}")
+    customer(db, w, name="Mountain Forge")
+    customer(db, world(db), name="Seaside Bakery of someone else")
+
+    page.goto("/console")
+    page.get_by_label("E-mail").fill(w.staff.email)
+    page.get_by_label("Password").fill(f.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="My Customers").click()
+    expect(page.get_by_role("heading", name="My Customers")).to_be_visible()
+    expect(page.get_by_test_id("stat-all")).to_have_text("4")
+
+    # search the grid, then export what it shows
+    page.get_by_label("Search customers").fill("seaside")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_test_id("customer-row")).to_have_count(3)
+    with page.expect_download() as download:
+        page.get_by_test_id("export-excel").click()
+    assert download.value.suggested_filename == "Customers.xlsx"
+    saved = tmp_path / "Customers.xlsx"
+    download.value.save_as(saved)
+    rows = list(openpyxl.load_workbook(saved).active.iter_rows(values_only=True))
+    assert rows[0][:2] == ("Number", "Name")
+    assert [r[1] for r in rows[1:]] == [f"Seaside Bakery {n}" for n in range(3)]
+
+    # a new customer: the first try misses the phone
+    page.get_by_test_id("new-customer").click()
+    form = page.get_by_test_id("new-customer-form")
+    form.get_by_label("Company name").fill("Lighthouse Logistics")
+    form.get_by_label("E-mail").fill("office@lighthouse.example")
+    form.get_by_label("Address").fill("3 Quay Road")
+    form.get_by_label("City").fill("Portland")
+    form.get_by_label("Postcode").fill("97201")
+    form.get_by_label("Country").select_option("US")
+    form.get_by_label("State / province").fill("OR")
+    form.get_by_role("button", name="Save").click()
+    expect(page.locator("#new-phone-error")).to_have_text("Enter the phone number.")
+    form = page.get_by_test_id("new-customer-form")
+    expect(form.get_by_label("City")).to_have_value("Portland")
+    form.get_by_label("Phone").fill("(503) 555-0199")
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Customer Lighthouse Logistics created.")
+    expect(page.get_by_role("heading", name="Lighthouse Logistics")).to_be_visible()
+    expect(page.get_by_label("Phone")).to_have_value("+15035550199")
+    record_url = page.url
+
+    # the customer's orders should wait for approval (the reseller pays by cash, so it may choose)
+    page.get_by_label("Order approval required").click()  # the switch saves at once
+    expect(page.get_by_role("status")).to_have_text("Orders of this customer now need your approval.")
+    expect(page.get_by_label("Order approval required")).to_be_checked()
+
+    # add a storefront user; the welcome e-mail's link activates the login
+    page.get_by_test_id("add-user").click()
+    user_form = page.get_by_test_id("user-form")
+    user_form.get_by_label("First name").fill("Grace")
+    user_form.get_by_label("Last name").fill("Hopper")
+    user_form.get_by_label("E-mail").fill("grace@lighthouse.example")
+    user_form.get_by_label("Date format").select_option("YYYY-MM-DD")
+    user_form.get_by_role("button", name="OK").click()
+    expect(page.get_by_role("status")).to_contain_text("welcome e-mail with the activation link")
+    row = page.get_by_test_id("user-row").filter(has_text="grace@lighthouse.example")
+    expect(row).to_contain_text("invited")
+    welcome = wait_for(lambda: [m for m in read_folder(mail_dir) if m["To"] == "grace@lighthouse.example"])[0]
+    [activation] = [link for link in links(welcome) if "/activate?token=" in link]
+
+    shopper = browser.new_context(base_url=live_server).new_page()
+    shopper.goto(activation)
+    shopper.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    shopper.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
+    shopper.get_by_role("button", name="Save password").click()
+    expect(shopper.get_by_role("status")).to_have_text("Your password is set. Welcome!")
+    current = f"/api/v1/storefronts/{w.storefront.slug}/sessions/current"
+    assert shopper.request.get(current).status == 200
+
+    page.reload()
+    row = page.get_by_test_id("user-row").filter(has_text="grace@lighthouse.example")
+    expect(row).to_contain_text("active")
+    expect(page.get_by_test_id("storefront-access")).to_contain_text("a storefront user can sign in")
+
+    # deactivate: signed out everywhere at once; then activate again
+    _user_menu(page, "grace@lighthouse.example", "Deactivate user")
+    expect(page.get_by_role("status")).to_have_text("Grace Hopper is deactivated.")
+    expect(page.get_by_test_id("user-row").filter(has_text="grace")).to_contain_text("deactivated")
+    assert shopper.request.get(current).status == 401
+    _user_menu(page, "grace@lighthouse.example", "Activate user")
+    expect(page.get_by_role("status")).to_have_text("Grace Hopper is active again.")
+
+    # the user signs in again and orders; the order waits for the reseller
+    shopper.goto(f"/s/{w.storefront.slug}/sign-in")
+    shopper.get_by_label("E-mail").fill("grace@lighthouse.example")
+    shopper.get_by_label("Password").fill(NEW_PASSWORD)
+    shopper.get_by_role("button", name="Sign in").click()
+    placed = shopper.request.post(f"/api/v1/storefronts/{w.storefront.slug}/orders", data={"lines": LINES})
+    assert placed.status == 201, placed.text()
+    order = placed.json()
+    assert order["status"] == "pending_approval" and order["total_amount"] == "61.05"
+
+    page.goto(record_url)
+    order_row = page.get_by_test_id("order-row").filter(has_text=order["number"])
+    expect(order_row.get_by_label("Placed by the customer")).to_be_visible()
+    expect(order_row.get_by_test_id("order-status")).to_have_text("Pending reseller approval")
+    expect(order_row).to_contain_text("55.50 EUR")
+    order_row.get_by_label(f"Actions for order {order['number']}").click()
+    order_row.get_by_role("link", name="Accept").click()
+    expect(page.get_by_test_id("confirm")).to_contain_text(order["number"])
+    page.get_by_test_id("confirm-yes").click()
+    expect(page.get_by_role("status")).to_have_text(f"Order {order['number']} accepted.")
+    order_row = page.get_by_test_id("order-row").filter(has_text=order["number"])
+    expect(order_row.get_by_test_id("order-status")).to_have_text("Executed")
+    expect(order_row.get_by_label(f"Actions for order {order['number']}")).to_have_count(0)
