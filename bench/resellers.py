@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -308,11 +309,16 @@ def print_kinds(timings: list[Timing]) -> None:
 
 # --- export ----------------------------------------------------------------------------------------------------
 
-def child(url: str, reseller_id: int, mode: str, path: str) -> None:
-    """Runs in a fresh interpreter: one export of the reseller's customers, then seconds, rows and peak RSS as JSON.
-    Both modes import the same modules and read the same query; "idle" only connects (the interpreter's floor)."""
-    import resource
+def _memory_mb() -> dict[str, float]:
+    status = Path("/proc/self/status").read_text()
+    return {key: int(re.search(rf"{key}:\s+(\d+)", status).group(1)) / 1024 for key in ("VmRSS", "VmHWM")}
 
+
+def child(url: str, reseller_id: int, mode: str, path: str) -> None:
+    """Runs in a fresh interpreter: one export of the reseller's customers, then JSON with the seconds, the rows,
+    the resident memory before the export and its peak during the export (the kernel's high-water mark is reset
+    just before, so the imports' own peak does not hide it). Both modes import the same modules and read the same
+    query."""
     import xlsxwriter
 
     from accountdesk.core import exports
@@ -320,9 +326,11 @@ def child(url: str, reseller_id: int, mode: str, path: str) -> None:
     from accountdesk.resellers import service
 
     db = Database(url)
-    count, started = 0, time.perf_counter()
+    count = 0
     with db.transaction() as session:
         reseller = service.get_reseller(session, None, reseller_id)
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _memory_mb()["VmRSS"]
         started = time.perf_counter()
         if mode == "accountdesk":
             count = exports.write_xlsx(Path(path), "Customers", service.EXPORT_COLUMNS,
@@ -335,9 +343,8 @@ def child(url: str, reseller_id: int, mode: str, path: str) -> None:
             for count, row in enumerate(session.execute(stmt), start=1):
                 sheet.write_row(count, 0, row)
             workbook.close()
-    seconds = time.perf_counter() - started
-    print(json.dumps({"rows": count, "seconds": seconds,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        seconds = time.perf_counter() - started
+    print(json.dumps({"rows": count, "seconds": seconds, "before_mb": before, "peak_mb": _memory_mb()["VmHWM"]}))
 
 
 def measure(target: Target, reseller_id: int, mode: str) -> dict[str, float]:
@@ -382,43 +389,39 @@ def _analyze(target: Target) -> None:
         conn.exec_driver_sql("ANALYZE accounts" if target.kind == "postgresql" else "ANALYZE")
 
 
+def _row(label: str, result: dict[str, float]) -> tuple[str, ...]:
+    return (label, f"{result['rows']:,}", f"{result['seconds']:.2f}", f"{rate(result['rows'], result['seconds']):,.0f}",
+            f"{result['before_mb']:.0f}", f"{result['peak_mb']:.0f}")
+
+
 def run_export(bench: Bench, target: Target, customers: int, resellers: int, export_rows: int) -> None:
-    idle = measure(target, 3, "idle")
     small = measure(target, 3, "accountdesk")
     regroup(target, resellers, min(export_rows, customers))
     ours, bare = best_of(target, 1, runs=2)
-    speed = bare["seconds"] / ours["seconds"]
-    extra = ours["peak_mb"] - bare["peak_mb"]
-    table = [("export", "rows", "seconds", "rows/s", "peak RSS MB"),
-             ("interpreter + connection only", "0", "-", "-", f"{idle['peak_mb']:.0f}"),
-             ("accountdesk (one reseller)", f"{small['rows']:,}", f"{small['seconds']:.2f}",
-              f"{rate(small['rows'], small['seconds']):,.0f}", f"{small['peak_mb']:.0f}"),
-             ("bare XlsxWriter", f"{bare['rows']:,}", f"{bare['seconds']:.2f}",
-              f"{rate(bare['rows'], bare['seconds']):,.0f}", f"{bare['peak_mb']:.0f}"),
-             ("accountdesk", f"{ours['rows']:,}", f"{ours['seconds']:.2f}",
-              f"{rate(ours['rows'], ours['seconds']):,.0f}", f"{ours['peak_mb']:.0f}")]
-    kind = target.kind
-    flat = None
+    table = [("export", "rows", "seconds", "rows/s", "RSS before MB", "peak RSS MB"),
+             _row("accountdesk, one reseller's customers", small), _row("bare XlsxWriter", bare),
+             _row("accountdesk", ours)]
+    kind, big = target.kind, None
     if kind == "postgresql" and customers >= FLAT_ROWS:
         merge_into_first(target)
         big, big_bare = measure(target, 1, "accountdesk"), measure(target, 1, "bare")
-        flat = big["peak_mb"] - ours["peak_mb"]
-        table += [("bare XlsxWriter", f"{big_bare['rows']:,}", f"{big_bare['seconds']:.2f}",
-                   f"{rate(big_bare['rows'], big_bare['seconds']):,.0f}", f"{big_bare['peak_mb']:.0f}"),
-                  ("accountdesk", f"{big['rows']:,}", f"{big['seconds']:.2f}",
-                   f"{rate(big['rows'], big['seconds']):,.0f}", f"{big['peak_mb']:.0f}")]
-    print(f"  {kind}, Customers.xlsx (each run a fresh process; best of 2 at {ours['rows']:,} rows):")
+        table += [_row("bare XlsxWriter", big_bare), _row("accountdesk", big)]
+    print(f"  {kind}, Customers.xlsx, each run in a fresh process (best of 2 at {ours['rows']:,} rows); "
+          f"peak RSS is the high-water mark during the export:")
     print_table(table, indent="    ")
-    verdict = "met" if speed >= TARGET_SPEED and extra <= TARGET_MEMORY_MB else "MISSED"
+    speed = bare["seconds"] / ours["seconds"]
+    extra = ours["peak_mb"] - bare["peak_mb"]
+    memory_verdict = "met" if extra <= TARGET_MEMORY_MB else "MISSED"
     bench.report(NAME, kind, "export seconds", ours["seconds"], "s", f"{ours['rows']:,} rows")
-    bench.report(NAME, kind, "export speed vs bare", speed, "x",
-                 f"bare {bare['seconds']:.2f} s; target >= {TARGET_SPEED}: {'met' if speed >= TARGET_SPEED else 'MISSED'}")
-    bench.report(NAME, kind, "export peak RSS", ours["peak_mb"], "MB",
-                 f"bare {bare['peak_mb']:.0f} MB, +{extra:.1f} MB; target within {TARGET_MEMORY_MB:.0f} MB: {verdict}")
+    bench.report(NAME, kind, "export speed vs bare", speed, "x", f"bare {bare['seconds']:.2f} s; target >= "
+                 f"{TARGET_SPEED}: {'met' if speed >= TARGET_SPEED else 'MISSED'}")
+    bench.report(NAME, kind, "export peak RSS", ours["peak_mb"], "MB", f"bare {bare['peak_mb']:.0f} MB "
+                 f"({extra:+.1f} MB); target within {TARGET_MEMORY_MB:.0f} MB: {memory_verdict}")
     bench.report(NAME, kind, "export peak RSS growth", ours["peak_mb"] - small["peak_mb"], "MB",
                  f"{small['rows']:,} -> {ours['rows']:,} rows")
-    if flat is not None:
-        bench.report(NAME, kind, "export peak RSS growth 1M", flat, "MB", f"{ours['rows']:,} -> {FLAT_ROWS:,} rows")
+    if big is not None:
+        bench.report(NAME, kind, "export peak RSS growth", big["peak_mb"] - ours["peak_mb"], "MB",
+                     f"{ours['rows']:,} -> {big['rows']:,} rows ({big['seconds']:.1f} s)")
 
 
 # --- the section -----------------------------------------------------------------------------------------------

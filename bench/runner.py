@@ -10,11 +10,13 @@ import argparse
 import importlib
 import os
 import platform
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-SECTIONS = ["hashing", "signin", "search"]
+SECTIONS = ["hashing", "signin", "search", "resellers"]
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -40,6 +42,7 @@ class Bench:
     http_queries: int
     clients: int
     pg_url: str
+    explain: int = 0
     figures: list[Figure] = field(default_factory=list)
 
     def report(self, section: str, database: str, name: str, value: float, unit: str, note: str = "") -> Figure:
@@ -64,18 +67,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="which database(s) the database sections run on (default both)")
     parser.add_argument("--seconds", type=float, default=5.0, metavar="S",
                         help="duration of each timed run (default 5)")
-    parser.add_argument("--only", choices=SECTIONS, metavar="SECTION",
-                        help=f"run one section: {', '.join(SECTIONS)}")
+    parser.add_argument("--only", type=_sections, metavar="SECTION[,SECTION]",
+                        help=f"run only these sections: {', '.join(SECTIONS)}")
     parser.add_argument("--queries", type=int, default=200, metavar="N",
                         help="searches timed in the service, per database (default 200)")
     parser.add_argument("--http-queries", type=int, default=50, metavar="N",
                         help="searches timed through HTTP, per database (default 50)")
     parser.add_argument("--clients", type=int, default=6, metavar="N",
                         help="concurrent HTTP clients for the sign-in run (default 6)")
+    parser.add_argument("--explain", type=int, default=0, metavar="N",
+                        help="search on PostgreSQL: print EXPLAIN (ANALYZE, BUFFERS) of the N slowest queries")
     parser.add_argument("--pg-url", default=PG_URL, metavar="URL",
                         help=f"PostgreSQL server (no database part); a fresh database is made and dropped "
                              f"there for each section (default {PG_URL})")
     return parser.parse_args(argv)
+
+
+def _sections(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SECTIONS)}")
+    return names
 
 
 def section(name: str) -> ModuleType:
@@ -106,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bench = Bench(accounts=args.accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
                   seconds=args.seconds, queries=args.queries, http_queries=args.http_queries, clients=args.clients,
-                  pg_url=args.pg_url.rstrip("/"))
-    names = [args.only] if args.only else SECTIONS
+                  pg_url=args.pg_url.rstrip("/"), explain=args.explain)
+    names = args.only or SECTIONS
+    # A stopped run (Ctrl+C, kill) still drops its PostgreSQL database and temp files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"accountdesk bench: {platform.python_implementation()} {platform.python_version()}, "
           f"{len(os.sched_getaffinity(0))} CPUs, sections {', '.join(names)}, "
           f"databases {', '.join(bench.databases)}")

@@ -6,11 +6,15 @@ and accept the order."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import openpyxl
 import pytest
 from playwright.sync_api import Page, expect
 
+from accountdesk.core.audit import Actor
+from accountdesk.orders import service as orders
+from accountdesk.resellers import service as resellers
 from tests import factories as f
 from tests.mailbox import links, read_folder, wait_for
 from tests.reseller_world import LINES, customer, world
@@ -141,3 +145,66 @@ def test_a_resellers_day(db, browser, page: Page, live_server, mail_dir, tmp_pat
     order_row = page.get_by_test_id("order-row").filter(has_text=order["number"])
     expect(order_row.get_by_test_id("order-status")).to_have_text("Executed")
     expect(order_row.get_by_label(f"Actions for order {order['number']}")).to_have_count(0)
+
+
+def test_operator_opens_a_resellers_customer_and_works_the_record(db, page: Page, live_server, tmp_path):
+    w = world(db, name="Delta Resale", payment_method="credit_card")
+    buyer = customer(db, w, name="Quartz Studio", phone="+12175550142")
+    f.contact(db, buyer, w.storefront, first_name="Ada", email="ada@quartz.example", language="de")
+    f.contact(db, buyer, w.storefront, first_name="Bob", email="bob@quartz.example", password=None, status="invited")
+    with db.transaction() as session:
+        live = resellers.get_customer(session, resellers.get_reseller(session, None, w.reseller.id), buyer.id)
+        reseller = resellers.reseller_of(session, live)
+        for sku in ("AZ-RESERVED-VM", "MS-365-BP"):
+            line = {**LINES[0], "sku": sku, "unit_cost": Decimal(LINES[0]["unit_cost"])}
+            orders.place_order(session, Actor.system(), live, reseller, [line], staff_id=None)
+    staff = f.staff(db, "csr")
+
+    page.goto("/console/sign-in")
+    page.get_by_label("E-mail").fill(staff.email)
+    page.get_by_label("Password").fill(f.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Resellers").click()
+    page.get_by_role("link", name="Delta Resale").click()
+    expect(page.get_by_test_id("approval-forced")).to_have_text(
+        "The payment method set by your distributor requires order approval for all customers.")
+    page.get_by_role("link", name="Quartz Studio").click()
+    expect(page.get_by_label("Order approval required")).to_be_checked()
+    expect(page.get_by_label("Order approval required")).to_be_disabled()
+
+    # storefront users: search, and the menu offers reset after activation, resend before it
+    page.get_by_label("Search storefront users").fill("deutsch")
+    page.get_by_label("Search storefront users").press("Enter")
+    expect(page.get_by_test_id("user-row")).to_have_count(1)
+    ada = page.get_by_test_id("user-row").filter(has_text="ada@quartz.example")
+    ada.get_by_label(re.compile("Actions for")).click()
+    expect(ada.get_by_role("link", name="Reset storefront password")).to_be_visible()
+    expect(ada.get_by_role("link", name="Resend activation link")).to_have_count(0)
+    page.get_by_label("Search storefront users").fill("")
+    page.get_by_label("Search storefront users").press("Enter")
+    bob = page.get_by_test_id("user-row").filter(has_text="bob@quartz.example")
+    bob.get_by_label(re.compile("Actions for")).click()
+    expect(bob.get_by_role("link", name="Resend activation link")).to_be_visible()
+
+    # orders: search by SKU and export what is shown
+    page.get_by_label("Search orders").fill("az-reserved")
+    page.get_by_label("Search orders").press("Enter")
+    expect(page.get_by_test_id("order-row")).to_have_count(1)
+    with page.expect_download() as download:
+        page.get_by_test_id("export-orders").click()
+    assert download.value.suggested_filename == "Orders.xlsx"
+    download.value.save_as(tmp_path / "Orders.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "Orders.xlsx").active.iter_rows(values_only=True))
+    assert [r[:3] for r in rows[1:]] == [("SO-000001", "Reseller", "Executed")]
+
+    # details are edited in place: a wrong postcode is refused with its message, then Update saves
+    details = page.get_by_test_id("details-form")
+    details.get_by_label("Post code").fill("ABCDE")
+    details.get_by_role("button", name="Update").click()
+    expect(page.locator("#details-postcode-error")).to_have_text("This postcode does not look right for the country.")
+    details = page.get_by_test_id("details-form")
+    details.get_by_label("Post code").fill("62704")
+    details.get_by_label("City").fill("Springfield East")
+    details.get_by_role("button", name="Update").click()
+    expect(page.get_by_role("status")).to_have_text("Customer details updated.")
+    expect(page.get_by_test_id("details-form").get_by_label("City")).to_have_value("Springfield East")

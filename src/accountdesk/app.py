@@ -37,6 +37,7 @@ ROUTERS = [
     "accountdesk.orders.pages",
     "accountdesk.erp.routes",
     "accountdesk.erp.pages",
+    "accountdesk.carts.routes",
 ]
 
 
@@ -53,11 +54,17 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(module.router)
 
 
-def outbox_handlers(settings: Settings) -> Handlers:
-    """What the outbox worker does with each kind of row."""
+def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
+    """What the outbox worker does with each kind of row. ERP pushes need the worker's database: without `db`
+    they are not handled (their rows fail as having no handler)."""
     from accountdesk.mail import delivery
 
-    return {"email": delivery.handler(settings)}
+    handlers: Handlers = {"email": delivery.handler(settings)}
+    if db is not None:
+        from accountdesk.erp.service import PUSH, PushHandler
+
+        handlers[PUSH] = PushHandler(db, settings)
+    return handlers
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -73,7 +80,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         if run_worker:
             from accountdesk.core.outbox import Worker
 
-            worker = Worker(db, outbox_handlers(settings), settings.outbox_poll_seconds, settings.outbox_max_attempts)
+            worker = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds,
+                            settings.outbox_max_attempts)
             worker.start()
         yield
         if worker:

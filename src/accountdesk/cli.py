@@ -47,8 +47,8 @@ def worker() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
-    runner = Worker(Database(settings.database_url), outbox_handlers(settings), settings.outbox_poll_seconds,
-                    settings.outbox_max_attempts)
+    db = Database(settings.database_url)
+    runner = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds, settings.outbox_max_attempts)
     console.print("outbox worker running; Ctrl+C stops it")
     try:
         runner.run()
@@ -113,6 +113,8 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     console.print("demo data " + ("loaded" if loaded else "already present"))
     console.print(f"console: http://{host}:{port}/console  sign in as [bold]admin@example.com[/] / [bold]{DEMO_PASSWORD}[/]")
     console.print(f"storefront: http://{host}:{port}/s/main  (buyer anna@example.com / {DEMO_PASSWORD})")
+    console.print(f"ERP storefront: http://{host}:{port}/s/erp  (maria.lopez@harbourtools.example / {DEMO_PASSWORD}: "
+                  "two accounts, the account switcher)")
     if serve_after:
         serve(host=host, port=port, workers=1)
 

@@ -1,4 +1,5 @@
-"""Demo data for `accountdesk demo`: storefronts, accounts with addresses, contacts, invoices and staff."""
+"""Demo data for `accountdesk demo`: storefronts, accounts with addresses, contacts, invoices and staff, and the
+file ERP's demo folder with an ERP-verified storefront."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import AccountKind, CustomAttributeDefinition
@@ -14,6 +16,8 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.security import hash_password
 from accountdesk.core.settings import get_settings
+from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
+from accountdesk.erp.service import account_from_erp
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import create_staff
 from accountdesk.storefronts.models import Storefront
@@ -28,9 +32,40 @@ CUSTOMERS = [
 ]
 
 
+def write_erp_folder() -> bool:
+    """The file ERP's demo data in ACCOUNTDESK_ERP_FILE_DIR, unless that folder already has customers."""
+    folder = get_settings().erp_file_dir
+    if (folder / "customers.csv").exists():
+        return False
+    write_demo_folder(folder)
+    return True
+
+
+def load_erp_store(session: Session) -> None:
+    """The ERP-verified storefront, and one ERP e-mail with a login on two accounts of one customer group (the
+    account switcher)."""
+    store = Storefront(slug="erp", name="Demo Trade Counter (ERP)", registration_mode="erp_verified",
+                       erp_cash_account_code=CASH_ACCOUNT, erp_excluded_account_codes="C20004", default_currency="GBP",
+                       sign_in_text="Trade customers: sign in with the e-mail address we hold for you.")
+    session.add(store)
+    session.flush()
+    data = demo_dataset()
+    password_hash = hash_password(DEMO_PASSWORD)
+    for erp_contact in (c for c in data.contacts if c.email == SHARED_EMAIL):
+        erp_account = next(a for a in data.accounts if a.code == erp_contact.account_code)
+        account = account_from_erp(session, Actor.system(), erp_account, store)
+        session.add(Contact(account_id=account.id, storefront_id=store.id, first_name=erp_contact.first_name,
+                            last_name=erp_contact.last_name, email=SHARED_EMAIL, role=ContactRole.account_admin,
+                            status=ContactStatus.active, password_hash=password_hash, email_verified_at=utcnow(),
+                            erp_contact_code=erp_contact.code))
+        session.flush()
+        accounts.reindex(session, account)
+
+
 def load(db: Database | None = None) -> bool:
     """Load once; returns False when demo data is already there."""
     db = db or Database(get_settings().database_url)
+    write_erp_folder()
     with db.transaction() as session:
         if session.scalar(select(StaffUser.id).limit(1)) is not None:
             return False
@@ -62,6 +97,7 @@ def load(db: Database | None = None) -> bool:
             session.add(contact)
             session.flush()
             accounts.reindex(session, account)
+        load_erp_store(session)
         create_staff(session, "admin@example.com", DEMO_PASSWORD, "admin", "Demo Admin")
         create_staff(session, "csr@example.com", DEMO_PASSWORD, "csr", "Demo CSR")
         create_staff(session, "approver@example.com", DEMO_PASSWORD, "approver", "Demo Approver")

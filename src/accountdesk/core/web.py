@@ -54,6 +54,8 @@ UNIQUE_FIELDS: dict[str, tuple[str, str]] = {
     "uq_storefronts_slug": ("slug", "This storefront address is already taken."),
     "uq_custom_attribute_definitions_key": ("key", "An attribute with this key already exists."),
     "uq_invoices_account_id_number": ("number", "This invoice number is already recorded for the account."),
+    "uq_cart_lines_cart_id_sku": ("sku", "This product is already in the cart."),
+    "uq_favourites_contact_id_sku": ("sku", "This product is already a favourite."),
 }
 
 

@@ -41,7 +41,8 @@ USER_ACTIONS = {
     "reset-password": ("Reset the storefront password?", "{name} gets an e-mail at {email} with a single-use link "
                        "to choose a new password.", "Yes, send the reset link", "Password reset link sent to {email}."),
     "deactivate": ("Deactivate this user?", "{name} ({email}) is signed out everywhere at once and can no longer "
-                   "sign in. You can activate the user again at any time.", "Yes, deactivate", "{name} is deactivated."),
+                   "sign in. You can activate the user again at any time.", "Yes, deactivate",
+                   "{name} is deactivated."),
     "activate": ("Activate this user?", "{name} ({email}) can sign in to the storefront again.", "Yes, activate",
                  "{name} is active again."),
 }

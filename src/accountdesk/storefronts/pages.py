@@ -15,6 +15,8 @@ from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, page
 from accountdesk.core.web import DbSession, get_db
+from accountdesk.erp.deps import Erp
+from accountdesk.erp.gateway import ErpGateway
 from accountdesk.storefronts import service
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
@@ -49,8 +51,10 @@ def _passwords_match(password: str, confirm: str) -> None:
 
 
 def _finish_sign_in(session: Session, request: Request, storefront: Storefront, contact: Contact,
-                    next_path: str) -> Response:
-    service.before_sign_in(session, storefront, contact)
+                    next_path: str, erp: ErpGateway, choice_token: str = "") -> Response:
+    service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
+    if choice_token:
+        contact = service.choose(session, storefront, choice_token, contact.id)
     response = redirect(safe_next(storefront, next_path))
     sign_in_contact(session, response, storefront, contact, request=request)
     return response
@@ -67,7 +71,7 @@ def sign_in_form(request: Request, storefront: CurrentStorefront, next: str = ""
 
 
 @router.post("/sign-in", dependencies=Csrf)
-def sign_in(slug: str, request: Request, session: DbSession, email: Text = "", password: Text = "",
+def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Text = "", password: Text = "",
             next: Text = "") -> Response:
     # No storefront dependency here: the password is checked before this request's transaction begins.
     try:
@@ -77,20 +81,21 @@ def sign_in(slug: str, request: Request, session: DbSession, email: Text = "", p
             choice_token = service.offer_choice(session, found.storefront, found.contacts)
             return _page(request, "storefronts/choose_account.html", found.storefront,
                          {"choice_token": choice_token, "candidates": found.contacts, "next": next})
-        return _finish_sign_in(session, request, found.storefront, found.contacts[0], next)
+        return _finish_sign_in(session, request, found.storefront, found.contacts[0], next, erp)
     except AppError as exc:
         return _page(request, "storefronts/sign_in.html", get_storefront(session, slug),
                      {"email": email, "next": next}, error=exc)
 
 
 @router.post("/sign-in/choose", dependencies=Csrf)
-def choose_account(request: Request, session: DbSession, storefront: CurrentStorefront, choice_token: Text = "",
+def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, choice_token: Text = "",
                    contact_id: Annotated[int, Form()] = 0, next: Text = "") -> Response:
+    # No storefront dependency: the ERP is asked before this request's transaction begins.
     try:
-        contact = service.choose(session, storefront, choice_token, contact_id)
-        return _finish_sign_in(session, request, storefront, contact, next)
+        storefront, contact = service.chosen_contact(get_db(request), slug, choice_token, contact_id)
+        return _finish_sign_in(session, request, storefront, contact, next, erp, choice_token)
     except AppError as exc:
-        return _page(request, "storefronts/sign_in.html", storefront, {"next": next}, error=exc)
+        return _page(request, "storefronts/sign_in.html", get_storefront(session, slug), {"next": next}, error=exc)
 
 
 @router.post("/sign-out", dependencies=Csrf)

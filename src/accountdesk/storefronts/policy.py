@@ -59,7 +59,7 @@ class PolicyFields(BaseModel):
     erp_unreachable_policy: Literal["deny", "allow"] | None = None
     erp_stale_hours: int | None = Field(None, ge=1, le=24 * 90)
     erp_sync: Literal["on_first_order", "on_approval", "manual"] | None = None
-    inactivity_days: int | None = Field(None, ge=1, le=3650)
+    inactivity_days: int | None = Field(None, ge=0, le=3650)  # 0: no re-verification after inactivity
 
     @field_validator("default_currency")
     @classmethod

@@ -6,23 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.errors import AppError
+from accountdesk.core.web import DbSession, error_response, get_db
+from accountdesk.erp.deps import Erp
+from accountdesk.erp.gateway import ErpGateway
 from accountdesk.storefronts import service
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.schemas import AccountChoice, LinkCompletion, PasswordChange, PasswordResetRequest, \
     SignInRequest
 from accountdesk.storefronts.session import ApiContact, CurrentStorefront, api_sign_in_body, client_address, \
-    describe_account, describe_contact, get_storefront, sign_out, sign_out_everywhere, start_contact_session
+    describe_account, describe_contact, sign_out, sign_out_everywhere, start_contact_session
 
 router = APIRouter(prefix="/api/v1/storefronts", tags=["storefront sign-in"])
 
 
-def _signed_in(session: Session, request: Request, storefront: Storefront, contact: Contact) -> dict[str, Any]:
-    service.before_sign_in(session, storefront, contact)
+def _signed_in(session: Session, request: Request, storefront: Storefront, contact: Contact, erp: ErpGateway,
+               choice_token: str = "") -> dict[str, Any] | JSONResponse:
+    try:
+        service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
+    except AppError as exc:  # answered, not raised: what the checks recorded (a login marked, a link sent) is kept
+        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+    if choice_token:
+        contact = service.choose(session, storefront, choice_token, contact.id)
     token, _ = start_contact_session(session, contact, request.app.state.settings)
     return api_sign_in_body(token, session.get(Contact, contact.id), request.app.state.settings)
 
@@ -34,8 +44,8 @@ def read_policy(storefront: CurrentStorefront) -> dict[str, Any]:
 
 
 @router.post("/{slug}/sessions", status_code=201)
-def sign_in(slug: str, body: SignInRequest, request: Request, response: Response,
-            session: DbSession) -> dict[str, Any]:
+def sign_in(slug: str, body: SignInRequest, request: Request, response: Response, session: DbSession,
+            erp: Erp) -> dict[str, Any]:
     """Sign a contact in: a bearer token, or (200) the accounts to choose from when several match."""
     found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, body.email,
                                     body.password, client_address(request))
@@ -43,15 +53,15 @@ def sign_in(slug: str, body: SignInRequest, request: Request, response: Response
         response.status_code = 200
         choice_token = service.offer_choice(session, found.storefront, found.contacts)
         return service.describe_choice(choice_token, found.contacts)
-    return _signed_in(session, request, found.storefront, found.contacts[0])
+    return _signed_in(session, request, found.storefront, found.contacts[0], erp)
 
 
 @router.post("/{slug}/sessions/choice", status_code=201)
-def choose_account(slug: str, body: AccountChoice, request: Request, session: DbSession) -> dict[str, Any]:
+def choose_account(slug: str, body: AccountChoice, request: Request, session: DbSession,
+                   erp: Erp) -> dict[str, Any]:
     """Finish a sign-in by choosing one of the accounts offered."""
-    storefront = get_storefront(session, slug)
-    contact = service.choose(session, storefront, body.choice_token, body.contact_id)
-    return _signed_in(session, request, storefront, contact)
+    storefront, contact = service.chosen_contact(get_db(request), slug, body.choice_token, body.contact_id)
+    return _signed_in(session, request, storefront, contact, erp, body.choice_token)
 
 
 @router.get("/{slug}/sessions/current")

@@ -19,6 +19,10 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
+from accountdesk.core.settings import get_settings
+from accountdesk.erp import service as erp_service
+from accountdesk.erp.gateway import ErpGateway
+from accountdesk.storefronts import reverification
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.session import get_storefront
 
@@ -62,6 +66,12 @@ class SignInCandidates:
     contacts: list[Contact]
 
 
+def _may_try(contact: Contact) -> bool:
+    """May go on to `before_sign_in`: an active login, or an expired one (which gets its re-verification link)."""
+    return contact.can_sign_in or (contact.status == ContactStatus.expired and contact.password_hash is not None
+                                   and contact.account.is_active)
+
+
 def _refusal(matched: list[Contact]) -> AppError:
     """Why none of the contacts whose password matched may sign in (said only after the password matched)."""
     if any(c.status == ContactStatus.pending_approval or c.account.status == AccountStatus.pending_approval
@@ -88,7 +98,7 @@ def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, pas
         limits.hit(SIGN_IN_LIMIT, *keys)
         raise NotAuthenticated(WRONG_CREDENTIALS, code="invalid_credentials")
     _rehash(db, matched, password)
-    candidates = [c for c in matched if c.can_sign_in]
+    candidates = [c for c in matched if _may_try(c)]
     if not candidates:
         raise _refusal(matched)
     return SignInCandidates(storefront, candidates)
@@ -102,9 +112,22 @@ def _rehash(db: Database, matched: list[Contact], password: str) -> None:
                 session.get(Contact, contact_id).password_hash = hash_password(password)
 
 
-def before_sign_in(session: Session, storefront: Storefront, contact: Contact) -> None:
-    """Last check before a contact is signed in; raise an AppError to refuse. (Issue 5 adds the ERP check.)"""
-    return None
+def before_sign_in(session: Session, storefront: Storefront, contact: Contact, erp: ErpGateway | None = None, *,
+                   base_url: str | None = None) -> None:
+    """Last checks before a contact is signed in; raises an AppError to refuse.
+
+    An expired login is refused and e-mailed a re-verification link; an ERP-linked login is checked with the ERP
+    (erp.service.verify_sign_in); a login unused for the storefront's inactivity period expires. Call it before
+    `session`'s first query, so that the ERP is asked while no transaction is open. What it records (a login
+    marked, a link e-mailed) must be committed even when it refuses: answer normally rather than raise. Without a
+    gateway an ERP-linked login is refused (it can still sign in through the sign-in form)."""
+    base_url = base_url or get_settings().base_url
+    reverification.refuse_if_expired(session, storefront, contact, base_url)
+    if erp is not None:
+        erp_service.verify_sign_in(session, erp, storefront, contact)
+    elif erp_service.erp_linked(storefront, contact):
+        raise Forbidden(erp_service.ERP_DOWN, code="erp_check_needed")
+    reverification.expire_if_inactive(session, storefront, contact, base_url)
 
 
 def offer_choice(session: Session, storefront: Storefront, candidates: list[Contact]) -> str:
@@ -118,6 +141,19 @@ def offered_contacts(session: Session, storefront: Storefront, choice_token: str
     if row is None or row.data.get("storefront_id") != storefront.id:
         raise ValidationFailed(CHOICE_EXPIRED, code="choice_expired")
     return [c for c in (session.get(Contact, i) for i in row.data["contact_ids"]) if c is not None]
+
+
+def chosen_contact(db: Database, slug: str, choice_token: str, contact_id: int) -> tuple[Storefront, Contact]:
+    """The storefront and the contact chosen among those offered, read in a short transaction of their own and
+    without using the choice, so that `before_sign_in` can ask the ERP before the request's transaction begins."""
+    with db.transaction() as session:
+        storefront = get_storefront(session, slug)
+        offered = {c.id: c for c in offered_contacts(session, storefront, choice_token)}
+    if contact_id not in offered:
+        raise Forbidden("Choose one of the accounts offered.", code="choice_not_offered")
+    if not _may_try(offered[contact_id]):
+        raise _refusal([offered[contact_id]])
+    return storefront, offered[contact_id]
 
 
 def choose(session: Session, storefront: Storefront, choice_token: str, contact_id: int) -> Contact:

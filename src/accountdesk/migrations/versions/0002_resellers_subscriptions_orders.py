@@ -84,7 +84,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('markup_percent', sa.Numeric(precision=6, scale=2), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('markup_override_percent', sa.Numeric(precision=6, scale=2), nullable=True))
         batch_op.add_column(sa.Column('monthly_run_rate', sa.Numeric(precision=14, scale=2), server_default='0', nullable=False))
-        batch_op.create_index('ix_accounts_parent_reseller_id_name_id', ['parent_reseller_id', 'name', 'id'], unique=False)
+        batch_op.create_index('ix_accounts_parent_reseller_id_name_id', ['parent_reseller_id', 'name', 'id'], unique=False,
+                              postgresql_include=['search_text', 'number', 'monthly_run_rate'])
 
     # ### end Alembic commands ###
 

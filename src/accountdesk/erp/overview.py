@@ -1,0 +1,56 @@
+"""What a signed-in login sees of its account on the storefront: orders, the logins it may switch to, and the
+finances read from the ERP. Local data is read in a short transaction of its own and the ERP afterwards, with no
+transaction open (see erp.service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from accountdesk.contacts.models import Contact, ContactRole
+from accountdesk.core.db import Database
+from accountdesk.core.errors import Forbidden, NotFound
+from accountdesk.core.pages import sign_in_required
+from accountdesk.erp import service
+from accountdesk.erp.gateway import ErpGateway
+from accountdesk.orders import service as orders
+from accountdesk.storefronts import switcher
+from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.session import SignInRequired, StorefrontSignIn, get_storefront, current_sign_in, \
+    sign_in_path
+
+ORDERS_SHOWN = 20
+NOT_LINKED = "Statements and credit details appear here once your account is linked to our records."
+ADMINS_ONLY = "Statements and credit details are shown to your account administrators."
+
+
+@dataclass(frozen=True)
+class Overview:
+    storefront: Storefront
+    signed_in: StorefrontSignIn
+    orders: orders.OrderPage
+    switchable: list[Contact]
+
+
+def read_overview(db: Database, request: Request, slug: str) -> Overview:
+    """The login's orders and switchable logins; SignInRequired (a redirect) when nobody is signed in."""
+    with db.transaction() as session:
+        storefront = get_storefront(session, slug)
+        signed_in = current_sign_in(request, session, storefront)
+        if signed_in is None:
+            raise SignInRequired(sign_in_required(request, sign_in_path(storefront)).url)
+        return Overview(storefront, signed_in, orders.list_orders(session, signed_in.contact.account,
+                                                                  per_page=ORDERS_SHOWN),
+                        switcher.switchable(session, signed_in.contact))
+
+
+def login_finances(gateway: ErpGateway, storefront: Storefront, contact: Contact) -> service.Finances:
+    """The finances of the login's account, for its account admins; NotFound when the account has no ERP code,
+    ErpUnreachableError when the ERP cannot be read."""
+    code = contact.account.erp_code
+    if not code:
+        raise NotFound(NOT_LINKED, code="erp_not_linked")
+    if contact.role != ContactRole.account_admin:
+        raise Forbidden(ADMINS_ONLY, code="account_admins_only")
+    return service.finances(gateway, code, storefront.invoice_window_days)

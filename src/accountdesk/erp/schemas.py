@@ -1,0 +1,30 @@
+"""Request bodies of the ERP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SwitchIn(_Strict):
+    contact_id: int
+
+
+class ReverificationIn(_Strict):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class InstantAccountIn(_Strict):
+    email: str = Field(min_length=3, max_length=320)
+    account_code: str = Field(min_length=1, max_length=40)
+    storefront_id: int
+    role: Literal["buyer", "account_admin"] = "buyer"
+
+
+class ErpCodeIn(_Strict):
+    erp_code: str = Field(min_length=1, max_length=40)
