@@ -38,7 +38,7 @@ def read_folder(folder: Path) -> list[EmailMessage]:
 def deliver_and_read(db: Database, folder: Path) -> list[EmailMessage]:
     """Run the outbox once (the worker's own code) and read what it wrote to the mail folder."""
     settings = get_settings().model_copy(update={"mail_dir": folder, "smtp_url": None})
-    deliver_due(db, outbox_handlers(settings))
+    deliver_due(db, outbox_handlers(settings, db))
     return read_folder(folder)
 
 

@@ -207,7 +207,7 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
     assert 'name="attributes.seats" type="text" value="10"' in record and "selected>gold<" in record
     details = {"name": "Attr Company", "kind": "b2b", "email": "", "phone": "", "preferred_language": "fr",
                "customer_group": "wholesale", "price_group": "", "rep_code": "", "payment_method": "invoice",
-               "payment_terms": "30 days", "currency": "EUR", "billing_day": "40", "erp_code": "",
+               "payment_terms": "30 days", "currency": "EUR", "billing_day": "40",
                "auto_invoice_email": "on", "attributes.seats": "12", "attributes.vip": "on", "attributes.tier": "",
                "attributes.contract": "C-7"}
     bad = post(client, url, details)

@@ -87,3 +87,20 @@ def test_manual_password_obeys_storefront(db, client):
     ok = client.put(f"{_url(a2.id)}/{c2.id}/password", json={"password": "Sturdy-Pass-2026!"}, headers=headers)
     assert ok.status_code == 204
     assert client.get(f"{_url(a2.id)}/{c2.id}", headers=headers).json()["has_password"] is True
+
+
+def test_staff_reactivate_an_expired_login(db, client):
+    headers = f.token(client, f.staff(db, "csr"))
+    store = f.storefront(db)
+    account = f.account(db, storefront_id=store.id)
+    contact = f.contact(db, account, store, status="expired")
+    reactivated = client.post(f"{_url(account.id)}/{contact.id}/activate", headers=headers)
+    assert reactivated.json()["status"] == "active"
+
+
+def test_erp_code_is_not_patched_directly(db, client):
+    headers = f.token(client, f.staff(db, "admin"))
+    account = f.account(db)
+    refused = client.patch(f"/api/v1/accounts/{account.id}", json={"erp_code": "C1"}, headers=headers)
+    assert refused.status_code == 422 and "erp_code" in refused.json()["error"]["fields"]
+    assert client.get(f"/api/v1/accounts/{account.id}", headers=headers).json()["erp_code"] is None

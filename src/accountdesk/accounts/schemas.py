@@ -120,7 +120,17 @@ class AccountCreate(AccountFields):
 
 
 class AccountUpdate(AccountFields):
+    """The ERP code is not changed here: PUT /api/v1/accounts/{id}/erp-code checks it in the ERP first."""
+
     model_config = ConfigDict(extra="forbid")
+    erp_code: None = Field(None, exclude=True, description="Not accepted: use PUT /api/v1/accounts/{id}/erp-code")
+
+    @field_validator("erp_code", mode="before")
+    @classmethod
+    def _no_erp_code(cls, value: object) -> None:
+        if value not in (None, ""):
+            raise ValueError("Map the account with PUT /api/v1/accounts/{id}/erp-code, which checks the code in the ERP.")
+        return None
 
 
 class AccountOut(BaseModel):

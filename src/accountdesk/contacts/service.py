@@ -89,13 +89,16 @@ def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[
 
 
 def set_active(session: Session, actor: Actor, contact: Contact, active: bool) -> None:
-    """Activate or deactivate a login; deactivation signs the person out everywhere at once."""
-    if active == (contact.status != ContactStatus.deactivated):
-        return
+    """Activate or deactivate a login (an expired or pending login is activated too); deactivation signs the
+    person out everywhere at once."""
     old = contact.status
     if active:
+        if old in (ContactStatus.active, ContactStatus.invited):
+            return
         contact.status = ContactStatus.active if contact.password_hash else ContactStatus.invited
     else:
+        if old == ContactStatus.deactivated:
+            return
         contact.status = ContactStatus.deactivated
         sessions.end_sessions(session, contact_id=contact.id)
     _log(session, actor, "contact.activated" if active else "contact.deactivated", contact,
