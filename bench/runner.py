@@ -57,10 +57,9 @@ class Bench:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="accountdesk benchmarks. Sections: hashing (argon2id hash and verify rate on one core), "
-                    "signin (staff sign-in through HTTP against a real uvicorn), search (account search latency "
-                    "over generated accounts, in the service and through HTTP). Prints figures and ratios; "
-                    "asserts nothing. See bench/README.md for how to read them.")
+        description="accountdesk benchmarks, one section per module (see --only): argon2 hashing, staff sign-in "
+                    "through HTTP, account search, and what later issues add. Prints figures and ratios; asserts "
+                    "nothing. bench/README.md says how to read them.")
     parser.add_argument("--accounts", type=int, default=100_000, metavar="N",
                         help="accounts generated for the search section (default 100000)")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both",

@@ -132,3 +132,21 @@ def test_address_book(db, client):
 
 def test_healthz(db, client):
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_search_beyond_the_match_cap(db, client, monkeypatch):
+    """A common term with more matches than the cap pages through the name order and says the total is a floor."""
+    from accountdesk.accounts import service
+
+    monkeypatch.setattr(service, "MATCH_CAP", 5)
+    headers = f.token(client, f.staff(db, "admin"))
+    for n in range(8):
+        f.account(db, name=f"Common Name {n}")
+    f.account(db, name="Rare Common Thing")
+    many = client.get("/api/v1/accounts", params={"q": "common", "per_page": 3, "page": 2}, headers=headers).json()
+    assert many["total"] == 5 and many["total_is_exact"] is False
+    assert [a["name"] for a in many["items"]] == ["Common Name 3", "Common Name 4", "Common Name 5"]
+    few = client.get("/api/v1/accounts", params={"q": "common rare", "per_page": 3}, headers=headers).json()
+    assert few["total"] == 1 and few["total_is_exact"] is True and few["items"][0]["name"] == "Rare Common Thing"
+    listed = client.get("/api/v1/accounts", params={"per_page": 3, "sort": "-name"}, headers=headers).json()
+    assert listed["total_is_exact"] is False and listed["items"][0]["name"] == "Rare Common Thing"

@@ -27,6 +27,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "contact_request_received": (),
     "reverification": ("link", "expires_hours", "inactive_days"),
     "storefront_user_deactivated": (),
+    "instant_registration": ("link", "expires_hours"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"

@@ -29,7 +29,7 @@ def list_accounts(session: DbSession, staff: Reader, q: Annotated[str, Query(max
     """Search accounts by name, number, e-mail, phone or city (partial, case-insensitive), with filters."""
     result = service.search(session, staff.reseller_scope, q=q, status=status, kind=kind,
                             customer_group=customer_group, sort=sort, page=page, per_page=per_page)
-    return {"items": [service.describe(session, a) for a in result.items], "total": result.total,
+    return {"items": service.describe_all(session, result.items), "total": result.total,
             "total_is_exact": result.total_is_exact, "page": page, "per_page": per_page}
 
 

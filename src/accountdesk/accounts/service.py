@@ -18,7 +18,8 @@ from accountdesk.core.errors import NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
 
 DEFAULT_PREFIX = "W"
-COUNT_CAP = 10_000
+MATCH_CAP = 2_000  # matches counted exactly and sorted from their ids; more is reported as "2,000+"
+COUNT_CAP = MATCH_CAP
 SORTS = {
     "name": (Account.name.asc(), Account.id.asc()),
     "-name": (Account.name.desc(), Account.id.desc()),
@@ -74,20 +75,41 @@ def search(session: Session, reseller_scope: int | None, *, q: str = "", status:
            kind: str | None = None, customer_group: str | None = None, sort: str = "name", page: int = 1,
            per_page: int = 25) -> SearchResult:
     """Partial, case-insensitive search over name, number, e-mails, phone and city; every word must match."""
-    stmt = readable(reseller_scope)
-    for term in _like_terms(q):
-        stmt = stmt.where(Account.search_text.like(term, escape="\\"))
+    stmt = readable(reseller_scope).where(*matches_words(q))
     if status:
         stmt = stmt.where(Account.status == status)
     if kind:
         stmt = stmt.where(Account.kind == kind)
     if customer_group:
         stmt = stmt.where(Account.customer_group == customer_group)
-    capped = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Account.id).limit(COUNT_CAP + 1)
-                                                             .subquery())) or 0
-    rows = session.scalars(stmt.order_by(*SORTS.get(sort, SORTS["name"])).limit(per_page)
-                           .offset((page - 1) * per_page).options(selectinload(Account.addresses))).all()
-    return SearchResult(list(rows), min(capped, COUNT_CAP), capped <= COUNT_CAP)
+    return paged(session, stmt, SORTS.get(sort, SORTS["name"]), page, per_page, narrowing=bool(q.split()))
+
+
+def paged(session: Session, stmt: Select[tuple[Account]], order: tuple[Any, ...], page: int, per_page: int, *,
+          narrowing: bool) -> SearchResult:
+    """One page of accounts in order, and how many there are (exact up to MATCH_CAP).
+
+    With search words, the matches are first collected through the trigram index, up to MATCH_CAP ids; when there
+    are no more than that, the page is sorted from those ids alone (exact total, fast whatever the planner thinks
+    a LIKE matches). Only a common term, with more matches than that, walks the sort order's index, where
+    matches are dense enough that a page fills quickly."""
+    ids = stmt.with_only_columns(Account.id).limit(MATCH_CAP + 1)
+    if narrowing:
+        matched = session.scalars(ids).all()
+        if len(matched) <= MATCH_CAP:
+            page_stmt = select(Account).where(Account.id.in_(matched)) if matched else None
+            rows = _page(session, page_stmt, order, page, per_page) if page_stmt is not None else []
+            return SearchResult(rows, len(matched), True)
+        total = MATCH_CAP + 1
+    else:
+        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    return SearchResult(_page(session, stmt, order, page, per_page), min(total, MATCH_CAP), total <= MATCH_CAP)
+
+
+def _page(session: Session, stmt: Select[tuple[Account]], order: tuple[Any, ...], page: int,
+          per_page: int) -> list[Account]:
+    return list(session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+                                .options(selectinload(Account.addresses))))
 
 
 def search_text_for(name: str, number: str, email: str = "", phone: str = "", erp_code: str | None = None,
@@ -230,8 +252,17 @@ def typed_value(definition: CustomAttributeDefinition, text: str) -> Any:
 
 
 def attribute_values(session: Session, account: Account) -> dict[str, Any]:
-    rows = session.scalars(select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id)).all()
-    return {row.definition.key: typed_value(row.definition, row.value) for row in rows}
+    return attribute_values_for(session, [account.id]).get(account.id, {})
+
+
+def attribute_values_for(session: Session, account_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Typed custom attribute values of several accounts in one query (a page of search results)."""
+    values: dict[int, dict[str, Any]] = {}
+    rows = session.scalars(select(CustomAttributeValue).where(CustomAttributeValue.account_id.in_(account_ids))) \
+        if account_ids else []
+    for row in rows:
+        values.setdefault(row.account_id, {})[row.definition.key] = typed_value(row.definition, row.value)
+    return values
 
 
 def set_attributes(session: Session, account: Account, values: dict[str, Any], *,
@@ -335,13 +366,18 @@ def events(session: Session, account: Account, limit: int = 200) -> list[AuditEv
                                 .order_by(AuditEvent.id.desc()).limit(limit)))
 
 
-def describe(session: Session, account: Account) -> dict[str, Any]:
+def describe(session: Session, account: Account, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
     """The account as the API shows it: fields, addresses and typed custom attributes."""
     from accountdesk.accounts.schemas import AccountOut
 
     out = AccountOut.model_validate(account)
-    out.attributes = attribute_values(session, account)
+    out.attributes = attribute_values(session, account) if attributes is None else attributes
     return out.model_dump(mode="json")
+
+
+def describe_all(session: Session, accounts: list[Account]) -> list[dict[str, Any]]:
+    attributes = attribute_values_for(session, [a.id for a in accounts])
+    return [describe(session, a, attributes.get(a.id, {})) for a in accounts]
 
 
 def name_taken_hint(session: Session, reseller_scope: int | None, name: str) -> list[Account]:

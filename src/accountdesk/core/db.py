@@ -61,6 +61,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
+    # No server-side prepared statements: a generic plan chosen after five runs ignores the search words.
+    kwargs.setdefault("connect_args", {"prepare_threshold": None})
     return create_engine(url, **kwargs)
 
 

@@ -2,8 +2,8 @@
 to an ERP code, local accounts made from ERP data (instant accounts) and an account's finances read from the ERP.
 
 Other packages call: `verify_sign_in` (storefronts, at each sign-in), `request_erp_push` / `push_per_policy`
-(registration on approval, orders on the first order), `account_from_erp` and `instant_refusal` (instant
-registration), `finances` (storefront account pages).
+(registration on approval, orders on the first order), `erp_matches`, `account_from_erp` and `login_fields`
+(instant registration), `finances` (storefront account pages).
 
 Hot paths (sign-in, storefront pages) ask the gateway while no database transaction is open: on SQLite a
 transaction holds the only write lock from its first query, and an ERP answer may take the whole timeout.
@@ -389,13 +389,19 @@ def _login_from_erp(session: Session, actor: Actor, account: Account, storefront
             message = f"{email} already has a login for {account.name} ({existing.status.replace('_', ' ')})."
             raise Conflict(message, code="login_exists", fields={"email": message})
         return existing, False
-    billing = account.billing_address
-    contact = contacts.create_contact(session, actor, account, {
-        "storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
-        "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, billing.country if billing else ""),
-        "role": role, "language": storefront.default_language, "erp_contact_code": erp.code or None},
-        status=ContactStatus.invited)
+    contact = contacts.create_contact(session, actor, account, {**login_fields(account, storefront, erp),
+                                                                "role": role}, status=ContactStatus.invited)
     return contact, True
+
+
+def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> dict[str, Any]:
+    """A login's fields taken from its ERP contact: names, e-mail, phone (left out when the ERP's cannot be read),
+    the storefront's language and the ERP contact code (which makes the login ERP-linked, see `erp_linked`)."""
+    email = validation.normalise_email(erp.email)
+    billing = account.billing_address
+    return {"storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
+            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, billing.country if billing else ""),
+            "language": storefront.default_language, "erp_contact_code": erp.code or None}
 
 
 def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, storefront: Storefront,

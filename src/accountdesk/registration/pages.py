@@ -1,5 +1,6 @@
-"""Registration pages: the storefront's "Create an account", "Create a new contact for your account" and e-mail
-verification pages, and the console's approval queue. The rules live in registration.service, as for the API."""
+"""Registration pages: the storefront's "Create an account" (the registration form, or instant registration on an
+ERP-verified storefront), "Create a new contact for your account" and e-mail verification pages, and the console's
+approval queue. The rules live in registration.service and registration.instant, as for the API."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from accountdesk.core.errors import AppError, Conflict, TooManyRequests, Validat
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.web import DbSession, get_db
-from accountdesk.registration import service
-from accountdesk.registration.schemas import ClaimContactIn, ClaimIn, RegistrationIn, RejectIn
+from accountdesk.erp import service as erp_service
+from accountdesk.erp.deps import erp_gateway
+from accountdesk.registration import instant, service
+from accountdesk.registration.schemas import (ClaimContactIn, ClaimIn, InstantLoginIn, InstantRequestIn,
+                                              RegistrationIn, RejectIn)
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
@@ -28,6 +32,7 @@ Fields = Annotated[dict[str, str], Depends(form_fields)]
 Approver = Annotated[StaffPrincipal, Depends(console_page(APPROVE))]
 CSRF = [Depends(verify_csrf)]
 REFUSED = (ValidationError, ValidationFailed, TooManyRequests)
+PASSWORD_FIELDS = ("password", "password_confirm")
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}
 
 
@@ -66,15 +71,22 @@ def _register_page(request: Request, storefront: Storefront, form: Form, status:
 
 @storefront_pages.get("/register")
 def registration_form(slug: str, request: Request) -> Response:
-    """The "Create an account" form (a readable 403 page when the storefront takes no registrations)."""
-    return _register_page(request, service.registration_storefront(get_db(request), slug), Form(prefix="reg"))
+    """The "Create an account" form, or only the e-mail on an ERP-verified storefront (a readable 403 page when
+    the storefront takes no registrations)."""
+    storefront = service.open_storefront(get_db(request), slug)
+    if service.workflow(storefront) is service.INSTANT:
+        return _instant_page(request, storefront, Form(prefix="instant"))
+    return _register_page(request, storefront, Form(prefix="reg"))
 
 
 @storefront_pages.post("/register", dependencies=CSRF)
 def register(slug: str, request: Request, form: Fields) -> Response:
-    """Create the account; refused input shows the form again with a message beside each field."""
+    """Create the account (or, on an ERP-verified storefront, send the instant registration link); refused input
+    shows the form again with a message beside each field."""
     db = get_db(request)
-    storefront = service.registration_storefront(db, slug)
+    storefront = service.open_storefront(db, slug)
+    if service.workflow(storefront) is service.INSTANT:
+        return _request_instant(request, storefront, form)
     try:
         _same_passwords(form)
         body = RegistrationIn.model_validate(nest(form, "billing_address"))
@@ -86,6 +98,103 @@ def register(slug: str, request: Request, form: Fields) -> Response:
     with db.transaction() as session:  # committed in this thread: see service.serialise
         outcome = service.register(session, storefront.id, applicant, password, request.app.state.settings.base_url)
         return _received(request, storefront, session, outcome)
+
+
+# --- instant registration (erp_verified) -----------------------------------------------------------------------------
+
+def _instant_page(request: Request, storefront: Storefront, form: Form, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    response = page(request, "registration/instant.html", {"storefront": storefront, "form": form}, status)
+    response.headers.update(headers or {})
+    return response
+
+
+def _request_instant(request: Request, storefront: Storefront, form: dict[str, str]) -> Response:
+    """Step 1: the e-mail; every accepted address gets the same redirect and message."""
+    db = get_db(request)
+    try:
+        email = InstantRequestIn.model_validate(form).email
+        storefront, matches = instant.look_up(db, request.app.state.rate_limits, erp_gateway(request),
+                                              storefront.slug, email, client_address(request))
+    except (*REFUSED, AppError) as exc:  # AppError: the ERP cannot be asked (503 with Retry-After)
+        errors, status, headers = _refusal(exc)
+        return _instant_page(request, storefront, Form.refused(form, errors, "instant"), status, headers)
+    with db.transaction() as session:
+        answer = instant.send_link(session, storefront, email, matches, request.app.state.settings.base_url)
+    return flash_redirect(request, f"/s/{storefront.slug}/register/received", answer["message"])
+
+
+def _chooser(request: Request, storefront: Storefront, token: str, found: instant.Offer | None,
+             problem: AppError | None = None) -> Response:
+    """The link's accounts to choose from; or why there are none: the link is spent (404), the ERP cannot be
+    asked (503), the account chosen is not (or no longer) offered."""
+    response = page(request, "registration/instant_accounts.html", {
+        "storefront": storefront, "token": token, "offer": found, "problem": problem.message if problem else "",
+        "retry": bool(problem) and problem.status_code == 503}, problem.status_code if problem else 200)
+    response.headers.update({**NO_REFERRER, **(problem.headers if problem else {})})
+    return response
+
+
+def _login_form(request: Request, storefront: Storefront, token: str, found: instant.Offer,
+                match: erp_service.ErpMatch, form: Form, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    """The chosen account's login form; password messages go to the shared new-password partial."""
+    names = Form.refused(form.values, {k: v for k, v in form.errors.items() if k not in PASSWORD_FIELDS}, "login") \
+        if form.submitted else form
+    response = page(request, "registration/instant_login.html", {
+        "storefront": storefront, "token": token, "offer": found, "match": match, "form": names,
+        "fields": form.errors}, status)
+    response.headers.update({**NO_REFERRER, **(headers or {})})
+    return response
+
+
+def _instant_step(request: Request, storefront: Storefront, token: str, account: str, form: Form | None = None,
+                  status: int = 200, headers: dict[str, str] | None = None,
+                  problem: AppError | None = None) -> Response:
+    """Step 2: the chooser, or (with `account`) that account's login form, as the ERP and the link allow now."""
+    try:
+        found = instant.offer(get_db(request), erp_gateway(request), storefront, token)
+    except AppError as exc:
+        return _chooser(request, storefront, token, None, exc)
+    try:
+        match = found.chosen(account) if account else None
+    except ValidationFailed as exc:
+        return _chooser(request, storefront, token, found, problem or exc)
+    if match is None:
+        return _chooser(request, storefront, token, found, problem)
+    return _login_form(request, storefront, token, found, match, form or Form(prefix="login"), status, headers)
+
+
+@storefront_pages.get("/register/instant")
+def instant_link(slug: str, request: Request, token: Annotated[str, Query(max_length=200)] = "",
+                 account: Annotated[str, Query(max_length=40)] = "") -> Response:
+    """The link of the instant registration e-mail: the accounts to choose from, then the chosen one's form."""
+    storefront = instant.instant_storefront(get_db(request), slug)
+    return _instant_step(request, storefront, token, account)
+
+
+@storefront_pages.post("/register/instant", dependencies=CSRF)
+def create_instant_login(slug: str, request: Request, form: Fields) -> Response:
+    """Step 3: create the login for the chosen account and sign in; refused input shows the form again."""
+    db = get_db(request)
+    storefront = instant.instant_storefront(db, slug)
+    token = form.get("token", "")
+    try:
+        _same_passwords(form)
+        body = InstantLoginIn.model_validate(form)
+        new = instant.prepare_login(db, erp_gateway(request), storefront, token, body.account_code, body.password,
+                                    body.first_name, body.last_name)
+        with db.transaction() as session:  # committed in this thread: see service.serialise
+            contact = instant.create_login(session, storefront.id, token, new)
+            response = flash_redirect(request, f"/s/{storefront.slug}",
+                                      f"Welcome, {contact.first_name}: your login for {contact.account.name} is ready.")
+            sign_in_contact(session, response, storefront, contact, request=request)
+            return response
+    except (ValidationError, AppError) as exc:
+        errors, status, headers = _refusal(exc)
+        return _instant_step(request, storefront, token, form.get("account_code", ""),
+                             Form.refused(form, errors, "login"), status, headers,
+                             exc if isinstance(exc, AppError) else None)
 
 
 @storefront_pages.get("/register/received")

@@ -11,14 +11,17 @@ from sqlalchemy.orm import Session
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
 from accountdesk.core.web import DbSession
-from accountdesk.registration import service
+from accountdesk.erp.deps import Erp
+from accountdesk.registration import instant, service
 from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestPage, ClaimAnswer, ClaimContactIn,
-                                              ClaimIn, ContactRequestOut, EmailVerificationIn, RegistrationAnswer,
-                                              RegistrationIn, RejectIn, SubdivisionsOut)
+                                              ClaimIn, ContactRequestOut, EmailVerificationIn, InstantLoginIn,
+                                              InstantOfferOut, InstantRequestIn, RegistrationAnswer, RegistrationIn,
+                                              RejectIn, SubdivisionsOut)
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import client_address, get_storefront, sign_in_contact
+from accountdesk.storefronts.session import (api_sign_in_body, client_address, get_storefront, sign_in_contact,
+                                             start_contact_session)
 
 router = APIRouter(prefix="/api/v1")
 Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]
@@ -89,6 +92,38 @@ def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, r
         outcome = service.add_claimed_contact(session, storefront.id, token, person, password, _base_url(request))
         _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
+
+
+@router.post("/storefronts/{slug}/instant-registrations", status_code=202, response_model=RegistrationAnswer,
+             tags=STOREFRONT)
+def request_instant_registration(slug: str, body: InstantRequestIn, request: Request, session: DbSession,
+                                 erp: Erp) -> dict[str, Any]:
+    """Instant registration (erp_verified): e-mail a link when the address is a trade contact in the ERP; the same
+    answer for every address (503 with Retry-After when the ERP cannot be asked)."""
+    storefront, matches = instant.look_up(request.app.state.db, request.app.state.rate_limits, erp, slug,
+                                          body.email, client_address(request))
+    return instant.send_link(session, storefront, body.email, matches, _base_url(request))
+
+
+@router.get("/storefronts/{slug}/instant-registrations/{token}", response_model=InstantOfferOut, tags=STOREFRONT)
+def read_instant_registration(slug: str, token: str, request: Request, erp: Erp) -> dict[str, Any]:
+    """The ERP accounts the link may still create a login for (404 when the link is spent or expired)."""
+    storefront = instant.instant_storefront(request.app.state.db, slug)
+    return instant.describe_offer(instant.offer(request.app.state.db, erp, storefront, token))
+
+
+@router.post("/storefronts/{slug}/instant-registrations/{token}", status_code=201, tags=STOREFRONT)
+def complete_instant_registration(slug: str, token: str, body: InstantLoginIn, request: Request,
+                                  erp: Erp) -> dict[str, Any]:
+    """Create the login for the chosen ERP account (its local account made from the ERP's data), signed in."""
+    db = request.app.state.db
+    storefront = instant.instant_storefront(db, slug)
+    new = instant.prepare_login(db, erp, storefront, token, body.account_code, body.password, body.first_name,
+                                body.last_name)
+    with db.transaction() as session:  # committed in this thread: see `service.serialise`
+        contact = instant.create_login(session, storefront.id, token, new)
+        access_token, _ = start_contact_session(session, contact, request.app.state.settings)
+        return api_sign_in_body(access_token, contact, request.app.state.settings)
 
 
 @router.get("/registrations", response_model=AccountRequestPage, tags=APPROVALS)

@@ -18,6 +18,12 @@ def _required(value: str) -> str:
     return value.strip()
 
 
+def _password_given(value: str) -> str:
+    if not value:
+        raise ValueError("Choose a password.")
+    return value
+
+
 class BillingAddressIn(BaseModel):
     """A billing address; country, state and postcode are checked against each other by the service."""
 
@@ -49,12 +55,7 @@ class PersonIn(BaseModel):
     def _email(cls, value: str) -> str:
         return validation.normalise_email(value)
 
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str) -> str:
-        if not value:
-            raise ValueError("Choose a password.")
-        return value
+    check_password = field_validator("password")(_password_given)
 
 
 class RegistrationIn(PersonIn):
@@ -168,3 +169,40 @@ class ContactRequestOut(BaseModel):
     account_name: str
     storefront_id: int
     storefront_name: str
+
+
+class InstantRequestIn(BaseModel):
+    """Instant registration, step 1: the e-mail address the ERP holds for the registrant."""
+
+    email: str = Field(max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return validation.normalise_email(value)
+
+
+class InstantAccountOut(BaseModel):
+    code: str = Field(description="The ERP's customer code, which becomes the account number")
+    name: str
+    first_name: str = Field(description="The ERP contact's first name (suggested for the login)")
+    last_name: str
+
+
+class InstantOfferOut(BaseModel):
+    """The ERP accounts the link may still create a login for (empty when none is left)."""
+
+    email: str
+    accounts: list[InstantAccountOut]
+
+
+class InstantLoginIn(BaseModel):
+    """Instant registration, step 3: the chosen account, the password, and the names if not the ERP's."""
+
+    account_code: str = Field(max_length=40)
+    password: str = Field(max_length=1024)
+    first_name: str = Field("", max_length=100, description="Left out: the ERP contact's first name")
+    last_name: str = Field("", max_length=100, description="Left out: the ERP contact's last name")
+
+    check_filled = field_validator("account_code")(_required)
+    check_password = field_validator("password")(_password_given)

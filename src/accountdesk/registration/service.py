@@ -29,12 +29,13 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
+from accountdesk.erp import service as erp_service
 from accountdesk.mail import service as mail
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
 from accountdesk.storefronts import service as storefronts
-from accountdesk.storefronts.models import RegistrationMode, Storefront
+from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
 from accountdesk.storefronts.session import get_storefront
 
 log = logging.getLogger("accountdesk.registration")
@@ -76,6 +77,12 @@ OPEN = Workflow(RegistrationMode.open, AccountStatus.active, ContactStatus.activ
 APPROVAL = Workflow(RegistrationMode.approval, AccountStatus.pending_approval, ContactStatus.pending_approval, False,
                     "Thank you. We received your request and sent you an e-mail. "
                     "We will write to you again as soon as it has been reviewed.")
+# erp_verified: accounts come from the ERP's records, never from the registration form (registration.instant).
+INSTANT = Workflow(RegistrationMode.erp_verified, AccountStatus.active, ContactStatus.active, True,
+                   "If this address belongs to one of our trade customers, we have sent you a link. "
+                   "Open it within 24 hours to create your login.")
+USE_INSTANT = ("This storefront opens accounts for our trade customers from the e-mail address we hold for them: "
+               "register with your e-mail address only (instant registration).")
 
 
 def workflow(storefront: Storefront) -> Workflow:
@@ -84,17 +91,34 @@ def workflow(storefront: Storefront) -> Workflow:
         return OPEN
     if storefront.registration_mode == RegistrationMode.approval:
         return APPROVAL
+    if storefront.registration_mode == RegistrationMode.erp_verified:
+        return INSTANT
     raise Forbidden("Registration in this storefront's mode is not available yet. Please contact us instead.",
                     code="registration_mode_unavailable")
 
 
-def registration_storefront(db: Database, slug: str) -> Storefront:
-    """The storefront, if it takes registrations now (404 unknown, 403 off or mode unavailable)."""
+def form_workflow(storefront: Storefront) -> Workflow:
+    """The workflow of the registration form (company, address, password): every mode but erp_verified."""
+    flow = workflow(storefront)
+    if flow is INSTANT:
+        raise Forbidden(USE_INSTANT, code="registration_mode_unavailable")
+    return flow
+
+
+def open_storefront(db: Database, slug: str) -> Storefront:
+    """The storefront, if it takes registrations in any mode (404 unknown, 403 off)."""
     with db.transaction() as session:
         storefront = get_storefront(session, slug)
     if not storefront.self_registration:
         raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
     workflow(storefront)
+    return storefront
+
+
+def registration_storefront(db: Database, slug: str) -> Storefront:
+    """The storefront, if it takes registrations through the form now (404 unknown, 403 off or erp_verified)."""
+    storefront = open_storefront(db, slug)
+    form_workflow(storefront)
     return storefront
 
 
@@ -304,7 +328,7 @@ def register(session: Session, storefront_id: int, applicant: Applicant, passwor
     """Open the account and its first contact, or, for a known e-mail, e-mail its owner instead."""
     serialise(session, storefront_id, applicant.email)
     storefront = session.get(Storefront, storefront_id)
-    flow = workflow(storefront)
+    flow = form_workflow(storefront)  # the mode may have changed since the checks
     answer = {"status": "received", "registration_mode": flow.mode, "message": flow.message}
     known = _known(session, storefront, applicant.email, None)
     if known:
@@ -340,6 +364,12 @@ def _known_email(session: Session, storefront: Storefront, known: list[Contact],
 
 
 def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> bool:
+    """Whether a known registrant who typed their right password is signed in at once.
+
+    No ERP gateway is passed on purpose: this runs inside the serialised transaction (`serialise`), and asking the
+    ERP there would hold SQLite's only write lock, or the e-mail's advisory lock, for up to the ERP's timeout.
+    Without a gateway `before_sign_in` refuses ERP-linked logins, which here only means that such a registrant gets
+    the same answer without being signed in, and signs in through the sign-in form (which asks the ERP)."""
     try:
         storefronts.before_sign_in(session, storefront, contact)
     except AppError:
@@ -641,5 +671,8 @@ def reject_contact(session: Session, actor: Actor, contact_id: int, reason: str)
 
 
 def on_account_approved(session: Session, account: Account) -> None:
-    """Called when staff approve a registration (issue 5 pushes the account to the ERP here, per policy)."""
-    return None
+    """Called when staff approve a registration: the account is queued for the ERP when the storefront's `erp_sync`
+    is `on_approval` (at most one push waits per account; see erp.service.request_erp_push)."""
+    storefront = session.get(Storefront, account.storefront_id) if account.storefront_id else None
+    if storefront is not None:
+        erp_service.push_per_policy(session, account, storefront, ErpSync.on_approval, "approved")
