@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from accountdesk.accounts.models import Account
@@ -19,14 +21,15 @@ from accountdesk.core.db import utcnow
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.core.outbox import deliver_due
 from accountdesk.erp import service as erp_service
-from accountdesk.erp.demo_data import SHARED_EMAIL
+from accountdesk.erp.demo_data import SHARED_EMAIL, write_demo_folder
 from accountdesk.registration.instant import PURPOSE
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
 from tests.erp_world import erp_store, erp_world, file_erp, sap_world  # noqa: F401 (fixtures)
-from tests.mailbox import deliver_and_read, links, text_of
+from tests.mailbox import deliver_and_read, links, read_folder, text_of, wait_for
 from tests.test_console_pages import CSRF
 from tests.test_registration_api import body as registration_body
+from tests.test_registration_concurrency import at_once
 from tests.test_storefront_sign_in import api_sign_in
 
 PASSWORD = "Plum-Tiger-Cloud-9"
@@ -34,6 +37,13 @@ TOM = "tom.reed@harbourtools.example"
 SAME_ANSWER = {"status": "received", "registration_mode": "erp_verified",
                "message": "If this address belongs to one of our trade customers, we have sent you a link. "
                           "Open it within 24 hours to create your login."}
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """The live server's ERP (the other tests hand the app a gateway themselves): the demo CSV folder, no cache."""
+    write_demo_folder(tmp_path / "live-erp")
+    return settings.model_copy(update={"erp_file_dir": tmp_path / "live-erp", "erp_cache_seconds": 0})
 
 
 def url(store: Storefront, token: str = "") -> str:
@@ -209,6 +219,20 @@ def test_erp_down_at_the_request_and_at_the_login_answers_503_and_makes_nothing(
     erp_world.up()
     assert create(client, store, token, "C20000").status_code == 201
     assert count(db, Account) == 1 and count(db, Contact) == 1
+
+
+def test_simultaneous_logins_from_one_link_make_each_login_once(db, live_server, mail_dir):
+    store = erp_store(db)
+    assert httpx.post(f"{live_server}{url(store)}", json={"email": SHARED_EMAIL}).status_code == 202
+    token = wait_for(lambda: [link for m in read_folder(mail_dir) if m["To"] == SHARED_EMAIL for link in links(m)
+                              if "/register/instant?token=" in link])[-1].split("token=", 1)[1]
+    responses = at_once(12, lambda client, n: client.post(f"{live_server}{url(store, token)}", json={
+        "account_code": ("C20000", "C20001")[n % 2], "password": PASSWORD}))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) == 2 and set(statuses) <= {201, 404, 409, 422}, statuses
+    assert count(db, Account) == 2 and count(db, Contact) == 2
+    with db.transaction() as session:
+        assert session.scalar(select(SingleUseToken.used_at).where(SingleUseToken.purpose == PURPOSE)) is not None
 
 
 def test_link_expiry_other_storefronts_and_refused_passwords(db, client, mail_dir, file_erp):

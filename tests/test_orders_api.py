@@ -158,3 +158,24 @@ def test_accept_and_cancel_racing_on_one_order_exactly_one_wins(db, live_server)
             assert loser.json()["error"]["code"] == "order_already_decided"
             final = http.get(f"{w.base}/orders/{order['id']}", headers=headers).json()["status"]
             assert final == ("executed" if winner == "accept" else "canceled")
+
+
+def test_first_order_pushes_a_new_web_account_to_the_erp_once(db, client):
+    from sqlalchemy import select
+
+    from accountdesk.core.models import OutboxMessage
+    from accountdesk.erp.service import PUSH
+
+    w = world(db, client, payment_method="cash")
+    buyer = customer(db, w)
+    _, bearer = signed_in_contact(db, client, w, buyer)
+
+    def pushes() -> list[dict]:
+        with db.transaction() as session:
+            return [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == PUSH))]
+
+    assert pushes() == []
+    assert client.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).status_code == 201
+    assert [p["account_id"] for p in pushes()] == [buyer.id]
+    assert client.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).status_code == 201
+    assert len(pushes()) == 1  # the push already waiting covers the second order

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, Address, AttributeType,
@@ -20,13 +20,14 @@ from accountdesk.core.models import AuditEvent
 DEFAULT_PREFIX = "W"
 MATCH_CAP = 2_000  # matches counted exactly and sorted from their ids; more is reported as "2,000+"
 COUNT_CAP = MATCH_CAP
-SORTS = {
-    "name": (Account.name.asc(), Account.id.asc()),
-    "-name": (Account.name.desc(), Account.id.desc()),
-    "number": (Account.number.asc(),),
-    "-number": (Account.number.desc(),),
-    "created_at": (Account.id.asc(),),
-    "-created_at": (Account.id.desc(),),
+# sort name -> ((column, descending), ...); the columns exist on the accounts table and on the matches below
+SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "name": (("name", False), ("id", False)),
+    "-name": (("name", True), ("id", True)),
+    "number": (("number", False),),
+    "-number": (("number", True),),
+    "created_at": (("id", False),),
+    "-created_at": (("id", True),),
 }
 
 
@@ -54,14 +55,14 @@ def next_account_number(session: Session, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}{sequences.next_value(session, f'account:{prefix}'):06d}"
 
 
-def _like_terms(query: str) -> list[str]:
+def like_terms(query: str) -> list[str]:
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return [f"%{word}%" for word in escaped.split()][:8]
 
 
 def matches_words(query: str) -> list[ColumnElement[bool]]:
     """Conditions of the account search: every word of the query in the account's search text."""
-    return [Account.search_text.like(term, escape="\\") for term in _like_terms(query)]
+    return [Account.search_text.like(term, escape="\\") for term in like_terms(query)]
 
 
 @dataclass
@@ -85,31 +86,56 @@ def search(session: Session, reseller_scope: int | None, *, q: str = "", status:
     return paged(session, stmt, SORTS.get(sort, SORTS["name"]), page, per_page, narrowing=bool(q.split()))
 
 
-def paged(session: Session, stmt: Select[tuple[Account]], order: tuple[Any, ...], page: int, per_page: int, *,
-          narrowing: bool) -> SearchResult:
+def paged(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str, bool], ...], page: int,
+          per_page: int, *, narrowing: bool) -> SearchResult:
     """One page of accounts in order, and how many there are (exact up to MATCH_CAP).
 
-    With search words, the matches are first collected through the trigram index, up to MATCH_CAP ids; when there
-    are no more than that, the page is sorted from those ids alone (exact total, fast whatever the planner thinks
-    a LIKE matches). Only a common term, with more matches than that, walks the sort order's index, where
-    matches are dense enough that a page fills quickly."""
-    ids = stmt.with_only_columns(Account.id).limit(MATCH_CAP + 1)
+    With search words, up to MATCH_CAP matches are first collected through the trigram index and the page is
+    sorted from those alone: exact and fast whatever the planner guesses a LIKE matches. Only a term with more
+    matches than that walks the sort order's index, where the matches are dense enough to fill a page quickly."""
     if narrowing:
-        matched = session.scalars(ids).all()
-        if len(matched) <= MATCH_CAP:
-            page_stmt = select(Account).where(Account.id.in_(matched)) if matched else None
-            rows = _page(session, page_stmt, order, page, per_page) if page_stmt is not None else []
-            return SearchResult(rows, len(matched), True)
-        total = MATCH_CAP + 1
-    else:
-        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-    return SearchResult(_page(session, stmt, order, page, per_page), min(total, MATCH_CAP), total <= MATCH_CAP)
+        columns = {Account.id, *(getattr(Account, name) for name, _ in sort)}
+        matches = stmt.with_only_columns(*columns).limit(MATCH_CAP + 1).cte("matches").prefix_with("MATERIALIZED")
+        found = session.execute(select(matches.c.id, func.count().over()).order_by(*_order(matches.c, sort))
+                                .limit(per_page).offset((page - 1) * per_page)).all()
+        total = found[0][1] if found else session.scalar(select(func.count()).select_from(matches)) or 0
+        if total <= MATCH_CAP:
+            return SearchResult(_by_ids(session, [row[0] for row in found]), total, True)
+        return SearchResult(_walk(session, stmt, sort, page, per_page), MATCH_CAP, False)
+    ids = stmt.with_only_columns(Account.id).limit(MATCH_CAP + 1)
+    total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    return SearchResult(_page(session, stmt, sort, page, per_page), min(total, MATCH_CAP), total <= MATCH_CAP)
 
 
-def _page(session: Session, stmt: Select[tuple[Account]], order: tuple[Any, ...], page: int,
+def _order(columns: Any, sort: tuple[tuple[str, bool], ...]) -> list[Any]:
+    return [columns[name].desc() if descending else columns[name].asc() for name, descending in sort]
+
+
+def _page(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str, bool], ...], page: int,
           per_page: int) -> list[Account]:
-    return list(session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
-                                .options(selectinload(Account.addresses))))
+    return list(session.scalars(stmt.order_by(*_order(Account.__table__.c, sort)).limit(per_page)
+                                .offset((page - 1) * per_page).options(selectinload(Account.addresses))))
+
+
+def _walk(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str, bool], ...], page: int,
+          per_page: int) -> list[Account]:
+    """A page of a common term along the sort index. PostgreSQL under-estimates how many rows a LIKE matches and
+    would rather fetch all of them through the trigram bitmap and sort; for this one query it may not."""
+    if session.get_bind().dialect.name != "postgresql":
+        return _page(session, stmt, sort, page, per_page)
+    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    try:
+        return _page(session, stmt, sort, page, per_page)
+    finally:
+        session.execute(text("SET LOCAL enable_bitmapscan = on"))
+
+
+def _by_ids(session: Session, ids: list[int]) -> list[Account]:
+    if not ids:
+        return []
+    rows = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids))
+                                               .options(selectinload(Account.addresses)))}
+    return [rows[i] for i in ids]
 
 
 def search_text_for(name: str, number: str, email: str = "", phone: str = "", erp_code: str | None = None,
@@ -383,5 +409,5 @@ def describe_all(session: Session, accounts: list[Account]) -> list[dict[str, An
 def name_taken_hint(session: Session, reseller_scope: int | None, name: str) -> list[Account]:
     """Accounts with a similar name, shown before staff create a new one (search before create)."""
     return list(session.scalars(readable(reseller_scope).where(or_(*[Account.search_text.like(t, escape="\\")
-                                                                     for t in _like_terms(name)]))
+                                                                     for t in like_terms(name)]))
                                 .limit(5))) if name.strip() else []

@@ -18,7 +18,9 @@ from accountdesk.core import audit, exports, sequences
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound
+from accountdesk.erp import service as erp
 from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
+from accountdesk.storefronts.models import ErpSync, Storefront
 
 CENT = Decimal("0.01")
 NUMBER_PREFIX = "SO-"
@@ -92,10 +94,18 @@ def place_order(session: Session, actor: Actor, customer: Account, reseller: Acc
                   total_amount=cents(total_cost * (1 + markup / 100)), lines=rows)
     session.add(order)
     session.flush()
+    _push_new_web_account(session, customer, order)
     audit.record(session, actor, "order.placed", subject_type="order", subject_id=order.id, account_id=customer.id,
                  changes={"number": [None, order.number], "status": [None, order.status],
                           "total_amount": [None, str(order.total_amount)]})
     return order
+
+
+def _push_new_web_account(session: Session, customer: Account, order: Order) -> None:
+    """A web account not yet in the ERP is pushed there with its first order, where the storefront says so."""
+    storefront = session.get(Storefront, customer.storefront_id) if customer.storefront_id else None
+    if storefront is not None and not customer.erp_code:
+        erp.push_per_policy(session, customer, storefront, ErpSync.on_first_order, f"first order {order.number}")
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -116,7 +126,7 @@ def _statuses_matching(word: str) -> list[str]:
 def orders_query(customer: Account, q: str = "") -> Select[tuple[Order]]:
     """The customer's orders, newest first; every word of `q` must match the number, the status or a line's SKU."""
     stmt = select(Order).where(Order.account_id == customer.id)
-    for word, term in zip(q.lower().split(), accounts._like_terms(q)):
+    for word, term in zip(q.lower().split(), accounts.like_terms(q)):
         sku = exists().where(OrderLine.order_id == Order.id, func.lower(OrderLine.sku).like(term, escape="\\"))
         stmt = stmt.where(or_(func.lower(Order.number).like(term, escape="\\"),
                               Order.status.in_(_statuses_matching(word)), sku))

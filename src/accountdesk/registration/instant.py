@@ -84,7 +84,7 @@ def _ask_erp(gateway: ErpGateway, storefront: Storefront, email: str) -> list[Er
 class Eligibility:
     """The ERP accounts of an e-mail that may get a login now, and the logins it already has on the storefront."""
 
-    open: list[ErpMatch]
+    offered: list[ErpMatch]
     existing: list[Contact] = field(default_factory=list)
 
 
@@ -98,15 +98,15 @@ def eligibility(session: Session, storefront: Storefront, email: str, matches: l
         Contact.storefront_id == storefront.id, Contact.email == email,
         Contact.account_id.in_([a.id for a in local.values()])).order_by(Contact.id))) if local else []
     taken = {c.account_id for c in existing}
-    open_, seen = [], set()
+    offered, seen = [], set()
     for match in allowed:
         account = local.get(match.contact.account_code)
         if match.contact.account_code in seen or (account is not None and (account.id in taken
                                                                           or not account.is_active)):
             continue
         seen.add(match.contact.account_code)
-        open_.append(match)
-    return Eligibility(open_, existing)
+        offered.append(match)
+    return Eligibility(offered, existing)
 
 
 # --- 1. the e-mail -------------------------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ def send_link(session: Session, storefront: Storefront, email: str, matches: lis
               base_url: str) -> dict[str, Any]:
     """E-mail the registration link when the address may register for an account; the same answer always."""
     found = eligibility(session, storefront, email, matches)
-    if found.open:
-        person = found.open[0].contact
+    if found.offered:
+        person = found.offered[0].contact
         token = tokens.issue(session, PURPOSE, LIFETIME, data={"email": email, "storefront_id": storefront.id})
         mail.send(session, "instant_registration", email, language=storefront.default_language, context={
             "name": f"{person.first_name} {person.last_name}".strip(), "storefront_name": storefront.name,
@@ -133,21 +133,12 @@ def send_link(session: Session, storefront: Storefront, email: str, matches: lis
             "expires_hours": int(LIFETIME.total_seconds() // 3600)})
         audit.record(session, service.visitor(email), "registration.instant_link_sent", subject_type="storefront",
                      subject_id=storefront.id, account_id=None,
-                     note=f"{email}: {', '.join(m.contact.account_code for m in found.open)}")
+                     note=f"{email}: {', '.join(m.contact.account_code for m in found.offered)}")
     elif found.existing:
-        _tell_existing(session, found.existing[0], base_url)
+        service.tell_owner(session, found.existing[0], base_url)
     else:
         log.info("instant registration on %s: no eligible ERP account for the address given", storefront.slug)
     return answer()
-
-
-def _tell_existing(session: Session, owner: Contact, base_url: str) -> None:
-    mail.send(session, "registration_attempt_existing", owner.email, language=owner.language,
-              context=contacts.mail_context(
-                  session, owner, sign_in_link=contacts.storefront_link(session, owner, "/sign-in", base_url),
-                  reset_link=contacts.storefront_link(session, owner, "/password/forgot", base_url)))
-    audit.record(session, service.visitor(owner.email), "registration.attempt_existing", subject_type="contact",
-                 subject_id=owner.id, account_id=owner.account_id, note=owner.email)
 
 
 # --- 2. the link: the accounts to choose from ---------------------------------------------------------------------
@@ -182,7 +173,7 @@ def offer(db: Database, gateway: ErpGateway, storefront: Storefront, token: str)
     email = link_email(db, storefront, token)
     matches = _ask_erp(gateway, storefront, email)
     with db.transaction() as session:
-        return Offer(email, matches, eligibility(session, storefront, email, matches).open)
+        return Offer(email, matches, eligibility(session, storefront, email, matches).offered)
 
 
 def describe_offer(found: Offer) -> dict[str, Any]:
@@ -229,6 +220,17 @@ def _role(session: Session, account: Account) -> str:
     return ContactRole.buyer if admin is not None else ContactRole.account_admin
 
 
+def _still_offered(session: Session, storefront: Storefront, token: str, new: NewLogin) -> None:
+    """Settled under the e-mail's lock: the link is still valid and no other request made this login meanwhile."""
+    if tokens.peek(session, PURPOSE, token) is None:
+        raise NotFound(LINK_INVALID, code="invalid_token")
+    code = new.match.contact.account_code
+    if not any(m.contact.account_code == code
+               for m in eligibility(session, storefront, new.offer.email, new.offer.matches).offered):
+        message = "This account already has a login for your e-mail address. Sign in instead."
+        raise Conflict(message, code="login_exists", fields={"account_code": message})
+
+
 def create_login(session: Session, storefront_id: int, token: str, new: NewLogin) -> Contact:
     """Make the local account from the ERP's data (or reuse it) and the registrant's active, verified login on it.
     The link is used up once no account is left for it. Call inside a transaction committed in this thread (see
@@ -236,12 +238,7 @@ def create_login(session: Session, storefront_id: int, token: str, new: NewLogin
     email = new.offer.email
     service.serialise(session, storefront_id, email)
     storefront = session.get(Storefront, storefront_id)
-    if tokens.peek(session, PURPOSE, token) is None:
-        raise NotFound(LINK_INVALID, code="invalid_token")
-    if not any(m.contact.account_code == new.match.contact.account_code
-               for m in eligibility(session, storefront, email, new.offer.matches).open):
-        message = "This account already has a login for your e-mail address. Sign in instead."
-        raise Conflict(message, code="login_exists", fields={"account_code": message})
+    _still_offered(session, storefront, token, new)
     actor = service.visitor(email)
     account = erp_service.account_from_erp(session, actor, new.match.account, storefront)
     now = utcnow()
@@ -252,6 +249,6 @@ def create_login(session: Session, storefront_id: int, token: str, new: NewLogin
         status=ContactStatus.active)
     audit.record(session, actor, "registration.instant", subject_type="contact", subject_id=contact.id,
                  account_id=account.id, note=f"ERP customer {account.erp_code}, contact {contact.erp_contact_code}")
-    if not eligibility(session, storefront, email, new.offer.matches).open:
+    if not eligibility(session, storefront, email, new.offer.matches).offered:
         tokens.consume(session, PURPOSE, token)
     return contact

@@ -352,15 +352,19 @@ def _known_email(session: Session, storefront: Storefront, known: list[Contact],
                  signs_in: bool, answer: dict[str, Any], base_url: str) -> Outcome:
     """Create nothing; tell the owner. Sign in only where a new registrant would be, and only with the right
     password (an ordinary sign-in)."""
-    owner = known[0]
+    tell_owner(session, known[0], base_url)
+    chosen = next((c for c in known if password.matches(c) and c.can_sign_in), None) if signs_in else None
+    return Outcome(answer, chosen if chosen is not None and _may_sign_in(session, storefront, chosen) else None)
+
+
+def tell_owner(session: Session, owner: Contact, base_url: str) -> None:
+    """E-mail the owner of a login that someone tried to register again (sign-in and reset links), and log it."""
     mail.send(session, "registration_attempt_existing", owner.email, language=owner.language,
               context=contacts.mail_context(
                   session, owner, sign_in_link=contacts.storefront_link(session, owner, "/sign-in", base_url),
                   reset_link=contacts.storefront_link(session, owner, "/password/forgot", base_url)))
     audit.record(session, visitor(owner.email), "registration.attempt_existing", subject_type="contact",
                  subject_id=owner.id, account_id=owner.account_id, note=owner.email)
-    chosen = next((c for c in known if password.matches(c) and c.can_sign_in), None) if signs_in else None
-    return Outcome(answer, chosen if chosen is not None and _may_sign_in(session, storefront, chosen) else None)
 
 
 def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> bool:

@@ -98,7 +98,7 @@ def grid_query(reseller: Account, q: str = "", sort: str = "name") -> Select[Any
     """The reseller's customers as grid rows; every word of `q` must occur in the name, number, e-mails, phone or
     city (the accounts search text)."""
     stmt = select(*GRID_COLUMNS).where(Account.parent_reseller_id == reseller.id)
-    for term in accounts._like_terms(q):
+    for term in accounts.like_terms(q):
         stmt = stmt.where(Account.search_text.like(term, escape="\\"))
     return stmt.order_by(*GRID_SORTS.get(sort, GRID_SORTS["name"]))
 
@@ -328,7 +328,7 @@ def users(session: Session, customer: Account, q: str = "") -> list[Contact]:
     """The customer's storefront users; every word of `q` must match the name, e-mail, language (code or name),
     date format or status."""
     stmt = select(Contact).where(Contact.account_id == customer.id)
-    for word, term in zip(q.lower().split(), accounts._like_terms(q)):
+    for word, term in zip(q.lower().split(), accounts.like_terms(q)):
         languages = [code for code, name in LANGUAGES.items() if word in code or word in name.lower()]
         stmt = stmt.where(or_(*(func.lower(column).like(term, escape="\\") for column in
                                 (Contact.first_name, Contact.last_name, Contact.email, Contact.date_format,
