@@ -304,3 +304,12 @@ def test_contacts_add_edit_reset_link_and_manual_password(db, client, mail_dir, 
     for action in ("Contact password changed", "Contact password reset sent", "Contact activated",
                    "Contact deactivated", "Contact updated", "Contact created"):
         assert action in history, action
+
+
+def test_reseller_staff_start_at_my_customers(db, client):
+    reseller = f.account(db, kind="reseller", name="Reseller Ltd")
+    staff = f.staff(db, "reseller_admin", reseller_account_id=reseller.id)
+    response = client.post("/console/sign-in", data={"csrf_token": csrf(client), "email": staff.email,
+                                                     "password": f.PASSWORD}, follow_redirects=False)
+    assert response.headers["location"] == f"/console/resellers/{reseller.id}/customers"
+    assert client.get("/console", follow_redirects=False).headers["location"] == response.headers["location"]

@@ -12,6 +12,7 @@ from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.staff import service
+from accountdesk.staff.models import StaffUser
 from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staff
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
@@ -21,10 +22,16 @@ SIGN_IN_LIMIT = "10/15 minutes"
 WRONG = "E-mail or password is not right."
 
 
+def home_for(user: StaffUser) -> str:
+    """Where a staff user starts: reseller staff at their My Customers, operator staff at the customer search."""
+    return f"/console/resellers/{user.reseller_account_id}/customers" if user.is_reseller_staff else HOME
+
+
 @router.get("")
-def console_home() -> Response:
-    """The console starts at the customer search."""
-    return redirect(HOME)
+def console_home(request: Request, session: DbSession) -> Response:
+    """The console starts at the customer search (reseller staff: My Customers)."""
+    principal = console_staff(request, session)
+    return redirect(home_for(principal.user) if principal else HOME)
 
 
 @router.get("/sign-in")
@@ -51,7 +58,7 @@ def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
         return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
     _end_current(request, session)
     token, _ = service.start_session(session, user, "console", request.app.state.settings)
-    response = redirect(target)
+    response = redirect(home_for(user) if target == HOME else target)
     response.set_cookie(CONSOLE_COOKIE, token, path="/console", httponly=True, samesite="lax",
                         secure=request.app.state.settings.cookie_secure)
     return response
