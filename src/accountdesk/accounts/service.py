@@ -18,6 +18,7 @@ from accountdesk.core.errors import NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
 
 DEFAULT_PREFIX = "W"
+SEARCH_TEXT_MAX = 1_000  # characters; a b-tree entry holds at most ~2,700 bytes
 MATCH_CAP = 2_000  # matches counted exactly and sorted from their ids; more is reported as "2,000+"
 COUNT_CAP = MATCH_CAP
 # sort name -> ((column, descending), ...); the columns exist on the accounts table and on the matches below
@@ -119,15 +120,18 @@ def _page(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str,
 
 def _walk(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str, bool], ...], page: int,
           per_page: int) -> list[Account]:
-    """A page of a common term along the sort index. PostgreSQL under-estimates how many rows a LIKE matches and
-    would rather fetch all of them through the trigram bitmap and sort; for this one query it may not."""
+    """A page of a common term along the sort index, ids only. PostgreSQL under-estimates how many rows a LIKE
+    matches and would rather fetch all of them through the trigram bitmap and sort; for this one query it may not."""
+    ids = stmt.with_only_columns(Account.id).order_by(*_order(Account.__table__.c, sort)).limit(per_page) \
+        .offset((page - 1) * per_page)
     if session.get_bind().dialect.name != "postgresql":
-        return _page(session, stmt, sort, page, per_page)
+        return _by_ids(session, list(session.scalars(ids)))
     session.execute(text("SET LOCAL enable_bitmapscan = off"))
     try:
-        return _page(session, stmt, sort, page, per_page)
+        found = list(session.scalars(ids))  # an index-only scan of (name, id) INCLUDE (search_text)
     finally:
         session.execute(text("SET LOCAL enable_bitmapscan = on"))
+    return _by_ids(session, found)
 
 
 def _by_ids(session: Session, ids: list[int]) -> list[Account]:
@@ -140,10 +144,11 @@ def _by_ids(session: Session, ids: list[int]) -> list[Account]:
 
 def search_text_for(name: str, number: str, email: str = "", phone: str = "", erp_code: str | None = None,
                     cities: list[str] | tuple[str, ...] = (), emails: list[str] | tuple[str, ...] = ()) -> str:
-    """The lower-cased text the account search looks in (bulk loaders call this too)."""
+    """The lower-cased text the account search looks in (bulk loaders call this too). It is capped so that it fits
+    in the name index entry: an account's own fields always fit; contacts' e-mails beyond the cap are not searched."""
     phone_digits = "".join(c for c in phone if c.isdigit())
     parts = [name, number, email, phone, phone_digits, erp_code or "", *cities, *emails]
-    return " ".join(p.lower() for p in parts if p)
+    return " ".join(p.lower() for p in parts if p)[:SEARCH_TEXT_MAX]
 
 
 def reindex(session: Session, account: Account) -> None:
