@@ -9,8 +9,9 @@
    the bare writer's speed, peak memory within 50 MB of it, and flat from 1,000 to 100,000 to 1,000,000 rows
    (1,000,000 on PostgreSQL only, to keep the run short).
 
-Run alone with `python -m bench --only resellers`, or `python -m bench.resellers --customers 20000` for a quick,
-smaller run of this section.
+The default run loads 100,000 customers (`--customers`, from the common runner); the grid target's size is
+`python -m bench --only resellers --customers 1000000` (or `--full`). Alone: `python -m bench.resellers
+--customers 20000` for a quick, smaller run of this section.
 """
 
 from __future__ import annotations
@@ -459,7 +460,8 @@ def run_one(bench: Bench, kind: str, customers: int, resellers: int, export_rows
         run_export(bench, target, customers, resellers, export_rows)
 
 
-def run(bench: Bench, customers: int = CUSTOMERS, resellers: int = RESELLERS, export_rows: int = EXPORT_ROWS) -> None:
+def run(bench: Bench, resellers: int = RESELLERS, export_rows: int = EXPORT_ROWS) -> None:
+    customers = bench.customers
     print(f"  {customers:,} customers over {resellers:,} resellers, {bench.queries} service and {bench.http_queries} "
           f"HTTP grid queries per database (25 rows a page); Customers.xlsx of {export_rows:,} rows")
     for kind in bench.databases:
@@ -467,11 +469,12 @@ def run(bench: Bench, customers: int = CUSTOMERS, resellers: int = RESELLERS, ex
 
 
 def main(argv: list[str] | None = None) -> int:
-    """This section alone, with its own sizes (the common runner uses the targets' sizes)."""
+    """This section alone, with its own sizes."""
+    from bench.runner import CUSTOMERS as DEFAULT_CUSTOMERS
     from bench.runner import PG_URL, print_summary
 
     parser = argparse.ArgumentParser(prog="python -m bench.resellers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=CUSTOMERS)
+    parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help=f"target size: {CUSTOMERS}")
     parser.add_argument("--resellers", type=int, default=RESELLERS)
     parser.add_argument("--export-rows", type=int, default=EXPORT_ROWS)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
@@ -481,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     bench = Bench(accounts=0, databases=databases, seconds=0, queries=args.queries, http_queries=args.http_queries,
-                  clients=1, pg_url=args.pg_url.rstrip("/"))
-    run(bench, args.customers, args.resellers, args.export_rows)
+                  clients=1, pg_url=args.pg_url.rstrip("/"), customers=args.customers)
+    run(bench, args.resellers, args.export_rows)
     print_summary(bench.figures)
     return 0
 

@@ -16,9 +16,12 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-SECTIONS = ["hashing", "signin", "search", "resellers", "instant"]
+SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront"]
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+# Default sizes keep `make bench` to about 10 minutes on 2 cores; --full runs the issues' target sizes.
+ACCOUNTS, FULL_ACCOUNTS = 100_000, 1_000_000  # search (issue 2: p95 at 1M accounts on PostgreSQL)
+CUSTOMERS, FULL_CUSTOMERS = 100_000, 1_000_000  # resellers (issue 4: 1M customers over 1,000 resellers)
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Bench:
     clients: int
     pg_url: str
     explain: int = 0
+    customers: int = CUSTOMERS
+    timing_pairs: int = 300
     figures: list[Figure] = field(default_factory=list)
 
     def report(self, section: str, database: str, name: str, value: float, unit: str, note: str = "") -> Figure:
@@ -60,8 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="accountdesk benchmarks, one section per module (see --only): argon2 hashing, staff sign-in "
                     "through HTTP, account search, and what later issues add. Prints figures and ratios; asserts "
                     "nothing. bench/README.md says how to read them.")
-    parser.add_argument("--accounts", type=int, default=100_000, metavar="N",
-                        help="accounts generated for the search section (default 100000)")
+    parser.add_argument("--accounts", type=int, metavar="N",
+                        help=f"accounts generated for the search section (default {ACCOUNTS}; --full: {FULL_ACCOUNTS})")
+    parser.add_argument("--customers", type=int, metavar="N",
+                        help=f"reseller customers generated for the resellers section (default {CUSTOMERS}; "
+                             f"--full: {FULL_CUSTOMERS})")
+    parser.add_argument("--full", action="store_true",
+                        help="every section at its issue's target size (--accounts and --customers 1000000, unless "
+                             "given); takes far longer than the default run")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both",
                         help="which database(s) the database sections run on (default both)")
     parser.add_argument("--seconds", type=float, default=5.0, metavar="S",
@@ -73,7 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-queries", type=int, default=50, metavar="N",
                         help="searches timed through HTTP, per database (default 50)")
     parser.add_argument("--clients", type=int, default=6, metavar="N",
-                        help="concurrent HTTP clients for the sign-in run (default 6)")
+                        help="concurrent HTTP clients for the sign-in and registration runs (default 6)")
+    parser.add_argument("--timing-pairs", type=int, default=300, metavar="N",
+                        help="storefront: sign-ins with a known and with an unknown e-mail, N of each (default 300)")
     parser.add_argument("--explain", type=int, default=0, metavar="N",
                         help="search on PostgreSQL: print EXPLAIN (ANALYZE, BUFFERS) of the N slowest queries")
     parser.add_argument("--pg-url", default=PG_URL, metavar="URL",
@@ -116,15 +129,18 @@ def format_value(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    bench = Bench(accounts=args.accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
+    accounts = args.accounts if args.accounts is not None else FULL_ACCOUNTS if args.full else ACCOUNTS
+    customers = args.customers if args.customers is not None else FULL_CUSTOMERS if args.full else CUSTOMERS
+    bench = Bench(accounts=accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
                   seconds=args.seconds, queries=args.queries, http_queries=args.http_queries, clients=args.clients,
-                  pg_url=args.pg_url.rstrip("/"), explain=args.explain)
+                  pg_url=args.pg_url.rstrip("/"), explain=args.explain, customers=customers,
+                  timing_pairs=args.timing_pairs)
     names = args.only or SECTIONS
     # A stopped run (Ctrl+C, kill) still drops its PostgreSQL database and temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"accountdesk bench: {platform.python_implementation()} {platform.python_version()}, "
           f"{len(os.sched_getaffinity(0))} CPUs, sections {', '.join(names)}, "
-          f"databases {', '.join(bench.databases)}")
+          f"databases {', '.join(bench.databases)}, {bench.accounts:,} accounts, {bench.customers:,} customers")
     started = time.perf_counter()
     for name in names:
         module = section(name)

@@ -1,0 +1,203 @@
+"""Section: storefront self-registration and sign-in through HTTP (issue 3), against the real app with the
+production argon2 costs and rate limits off, compared with the bare one-core hash and verify rates of the same run.
+
+Per database, on a fresh database with one `open` storefront and its own `accountdesk serve`:
+
+- sign-in: CONTACTS active logins are inserted directly (one account each, all with one precomputed argon2 hash);
+  `--clients` threads POST /api/v1/storefronts/{slug}/sessions for `--seconds`, each sign-in for the next login
+  in turn (a verify, a session row, 201 with a bearer token). Ratio to the one-core verify rate.
+- unknown e-mail timing: one connection, sequential, `--timing-pairs` pairs interleaved: a known e-mail with a
+  wrong password, then an unknown e-mail, then a known one... (both 401). The medians and their difference.
+- registration: `--clients` threads POST /api/v1/storefronts/{slug}/registrations (`open` mode: a new account and
+  its first contact, an argon2 hash, the verification e-mail queued, signed in) with distinct e-mails for
+  `--seconds`. Ratio to the one-core hash rate. It runs last, so that the e-mails it queues (the outbox worker
+  writes them in the server process) do not cost the other two runs anything.
+
+Run alone with `python -m bench --only storefront`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from bench.common import App, CpuWatch, Target, fresh_database, percentile, print_table, running_app
+from bench.hashing import PASSWORD, hash_rate, verify_rate
+from bench.instant import Phase, Run, phase, plain_registration, timed
+from bench.runner import Bench
+
+NAME = "storefront"
+TITLE = "storefront: registration and sign-in through HTTP, unknown e-mail timing"
+SLUG = "shop"
+CONTACTS = 500
+WRONG_PASSWORD = "Wrong-harbor-lantern-0000"
+WARM_UP_PAIRS = 10
+TARGET_RATIO = 0.8
+TARGET_GAP_MS = 10.0
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+def prepare(target: Target, count: int) -> list[str]:
+    """The `open` storefront and `count` active logins (one account each) sharing one precomputed argon2 hash
+    with the production parameters; returns their e-mails."""
+    from accountdesk.accounts.models import Account
+    from accountdesk.contacts.models import Contact, ContactStatus
+    from accountdesk.core.security import hash_password
+    from accountdesk.storefronts.models import Storefront
+
+    stored = hash_password(PASSWORD)
+    emails = [f"buyer{n}@shop{n}.example" for n in range(count)]
+    with target.db.transaction() as session:
+        storefront = Storefront(slug=SLUG, name="Bench Shop")
+        session.add(storefront)
+        session.flush()
+        accounts = [Account(number=f"B{n:06d}", name=f"Bench Buyer {n} Ltd", storefront_id=storefront.id,
+                            email=email) for n, email in enumerate(emails)]
+        session.add_all(accounts)
+        session.flush()
+        session.add_all([Contact(account_id=account.id, storefront_id=storefront.id, first_name="Pat",
+                                 last_name=f"Buyer{n}", email=email, status=ContactStatus.active,
+                                 password_hash=stored) for n, (account, email) in enumerate(zip(accounts, emails))])
+    return emails
+
+
+# --- steps -----------------------------------------------------------------------------------------------------
+
+def sign_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
+    return client.post(f"/api/v1/storefronts/{SLUG}/sessions", json={"email": email, "password": password})
+
+
+def signing_in(client: httpx.Client, email: str, run: Run) -> bool:
+    return run.answered(sign_in(client, email)) == 201
+
+
+@dataclass
+class Timing:
+    known_ms: list[float]
+    unknown_ms: list[float]
+    unexpected: dict[int, int]
+
+    @property
+    def gap_ms(self) -> float:
+        return percentile(self.known_ms, 50) - percentile(self.unknown_ms, 50)
+
+
+def time_unknown_emails(app: App, emails: list[str], pairs: int) -> Timing:
+    """Sequential wrong-password sign-ins on one keep-alive connection, alternating a known e-mail and an unknown
+    one, after a few untimed pairs (the first unknown e-mail makes the dummy hash)."""
+    timing = Timing([], [], {})
+    with httpx.Client(base_url=app.base_url, timeout=30) as client:
+        for index in range(WARM_UP_PAIRS + pairs):
+            for known, email in ((True, emails[index % len(emails)]), (False, f"nobody{index}@nowhere.example")):
+                started = time.perf_counter()
+                response = sign_in(client, email, WRONG_PASSWORD)
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 401:
+                    timing.unexpected[response.status_code] = timing.unexpected.get(response.status_code, 0) + 1
+                if index >= WARM_UP_PAIRS:
+                    (timing.known_ms if known else timing.unknown_ms).append(elapsed)
+    return timing
+
+
+# --- the section -----------------------------------------------------------------------------------------------
+
+@dataclass
+class Measured:
+    signin: Phase
+    signin_machine: CpuWatch
+    timing: Timing
+    registration: Phase
+    registration_machine: CpuWatch
+
+
+def measure(target: Target, bench: Bench) -> Measured:
+    emails = prepare(target, max(CONTACTS, bench.timing_pairs))
+    with running_app(target, ACCOUNTDESK_RATE_LIMITS_ENABLED="false") as app:
+        with httpx.Client(base_url=app.base_url, timeout=30) as warm:
+            for email in emails[: bench.clients]:
+                if (response := sign_in(warm, email)).status_code != 201:
+                    raise RuntimeError(f"sign-in failed: {response.status_code} {response.text}")
+        with CpuWatch() as signin_machine, phase(app, None) as signin:
+            signin.run = timed(app.base_url, bench.clients, itertools.cycle(emails), bench.seconds, signing_in)
+        timing = time_unknown_emails(app, emails, bench.timing_pairs)
+        with CpuWatch() as registration_machine, phase(app, None) as registration:
+            registration.run = timed(app.base_url, bench.clients, itertools.count(), bench.seconds,
+                                     plain_registration(SLUG))
+    return Measured(signin, signin_machine, timing, registration, registration_machine)
+
+
+def baseline(bench: Bench) -> tuple[float, float]:
+    """The one-core hash and verify rates from the hashing section, or measured here with its functions."""
+    hashes, verifies = bench.find("hashing", "hash rate"), bench.find("hashing", "verify rate")
+    if hashes is not None and verifies is not None:
+        return hashes.value, verifies.value
+    print(f"  (hashing did not run: measuring the one-core hash and verify rates, {bench.seconds:g} s each)")
+    return hash_rate(bench.seconds)[0], verify_rate(bench.seconds)
+
+
+def _row(kind: str, label: str, taken: Phase, machine: CpuWatch, base: float) -> tuple[str, ...]:
+    run = taken.run
+    return (f"{kind} {label}", f"{run.rate:.1f}", f"{run.rate / base:.2f}",
+            f"{run.ok / taken.server_cpu:.1f}" if taken.server_cpu else "-",
+            f"{percentile(run.latencies_ms, 50):.0f}", f"{percentile(run.latencies_ms, 95):.0f}",
+            f"{taken.server_cpu / run.elapsed:.2f}", f"{taken.bench_cpu / run.elapsed:.2f}",
+            f"{machine.busy_cores:.2f}", f"{machine.steal_cores:.2f}", str(run.errors))
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(bench: Bench, kind: str, m: Measured, hashes: float, verifies: float) -> None:
+    for label, taken, unit, base, base_name in (
+            ("registration", m.registration, "registrations/s", hashes, "hash"),
+            ("sign-in", m.signin, "sign-ins/s", verifies, "verify")):
+        ratio = taken.run.rate / base
+        bench.report(NAME, kind, f"{label} rate", taken.run.rate, unit,
+                     f"{bench.clients} clients, p95 {percentile(taken.run.latencies_ms, 95):.0f} ms")
+        bench.report(NAME, kind, f"{label} / 1-core {base_name}", ratio, "ratio",
+                     f"target >= {TARGET_RATIO}: {_verdict(ratio >= TARGET_RATIO)}")
+        if taken.run.errors:
+            print(f"  {kind} {label}: unexpected answers "
+                  f"{ {code: n for code, n in taken.run.statuses.items() if code not in (200, 201, 202)} }")
+    t = m.timing
+    bench.report(NAME, kind, "known e-mail, wrong password p50", percentile(t.known_ms, 50), "ms",
+                 f"{len(t.known_ms)} sign-ins, interleaved")
+    bench.report(NAME, kind, "unknown e-mail p50", percentile(t.unknown_ms, 50), "ms", f"{len(t.unknown_ms)} sign-ins")
+    bench.report(NAME, kind, "known - unknown p50", t.gap_ms, "ms",
+                 f"target |difference| < {TARGET_GAP_MS:.0f} ms: {_verdict(abs(t.gap_ms) < TARGET_GAP_MS)}")
+    if t.unexpected:
+        print(f"  {kind} timing: answers other than 401 {t.unexpected}")
+
+
+def run(bench: Bench) -> None:
+    hashes, verifies = baseline(bench)
+    print(f"  one `open` storefront, {bench.clients} concurrent clients, {bench.seconds:g} s per run, rate limits "
+          f"off; one-core hash {hashes:.1f}/s, verify {verifies:.1f}/s; timing: {bench.timing_pairs} known + "
+          f"{bench.timing_pairs} unknown e-mails, one connection, interleaved")
+    throughput = [("run", "per s", "x 1-core", "per server core", "p50 ms", "p95 ms", "server cores",
+                   "bench cores", "machine busy", "steal", "errors")]
+    timings = [("database", "known p50 ms", "unknown p50 ms", "difference ms", "known p95 ms", "unknown p95 ms",
+                "known mean ms", "unknown mean ms")]
+    for kind in bench.databases:
+        with fresh_database(kind, bench.pg_url) as target:
+            m = measure(target, bench)
+        throughput += [_row(kind, "registration (x hash)", m.registration, m.registration_machine, hashes),
+                       _row(kind, "sign-in (x verify)", m.signin, m.signin_machine, verifies)]
+        t = m.timing
+        timings.append((kind, f"{percentile(t.known_ms, 50):.2f}", f"{percentile(t.unknown_ms, 50):.2f}",
+                        f"{t.gap_ms:+.2f}", f"{percentile(t.known_ms, 95):.2f}", f"{percentile(t.unknown_ms, 95):.2f}",
+                        f"{_mean(t.known_ms):.2f}", f"{_mean(t.unknown_ms):.2f}"))
+        report(bench, kind, m, hashes, verifies)
+    print_table(throughput)
+    print()
+    print_table(timings)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
