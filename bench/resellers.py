@@ -38,6 +38,7 @@ from bench.common import (CpuWatch, Target, fresh_database, make_staff, percenti
                           sign_in)
 from bench.data import ACCOUNT_COLUMNS, ADDRESS_COLUMNS, generate
 from bench.runner import Bench
+from bench.search import print_kinds
 
 NAME = "resellers"
 TITLE = "resellers: My Customers grid and Customers.xlsx export"
@@ -293,19 +294,6 @@ def time_http(target: Target, queries: list[Query], warm: list[Query]) -> list[T
 def summarize(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
             "max": max(values)}
-
-
-def print_kinds(timings: list[Timing]) -> None:
-    by_kind: dict[str, list[Timing]] = defaultdict(list)
-    for timing in timings:
-        by_kind[timing.query.kind].append(timing)
-    table = [("query kind", "n", "p50 ms", "p95 ms", "max ms", "median matches", "example")]
-    for kind, group in sorted(by_kind.items()):
-        stats = summarize([t.ms for t in group])
-        matches = sorted(t.matches for t in group)[len(group) // 2]
-        table.append((kind, str(len(group)), f"{stats['p50']:.1f}", f"{stats['p95']:.1f}", f"{stats['max']:.1f}",
-                      f"{matches:,}", repr(group[0].query.q)))
-    print_table(table, indent="    ")
 
 
 # --- export ----------------------------------------------------------------------------------------------------
