@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert, text
 
-from bench.common import (CpuWatch, Target, fresh_database, make_staff, percentile, print_table, rate, running_app,
+from bench.common import (CpuWatch, Target, bulk_load_postgresql, fresh_database, make_staff, percentile, print_table, rate, running_app,
                           sign_in)
 from bench.data import ACCOUNT_COLUMNS, ADDRESS_COLUMNS, generate
 from bench.runner import Bench
@@ -159,37 +159,15 @@ def _load_sqlite(target: Target, generated: Iterator[tuple[dict, dict, dict | No
 def _load_postgresql(target: Target, generated: Iterator[tuple[dict, dict, dict | None]]) -> float:
     """COPY with the secondary indexes dropped, then the same index definitions built once (as bench.search)."""
     tables = {"accounts": CUSTOMER_COLUMNS, "addresses": ADDRESS_COLUMNS, "contacts": CONTACT_COLUMNS}
-    raw = target.db.engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        indexes = conn.execute(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(%s) "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-            (list(tables),)).fetchall()
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
-        with conn.cursor() as cursor:
-            while batch := list(islice(generated, BATCH)):
-                for table, part in zip(tables, _split(batch)):
-                    with cursor.copy(f"COPY {table} ({', '.join(tables[table])}) FROM STDIN") as copy:
-                        for row in part:
-                            copy.write_row(tuple(row[c] for c in tables[table]))
-        for table in tables:
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        conn.commit()
-        started = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for _, definition in indexes:
-            conn.execute(definition)
-        conn.commit()
-        conn.autocommit = True
-        for table in (*tables, "storefronts"):
-            conn.execute(f"VACUUM ANALYZE {table}")
-        conn.autocommit = False
-        return time.perf_counter() - started
-    finally:
-        raw.close()
+
+    def copy_rows(cursor) -> None:
+        while batch := list(islice(generated, BATCH)):
+            for table, part in zip(tables, _split(batch)):
+                with cursor.copy(f"COPY {table} ({', '.join(tables[table])}) FROM STDIN") as copy:
+                    for row in part:
+                        copy.write_row(tuple(row[c] for c in tables[table]))
+
+    return bulk_load_postgresql(target, tuple(tables), copy_rows, vacuum=("storefronts",))
 
 
 # --- grid queries ----------------------------------------------------------------------------------------------

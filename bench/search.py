@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from itertools import islice
 
 import httpx
-import psycopg
 from sqlalchemy import Table, insert, text
 
-from bench.common import (CpuWatch, Target, fresh_database, make_staff, percentile, print_table, rate, running_app,
+from bench.common import (CpuWatch, Target, bulk_load_postgresql, fresh_database, make_staff, percentile, print_table, rate, running_app,
                           sign_in)
 from bench.data import ACCOUNT_COLUMNS, ADDRESS_COLUMNS, generate
 from bench.runner import Bench
@@ -84,48 +83,22 @@ def _load_sqlite(target: Target, pairs: Iterator[tuple[dict, dict]]) -> float:
 
 
 def _load_postgresql(target: Target, pairs: Iterator[tuple[dict, dict]]) -> float:
-    """COPY with the secondary indexes dropped, then the very same index definitions recreated (standard bulk
-    load: building a trigram GIN index once is far cheaper than maintaining it row by row)."""
+    """COPY with the secondary indexes dropped, then the very same index definitions recreated."""
     from accountdesk.accounts.models import Account, Address
 
-    raw = target.db.engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        indexes = conn.execute(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname IN ('accounts', 'addresses') "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)").fetchall()
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
-        accounts_sql, accounts_extra = _copy_statement(Account.__table__, ACCOUNT_COLUMNS)
-        addresses_sql, addresses_extra = _copy_statement(Address.__table__, ADDRESS_COLUMNS)
-        with conn.cursor() as cursor:
-            while batch := list(islice(pairs, BATCH)):
-                with cursor.copy(accounts_sql) as copy:
-                    for account, _ in batch:
-                        copy.write_row((*account.values(), *accounts_extra))
-                with cursor.copy(addresses_sql) as copy:
-                    for _, address in batch:
-                        copy.write_row((*address.values(), *addresses_extra))
-        for table in ("accounts", "addresses"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        conn.commit()
-        started = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for _, definition in indexes:
-            conn.execute(definition)
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE accounts")
-        conn.execute("VACUUM ANALYZE addresses")
-        try:  # flush the pages the load dirtied, or the first searches pay for writing them out
-            conn.execute("CHECKPOINT")
-        except psycopg.errors.InsufficientPrivilege:
-            print("  (no privilege for CHECKPOINT: the first searches may write out dirty pages)")
-        conn.autocommit = False
-        return time.perf_counter() - started
-    finally:
-        raw.close()
+    accounts_sql, accounts_extra = _copy_statement(Account.__table__, ACCOUNT_COLUMNS)
+    addresses_sql, addresses_extra = _copy_statement(Address.__table__, ADDRESS_COLUMNS)
+
+    def copy_rows(cursor) -> None:
+        while batch := list(islice(pairs, BATCH)):
+            with cursor.copy(accounts_sql) as copy:
+                for account, _ in batch:
+                    copy.write_row((*account.values(), *accounts_extra))
+            with cursor.copy(addresses_sql) as copy:
+                for _, address in batch:
+                    copy.write_row((*address.values(), *addresses_extra))
+
+    return bulk_load_postgresql(target, ("accounts", "addresses"), copy_rows, checkpoint=True)
 
 
 def _copy_statement(table: Table, generated: tuple[str, ...]) -> tuple[str, tuple]:
