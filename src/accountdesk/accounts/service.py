@@ -20,7 +20,6 @@ from accountdesk.core.models import AuditEvent
 DEFAULT_PREFIX = "W"
 SEARCH_TEXT_MAX = 1_000  # characters; a b-tree entry holds at most ~2,700 bytes
 MATCH_CAP = 5_000  # matches counted exactly and sorted from their ids; more is reported as "5,000+"
-COUNT_CAP = MATCH_CAP
 # sort name -> ((column, descending), ...); the columns exist on the accounts table and on the matches below
 SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
     "name": (("name", False), ("id", False)),

@@ -110,11 +110,11 @@ def grid(session: Session, reseller: Account, *, q: str = "", sort: str = "name"
     the reseller's customers that do not match; only the page's rows are read in full."""
     ids = grid_query(reseller, q, sort).with_only_columns(Account.id)
     capped = session.scalar(select(func.count()).select_from(
-        ids.order_by(None).limit(accounts.COUNT_CAP + 1).subquery())) or 0
+        ids.order_by(None).limit(accounts.MATCH_CAP + 1).subquery())) or 0
     page_ids = ids.limit(per_page).offset((page - 1) * per_page)
     rows = session.execute(select(*GRID_COLUMNS).where(Account.id.in_(page_ids))
                            .order_by(*GRID_SORTS.get(sort, GRID_SORTS["name"]))).all()
-    return GridPage(list(rows), min(capped, accounts.COUNT_CAP), capped <= accounts.COUNT_CAP)
+    return GridPage(list(rows), min(capped, accounts.MATCH_CAP), capped <= accounts.MATCH_CAP)
 
 
 def export_query(reseller: Account, q: str = "", sort: str = "name") -> Select[Any]:
