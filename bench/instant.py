@@ -41,10 +41,10 @@ import httpx
 
 from accountdesk.erp.demo_data import ErpDataset
 from accountdesk.erp.gateway import ErpAccount, ErpContact
-from accountdesk.erp.sap_loopback import SapLoopback
 from accountdesk.storefronts.models import Storefront
 from bench.common import App, CpuWatch, Target, fresh_database, percentile, print_table, rate, running_app
 from bench.runner import Bench
+from tests.fakes.sap_service_layer import SapLoopback
 
 NAME = "instant"
 TITLE = "instant: ERP-verified instant registration through HTTP (SAP, 50 ms per call)"

@@ -1,6 +1,6 @@
 """The demo ERP behind either adapter (a CSV folder, or SAP Business One over its loopback server) with knobs to
 remove a contact, take the ERP down and count customer creations, and ERP-linked logins built through the real
-services (erp.service.account_from_erp). Import the fixtures into a test module to use them."""
+services (registration.erp.account_from_erp). Import the fixtures into a test module to use them."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
-from accountdesk.erp import service as erp_service
 from accountdesk.erp.demo_data import demo_dataset, write_demo_folder
 from accountdesk.erp.file_adapter import FILES, FileGateway, read_rows, write_rows
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.erp.sap_adapter import SapGateway
-from accountdesk.erp.sap_loopback import SapLoopback
+from accountdesk.registration import erp as erp_service
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
+from tests.fakes.sap_service_layer import SapLoopback
 
 TODAY = date.today()
 DATA = demo_dataset(TODAY)

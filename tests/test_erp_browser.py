@@ -15,8 +15,8 @@ from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
 from accountdesk.core.settings import Settings, get_settings
-from accountdesk.erp import service as erp_service
 from accountdesk.erp.demo_data import SHARED_EMAIL, write_demo_folder
+from accountdesk.registration import erp as erp_service
 from tests import factories as f
 from tests.erp_world import erp_login, erp_store
 from tests.mailbox import wait_for

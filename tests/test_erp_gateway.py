@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from accountdesk.core.settings import Settings
-from accountdesk.erp.deps import Erp
 from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
+from accountdesk.erp.deps import Erp
 from accountdesk.erp.file_adapter import FileGateway
 from accountdesk.erp.gateway import (CachedGateway, ErpGateway, ErpStatementLine, ErpUnavailable, NewContact,
                                      NewCustomer, gateway_from_settings, monthly_statements)
 from accountdesk.erp.sap_adapter import SapGateway
-from accountdesk.erp.sap_loopback import SapLoopback
+from tests.fakes.sap_service_layer import SapLoopback
 
 TODAY = date.today()
 DATA = demo_dataset(TODAY)

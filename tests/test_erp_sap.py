@@ -19,7 +19,7 @@ import pytest
 from accountdesk.erp.demo_data import SHARED_EMAIL, demo_dataset
 from accountdesk.erp.gateway import ErpError, ErpUnavailable, NewContact, NewCustomer
 from accountdesk.erp.sap_adapter import SapGateway
-from accountdesk.erp.sap_loopback import SapLoopback
+from tests.fakes.sap_service_layer import SapLoopback
 
 CUSTOMER = NewCustomer(name="Lantern Bakery", email="orders@lantern.example", city="York", postcode="YO1 7HH",
                        country="GB", region="GB-YOR", group="110",

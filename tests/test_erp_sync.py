@@ -15,7 +15,7 @@ from accountdesk.app import outbox_handlers
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import AuditEvent, OutboxMessage
 from accountdesk.core.outbox import deliver_due
-from accountdesk.erp import service as erp_service
+from accountdesk.registration import erp as erp_service
 from accountdesk.storefronts.models import ErpSync, Storefront
 from tests import factories as f
 from tests.erp_world import erp_world, sap_world  # noqa: F401 (fixtures)

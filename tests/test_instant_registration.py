@@ -20,8 +20,8 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.core.outbox import deliver_due
-from accountdesk.erp import service as erp_service
 from accountdesk.erp.demo_data import SHARED_EMAIL, write_demo_folder
+from accountdesk.registration import erp as erp_service
 from accountdesk.registration.instant import PURPOSE
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from accountdesk.core.settings import Settings, get_settings
 from accountdesk.erp.demo_data import SHARED_EMAIL, demo_dataset, write_demo_folder
-from accountdesk.erp.sap_loopback import SapLoopback
 from tests.erp_world import erp_store
+from tests.fakes.sap_service_layer import SapLoopback
 from tests.test_storefront_browser import mailed_link, sign_in
 
 pytestmark = pytest.mark.browser

@@ -164,7 +164,7 @@ def test_first_order_pushes_a_new_web_account_to_the_erp_once(db, client):
     from sqlalchemy import select
 
     from accountdesk.core.models import OutboxMessage
-    from accountdesk.erp.service import PUSH
+    from accountdesk.registration.erp import PUSH
 
     w = world(db, client, payment_method="cash")
     buyer = customer(db, w)

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
+from accountdesk.contacts.service import contact_may_order
 from accountdesk.core.models import AuditEvent
-from accountdesk.registration.service import contact_may_order
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
 from tests.mailbox import deliver_and_read, links, text_of

@@ -27,16 +27,20 @@ ROUTERS = [
     "accountdesk.contacts.pages",
     "accountdesk.storefronts.admin",
     "accountdesk.storefronts.admin_pages",
-    "accountdesk.storefronts.routes",
-    "accountdesk.storefronts.pages",
+    "accountdesk.signin.routes",
+    "accountdesk.signin.pages",
     "accountdesk.registration.routes",
     "accountdesk.registration.pages",
     "accountdesk.resellers.routes",
     "accountdesk.resellers.pages",
-    "accountdesk.orders.routes",
-    "accountdesk.orders.pages",
-    "accountdesk.erp.routes",
-    "accountdesk.erp.pages",
+    "accountdesk.resellers.order_routes",
+    "accountdesk.resellers.order_pages",
+    "accountdesk.signin.account_routes",
+    "accountdesk.orders.account_routes",
+    "accountdesk.registration.erp_routes",
+    "accountdesk.signin.account_pages",
+    "accountdesk.orders.account_pages",
+    "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
 ]
 
@@ -61,7 +65,7 @@ def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
 
     handlers: Handlers = {"email": delivery.handler(settings)}
     if db is not None:
-        from accountdesk.erp.service import PUSH, PushHandler
+        from accountdesk.registration.erp import PUSH, PushHandler
 
         handlers[PUSH] = PushHandler(db, settings)
     return handlers

@@ -16,7 +16,8 @@ a slow create may still have created), `slow[(method, resource)]` (extra seconds
 request gets an SAP error body), `expire_sessions()`, `session_timeout` (seconds of idleness before 401),
 `requests` (what was asked, in order) and `count(resource)`. `settings_fields()` / `environ()` point the app here.
 
-Run one by hand: `python -m accountdesk.erp.sap_loopback --port 50000 --latency 0.05` (demo data).
+Run one by hand from the repository root: `python -m tests.fakes.sap_service_layer --port 50000 --latency 0.05`
+(demo data).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from accountdesk.carts import service
 from accountdesk.carts.models import Cart
 from accountdesk.carts.schemas import CartIn, CartLineIn, FavouriteIn
 from accountdesk.core.web import DbSession
-from accountdesk.storefronts.session import ApiContact
+from accountdesk.signin.session import ApiContact
 
 router = APIRouter(prefix="/api/v1/storefronts/{slug}", tags=["storefront cart and favourites"])
 

@@ -188,3 +188,9 @@ def describe(contact: Contact) -> dict[str, Any]:
 
     data = {c: getattr(contact, c) for c in ContactOut.model_fields if c != "has_password"}
     return ContactOut(**data, has_password=contact.password_hash is not None).model_dump(mode="json")
+
+
+def contact_may_order(contact: Contact, storefront: Storefront) -> bool:
+    """A contact may order when signed-in-able and, where the policy asks for it, their e-mail is confirmed."""
+    verified = contact.email_verified_at is not None or not storefront.verification_required_before_ordering
+    return contact.can_sign_in and verified

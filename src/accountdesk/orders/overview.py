@@ -1,6 +1,6 @@
 """What a signed-in login sees of its account on the storefront: orders, the logins it may switch to, and the
 finances read from the ERP. Local data is read in a short transaction of its own and the ERP afterwards, with no
-transaction open (see erp.service)."""
+transaction open (see signin.erp_check)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotFound
 from accountdesk.core.pages import sign_in_required
-from accountdesk.erp import service
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.orders import service as orders
-from accountdesk.storefronts import switcher
-from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import SignInRequired, StorefrontSignIn, get_storefront, current_sign_in, \
+from accountdesk.orders.finances import Finances, finances
+from accountdesk.signin import switcher
+from accountdesk.signin.session import SignInRequired, StorefrontSignIn, get_storefront, current_sign_in, \
     sign_in_path
+from accountdesk.storefronts.models import Storefront
 
 ORDERS_SHOWN = 20
 NOT_LINKED = "Statements and credit details appear here once your account is linked to our records."
@@ -45,7 +45,7 @@ def read_overview(db: Database, request: Request, slug: str) -> Overview:
                         switcher.switchable(session, signed_in.contact))
 
 
-def login_finances(gateway: ErpGateway, storefront: Storefront, contact: Contact) -> service.Finances:
+def login_finances(gateway: ErpGateway, storefront: Storefront, contact: Contact) -> Finances:
     """The finances of the login's account, for its account admins; NotFound when the account has no ERP code,
     ErpUnreachableError when the ERP cannot be read."""
     code = contact.account.erp_code
@@ -53,4 +53,4 @@ def login_finances(gateway: ErpGateway, storefront: Storefront, contact: Contact
         raise NotFound(NOT_LINKED, code="erp_not_linked")
     if contact.role != ContactRole.account_admin:
         raise Forbidden(ADMINS_ONLY, code="account_admins_only")
-    return service.finances(gateway, code, storefront.invoice_window_days)
+    return finances(gateway, code, storefront.invoice_window_days)

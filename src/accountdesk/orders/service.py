@@ -18,8 +18,8 @@ from accountdesk.core import audit, exports, sequences
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound
-from accountdesk.erp import service as erp
 from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
+from accountdesk.registration import erp
 from accountdesk.storefronts.models import ErpSync, Storefront
 
 CENT = Decimal("0.01")

@@ -1,21 +1,19 @@
-"""The ERP rules: the ERP's word at sign-in, web accounts pushed to the ERP through the outbox, remapping an account
-to an ERP code, local accounts made from ERP data (instant accounts) and an account's finances read from the ERP.
+"""Web accounts and the ERP: a web account pushed to the ERP through the outbox (on approval or on its first order,
+per the storefront's `erp_sync`), remapped to an ERP code staff created by hand, and local accounts made from ERP
+data (instant accounts).
 
-Other packages call: `verify_sign_in` (storefronts, at each sign-in), `request_erp_push` / `push_per_policy`
-(registration on approval, orders on the first order), `erp_matches`, `account_from_erp` and `login_fields`
-(instant registration), `finances` (storefront account pages).
+Other packages call: `request_erp_push` / `push_per_policy` (registration on approval, orders on the first order),
+`erp_matches`, `account_from_erp` and `login_fields` (instant registration); app.py hands the outbox's "erp_push"
+rows to `PushHandler`.
 
-Hot paths (sign-in, storefront pages) ask the gateway while no database transaction is open: on SQLite a
-transaction holds the only write lock from its first query, and an ERP answer may take the whole timeout.
+The ERP is asked while no database transaction is open: on SQLite a transaction holds the only write lock from its
+first query, and an ERP answer may take the whole timeout.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -28,99 +26,24 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, outbox, validation
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database, utcnow
-from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, field_error
+from accountdesk.core.db import Database
+from accountdesk.core.errors import Conflict, NotFound, field_error
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
-from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpError, ErpFailure, ErpGateway, ErpInvoice,
-                                     ErpStatement, NewContact, NewCustomer, gateway_from_settings)
-from accountdesk.storefronts.models import ErpSync, ErpUnreachable, RegistrationMode, Storefront
-
-log = logging.getLogger("accountdesk.erp")
+from accountdesk.erp.errors import ErpUnreachableError
+from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpError, ErpFailure, ErpGateway, NewContact, NewCustomer,
+                                     gateway_from_settings)
+from accountdesk.storefronts.models import ErpSync, Storefront
 
 PUSH = "erp_push"  # outbox kind
-ERP_MISSING = "Your login is no longer linked to an account in our records. Please contact us."
-ERP_DOWN = "We cannot check your account right now. Please try again in a few minutes."
 CASH_REFUSED = "The cash sales account cannot have an instant account."
 EXCLUDED = "This customer account is excluded from instant accounts."
-SIGN_IN_CHECK = Actor("system", None, "ERP check at sign-in")
-CENT = Decimal("0.01")
-
-
-class ErpUnreachableError(AppError):
-    """The ERP could not be asked, so the action cannot go ahead now."""
-
-    status_code = 503
-    code = "erp_unavailable"
-    message = ERP_DOWN
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "60"})
-
-
-def _log_contact(session: Session, actor: Actor, action: str, contact: Contact, note: str,
-                 changes: dict[str, Any] | None = None) -> None:
-    audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
-                 account_id=contact.account_id, changes=changes, note=note)
 
 
 def _log_account(session: Session, actor: Actor, action: str, account: Account, note: str = "",
                  changes: dict[str, Any] | None = None) -> None:
     audit.record(session, actor, action, subject_type="account", subject_id=account.id, account_id=account.id,
                  changes=changes, note=note)
-
-
-# --- sign-in ---------------------------------------------------------------------------------------------------------
-
-def erp_linked(storefront: Storefront, contact: Contact) -> bool:
-    """Whether the ERP vouches for this login at sign-in: its account has an ERP code and the login came from the
-    ERP (an instant account: `erp_contact_code` is set) or the storefront is ERP-verified. Logins made on the web for
-    an account pushed or remapped to the ERP later are not asked about: the ERP never knew them."""
-    if not contact.account.erp_code:
-        return False
-    return contact.erp_contact_code is not None or storefront.registration_mode == RegistrationMode.erp_verified
-
-
-def _ask(gateway: ErpGateway, contact: Contact) -> bool | None:
-    """Does the ERP still have this contact on the account? None when it cannot say."""
-    try:
-        return gateway.contact_exists(contact.account.erp_code or "", contact.email)
-    except ErpFailure as exc:  # an ERP error answer says nothing about the contact either
-        log.warning("ERP check of contact %s failed: %s", contact.id, exc)
-        return None
-
-
-def _recently_confirmed(storefront: Storefront, contact: Contact) -> bool:
-    checked = contact.erp_checked_at
-    return checked is not None and utcnow() - checked <= timedelta(hours=storefront.erp_stale_hours)
-
-
-def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront, contact: Contact) -> None:
-    """The ERP's word on a sign-in of an ERP-linked login; raises an AppError to refuse.
-
-    Asks the ERP before touching `session` (call it before the session's first query). A contact the ERP no longer
-    has is deactivated; an unreachable ERP is handled per the storefront's policy (`deny`, or `allow` when the
-    ERP confirmed the login within `erp_stale_hours`) and recorded either way. What this records must be committed
-    even when sign-in is refused."""
-    if not erp_linked(storefront, contact):
-        return
-    known = _ask(gateway, contact)
-    live = session.get(Contact, contact.id)
-    if known:
-        live.erp_checked_at = utcnow()
-        return
-    if known is False:
-        contacts.set_active(session, SIGN_IN_CHECK, live, False)
-        _log_contact(session, SIGN_IN_CHECK, "contact.erp_missing", live,
-                     f"{live.email} is no longer a contact of ERP customer {live.account.erp_code}")
-        raise Forbidden(ERP_MISSING, code="erp_contact_missing")
-    allowed = (storefront.erp_unreachable_policy == ErpUnreachable.allow and _recently_confirmed(storefront, live))
-    last = live.erp_checked_at.strftime("%Y-%m-%d %H:%M UTC") if live.erp_checked_at else "never"
-    _log_contact(session, SIGN_IN_CHECK, "contact.erp_unreachable", live,
-                 f"{'allowed' if allowed else 'denied'}: ERP unreachable (policy {storefront.erp_unreachable_policy},"
-                 f" last confirmed {last})")
-    if not allowed:
-        raise ErpUnreachableError()
 
 
 # --- pushing web accounts to the ERP -------------------------------------------------------------------------------
@@ -268,7 +191,7 @@ def retry_push(session: Session, actor: Actor, message_id: int) -> Push:
 def remap_erp_code(session: Session, actor: Actor, gateway: ErpGateway, account: Account,
                    erp_code: str) -> dict[str, list[Any]]:
     """Map the web account to a customer staff created in the ERP themselves. The code must exist in the ERP and
-    belong to no other account. The account's contacts keep signing in (see `erp_linked`)."""
+    belong to no other account. The account's contacts keep signing in (see `signin.erp_check.erp_linked`)."""
     code = erp_code.strip()
     if not code:
         raise field_error("erp_code", "Enter the customer code from the ERP.")
@@ -396,7 +319,7 @@ def _login_from_erp(session: Session, actor: Actor, account: Account, storefront
 
 def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> dict[str, Any]:
     """A login's fields taken from its ERP contact: names, e-mail, phone (left out when the ERP's cannot be read),
-    the storefront's language and the ERP contact code (which makes the login ERP-linked, see `erp_linked`)."""
+    the storefront's language and the ERP contact code (which makes the login ERP-linked, see signin.erp_check)."""
     email = validation.normalise_email(erp.email)
     billing = account.billing_address
     return {"storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
@@ -424,57 +347,3 @@ def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, 
     contact, _ = _login_from_erp(session, actor, account, storefront, match.contact, role)
     contacts.send_activation(session, actor, contact, base_url, invited_by=storefront.name)
     return contact
-
-
-# --- finances read from the ERP ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Finances:
-    """An ERP customer's credit limit, balance, recent invoices and monthly statements."""
-
-    account: ErpAccount
-    invoices: list[ErpInvoice]
-    statements: list[ErpStatement]
-
-    @property
-    def available_credit(self) -> Decimal:
-        return self.account.credit_limit - self.account.balance
-
-
-def finances(gateway: ErpGateway, erp_code: str, invoice_window_days: int = 365) -> Finances:
-    """Read through the gateway (its cache keeps answers briefly); ErpUnreachableError when the ERP cannot be
-    asked, NotFound when it has no such customer."""
-    try:
-        account = gateway.get_account(erp_code)
-        if account is None:
-            raise NotFound("Our records have no customer account with this code.", code="erp_account_not_found")
-        since = date.today() - timedelta(days=invoice_window_days)
-        invoices = gateway.list_invoices(erp_code, since)
-        statements = gateway.list_statements(erp_code)
-    except ErpFailure as exc:
-        raise ErpUnreachableError("Your statements and credit details cannot be read right now. "
-                                  "Please try again in a few minutes.") from exc
-    return Finances(account, sorted(invoices, key=lambda i: (i.issued_on, i.number), reverse=True),
-                    sorted(statements, key=lambda s: s.period_start, reverse=True))
-
-
-def _money(amount: Decimal) -> str:
-    """Two decimals whatever the adapter gave (SAP answers 2500.0, the CSV folder 2500.00)."""
-    return str(amount.quantize(CENT))
-
-
-def describe_finances(result: Finances) -> dict[str, Any]:
-    account = result.account
-    return {
-        "erp_code": account.code, "name": account.name, "currency": account.currency,
-        "credit_limit": _money(account.credit_limit), "balance": _money(account.balance),
-        "available_credit": _money(result.available_credit), "payment_terms": account.payment_terms,
-        "invoices": [{"number": i.number, "issued_on": i.issued_on.isoformat(), "total": _money(i.total),
-                      "currency": i.currency, "open": i.open} for i in result.invoices],
-        "statements": [{"period_start": s.period_start.isoformat(), "period_end": s.period_end.isoformat(),
-                        "currency": s.currency, "opening_balance": _money(s.opening_balance),
-                        "closing_balance": _money(s.closing_balance),
-                        "lines": [{"on": line.on.isoformat(), "reference": line.reference,
-                                   "description": line.description, "amount": _money(line.amount)}
-                                  for line in s.lines]} for s in result.statements]}
-

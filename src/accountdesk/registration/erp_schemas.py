@@ -1,4 +1,4 @@
-"""Request bodies of the ERP API."""
+"""Request bodies of the staff ERP API."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class SwitchIn(_Strict):
-    contact_id: int
-
-
-class ReverificationIn(_Strict):
-    token: str = Field(min_length=1, max_length=200)
 
 
 class InstantAccountIn(_Strict):

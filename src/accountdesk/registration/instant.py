@@ -3,21 +3,21 @@ login from the e-mail address the ERP holds for them.
 
 1. The registrant gives their e-mail. Every address gets the same answer (`service.INSTANT.message`). When it
    matches an active ERP contact on an active customer account that is neither the storefront's cash account nor
-   on its exclusion list (erp.service.erp_matches / instant_refusal), and that account has no login for this
+   on its exclusion list (registration.erp.erp_matches / instant_refusal), and that account has no login for this
    e-mail on the storefront yet, the address is sent a link (token purpose "instant_registration", 24 hours, data
    {email, storefront_id}). An address whose every account already has a login is sent the usual "you already
    have a login" e-mail. Any other address is sent nothing: we only ever write to addresses the ERP holds, so the
    form cannot be used to send our mail to strangers.
 2. The link lists the ERP accounts of that e-mail still eligible; the registrant picks one (one e-mail, several
    accounts: one login per account) and sets a password.
-3. The local account is made from the ERP's data (erp.service.account_from_erp) and the login created active, its
+3. The local account is made from the ERP's data (registration.erp.account_from_erp) and the login created active, its
    e-mail verified (the link proved the mailbox), then signed in. The first login on an account is its
    account_admin (the ERP has no roles); later ones are buyers.
 
 The link stays usable until it expires or every eligible account has a login from it, so one link can make the
 logins of several accounts; a new request sends a new link (earlier ones keep working until they expire).
 
-The ERP is asked while no database transaction is open (see erp.service); when it cannot be asked the step
+The ERP is asked while no database transaction is open (see registration.erp); when it cannot be asked the step
 answers 503 with Retry-After and nothing is made: the account and its login are created in one transaction, after
 the ERP answered.
 """
@@ -40,11 +40,12 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password
-from accountdesk.erp import service as erp_service
+from accountdesk.erp.errors import ErpUnreachableError
 from accountdesk.erp.gateway import ErpGateway
-from accountdesk.erp.service import ErpMatch, ErpUnreachableError
 from accountdesk.mail import service as mail
+from accountdesk.registration import erp as erp_service
 from accountdesk.registration import service
+from accountdesk.registration.erp import ErpMatch
 from accountdesk.storefronts.models import Storefront
 
 log = logging.getLogger("accountdesk.registration")

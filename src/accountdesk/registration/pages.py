@@ -15,16 +15,16 @@ from accountdesk.core.errors import AppError, Conflict, TooManyRequests, Validat
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.web import DbSession, get_db
-from accountdesk.erp import service as erp_service
 from accountdesk.erp.deps import erp_gateway
+from accountdesk.registration import erp as erp_service
 from accountdesk.registration import instant, service
 from accountdesk.registration.schemas import (ClaimContactIn, ClaimIn, InstantLoginIn, InstantRequestIn,
                                               RegistrationIn, RejectIn)
+from accountdesk.signin.pages import StorefrontPageRoute
+from accountdesk.signin.session import CurrentStorefront, OptionalContact, client_address, sign_in_contact
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.pages import StorefrontPageRoute
-from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, client_address, sign_in_contact
 
 storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
 console_pages = APIRouter(prefix="/console/approvals", route_class=PageRoute)

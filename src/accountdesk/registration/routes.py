@@ -17,11 +17,11 @@ from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestP
                                               ClaimIn, ContactRequestOut, EmailVerificationIn, InstantLoginIn,
                                               InstantOfferOut, InstantRequestIn, RegistrationAnswer, RegistrationIn,
                                               RejectIn, SubdivisionsOut)
+from accountdesk.signin.session import (api_sign_in_body, client_address, get_storefront, sign_in_contact,
+                                        start_contact_session)
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import (api_sign_in_body, client_address, get_storefront, sign_in_contact,
-                                             start_contact_session)
 
 router = APIRouter(prefix="/api/v1")
 Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]

@@ -29,14 +29,14 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
-from accountdesk.erp import service as erp_service
 from accountdesk.mail import service as mail
+from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
+from accountdesk.signin import service as signin
+from accountdesk.signin.session import get_storefront
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
-from accountdesk.storefronts import service as storefronts
 from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
-from accountdesk.storefronts.session import get_storefront
 
 log = logging.getLogger("accountdesk.registration")
 
@@ -130,12 +130,6 @@ def claim_storefront(db: Database, slug: str) -> Storefront:
         raise Forbidden("This storefront does not let visitors add a contact to an existing account.",
                         code="new_contact_disabled")
     return storefront
-
-
-def contact_may_order(contact: Contact, storefront: Storefront) -> bool:
-    """A contact may order when signed-in-able and, where the policy asks for it, their e-mail is confirmed."""
-    verified = contact.email_verified_at is not None or not storefront.verification_required_before_ordering
-    return contact.can_sign_in and verified
 
 
 def count_registration(limits: RateLimits, email: str, client: str) -> None:
@@ -375,7 +369,7 @@ def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> 
     Without a gateway `before_sign_in` refuses ERP-linked logins, which here only means that such a registrant gets
     the same answer without being signed in, and signs in through the sign-in form (which asks the ERP)."""
     try:
-        storefronts.before_sign_in(session, storefront, contact)
+        signin.before_sign_in(session, storefront, contact)
     except AppError:
         return False
     return True
@@ -676,7 +670,7 @@ def reject_contact(session: Session, actor: Actor, contact_id: int, reason: str)
 
 def on_account_approved(session: Session, account: Account) -> None:
     """Called when staff approve a registration: the account is queued for the ERP when the storefront's `erp_sync`
-    is `on_approval` (at most one push waits per account; see erp.service.request_erp_push)."""
+    is `on_approval` (at most one push waits per account; see registration.erp.request_erp_push)."""
     storefront = session.get(Storefront, account.storefront_id) if account.storefront_id else None
     if storefront is not None:
         erp_service.push_per_policy(session, account, storefront, ErpSync.on_approval, "approved")

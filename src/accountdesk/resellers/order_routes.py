@@ -8,16 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
+from accountdesk.contacts.service import contact_may_order
 from accountdesk.core import exports
 from accountdesk.core.errors import Forbidden
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
 from accountdesk.orders.schemas import OrderIn, OrderOut, OrderPage
-from accountdesk.registration.service import contact_may_order
 from accountdesk.resellers import service as resellers
+from accountdesk.signin.session import ApiContact
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
-from accountdesk.storefronts.session import ApiContact
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]

@@ -17,10 +17,10 @@ from accountdesk.core.pages import PageRoute, flash_redirect, page
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
-from accountdesk.storefronts import service
-from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
+from accountdesk.signin import service
+from accountdesk.signin.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
     get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
+from accountdesk.storefronts.models import Storefront
 
 
 class StorefrontPageRoute(PageRoute):

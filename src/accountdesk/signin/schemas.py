@@ -1,8 +1,8 @@
-"""API shapes for storefront sign-in and the password lifecycle."""
+"""API shapes for storefront sign-in, the password lifecycle, switching accounts and re-verification."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SignInRequest(BaseModel):
@@ -27,3 +27,15 @@ class LinkCompletion(BaseModel):
 class PasswordChange(BaseModel):
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SwitchIn(_Strict):
+    contact_id: int
+
+
+class ReverificationIn(_Strict):
+    token: str = Field(min_length=1, max_length=200)

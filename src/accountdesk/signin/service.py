@@ -20,11 +20,11 @@ from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, Valid
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
 from accountdesk.core.settings import get_settings
-from accountdesk.erp import service as erp_service
+from accountdesk.erp.errors import ERP_DOWN
 from accountdesk.erp.gateway import ErpGateway
-from accountdesk.storefronts import reverification
+from accountdesk.signin import erp_check, reverification
+from accountdesk.signin.session import get_storefront
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import get_storefront
 
 SIGN_IN_LIMIT = "10/15 minutes"  # failed sign-ins, per e-mail on a storefront and per client address
 RESET_EMAIL_LIMIT = "5/hour"  # reset requests per e-mail on a storefront
@@ -117,16 +117,16 @@ def before_sign_in(session: Session, storefront: Storefront, contact: Contact, e
     """Last checks before a contact is signed in; raises an AppError to refuse.
 
     An expired login is refused and e-mailed a re-verification link; an ERP-linked login is checked with the ERP
-    (erp.service.verify_sign_in); a login unused for the storefront's inactivity period expires. Call it before
+    (signin.erp_check.verify_sign_in); a login unused for the storefront's inactivity period expires. Call it before
     `session`'s first query, so that the ERP is asked while no transaction is open. What it records (a login
     marked, a link e-mailed) must be committed even when it refuses: answer normally rather than raise. Without a
     gateway an ERP-linked login is refused (it can still sign in through the sign-in form)."""
     base_url = base_url or get_settings().base_url
     reverification.refuse_if_expired(session, storefront, contact, base_url)
     if erp is not None:
-        erp_service.verify_sign_in(session, erp, storefront, contact)
-    elif erp_service.erp_linked(storefront, contact):
-        raise Forbidden(erp_service.ERP_DOWN, code="erp_check_needed")
+        erp_check.verify_sign_in(session, erp, storefront, contact)
+    elif erp_check.erp_linked(storefront, contact):
+        raise Forbidden(ERP_DOWN, code="erp_check_needed")
     reverification.expire_if_inactive(session, storefront, contact, base_url)
 
 
@@ -183,7 +183,7 @@ def request_password_reset(session: Session, limits: RateLimits, slug: str, emai
     """E-mail a reset link to every contact with this e-mail on the storefront; silent when there is none.
 
     Every request counts (known e-mail or not), so the limits neither reveal addresses nor allow mail bombing.
-    The limits run before the session's first query (see storefronts.session)."""
+    The limits run before the session's first query (see signin.session)."""
     email_key, address_key = _keys("reset", slug, email, client)
     limits.check(RESET_EMAIL_LIMIT, email_key)
     limits.check(RESET_ADDRESS_LIMIT, address_key)

@@ -15,9 +15,9 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotAuthenticated
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
-from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import StorefrontSignIn, current_sign_in, get_storefront, \
+from accountdesk.signin.session import StorefrontSignIn, current_sign_in, get_storefront, \
     start_contact_session
+from accountdesk.storefronts.models import Storefront
 
 NOT_SWITCHABLE = "You cannot switch to this account."
 

@@ -1,0 +1,90 @@
+"""Storefront pages around a signed-in login: the header's account switcher (another login of the same e-mail,
+after the ERP check) and the re-verification link of an expired login. Rules: signin.switcher, signin.erp_check and
+signin.reverification."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form as FormField, Request, Response
+from sqlalchemy.orm import Session, object_session
+
+from accountdesk.contacts.models import Contact
+from accountdesk.core.errors import AppError, BadRequest
+from accountdesk.core.forms import verify_csrf
+from accountdesk.core.pages import flash_redirect, page
+from accountdesk.core.web import DbSession, get_db, templates
+from accountdesk.erp.deps import Erp
+from accountdesk.signin import erp_check, reverification, switcher
+from accountdesk.signin.pages import StorefrontPageRoute
+from accountdesk.signin.session import CurrentStorefront, StorefrontSignIn, get_storefront, sign_in_contact
+from accountdesk.storefronts.models import Storefront
+
+storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
+Text = Annotated[str, FormField()]
+CSRF = [Depends(verify_csrf)]
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the re-verification page's address carries its token
+
+
+def _switch_options(signed_in: StorefrontSignIn | None) -> list[Contact]:
+    """For the storefront header's account switcher on any page: the logins to switch between, read in the
+    session the sign-in came from (empty when that session is closed; such pages pass `switchable` themselves)."""
+    session = object_session(signed_in.contact) if signed_in else None
+    return switcher.switchable(session, signed_in.contact) if session is not None else []
+
+
+templates.env.globals["switch_options"] = _switch_options
+
+
+def storefront_page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None,
+                    *, error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
+    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+                                        **(context or {})}, status_code=error.status_code if error else 200)
+    response.headers.update({**(error.headers if error else {}), **(headers or {})})
+    return response
+
+
+@storefront_pages.post("/switch", dependencies=CSRF)
+def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
+                   contact_id: Annotated[int, FormField()] = 0) -> Response:
+    """Switch to another login of the same e-mail from the header's drop-down; a new session, no password."""
+    try:
+        signed_in, target = switcher.prepare_switch(get_db(request), request, slug, contact_id)
+        erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
+    except AppError as exc:  # answered, not raised: what the ERP check recorded is kept
+        storefront = get_storefront(session, slug)
+        return storefront_page(request, "erp/refused.html", storefront, error=exc)
+    response = flash_redirect(request, f"/s/{slug}/account", f"You are now working for {target.account.name}.")
+    sign_in_contact(session, response, signed_in.storefront, target, request=request)
+    switcher.record_switch(session, signed_in, target)
+    return response
+
+
+def _reverify_page(request: Request, session: Session, storefront: Storefront, token: str,
+                   error: AppError | None = None) -> Response:
+    contact = reverification.contact_for_link(session, storefront, token)
+    if contact is None and error is None:
+        error = BadRequest(reverification.LINK_INVALID)
+    return storefront_page(request, "erp/reverify.html", storefront, {"contact": contact, "token": token},
+                           error=error, headers=NO_REFERRER)
+
+
+@storefront_pages.get("/reverify")
+def reverify_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> Response:
+    """The re-verification link: a button to confirm it is still you (a link preview does not use it up)."""
+    return _reverify_page(request, session, storefront, token)
+
+
+@storefront_pages.post("/reverify", dependencies=CSRF)
+def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "") -> Response:
+    """Confirm: the login is active again with its password unchanged."""
+    try:
+        reverification.reverify(session, storefront, token)
+    except AppError as exc:
+        return _reverify_page(request, session, storefront, token, exc)
+    return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
+                          "Thank you: your login is confirmed. Sign in with your usual password.")
+
+
+router = APIRouter(include_in_schema=False)
+router.include_router(storefront_pages)

@@ -1,0 +1,87 @@
+"""The ERP's word at sign-in: an ERP-linked login is checked with the ERP each time it signs in (or switches to
+another account); a contact the ERP no longer has is deactivated, an unreachable ERP is handled per the
+storefront's policy.
+
+The ERP is asked while no database transaction is open: on SQLite a transaction holds the only write lock from its
+first query, and an ERP answer may take the whole timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from accountdesk.contacts import service as contacts
+from accountdesk.contacts.models import Contact
+from accountdesk.core import audit
+from accountdesk.core.audit import Actor
+from accountdesk.core.db import utcnow
+from accountdesk.core.errors import Forbidden
+from accountdesk.erp.errors import ErpUnreachableError
+from accountdesk.erp.gateway import ErpFailure, ErpGateway
+from accountdesk.storefronts.models import ErpUnreachable, RegistrationMode, Storefront
+
+log = logging.getLogger("accountdesk.erp")
+
+ERP_MISSING = "Your login is no longer linked to an account in our records. Please contact us."
+SIGN_IN_CHECK = Actor("system", None, "ERP check at sign-in")
+
+
+def _log_contact(session: Session, actor: Actor, action: str, contact: Contact, note: str,
+                 changes: dict[str, Any] | None = None) -> None:
+    audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
+                 account_id=contact.account_id, changes=changes, note=note)
+
+
+def erp_linked(storefront: Storefront, contact: Contact) -> bool:
+    """Whether the ERP vouches for this login at sign-in: its account has an ERP code and the login came from the
+    ERP (an instant account: `erp_contact_code` is set) or the storefront is ERP-verified. Logins made on the web for
+    an account pushed or remapped to the ERP later are not asked about: the ERP never knew them."""
+    if not contact.account.erp_code:
+        return False
+    return contact.erp_contact_code is not None or storefront.registration_mode == RegistrationMode.erp_verified
+
+
+def _ask(gateway: ErpGateway, contact: Contact) -> bool | None:
+    """Does the ERP still have this contact on the account? None when it cannot say."""
+    try:
+        return gateway.contact_exists(contact.account.erp_code or "", contact.email)
+    except ErpFailure as exc:  # an ERP error answer says nothing about the contact either
+        log.warning("ERP check of contact %s failed: %s", contact.id, exc)
+        return None
+
+
+def _recently_confirmed(storefront: Storefront, contact: Contact) -> bool:
+    checked = contact.erp_checked_at
+    return checked is not None and utcnow() - checked <= timedelta(hours=storefront.erp_stale_hours)
+
+
+def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront, contact: Contact) -> None:
+    """The ERP's word on a sign-in of an ERP-linked login; raises an AppError to refuse.
+
+    Asks the ERP before touching `session` (call it before the session's first query). A contact the ERP no longer
+    has is deactivated; an unreachable ERP is handled per the storefront's policy (`deny`, or `allow` when the
+    ERP confirmed the login within `erp_stale_hours`) and recorded either way. What this records must be committed
+    even when sign-in is refused."""
+    if not erp_linked(storefront, contact):
+        return
+    known = _ask(gateway, contact)
+    live = session.get(Contact, contact.id)
+    if known:
+        live.erp_checked_at = utcnow()
+        return
+    if known is False:
+        contacts.set_active(session, SIGN_IN_CHECK, live, False)
+        _log_contact(session, SIGN_IN_CHECK, "contact.erp_missing", live,
+                     f"{live.email} is no longer a contact of ERP customer {live.account.erp_code}")
+        raise Forbidden(ERP_MISSING, code="erp_contact_missing")
+    allowed = (storefront.erp_unreachable_policy == ErpUnreachable.allow and _recently_confirmed(storefront, live))
+    last = live.erp_checked_at.strftime("%Y-%m-%d %H:%M UTC") if live.erp_checked_at else "never"
+    _log_contact(session, SIGN_IN_CHECK, "contact.erp_unreachable", live,
+                 f"{'allowed' if allowed else 'denied'}: ERP unreachable (policy {storefront.erp_unreachable_policy},"
+                 f" last confirmed {last})")
+    if not allowed:
+        raise ErpUnreachableError()
