@@ -3,6 +3,7 @@ address book, custom attributes, contacts, history). The rules live in accounts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,11 +14,10 @@ from accountdesk.accounts import service
 from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, AttributeType, CustomAttributeDefinition,
                                          PaymentMethod)
 from accountdesk.accounts.schemas import AccountCreate, AccountUpdate, AddressIn
-from accountdesk.contacts import service as contacts
-from accountdesk.contacts.models import DATE_FORMATS, LANGUAGES, ContactRole
 from accountdesk.core import validation
 from accountdesk.core.errors import BadRequest, field_error
 from accountdesk.core.forms import verify_csrf
+from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import (Form, PageRoute, attempt, flash_redirect, form_fields, nest, page,
                                   without_blanks)
 from accountdesk.core.web import DbSession
@@ -40,9 +40,11 @@ OPTIONS: dict[str, Any] = {
     "payment_methods": [(m.value, m.value.replace("_", " ").capitalize()) for m in PaymentMethod],
     "languages": list(LANGUAGES.items()),
     "date_formats": [(f, f) for f in DATE_FORMATS],
-    "contact_roles": [(r.value, r.value.replace("_", " ").capitalize()) for r in ContactRole],
     "sorts": list(SORTS.items()),
 }
+# What other packages show on the record page, as template values for the account (contacts: the list and the form
+# to add one). They add themselves here: accounts knows nothing of the packages built on it.
+RECORD_SECTIONS: list[Callable[[Session, Account], dict[str, Any]]] = []
 
 
 def account_url(account: Account) -> str:
@@ -130,7 +132,8 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, accou
         "staff": staff, "account": account, "forms": forms, **OPTIONS, "countries": validation.countries(),
         "can_manage": staff.may(MANAGE_CUSTOMERS), "operator": staff.reseller_scope is None,
         "definitions": definitions, "attributes": _attribute_texts(session, account),
-        "contacts": contacts.list_contacts(session, account), "events": service.events(session, account)}, status)
+        **{key: value for section in RECORD_SECTIONS for key, value in section(session, account).items()},
+        "events": service.events(session, account)}, status)
 
 
 def _attribute_texts(session: Session, account: Account) -> dict[str, Any]:

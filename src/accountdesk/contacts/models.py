@@ -25,10 +25,6 @@ class ContactStatus(StrEnum):
     deactivated = "deactivated"
 
 
-LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch"}
-DATE_FORMATS = {"DD/MM/YYYY": "%d/%m/%Y", "MM/DD/YYYY": "%m/%d/%Y", "YYYY-MM-DD": "%Y-%m-%d", "DD.MM.YYYY": "%d.%m.%Y"}
-
-
 class Contact(Base):
     __tablename__ = "contacts"
 

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
-from accountdesk.accounts.pages import OPTIONS, account_url, record_page
+from accountdesk.accounts.pages import OPTIONS as ACCOUNT_OPTIONS, RECORD_SECTIONS, account_url, record_page
 from accountdesk.contacts import service
-from accountdesk.contacts.models import Contact
+from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
 from accountdesk.core.errors import BadRequest
 from accountdesk.core.forms import verify_csrf
@@ -27,6 +27,16 @@ Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 CSRF = [Depends(verify_csrf)]
+OPTIONS = {**ACCOUNT_OPTIONS,
+           "contact_roles": [(r.value, r.value.replace("_", " ").capitalize()) for r in ContactRole]}
+
+
+def _record_section(session: Session, account: Account) -> dict[str, Any]:
+    """What the account record page shows of its contacts: the list, and the roles its "Add contact" form offers."""
+    return {"contacts": service.list_contacts(session, account), "contact_roles": OPTIONS["contact_roles"]}
+
+
+RECORD_SECTIONS.append(_record_section)
 
 
 def _find(session: Session, staff: StaffPrincipal, account_id: int, contact_id: int) -> tuple[Account, Contact]:

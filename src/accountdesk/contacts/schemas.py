@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from accountdesk.contacts.models import DATE_FORMATS
 from accountdesk.core import validation
+from accountdesk.core.languages import DATE_FORMATS
 
 Language = Literal["en", "fr", "de"]
 DateFormat = Literal[tuple(DATE_FORMATS)]  # type: ignore[valid-type]

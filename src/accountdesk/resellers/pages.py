@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.contacts import service as contacts
-from accountdesk.contacts.models import DATE_FORMATS, LANGUAGES, Contact, ContactStatus
+from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import exports, validation
 from accountdesk.core.errors import NotFound
 from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service as orders

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, AccountKind, AccountStatus, Address
 from accountdesk.contacts import service as contacts
-from accountdesk.contacts.models import DATE_FORMATS, LANGUAGES, Contact, ContactStatus
+from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit, exports, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
+from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.mail import service as mail
 from accountdesk.orders import service as orders
 from accountdesk.resellers.models import Subscription, SubscriptionStatus
