@@ -263,7 +263,8 @@ def test_contacts_add_edit_reset_link_and_manual_password(db, client, mail_dir, 
               "language": "fr", "date_format": "YYYY-MM-DD", "role": "buyer", "active": "on"}
     added = post(client, f"{url}/contacts", person)
     assert added.status_code == 303
-    assert "Contact Ada Lovelace added." in client.get(added.headers["location"]).text
+    record = client.get(added.headers["location"]).text
+    assert "Contact Ada Lovelace added." in record and "Contacts (1)" in record  # the record lists its contacts
     duplicate = post(client, f"{url}/contacts", person)
     assert duplicate.status_code == 422 and "already has a contact with this e-mail" in duplicate.text
     assert count(db, Contact) == 1
