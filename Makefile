@@ -18,6 +18,7 @@ demo: install
 	$(BIN)/accountdesk demo --host 127.0.0.1 --port 8000
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: install
