@@ -14,12 +14,30 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-# Cheap argon2 parameters keep the suite fast; bench/ measures the real ones.
-os.environ.setdefault("ACCOUNTDESK_ARGON2_MEMORY_KIB", "1024")
-os.environ.setdefault("ACCOUNTDESK_ARGON2_TIME_COST", "1")
-os.environ.setdefault("ACCOUNTDESK_SECRET_KEY", "test-secret-" + uuid.uuid4().hex)
+# The PostgreSQL server the tests use is the one knob read from the caller's shell.
+PG_ADMIN_URL = os.environ.get("ACCOUNTDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 _MAIL_DIR = Path(tempfile.mkdtemp(prefix="accountdesk-mail-"))
-os.environ["ACCOUNTDESK_MAIL_DIR"] = str(_MAIL_DIR)
+# Every other ACCOUNTDESK_* variable of the caller's shell (as the README's table invites) is dropped before the
+# app is imported, so a test's outcome never depends on it; these are the only settings the tests set themselves.
+# Cheap argon2 parameters keep the suite fast; bench/ measures the real ones.
+TEST_ENVIRONMENT = {
+    "ACCOUNTDESK_ARGON2_MEMORY_KIB": "1024",
+    "ACCOUNTDESK_ARGON2_TIME_COST": "1",
+    "ACCOUNTDESK_SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+    "ACCOUNTDESK_MAIL_DIR": str(_MAIL_DIR),
+}
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """The caller's environment without any ACCOUNTDESK_* variable, plus the test settings and `settings`:
+    what a subprocess (the `accountdesk` command) gets."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("ACCOUNTDESK_")}
+    return {**kept, **TEST_ENVIRONMENT, **settings}
+
+
+for _key in [key for key in os.environ if key.startswith("ACCOUNTDESK_")]:
+    del os.environ[_key]
+os.environ.update(TEST_ENVIRONMENT)
 
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
@@ -32,7 +50,6 @@ from accountdesk.core.settings import Settings, get_settings  # noqa: E402
 from accountdesk.models import Base  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_ADMIN_URL = os.environ.get("ACCOUNTDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
 
 

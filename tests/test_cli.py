@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,14 +11,14 @@ from pathlib import Path
 import httpx
 
 from accountdesk.mail import service as mail
-from tests.conftest import free_port
+from tests.conftest import clean_environment, free_port
 from tests.mailbox import read_folder, wait_for
 
 BIN = Path(sys.executable).parent / "accountdesk"
 
 
 def _env(db, **extra: str) -> dict[str, str]:
-    return {**os.environ, "ACCOUNTDESK_DATABASE_URL": db.url, **extra}
+    return clean_environment(ACCOUNTDESK_DATABASE_URL=db.url, **extra)
 
 
 def _run(db, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +26,7 @@ def _run(db, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_help_reads_well():
-    out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True).stdout
+    out = subprocess.run([str(BIN), "--help"], env=clean_environment(), capture_output=True, text=True).stdout
     for command in ("serve", "worker", "db", "demo", "create-staff"):
         assert command in out
 
