@@ -50,6 +50,7 @@ from accountdesk.core.settings import Settings, get_settings  # noqa: E402
 from accountdesk.models import Base  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+REDIS_URL = "redis://127.0.0.1:6379/15"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -135,6 +136,18 @@ def _empty_rate_limit_sidecar(database: Database) -> None:
     if path.exists():
         with sqlite3.connect(path) as conn:
             conn.execute("DELETE FROM rate_limit_hits")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the rate-limit tests share (database 15); like PostgreSQL, it must be there under CI=true."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL
 
 
 @pytest.fixture
