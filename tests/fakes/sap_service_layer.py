@@ -12,6 +12,7 @@ endswith(F,'x') and substringof('x',F) on top-level fields; an unknown field is 
 
 Knobs for tests: `latency` (seconds added to every answer, after the work is done, so a client that gives up on
 a slow create may still have created), `slow[(method, resource)]` (extra seconds for one kind of request),
+`hold(method, resource)` (its answers wait, after the work, until the returned event is set: no clock involved),
 `down` (None, "503" or "drop": close the connection without an answer), `fail_next(...)` (the next matching
 request gets an SAP error body), `expire_sessions()`, `session_timeout` (seconds of idleness before 401),
 `requests` (what was asked, in order) and `count(resource)`. `settings_fields()` / `environ()` point the app here.
@@ -41,6 +42,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from accountdesk.erp.demo_data import ErpDataset, demo_dataset
 
 PREFIX = "/b1s/v1/"
+HOLD_LIMIT = 30.0  # seconds a held answer waits at most for its event
 YES, NO = "tYES", "tNO"
 PARTNER_FIELDS = {"CardCode", "CardName", "CardType", "GroupCode", "Address", "ZipCode", "City", "County", "Country",
                   "Phone1", "Phone2", "Cellular", "EmailAddress", "CreditLimit", "CurrentAccountBalance",
@@ -205,6 +207,7 @@ class SapLoopback:
         self.user_fields = set(user_fields)
         self.down: str | None = None
         self.slow: dict[tuple[str, str], float] = {}  # extra seconds for one (method, resource), e.g. a slow create
+        self.held: dict[tuple[str, str], threading.Event] = {}  # see hold()
         self.requests: list[tuple[str, str]] = []
         self.partners: dict[str, Row] = {}
         self.invoices: list[Row] = []
@@ -269,6 +272,17 @@ class SapLoopback:
     def delay(self, method: str, target: str) -> float:
         resource = unquote(urlsplit(target).path).removeprefix(PREFIX)
         return self.latency + self.slow.get((method, resource), 0.0)
+
+    def hold(self, method: str, resource: str) -> threading.Event:
+        """Answers to (method, resource), e.g. ("GET", "BusinessPartners('C20000')"), wait after the work is done
+        until the returned event is set (HOLD_LIMIT seconds at most, so a forgotten event cannot hang a run)."""
+        gate = self.held[(method, resource)] = threading.Event()
+        return gate
+
+    def _wait_if_held(self, method: str, target: str) -> None:
+        gate = self.held.get((method, unquote(urlsplit(target).path).removeprefix(PREFIX)))
+        if gate is not None:
+            gate.wait(HOLD_LIMIT)
 
     def expire_sessions(self) -> None:
         with self.lock:
@@ -568,6 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a loopback bug must still answer in SAP's shape
             status, headers, answer = 500, {}, _error_body(-1, f"Internal error: {exc}")
         time.sleep(loopback.delay(self.command, self.path))  # after the work: a slow answer may still have acted
+        loopback._wait_if_held(self.command, self.path)
         self._answer(status, headers, answer)
 
     def _answer(self, status: int, headers: dict[str, Any], answer: Any) -> None:
