@@ -8,6 +8,8 @@
    XlsxWriter constant_memory writer of the same rows from the same query in the same run. Targets: at least 0.8 of
    the bare writer's speed, peak memory within 50 MB of it, and flat from 1,000 to 100,000 to 1,000,000 rows
    (1,000,000 on PostgreSQL only, to keep the run short).
+3. write_xlsx's own Python heap (tracemalloc) at 2,000 and 40,000 generated rows, no database: flat means the
+   writer streams rows to disk (the test suite checks that it writes in constant-memory mode, not how much).
 
 The default run loads 100,000 customers (`--customers`, from the common runner); the grid target's size is
 `python -m bench --only resellers --customers 1000000` (or `--full`). Alone: `python -m bench.resellers
@@ -22,6 +24,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -52,6 +55,7 @@ SAMPLES = 2_000
 TARGET_P95_MS = 50.0
 TARGET_SPEED = 0.8
 TARGET_MEMORY_MB = 50.0
+WRITER_ROWS = (2_000, 40_000)  # the writer's own heap, small and large
 COMMON_TERMS = ("gmbh", "berlin", "ltd", "london", "inc.", "paris")
 CONTACT_COLUMNS = ("id", "account_id", "storefront_id", "first_name", "last_name", "email", "phone", "language",
                    "date_format", "role", "status", "password_hash", "created_at", "updated_at")
@@ -391,6 +395,34 @@ def run_export(bench: Bench, target: Target, customers: int, resellers: int, exp
                      f"{ours['rows']:,} -> {big['rows']:,} rows ({big['seconds']:.1f} s)")
 
 
+def writer_traced_peak(workdir: Path, count: int) -> int:
+    """Peak Python heap (tracemalloc) of core.exports.write_xlsx writing `count` generated customer rows: the
+    writer's own memory, without a database or a process around it."""
+    import tracemalloc
+
+    from accountdesk.core import exports
+    from accountdesk.resellers import service
+
+    generated = ((f"W{n:06d}", f"Customer {n} GmbH", "+4930123456", "Berlin", f"c{n}@example.com",
+                  Decimal(n % 997) / 10, n % 3 == 0) for n in range(count))
+    tracemalloc.start()
+    try:
+        exports.write_xlsx(workdir / f"writer-{count}.xlsx", "Customers", service.EXPORT_COLUMNS, generated)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def run_writer(bench: Bench) -> None:
+    """write_xlsx's heap at WRITER_ROWS and 20 times as many rows; flat means about the same peak."""
+    with tempfile.TemporaryDirectory(prefix="accountdesk-bench-xlsx-") as folder:
+        small, large = (writer_traced_peak(Path(folder), n) for n in WRITER_ROWS)
+    print(f"  write_xlsx traced peak: {small / 2**20:.2f} MiB at {WRITER_ROWS[0]:,} rows, {large / 2**20:.2f} MiB at "
+          f"{WRITER_ROWS[1]:,} rows ({large / small:.2f}x)")
+    bench.report(NAME, "-", "write_xlsx traced peak growth", large / small, "x",
+                 f"{WRITER_ROWS[0]:,} -> {WRITER_ROWS[1]:,} rows, {large / 2**20:.2f} MiB; flat is about 1")
+
+
 # --- the section -----------------------------------------------------------------------------------------------
 
 def run_one(bench: Bench, kind: str, customers: int, resellers: int, export_rows: int) -> None:
@@ -430,6 +462,7 @@ def run(bench: Bench, resellers: int = RESELLERS, export_rows: int = EXPORT_ROWS
     customers = bench.customers
     print(f"  {customers:,} customers over {resellers:,} resellers, {bench.queries} service and {bench.http_queries} "
           f"HTTP grid queries per database (25 rows a page); Customers.xlsx of {export_rows:,} rows")
+    run_writer(bench)
     for kind in bench.databases:
         run_one(bench, kind, customers, resellers, export_rows)
 
