@@ -69,8 +69,12 @@ def test_bad_input_is_422_and_changes_nothing(db, client):
     assert raw.status_code == 400 and raw.json()["error"]["code"] == "invalid_json"
     assert client.get("/api/v1/accounts", headers=headers).json()["total"] == 0
     assert client.get("/api/v1/accounts/999999", headers=headers).status_code == 404
-    unknown_field = client.patch("/api/v1/accounts/1", json={"bogus": 1}, headers=headers)
-    assert unknown_field.status_code in (404, 422)
+    unknown_id = client.patch("/api/v1/accounts/999999", json={"name": "Y"}, headers=headers)
+    assert unknown_id.status_code == 404, unknown_id.text
+    account = client.post("/api/v1/accounts", json={"name": "X"}, headers=headers).json()
+    unknown_field = client.patch(f"/api/v1/accounts/{account['id']}", json={"bogus": 1}, headers=headers)
+    assert unknown_field.status_code == 422, unknown_field.text
+    assert list(unknown_field.json()["error"]["fields"]) == ["bogus"]
 
 
 def test_duplicate_number_is_409_with_field(db, client):
