@@ -7,7 +7,7 @@ CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
 export ACCOUNTDESK_DATABASE_URL ?= sqlite:///var/accountdesk.db
 
-.PHONY: demo test lint lint-pending bench install lock clean
+.PHONY: demo test lint bench install lock clean
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
