@@ -88,17 +88,48 @@ def free_port() -> int:
 class App:
     base_url: str
     process: subprocess.Popen[bytes]
+    workers: int = 1
+
+    def pids(self) -> list[int]:
+        """The server's processes: `accountdesk serve` and, with several workers, the uvicorn worker processes
+        it started (every descendant, from the parent ids in /proc)."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue  # the process ended while we looked
+        tree = [self.process.pid]
+        for pid in tree:
+            tree += [child for child, parent in parents.items() if parent == pid]
+        return tree
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far (from /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU all the server's processes have used so far (from /proc/<pid>/stat)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    @property
+    def processes(self) -> int:
+        """How many processes the server runs once started: with several workers, uvicorn's supervisor, the
+        workers and multiprocessing's resource tracker."""
+        return 1 if self.workers == 1 else self.workers + 2
+
+    def cores(self) -> int:
+        """CPUs the server may run on."""
+        return len(os.sched_getaffinity(self.process.pid))
 
 
 @contextmanager
-def running_app(target: Target, **env: str) -> Iterator[App]:
-    """`accountdesk serve` (uvicorn, one process, its outbox worker thread) on a loopback port, against the
-    target database; extra ACCOUNTDESK_* settings come as keyword arguments."""
+def running_app(target: Target, workers: int = 1, **env: str) -> Iterator[App]:
+    """`accountdesk serve` (uvicorn, `workers` app processes, each with its outbox worker thread) on a loopback
+    port, against the target database; extra ACCOUNTDESK_* settings come as keyword arguments."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCOUNTDESK_")}
@@ -106,10 +137,11 @@ def running_app(target: Target, **env: str) -> Iterator[App]:
                        ACCOUNTDESK_MAIL_DIR=str(target.workdir / "mail"), **env)
     log = (target.workdir / "server.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "accountdesk.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT)
+                                "--port", str(port), "--workers", str(workers)], env=environment, stdout=log,
+                               stderr=subprocess.STDOUT)
     try:
         _wait_healthy(base_url, process, target.workdir / "server.log")
-        yield App(base_url, process)
+        yield App(base_url, process, workers)
     finally:
         process.terminate()
         try:

@@ -59,15 +59,39 @@ def verify_rate(seconds: float) -> float:
     return rate(count, elapsed)
 
 
+def on_all_cores(seconds: float, operation: Callable[[], object], threads: int) -> float:
+    """`operation`s per second with `threads` threads running it back to back (argon2-cffi releases the GIL)."""
+    with ThreadPoolExecutor(threads) as pool:
+        runs = list(pool.map(lambda _: timed(seconds, operation), range(threads)))
+    return sum(rate(count, elapsed) for count, elapsed in runs)
+
+
 def verify_rate_all_cores(seconds: float) -> tuple[float, int]:
-    """Verifications per second with one thread per CPU (argon2-cffi releases the GIL): the ceiling for a
-    sign-in server on this machine."""
+    """Verifications per second with one thread per CPU: the ceiling for a sign-in server on this machine."""
     from accountdesk.core.security import hash_password, verify_password
 
     stored, threads = hash_password(PASSWORD), len(os.sched_getaffinity(0))
-    with ThreadPoolExecutor(threads) as pool:
-        runs = list(pool.map(lambda _: timed(seconds, lambda: verify_password(stored, PASSWORD)), range(threads)))
-    return sum(rate(count, elapsed) for count, elapsed in runs), threads
+    return on_all_cores(seconds, lambda: verify_password(stored, PASSWORD), threads), threads
+
+
+def hash_rate_all_cores(seconds: float, threads: int) -> float:
+    """New-password hashes per second with `threads` threads: what `threads` cores can hash at most."""
+    from accountdesk.core.security import hash_password
+
+    return on_all_cores(seconds, lambda: hash_password(PASSWORD), threads)
+
+
+def hash_cpu_seconds(seconds: float) -> float:
+    """CPU time of one hash on one core (this thread's own CPU clock, so waiting for a busy machine's CPUs is not
+    counted): what a request that did nothing but hash would cost a server."""
+    from accountdesk.core.security import hash_password
+
+    hash_password(PASSWORD)  # warm-up
+    count, started, wall = 0, time.thread_time(), time.perf_counter()
+    while time.perf_counter() - wall < seconds:
+        hash_password(PASSWORD)
+        count += 1
+    return (time.thread_time() - started) / count
 
 
 def run(bench: Bench) -> None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront"]
+SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency"]
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 # Default sizes keep `make bench` to about 10 minutes on 2 cores; --full runs the issues' target sizes.
@@ -48,6 +48,7 @@ class Bench:
     explain: int = 0
     customers: int = CUSTOMERS
     timing_pairs: int = 300
+    requests: int = 300
     figures: list[Figure] = field(default_factory=list)
 
     def report(self, section: str, database: str, name: str, value: float, unit: str, note: str = "") -> Figure:
@@ -87,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="concurrent HTTP clients for the sign-in and registration runs (default 6)")
     parser.add_argument("--timing-pairs", type=int, default=300, metavar="N",
                         help="storefront: sign-ins with a known and with an unknown e-mail, N of each (default 300)")
+    parser.add_argument("--requests", type=int, default=300, metavar="N",
+                        help="efficiency: sign-ins and registrations per database (default 300)")
     parser.add_argument("--explain", type=int, default=0, metavar="N",
                         help="search on PostgreSQL: print EXPLAIN (ANALYZE, BUFFERS) of the N slowest queries")
     parser.add_argument("--pg-url", default=PG_URL, metavar="URL",
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(accounts=accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
                   seconds=args.seconds, queries=args.queries, http_queries=args.http_queries, clients=args.clients,
                   pg_url=args.pg_url.rstrip("/"), explain=args.explain, customers=customers,
-                  timing_pairs=args.timing_pairs)
+                  timing_pairs=args.timing_pairs, requests=args.requests)
     names = args.only or SECTIONS
     # A stopped run (Ctrl+C, kill) still drops its PostgreSQL database and temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
