@@ -82,7 +82,8 @@ def _invite(session: Session, actor: Actor, email: str, name: str, role: str, re
     user = StaffUser(**values, password_hash="")
     session.add(user)
     session.flush()
-    log(session, actor, "staff.invited", user, audit.created(values), note=note)
+    log(session, actor, "staff.invited", user, audit.created({k: v for k, v in values.items() if v is not None}),
+        note=note)
     send_invitation(session, actor, user, base_url, invited_by=invited_by, language=language)
     return user
 
