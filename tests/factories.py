@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyotp
-
 from fastapi.testclient import TestClient
 
 from accountdesk.accounts import service as accounts

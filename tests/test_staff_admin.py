@@ -86,9 +86,9 @@ def test_a_password_change_ends_the_other_sessions_and_tokens(db, client):
     csr = f.staff(db, "csr")
     token = f.token(client, csr)
     console_sign_in(client, csr)
-    wrong = _post_form(client, "/console/account/password", {"current_password": "not-my-password-at-all",
-                                                             "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
-                       "/console/account")
+    wrong = _post_form(client, "/console/account/password", {
+        "current_password": "not-my-password-at-all", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        "/console/account")
     assert wrong.status_code == 422 and "This is not your current password." in wrong.text
     weak = _post_form(client, "/console/account/password", {"current_password": f.PASSWORD, "password": "password123",
                                                             "password_confirm": "password123"}, "/console/account")
@@ -278,7 +278,7 @@ def test_approving_a_reseller_invites_its_registrant_to_my_customers(db, client,
     with db.transaction() as session:
         staff = session.scalar(select(StaffUser).where(StaffUser.email == "ada@example.com"))
         assert staff.role == "reseller_admin" and staff.reseller_account_id == queue["Lighthouse IT"]
-    link = [u for u in links(invitations[0]) if "/console/activate" in u][0].split("8000", 1)[1]
+    link = next(u for u in links(invitations[0]) if "/console/activate" in u).split("8000", 1)[1]
     done = _post_form(client, "/console/activate", {"token": link.split("token=", 1)[1], "password": NEW_PASSWORD,
                                                     "password_confirm": NEW_PASSWORD}, link)
     assert done.headers["location"] == f"/console/resellers/{queue['Lighthouse IT']}/customers"

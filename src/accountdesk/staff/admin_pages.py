@@ -30,9 +30,9 @@ ROLE_LABELS = {StaffRole.admin: "Administrator", StaffRole.csr: "Customer servic
                StaffRole.approver: "Approver", StaffRole.reseller_admin: "Reseller administrator"}
 OPERATOR_ROLES = [(r.value, ROLE_LABELS[r]) for r in (StaffRole.admin, StaffRole.csr, StaffRole.approver)]
 CONFIRM = {
-    "deactivate": ("Deactivate {label}?", "{email} is signed out of the console and the API at once, everywhere, and "
-                   "can no longer sign in. Reactivating later does not bring old sessions or tokens back.",
-                   "Yes, deactivate", "false"),
+    "deactivate": ("Deactivate {label}?", ("{email} is signed out of the console and the API at once, everywhere, "
+                                           "and can no longer sign in. Reactivating later does not bring old sessions "
+                                           "or tokens back."), "Yes, deactivate", "false"),
     "reactivate": ("Reactivate {label}?", "{email} can sign in again with their password.", "Yes, reactivate",
                    "true"),
 }

@@ -60,7 +60,8 @@ class Enrolment:
     @property
     def qr_svg(self) -> Markup:
         # segno's own SVG, no script; safe to inline since it contains only the path of the modules
-        return Markup(segno.make(self.uri, error="m").svg_inline(omitsize=True, title="QR code for your authenticator app"))
+        qr = segno.make(self.uri, error="m")
+        return Markup(qr.svg_inline(omitsize=True, title="QR code for your authenticator app"))
 
     @property
     def grouped_secret(self) -> str:
