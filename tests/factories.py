@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
+import pyotp
 from fastapi.testclient import TestClient
 
 from accountdesk.accounts import service as accounts
@@ -13,6 +15,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.security import hash_password
+from accountdesk.staff import second_factor
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import create_staff
 from accountdesk.storefronts.models import Storefront
@@ -66,3 +69,27 @@ def token(client: TestClient, user: StaffUser) -> dict[str, str]:
     response = client.post("/api/v1/staff/tokens", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def enrol_totp(db: Database, user: StaffUser) -> str:
+    """Turn two-step sign-in on through the service (as the setup page does); returns the secret. The step used to
+    confirm is forgotten, so that a test can use the current code next."""
+    enrolment = second_factor.start_enrolment(user)
+    with db.transaction() as session:
+        second_factor.enable(session, session.get(StaffUser, user.id), enrolment,
+                             _usable_code(enrolment.secret, session.get(StaffUser, user.id).totp_last_step))
+        session.get(StaffUser, user.id).totp_last_step = None
+    return enrolment.secret
+
+
+def totp_code(db: Database, user: StaffUser, secret: str) -> str:
+    """A code the server takes now (two sign-ins per 30 seconds at most: see _usable_code)."""
+    with db.transaction() as session:
+        return _usable_code(secret, session.get(StaffUser, user.id).totp_last_step)
+
+
+def _usable_code(secret: str, last_step: int | None) -> str:
+    """The current time step's code, or the next one's when that was already used (the server accepts one step of
+    clock drift either way)."""
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(max(totp.timecode(datetime.now(UTC)), (last_step or 0) + 1))

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import httpx
 
+from sqlalchemy import select
+
 from accountdesk.mail import service as mail
+from accountdesk.staff.models import StaffUser
+from tests import factories as f
 from tests.conftest import clean_environment, free_port
 from tests.mailbox import read_folder, wait_for
 
@@ -41,6 +45,19 @@ def test_upgrade_and_create_staff(db, client):
     assert again.returncode == 1
     weak = _run(db, "create-staff", "--email", "x@example.com", "--password", "short")
     assert weak.returncode == 1 and "at least 12" in weak.stdout
+
+
+def test_create_staff_puts_reseller_staff_on_reseller_accounts_only(db):
+    customer, reseller = f.account(db, name="Plain Customer"), f.account(db, kind="reseller")
+    args = ("create-staff", "--email", "r@example.com", "--password", "a-long-staff-password", "--role",
+            "reseller_admin", "--reseller-account")
+    refused = _run(db, *args, customer.number)
+    assert refused.returncode == 1
+    assert f"Account {customer.number} (Plain Customer) is not a reseller" in " ".join(refused.stdout.split())
+    made = _run(db, *args, reseller.number)
+    assert made.returncode == 0, made.stdout + made.stderr
+    with db.transaction() as session:
+        assert session.scalar(select(StaffUser.reseller_account_id)) == reseller.id
 
 
 def test_standalone_worker_delivers(db, tmp_path):

@@ -28,6 +28,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "reverification": ("link", "expires_hours", "inactive_days"),
     "storefront_user_deactivated": (),
     "instant_registration": ("link", "expires_hours"),
+    "staff_invitation": ("role", "link", "expires_hours", "invited_by", "sign_in_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -49,6 +50,7 @@ VALUES: dict[str, Any] = {
     "company_name": "Dupont & Fils SARL",
     "account_number": "C-10042",
     "reason": "We only sell to registered businesses.",
+    "role": "reseller_admin",
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]

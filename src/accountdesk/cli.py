@@ -93,7 +93,8 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
             user = make(session, email, password, role, name, reseller_id)
             console.print(f"created {user.role} {user.email}")
     except AppError as exc:
-        console.print(f"[red]{exc.message}[/] {' '.join(exc.fields.values())}")
+        details = " ".join(text for text in exc.fields.values() if text != exc.message)
+        console.print(f"[red]{exc.message}[/] {details}".rstrip())
         raise typer.Exit(1) from exc
     except Exception as exc:  # IntegrityError: e-mail taken
         console.print(f"[red]could not create the staff user: {exc.__class__.__name__}[/]")

@@ -98,7 +98,7 @@ def load(db: Database | None = None) -> bool:
             session.flush()
             accounts.reindex(session, account)
         load_erp_store(session)
-        create_staff(session, "admin@example.com", DEMO_PASSWORD, "admin", "Demo Admin")
-        create_staff(session, "csr@example.com", DEMO_PASSWORD, "csr", "Demo CSR")
-        create_staff(session, "approver@example.com", DEMO_PASSWORD, "approver", "Demo Approver")
+        create_staff(session, "admin@example.com", DEMO_PASSWORD, "admin", "Alex Morgan")
+        create_staff(session, "csr@example.com", DEMO_PASSWORD, "csr", "Sam Rivera")
+        create_staff(session, "approver@example.com", DEMO_PASSWORD, "approver", "Jo Baker")
     return True

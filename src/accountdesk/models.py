@@ -7,9 +7,9 @@ from accountdesk.core.db import Base
 from accountdesk.core.models import AuditEvent, AuthSession, NumberSequence, OutboxMessage, RateLimitHit, SingleUseToken
 from accountdesk.orders.models import Order, OrderLine
 from accountdesk.resellers.models import Subscription
-from accountdesk.staff.models import StaffUser
+from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
 
 __all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact", "CustomAttributeDefinition",
            "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence", "Order", "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken",
-           "StaffUser", "Storefront", "Subscription"]
+           "StaffRecoveryCode", "StaffUser", "Storefront", "Subscription"]

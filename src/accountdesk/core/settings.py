@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(8, description="Delivery attempts before a message is marked failed")
     reset_token_minutes: int = Field(30, description="Lifetime of a password-reset link")
     activation_token_hours: int = Field(24, description="Lifetime of an activation link")
+    staff_totp_required_for_admins: bool = Field(False, description="Admins must sign in with a second factor (TOTP); one without it is sent to set it up and can do nothing else")
     erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap (SAP Business One Service Layer)")
     erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, invoices.csv, statements.csv")
     erp_sap_url: str | None = Field(None, description="SAP Business One Service Layer address, e.g. https://sap.example.com:50000 (the adapter adds /b1s/v1/)")

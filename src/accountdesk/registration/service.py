@@ -34,6 +34,7 @@ from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
 from accountdesk.signin import service as signin
 from accountdesk.signin.session import get_storefront
+from accountdesk.staff import admin as staff_admin
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
 from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
@@ -631,13 +632,18 @@ def _tell_rejected(session: Session, contact: Contact, reason: str) -> None:
 
 
 def approve_account(session: Session, actor: Actor, account_id: int, base_url: str) -> Account:
-    """Approve a registration: the account and its waiting contacts become active and are told by e-mail."""
+    """Approve a registration: the account and its waiting contacts become active and are told by e-mail. A reseller's
+    registrant is also invited to the console as its first reseller administrator (My Customers)."""
     account = _decide_account(session, account_id, AccountStatus.active)
     _log(session, actor, "registration.approved", account, AccountStatus.pending_approval)
-    for contact in contacts.list_contacts(session, account):
-        if contact.status == ContactStatus.pending_approval:
-            contact.status = ContactStatus.active
-            _tell_approved(session, actor, contact, base_url)
+    waiting = [c for c in contacts.list_contacts(session, account) if c.status == ContactStatus.pending_approval]
+    for contact in waiting:
+        contact.status = ContactStatus.active
+        _tell_approved(session, actor, contact, base_url)
+    if account.kind == AccountKind.reseller and waiting:
+        registrant = min(waiting, key=lambda c: c.id)
+        staff_admin.invite_registrant(session, actor, account, registrant.email, registrant.name, registrant.language,
+                                      base_url)
     on_account_approved(session, account)
     return account
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from fastapi import Request
 
 from accountdesk.core.errors import Forbidden, NotAuthenticated
-from accountdesk.core.pages import sign_in_required
+from accountdesk.core.pages import SignInRequired, sign_in_required
 from accountdesk.core.web import DbSession
+from accountdesk.staff import second_factor
 from accountdesk.staff.models import StaffRole
 from accountdesk.staff.service import StaffPrincipal, principal_for
 
@@ -28,6 +29,8 @@ def api_staff(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
         if principal is None:
             raise NotAuthenticated("Send a staff access token: Authorization: Bearer <token>.",
                                    headers={"WWW-Authenticate": "Bearer"})
+        if second_factor.must_enrol(principal.user, request.app.state.settings):
+            raise Forbidden(second_factor.ENROLMENT_REQUIRED, code="totp_enrolment_required")
         if not principal.may(roles):
             raise Forbidden(f"The {principal.user.role} role may not do this.", code="role_forbidden")
         return principal
@@ -40,16 +43,20 @@ def console_staff(request: Request, session: DbSession) -> StaffPrincipal | None
 
 
 CONSOLE_SIGN_IN = "/console/sign-in"
+TOTP_SETUP = "/console/account/totp"
 
 
-def console_page(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
+def console_page(roles: frozenset[StaffRole], *, enrolling: bool = False) -> Callable[..., StaffPrincipal]:
     """A console page's staff user, from the console cookie: no valid session redirects to the sign-in page
-    (coming back afterwards), the wrong role gets a 403 page. Use on routers with core.pages.PageRoute."""
+    (coming back afterwards), the wrong role gets a 403 page. An admin who must set up a second factor first is
+    sent to its setup from every page but those marked `enrolling`. Use on routers with core.pages.PageRoute."""
 
     def dependency(request: Request, session: DbSession) -> StaffPrincipal:
         principal = console_staff(request, session)
         if principal is None:
             raise sign_in_required(request, CONSOLE_SIGN_IN)
+        if not enrolling and second_factor.must_enrol(principal.user, request.app.state.settings):
+            raise SignInRequired(TOTP_SETUP)
         request.state.page_context = {"staff": principal}  # error pages keep the console navigation
         if not principal.may(roles):
             raise Forbidden(f"Your role ({principal.user.role}) may not do this. Ask an administrator.",

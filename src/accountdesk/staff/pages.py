@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from accountdesk.core import sessions
-from accountdesk.core.errors import TooManyRequests
+from accountdesk.core import sessions, tokens
+from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, get_db
-from accountdesk.staff import service
+from accountdesk.staff import second_factor, service
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staff
 
@@ -20,6 +21,11 @@ Fields = Annotated[dict[str, str], Depends(form_fields)]
 HOME = "/console/accounts"
 SIGN_IN_LIMIT = "10/15 minutes"
 WRONG = "E-mail or password is not right."
+CODE_STEP = "/console/sign-in/code"
+STEP_COOKIE = "accountdesk_console_step"
+SIGN_IN_STEP = "staff_sign_in_step"  # single-use token between the password and the code
+STEP_LIFETIME = timedelta(minutes=5)
+TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes, then sign in again."
 
 
 def home_for(user: StaffUser) -> str:
@@ -56,11 +62,70 @@ def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
     if user is None:
         request.app.state.rate_limits.hit(SIGN_IN_LIMIT, *keys)
         return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
+    if user.totp_enabled:
+        return _ask_for_code(request, session, user, target)
+    return open_console(request, session, user, target)
+
+
+def open_console(request: Request, session: DbSession, user: StaffUser, target: str = HOME) -> Response:
+    """Open a console session (ending the one this browser had) and go on to `target`."""
     _end_current(request, session)
     token, _ = service.start_session(session, user, "console", request.app.state.settings)
     response = redirect(home_for(user) if target == HOME else target)
     response.set_cookie(CONSOLE_COOKIE, token, path="/console", httponly=True, samesite="lax",
                         secure=request.app.state.settings.cookie_secure)
+    return response
+
+
+def _ask_for_code(request: Request, session: DbSession, user: StaffUser, target: str) -> Response:
+    """The password was right; the second step is the code. Until then the browser holds only a short-lived,
+    single-use step token bound to this user, never a session."""
+    token = tokens.issue(session, SIGN_IN_STEP, STEP_LIFETIME, staff_user_id=user.id, data={"next": target})
+    response = redirect(CODE_STEP)
+    response.set_cookie(STEP_COOKIE, token, path=CODE_STEP, max_age=int(STEP_LIFETIME.total_seconds()),
+                        httponly=True, samesite="strict", secure=request.app.state.settings.cookie_secure)
+    return response
+
+
+def _step_user(request: Request, session: DbSession) -> StaffUser | None:
+    row = tokens.peek(session, SIGN_IN_STEP, request.cookies.get(STEP_COOKIE, ""))
+    user = session.get(StaffUser, row.staff_user_id) if row is not None and row.staff_user_id else None
+    return user if user is not None and user.active and user.totp_enabled else None
+
+
+def _start_again(request: Request) -> Response:
+    response = flash_redirect(request, CONSOLE_SIGN_IN, "Your sign-in took too long. Please start again.")
+    response.delete_cookie(STEP_COOKIE, path=CODE_STEP)
+    return response
+
+
+@router.get("/sign-in/code")
+def code_form(request: Request, session: DbSession) -> Response:
+    """The second step of signing in: the code of the authenticator app, or a recovery code."""
+    if _step_user(request, session) is None:
+        return _start_again(request)
+    return page(request, "staff/sign_in_code.html")
+
+
+@router.post("/sign-in/code", dependencies=[Depends(verify_csrf)])
+def sign_in_with_code(request: Request, session: DbSession, form: Fields) -> Response:
+    """Check the code (each works once; wrong ones are limited per user) and open the console session."""
+    user = _step_user(request, session)
+    if user is None:
+        return _start_again(request)
+    try:
+        second_factor.check_code(session, request.app.state.rate_limits, user, form.get("code", ""))
+    except TooManyRequests as exc:
+        response = page(request, "staff/sign_in_code.html", {"error": TOO_MANY_CODES}, 429)
+        response.headers.update(exc.headers)
+        return response
+    except NotAuthenticated as exc:
+        return page(request, "staff/sign_in_code.html", {"error": exc.message}, 400)
+    step = tokens.consume(session, SIGN_IN_STEP, request.cookies.get(STEP_COOKIE, ""))
+    if step is None:
+        return _start_again(request)
+    response = open_console(request, session, user, step.data.get("next") or HOME)
+    response.delete_cookie(STEP_COOKIE, path=CODE_STEP)
     return response
 
 

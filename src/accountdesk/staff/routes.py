@@ -10,7 +10,7 @@ from accountdesk.core import sessions
 from accountdesk.core.errors import NotAuthenticated
 from accountdesk.core.settings import get_settings
 from accountdesk.core.web import DbSession, get_db
-from accountdesk.staff import service
+from accountdesk.staff import second_factor, service
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.schemas import TokenRequest, TokenResponse
 from accountdesk.staff.service import READ, StaffPrincipal
@@ -24,6 +24,8 @@ def create_token(body: TokenRequest, request: Request, session: DbSession) -> To
     user = service.authenticate(get_db(request), body.email, body.password)
     if user is None:
         raise NotAuthenticated("E-mail or password is not right.", code="invalid_credentials")
+    second_factor.check_for_token(session, request.app.state.rate_limits, request.app.state.settings, user,
+                                  body.totp_code)
     token, _ = service.start_session(session, user, "api", request.app.state.settings)
     return TokenResponse(access_token=token, expires_in=get_settings().api_token_hours * 3600, role=user.role)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accountdesk.core import sessions
+from accountdesk.accounts.models import Account, AccountKind
+from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import ValidationFailed
@@ -23,6 +25,7 @@ MANAGE_CUSTOMERS = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.reseller
 APPROVE = frozenset({StaffRole.admin, StaffRole.approver})
 ADMIN = frozenset({StaffRole.admin})
 OPERATOR = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.approver})
+STAFF_ADMINS = frozenset({StaffRole.admin, StaffRole.reseller_admin})  # manage staff (reseller staff: their own)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class StaffPrincipal:
 
     @property
     def actor(self) -> Actor:
-        return Actor("staff", self.user.id, self.user.email)
+        return actor_of(self.user)
 
     @property
     def reseller_scope(self) -> int | None:
@@ -45,16 +48,43 @@ class StaffPrincipal:
         return self.user.role in roles
 
 
-def create_staff(session: Session, email: str, password: str, role: str, name: str = "",
-                 reseller_account_id: int | None = None) -> StaffUser:
-    problems = PasswordPolicy().problems(password, personal=(email.split("@")[0],))
+def actor_of(user: StaffUser) -> Actor:
+    return Actor("staff", user.id, user.email)
+
+
+def log(session: Session, actor: Actor, action: str, user: StaffUser, changes: dict[str, Any] | None = None,
+        note: str = "") -> None:
+    """A staff user's history; reseller staff's events also appear in their reseller account's history."""
+    audit.record(session, actor, action, subject_type="staff_user", subject_id=user.id,
+                 account_id=user.reseller_account_id, changes=changes, note=note or user.email)
+
+
+def check_password(password: str, email: str, name: str = "") -> None:
+    """The staff password policy (12+ characters, not a common one, not the user's name or e-mail)."""
+    problems = PasswordPolicy().problems(password, personal=(email.split("@")[0], *name.split()))
     if problems:
-        raise ValidationFailed(" ".join(problems), fields={"password": " ".join(problems)})
+        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+
+
+def check_role(session: Session, role: str, reseller_account_id: int | None) -> None:
+    """A known role; reseller_admin, and only it, belongs to exactly one account, which must be a reseller."""
     if role not in StaffRole.__members__:
         raise ValidationFailed("Unknown role.", fields={"role": f"Choose one of {', '.join(StaffRole)}."})
     if (role == StaffRole.reseller_admin) != (reseller_account_id is not None):
         raise ValidationFailed("Reseller staff belong to exactly one reseller account.",
                                fields={"reseller_account_id": "Required for reseller_admin, and only for it."})
+    if reseller_account_id is not None:
+        account = session.get(Account, reseller_account_id)
+        if account is None or account.kind != AccountKind.reseller:
+            what = f"Account {account.number} ({account.name}) is not a reseller" if account else "No such account"
+            message = f"{what}: reseller staff belong to a reseller account."
+            raise ValidationFailed(message, code="not_a_reseller", fields={"reseller_account_id": message})
+
+
+def create_staff(session: Session, email: str, password: str, role: str, name: str = "",
+                 reseller_account_id: int | None = None) -> StaffUser:
+    check_password(password, email, name)
+    check_role(session, role, reseller_account_id)
     user = StaffUser(email=email.strip().lower(), password_hash=hash_password(password), role=role, name=name,
                      reseller_account_id=reseller_account_id)
     session.add(user)

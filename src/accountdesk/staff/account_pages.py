@@ -1,0 +1,143 @@
+"""A staff user's own pages: accepting the invitation (first password), My account (change the password) and
+two-step sign-in (set up from a QR code, recovery codes shown once, turn off). Rules: staff.admin and
+staff.second_factor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from accountdesk.core.errors import field_error
+from accountdesk.core.forms import verify_csrf
+from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
+from accountdesk.core.web import DbSession
+from accountdesk.staff import admin, second_factor
+from accountdesk.staff.deps import TOTP_SETUP, console_page
+from accountdesk.staff.models import StaffUser
+from accountdesk.staff.pages import home_for, open_console
+from accountdesk.staff.second_factor import Enrolment
+from accountdesk.staff.service import READ, StaffPrincipal
+
+router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
+Me = Annotated[StaffPrincipal, Depends(console_page(READ))]
+Enrolling = Annotated[StaffPrincipal, Depends(console_page(READ, enrolling=True))]
+Fields = Annotated[dict[str, str], Depends(form_fields)]
+LinkToken = Annotated[str, Query(max_length=200)]
+CSRF = [Depends(verify_csrf)]
+ACCOUNT = "/console/account"
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the invitation page's address carries its token
+
+
+def _passwords_match(form: dict[str, str]) -> None:
+    if form.get("password", "") != form.get("password_confirm", ""):
+        raise field_error("password_confirm", "The two passwords differ.")
+
+
+# --- the invitation link ------------------------------------------------------------------------------------------
+
+def _activation_page(request: Request, session: Session, token: str, form: Form | None = None,
+                     status: int = 200) -> Response:
+    user = admin.invited_user(session, token)
+    if user is None:
+        response = page(request, "staff/activate.html", {"invalid": admin.INVITATION_INVALID}, 400 if token else 404)
+    else:
+        response = page(request, "staff/activate.html", {"invitee": user, "token": token,
+                                                          "form": form or Form(prefix="activate")}, status)
+    response.headers.update(NO_REFERRER)
+    return response
+
+
+@router.get("/activate")
+def activation_form(request: Request, session: DbSession, token: LinkToken = "") -> Response:
+    """The invitation link: the invitee chooses a password."""
+    return _activation_page(request, session, token)
+
+
+@router.post("/activate", dependencies=CSRF)
+def activate(request: Request, session: DbSession, form: Fields) -> Response:
+    """Set the first password (the staff policy applies), use the link, and sign in."""
+    token = form.get("token", "")[:200]
+
+    def accept() -> StaffUser:
+        _passwords_match(form)
+        return admin.accept_invitation(session, token, form.get("password", ""))
+
+    user, errors = attempt(session, accept)
+    if user is None:  # the passwords typed are not shown again
+        return _activation_page(request, session, token, Form.refused({}, errors, "activate"), 422)
+    return open_console(request, session, user)
+
+
+# --- My account ---------------------------------------------------------------------------------------------------
+
+def account_page(request: Request, session: Session, staff: StaffPrincipal, *, password: Form | None = None,
+                 totp: Form | None = None, status: int = 200) -> Response:
+    return page(request, "staff/account.html", {
+        "staff": staff, "me": staff.user, "password_form": password or Form(prefix="password"),
+        "totp_form": totp or Form(prefix="totp"), "required": second_factor.required(staff.user,
+                                                                                    request.app.state.settings),
+        "codes_left": second_factor.recovery_codes_left(session, staff.user)}, status)
+
+
+@router.get("/account")
+def my_account(request: Request, session: DbSession, staff: Me) -> Response:
+    """My account: password and two-step sign-in."""
+    return account_page(request, session, staff)
+
+
+@router.post("/account/password", dependencies=CSRF)
+def change_password(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
+    """Change the password (the current one first); every other session and API token ends."""
+    def change() -> None:
+        _passwords_match(form)
+        admin.change_password(session, request.app.state.rate_limits, staff.user, form.get("current_password", ""),
+                              form.get("password", ""), staff.auth.id)
+
+    _, errors = attempt(session, change)
+    if errors:
+        return account_page(request, session, staff, password=Form.refused({}, errors, "password"), status=422)
+    return flash_redirect(request, ACCOUNT, "Your password was changed. Your other sessions were signed out.")
+
+
+def _enrol_page(request: Request, staff: StaffPrincipal, enrolment: Enrolment, form: Form | None = None,
+                status: int = 200) -> Response:
+    return page(request, "staff/totp_setup.html", {
+        "staff": staff, "enrolment": enrolment, "form": form or Form(prefix="totp"),
+        "required": second_factor.must_enrol(staff.user, request.app.state.settings)}, status)
+
+
+@router.get("/account/totp")
+def totp_setup(request: Request, staff: Enrolling) -> Response:
+    """Set up two-step sign-in: a QR code (and the secret as text) for the authenticator app, then its first code."""
+    if staff.user.totp_enabled:
+        return flash_redirect(request, ACCOUNT, "Two-step sign-in is already on.")
+    return _enrol_page(request, staff, second_factor.start_enrolment(staff.user))
+
+
+@router.post("/account/totp", dependencies=CSRF)
+def totp_confirm(request: Request, session: DbSession, staff: Enrolling, form: Fields) -> Response:
+    """Turn two-step sign-in on with the app's first code; the recovery codes are shown this once."""
+    if staff.user.totp_enabled:
+        return flash_redirect(request, ACCOUNT, "Two-step sign-in is already on.")
+    enrolment = second_factor.resume_enrolment(staff.user, form.get("enrolment", ""))
+    if enrolment is None:
+        return flash_redirect(request, TOTP_SETUP, "That setup took too long; scan this new code.")
+    codes, errors = attempt(session, lambda: second_factor.enable(session, staff.user, enrolment, form.get("code", "")))
+    if codes is None:
+        return _enrol_page(request, staff, enrolment, Form.refused({}, errors, "totp"), 422)
+    response = page(request, "staff/recovery_codes.html", {"staff": staff, "codes": codes,
+                                                           "next": home_for(staff.user)})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/account/totp/disable", dependencies=CSRF)
+def totp_disable(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
+    """Turn two-step sign-in off, with a current code (admins keep it where it is required)."""
+    _, errors = attempt(session, lambda: second_factor.disable(session, staff.user, form.get("code", ""),
+                                                               request.app.state.settings))
+    if errors:
+        return account_page(request, session, staff, totp=Form.refused({}, errors, "totp"), status=422)
+    return flash_redirect(request, ACCOUNT, "Two-step sign-in is off.")

@@ -1,0 +1,150 @@
+"""Console pages for staff administration: the staff list, inviting a user, one user's record (name and role,
+deactivate/reactivate after a confirmation, resend the invitation, remove two-step sign-in) with its history.
+Admins see every staff user, reseller staff their own reseller's (404 otherwise), exactly like the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accountdesk.accounts.models import Account, AccountKind
+from accountdesk.core.errors import BadRequest
+from accountdesk.core.forms import verify_csrf
+from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.web import DbSession
+from accountdesk.staff import admin, second_factor
+from accountdesk.staff.deps import console_page
+from accountdesk.staff.models import StaffRole, StaffUser
+from accountdesk.staff.schemas import StaffInvite, StaffUpdate, StaffUserId
+from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
+
+router = APIRouter(prefix="/console/staff", route_class=PageRoute, include_in_schema=False)
+Manager = Annotated[StaffPrincipal, Depends(console_page(STAFF_ADMINS))]
+Admin = Annotated[StaffPrincipal, Depends(console_page(ADMIN))]
+Fields = Annotated[dict[str, str], Depends(form_fields)]
+CSRF = [Depends(verify_csrf)]
+ROLE_LABELS = {StaffRole.admin: "Administrator", StaffRole.csr: "Customer service (CSR)",
+               StaffRole.approver: "Approver", StaffRole.reseller_admin: "Reseller administrator"}
+OPERATOR_ROLES = [(r.value, ROLE_LABELS[r]) for r in (StaffRole.admin, StaffRole.csr, StaffRole.approver)]
+CONFIRM = {
+    "deactivate": ("Deactivate {label}?", ("{email} is signed out of the console and the API at once, everywhere, "
+                                           "and can no longer sign in. Reactivating later does not bring old sessions "
+                                           "or tokens back."), "Yes, deactivate", "false"),
+    "reactivate": ("Reactivate {label}?", "{email} can sign in again with their password.", "Yes, reactivate",
+                   "true"),
+}
+
+
+def staff_url(user: StaffUser) -> str:
+    return f"/console/staff/{user.id}"
+
+
+def _resellers(session: Session, staff: StaffPrincipal) -> dict[int, str]:
+    """Reseller accounts by id: every one for operator admins (to invite reseller staff), the own one otherwise."""
+    query = select(Account.id, Account.name).where(Account.kind == AccountKind.reseller).order_by(Account.name)
+    if staff.reseller_scope is not None:
+        query = query.where(Account.id == staff.reseller_scope)
+    return {row.id: row.name for row in session.execute(query)}
+
+
+def _context(session: Session, staff: StaffPrincipal, **extra: Any) -> dict[str, Any]:
+    resellers = _resellers(session, staff)
+    return {"staff": staff, "role_labels": ROLE_LABELS, "operator_roles": OPERATOR_ROLES, "resellers": resellers,
+            "reseller_options": [(str(i), name) for i, name in resellers.items()],
+            "operator": staff.reseller_scope is None, **extra}
+
+
+@router.get("")
+def staff_list(request: Request, session: DbSession, staff: Manager) -> Response:
+    """Staff users with role, status and two-step sign-in."""
+    return page(request, "staff/list.html", _context(session, staff, users=admin.list_staff(session,
+                                                                                              staff.reseller_scope)))
+
+
+def _invite_page(request: Request, session: Session, staff: StaffPrincipal, form: Form, status: int = 200) -> Response:
+    return page(request, "staff/invite.html", _context(session, staff, form=form), status)
+
+
+@router.get("/new")
+def invite_form(request: Request, session: DbSession, staff: Manager,
+                reseller: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> Response:
+    """Invite a staff user (operator admins may start from a reseller: its first reseller administrator)."""
+    values = {"role": StaffRole.reseller_admin.value, "reseller_account_id": str(reseller)} if reseller else {}
+    return _invite_page(request, session, staff, Form(values, prefix="invite", submitted=bool(values)))
+
+
+@router.post("", dependencies=CSRF)
+def invite(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+    """Create the user and e-mail the invitation link."""
+    user, errors = attempt(session, lambda: admin.invite(session, staff, StaffInvite.model_validate(
+        without_blanks(form)).model_dump(), request.app.state.settings.base_url))
+    if user is None:
+        return _invite_page(request, session, staff, Form.refused(form, errors, "invite"), 422)
+    return flash_redirect(request, staff_url(user), f"Invitation sent to {user.email}.")
+
+
+def record_page(request: Request, session: Session, staff: StaffPrincipal, user: StaffUser, *,
+                form: Form | None = None, confirm: str = "", status: int = 200) -> Response:
+    asked = None
+    if confirm in CONFIRM:
+        title, text, button, active = CONFIRM[confirm]
+        asked = {"title": title.format(label=user.label), "text": text.format(email=user.email), "button": button,
+                 "active": active}
+    return page(request, "staff/record.html", _context(
+        session, staff, user=user, form=form or Form(prefix="staff"), events=admin.events(session, user),
+        confirm=asked), status)
+
+
+@router.get("/{user_id}")
+def staff_record(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager,
+                 confirm: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """One staff user: details, status, two-step sign-in and history."""
+    return record_page(request, session, staff, admin.get_staff(session, staff.reseller_scope, user_id),
+                       confirm=confirm)
+
+
+@router.post("/{user_id}", dependencies=CSRF)
+def save(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+    """Save name and role; a role change signs the user out everywhere."""
+    user = admin.get_staff(session, staff.reseller_scope, user_id)
+    values = {"name": form.get("name", "")} | ({"role": form["role"]} if form.get("role") else {})
+    changes, errors = attempt(session, lambda: admin.update(session, staff, user, StaffUpdate.model_validate(
+        values).model_dump(exclude_unset=True)))
+    if errors:
+        return record_page(request, session, staff, user, form=Form.refused(form, errors, "staff"), status=422)
+    message = "Nothing changed."
+    if changes:
+        message = "Saved; the user was signed out everywhere." if "role" in changes else "Saved."
+    return flash_redirect(request, staff_url(user), message)
+
+
+@router.post("/{user_id}/status", dependencies=CSRF)
+def set_active(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+    """Deactivate (signed out everywhere, for good) or reactivate."""
+    if form.get("active") not in ("true", "false"):
+        raise BadRequest("Use the Deactivate or Reactivate button.")
+    user = admin.get_staff(session, staff.reseller_scope, user_id)
+    _, errors = attempt(session, lambda: admin.update(session, staff, user, {"active": form["active"] == "true"}))
+    if errors:
+        return record_page(request, session, staff, user, form=Form.refused({}, errors, "staff"), status=409)
+    done = "reactivated" if user.active else "deactivated and signed out everywhere"
+    return flash_redirect(request, staff_url(user), f"{user.label} is {done}.")
+
+
+@router.post("/{user_id}/invitation", dependencies=CSRF)
+def resend_invitation(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager) -> Response:
+    """Send the invitation again; the earlier link stops working."""
+    user = admin.get_staff(session, staff.reseller_scope, user_id)
+    admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
+    return flash_redirect(request, staff_url(user), f"Invitation sent again to {user.email}.")
+
+
+@router.post("/{user_id}/totp/reset", dependencies=CSRF)
+def reset_second_factor(user_id: StaffUserId, request: Request, session: DbSession, staff: Admin) -> Response:
+    """Remove the user's two-step sign-in (a lost phone); they are signed out and set it up again."""
+    user = admin.get_staff(session, staff.reseller_scope, user_id)
+    second_factor.reset(session, staff.actor, user)
+    return flash_redirect(request, staff_url(user), f"Two-step sign-in of {user.label} removed; signed out everywhere.")
