@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from accountdesk.core.db import Database
 from accountdesk.core.migrate import upgrade
-from accountdesk.staff.service import create_staff
+from accountdesk.staff_admin.service import create_staff
 
 STAFF_PASSWORD = "Quiet-harbor-lantern-4711"
 

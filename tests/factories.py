@@ -17,7 +17,7 @@ from accountdesk.core.db import Database
 from accountdesk.core.security import hash_password
 from accountdesk.staff import second_factor
 from accountdesk.staff.models import StaffUser
-from accountdesk.staff.service import create_staff
+from accountdesk.staff_admin.service import create_staff
 from accountdesk.storefronts.models import Storefront
 
 PASSWORD = "correct-horse-battery-staple"

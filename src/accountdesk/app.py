@@ -21,9 +21,9 @@ from accountdesk.core.web import PACKAGE, error_response, install_error_handlers
 ROUTERS = [
     "accountdesk.staff.routes",
     "accountdesk.staff.pages",
-    "accountdesk.staff.admin_routes",
-    "accountdesk.staff.admin_pages",
-    "accountdesk.staff.account_pages",
+    "accountdesk.staff_admin.routes",
+    "accountdesk.staff_admin.pages",
+    "accountdesk.staff_admin.account_pages",
     "accountdesk.accounts.routes",
     "accountdesk.accounts.pages",
     "accountdesk.contacts.routes",

@@ -80,7 +80,7 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
     from accountdesk.core.db import Database
     from accountdesk.core.errors import AppError
     from accountdesk.core.settings import get_settings
-    from accountdesk.staff.service import create_staff as make
+    from accountdesk.staff_admin.service import create_staff as make
 
     db = Database(get_settings().database_url)
     try:

@@ -19,7 +19,7 @@ from accountdesk.core.settings import get_settings
 from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
 from accountdesk.registration.erp import account_from_erp
 from accountdesk.staff.models import StaffUser
-from accountdesk.staff.service import create_staff
+from accountdesk.staff_admin.service import create_staff
 from accountdesk.storefronts.models import Storefront
 
 DEMO_PASSWORD = "demo-password-2026"

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
@@ -64,32 +63,6 @@ def check_password(password: str, email: str, name: str = "") -> None:
     problems = PasswordPolicy().problems(password, personal=(email.split("@")[0], *name.split()))
     if problems:
         raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
-
-
-def check_role(session: Session, role: str, reseller_account_id: int | None) -> None:
-    """A known role; reseller_admin, and only it, belongs to exactly one account, which must be a reseller."""
-    if role not in StaffRole.__members__:
-        raise ValidationFailed("Unknown role.", fields={"role": f"Choose one of {', '.join(StaffRole)}."})
-    if (role == StaffRole.reseller_admin) != (reseller_account_id is not None):
-        raise ValidationFailed("Reseller staff belong to exactly one reseller account.",
-                               fields={"reseller_account_id": "Required for reseller_admin, and only for it."})
-    if reseller_account_id is not None:
-        account = session.get(Account, reseller_account_id)
-        if account is None or account.kind != AccountKind.reseller:
-            what = f"Account {account.number} ({account.name}) is not a reseller" if account else "No such account"
-            message = f"{what}: reseller staff belong to a reseller account."
-            raise ValidationFailed(message, code="not_a_reseller", fields={"reseller_account_id": message})
-
-
-def create_staff(session: Session, email: str, password: str, role: str, name: str = "",
-                 reseller_account_id: int | None = None) -> StaffUser:
-    check_password(password, email, name)
-    check_role(session, role, reseller_account_id)
-    user = StaffUser(email=email.strip().lower(), password_hash=hash_password(password), role=role, name=name,
-                     reseller_account_id=reseller_account_id)
-    session.add(user)
-    session.flush()
-    return user
 
 
 def authenticate(db: Database, email: str, password: str) -> StaffUser | None:

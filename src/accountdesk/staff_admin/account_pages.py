@@ -1,5 +1,5 @@
 """A staff user's own pages: accepting the invitation (first password), My account (change the password) and
-two-step sign-in (set up from a QR code, recovery codes shown once, turn off). Rules: staff.admin and
+two-step sign-in (set up from a QR code, recovery codes shown once, turn off). Rules: staff_admin.service and
 staff.second_factor."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from accountdesk.core.errors import field_error
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
-from accountdesk.staff import admin, second_factor
+from accountdesk.staff import second_factor
+from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import TOTP_SETUP, console_page
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.pages import home_for, open_console

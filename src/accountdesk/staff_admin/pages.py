@@ -15,7 +15,8 @@ from accountdesk.core.errors import BadRequest
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
 from accountdesk.core.web import DbSession
-from accountdesk.staff import admin, second_factor
+from accountdesk.staff import second_factor
+from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.models import StaffRole, StaffUser
 from accountdesk.staff.schemas import StaffInvite, StaffUpdate, StaffUserId

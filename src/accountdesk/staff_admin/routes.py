@@ -1,5 +1,5 @@
 """Staff administration API: admins manage every staff user, reseller staff the colleagues of their own reseller
-(another reseller's staff answer 404). Rules: staff.admin and staff.second_factor."""
+(another reseller's staff answer 404). Rules: staff_admin.service and staff.second_factor."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.core.web import DbSession
-from accountdesk.staff import admin, second_factor
+from accountdesk.staff import second_factor
+from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.schemas import StaffInvite, StaffList, StaffUpdate, StaffUserId, StaffUserOut
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal

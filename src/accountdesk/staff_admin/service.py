@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from accountdesk.accounts.models import Account
+from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -21,12 +21,38 @@ from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import get_settings
 from accountdesk.mail import service as mail
 from accountdesk.staff.models import StaffRole, StaffUser
-from accountdesk.staff.service import StaffPrincipal, actor_of, check_password, check_role, log
+from accountdesk.staff.service import StaffPrincipal, actor_of, check_password, log
 
 INVITATION = "staff_invitation"
 INVITATION_INVALID = "This invitation link has expired or was already used. Ask an administrator for a new one."
 PASSWORD_CHECK_LIMIT = "10/15 minutes"  # wrong current passwords per staff user on the change-password form
 SIGNED_OUT = "signed out everywhere"
+
+
+def check_role(session: Session, role: str, reseller_account_id: int | None) -> None:
+    """A known role; reseller_admin, and only it, belongs to exactly one account, which must be a reseller."""
+    if role not in StaffRole.__members__:
+        raise ValidationFailed("Unknown role.", fields={"role": f"Choose one of {', '.join(StaffRole)}."})
+    if (role == StaffRole.reseller_admin) != (reseller_account_id is not None):
+        raise ValidationFailed("Reseller staff belong to exactly one reseller account.",
+                               fields={"reseller_account_id": "Required for reseller_admin, and only for it."})
+    if reseller_account_id is not None:
+        account = session.get(Account, reseller_account_id)
+        if account is None or account.kind != AccountKind.reseller:
+            what = f"Account {account.number} ({account.name}) is not a reseller" if account else "No such account"
+            message = f"{what}: reseller staff belong to a reseller account."
+            raise ValidationFailed(message, code="not_a_reseller", fields={"reseller_account_id": message})
+
+
+def create_staff(session: Session, email: str, password: str, role: str, name: str = "",
+                 reseller_account_id: int | None = None) -> StaffUser:
+    check_password(password, email, name)
+    check_role(session, role, reseller_account_id)
+    user = StaffUser(email=email.strip().lower(), password_hash=hash_password(password), role=role, name=name,
+                     reseller_account_id=reseller_account_id)
+    session.add(user)
+    session.flush()
+    return user
 
 
 def scoped(scope: int | None) -> Select[tuple[StaffUser]]:
