@@ -16,8 +16,8 @@ from accountdesk.contacts.models import Contact
 from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
-from tests.reseller_world import LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, subscription, \
-    world
+from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, \
+    subscription, world
 
 PARAM = re.compile(r"{(\w+)}")
 BODIES = {  # a valid body per route, so that the answer is about the ids and not about the input
@@ -60,7 +60,7 @@ def tenant(db, client, name: str) -> Tenant:
     subscription(db, w, buyer, "10")
     login = client.post(f"/api/v1/storefronts/{w.storefront.slug}/sessions",
                         json={"email": contact.email, "password": f.PASSWORD}).json()["access_token"]
-    order = client.post(f"/api/v1/storefronts/{w.storefront.slug}/orders", json={"lines": LINES},
+    order = client.post(f"/api/v1/storefronts/{w.storefront.slug}/orders", json={"lines": BUYER_LINES},
                         headers={"Authorization": f"Bearer {login}"}).json()
     with db.transaction() as session:
         subscription_id = session.query(Subscription.id).filter_by(account_id=buyer.id).scalar()
