@@ -139,3 +139,33 @@ def test_every_reseller_console_page_answers_404_for_another_resellers_ids(db, a
             leaked = [s for s in theirs.secrets() if s.lower() in response.text.lower()]
             assert not leaked, (method, url, leaked)
     assert state(db, theirs) == before
+
+
+def test_a_reseller_cannot_put_its_customers_or_their_logins_on_another_storefront(db, client):
+    """Hole 6: reseller A's admin moved its own customer onto B's storefront (or the operator's), then made a login
+    there. A storefront id outside the caller's scope is refused exactly like one that does not exist."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    operator_store = f.storefront(db, name="Operator Store")
+    own, headers = mine.customer, mine.world.headers
+    before = state(db, theirs)
+    attempts = [("PATCH", f"/api/v1/accounts/{own.id}", {}),
+                ("POST", "/api/v1/accounts", {"name": "Moved Ltd"}),
+                ("POST", f"/api/v1/accounts/{own.id}/contacts",
+                 {"first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example", "phone": "+12175550100"})]
+    for method, url, body in attempts:
+        answers = [client.request(method, url, headers=headers, json={**body, "storefront_id": storefront_id})
+                   for storefront_id in (theirs.world.storefront.id, operator_store.id, 999_999_999)]
+        assert {a.status_code for a in answers} == {422}, [a.text for a in answers]
+        assert all(a.json() == answers[-1].json() for a in answers), [a.text for a in answers]
+        assert answers[-1].json()["error"]["fields"] == {"storefront_id": "No such storefront."}
+    refused = client.post("/api/v1/accounts", headers=headers,
+                          json={"name": "Adopted Ltd", "parent_reseller_id": theirs.world.reseller.id})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "field_not_editable"
+    with db.transaction() as session:
+        assert session.get(Account, own.id).storefront_id == mine.world.storefront.id
+        assert session.query(Contact).filter_by(email="eve@moved.example").count() == 0
+        assert session.query(Account).filter(Account.name.in_(["Moved Ltd", "Adopted Ltd"])).count() == 0
+    assert state(db, theirs) == before
+    own_store = client.patch(f"/api/v1/accounts/{own.id}", headers=headers,
+                             json={"storefront_id": mine.world.storefront.id})
+    assert own_store.status_code == 200, own_store.text  # its own storefront stays allowed
