@@ -169,3 +169,59 @@ def test_a_reseller_cannot_put_its_customers_or_their_logins_on_another_storefro
     own_store = client.patch(f"/api/v1/accounts/{own.id}", headers=headers,
                              json={"storefront_id": mine.world.storefront.id})
     assert own_store.status_code == 200, own_store.text  # its own storefront stays allowed
+
+
+ALERT = re.compile(r'role="alert">([^<]*)<')
+
+
+def _console_answer(client, method: str, url: str, data: dict[str, str]) -> tuple[int, list[str]]:
+    response = client.request(method, url, data=data if method == "POST" else None, follow_redirects=False)
+    return response.status_code, ALERT.findall(response.text)
+
+
+def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, app, client):
+    """The console's account and contact pages (and the forms posted to them) with another reseller's or the
+    operator's account, contact or address: exactly the answer of an id that does not exist, nothing shown or
+    changed; a storefront named in a form outside the reseller's scope is refused like a missing one."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    operator = f.account(db, name="Operator Customer Ltd", storefront_id=f.storefront(db, name="Operator Store").id)
+    operator_contact = f.contact(db, operator, f.storefront(db), email="buyer@operator-customer.example")
+    before = state(db, theirs)
+    console_sign_in(client, mine.world.staff)
+    token = csrf_of(client.get("/console/accounts").text)
+    data = {"csrf_token": token, "name": "Taken Over", "active": "true", "line1": "1 Main Street",
+            "city": "Springfield", "country": "US"}
+    ids = {"account_id": mine.customer.id, "contact_id": mine.contact.id,
+           "address_id": mine.customer.addresses[0].id}
+    foreign = [{"account_id": theirs.customer.id, "contact_id": theirs.contact.id,
+                "address_id": theirs.customer.addresses[0].id},
+               {"account_id": operator.id, "contact_id": operator_contact.id, "address_id": operator.addresses[0].id}]
+    found = sorted(set(routes(app, "/console/accounts/{account_id}")))
+    assert len(found) >= 12, found
+    secrets = [*theirs.secrets(), operator.name, operator.number, operator_contact.email]
+    for method, template in found:
+        for slot in PARAM.findall(template):
+            missing = _console_answer(client, method, fill(template, {**ids, slot: 999_999_999}, "x"), data)
+            for other in foreign:
+                url = fill(template, {**ids, slot: other[slot]}, "x")
+                answer = _console_answer(client, method, url, data)
+                assert answer == missing and answer[0] >= 400, (method, url, answer, missing)
+                text = client.get(url).text.lower() if method == "GET" else ""
+                assert not [s for s in secrets if s.lower() in text], (method, url)
+    stores = (theirs.world.storefront.id, f.storefront(db).id, 999_999_999)  # the operator's, and none at all
+    billing = {f"billing_address.{k}": v for k, v in
+               {"line1": "1 Main Street", "city": "Springfield", "country": "US", "region": "US-IL"}.items()}
+    forms = [("/console/accounts/new", {"csrf_token": token, "name": "Moved Ltd", "active": "on", **billing}),
+             (f"/console/accounts/{mine.customer.id}", {"csrf_token": token, "name": mine.customer.name}),
+             (f"/console/accounts/{mine.customer.id}/contacts",
+              {"csrf_token": token, "first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example",
+               "phone": "+12175550100", "active": "on"})]
+    for url, form in forms:
+        for store in stores:
+            refused = client.post(url, data={**form, "storefront_id": str(store)}, follow_redirects=False)
+            assert refused.status_code == 422 and "No such storefront." in refused.text, (url, store)
+    assert state(db, theirs) == before
+    with db.transaction() as session:
+        assert session.get(Account, mine.customer.id).storefront_id == mine.world.storefront.id
+        assert session.query(Account).filter_by(name="Moved Ltd").count() == 0
+        assert session.query(Contact).filter_by(email="eve@moved.example").count() == 0
