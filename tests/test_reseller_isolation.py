@@ -208,6 +208,12 @@ def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, 
                 assert answer == missing and answer[0] >= 400, (method, url, answer, missing)
                 text = client.get(url).text.lower() if method == "GET" else ""
                 assert not [s for s in secrets if s.lower() in text], (method, url)
+    record = f"/console/resellers/{mine.world.reseller.id}/customers/{mine.customer.id}"
+    for confirm in ("user:{}:deactivate", "order:{}:accept"):  # the confirmation named in a menu link's query
+        other = theirs.contact.id if confirm.startswith("user") else theirs.order_id
+        answer, missing = (client.get(record, params={"confirm": confirm.format(i)}) for i in (other, 999_999_999))
+        assert answer.status_code == missing.status_code == 404, (confirm, answer.text[:300])
+        assert not [s for s in secrets if s.lower() in answer.text.lower()], confirm
     stores = (theirs.world.storefront.id, f.storefront(db).id, 999_999_999)  # the operator's, and none at all
     billing = {f"billing_address.{k}": v for k, v in
                {"line1": "1 Main Street", "city": "Springfield", "country": "US", "region": "US-IL"}.items()}
@@ -225,3 +231,17 @@ def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, 
         assert session.get(Account, mine.customer.id).storefront_id == mine.world.storefront.id
         assert session.query(Account).filter_by(name="Moved Ltd").count() == 0
         assert session.query(Contact).filter_by(email="eve@moved.example").count() == 0
+
+
+def test_a_reseller_cannot_map_a_new_customer_to_an_erp_customer(db, client):
+    """An ERP code names the distributor's ERP customer (its credit limit, invoices and statements show to its
+    account admins): reseller staff may not set one, taken by another tenant or not, with the same answer."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    with db.transaction() as session:
+        session.get(Account, theirs.customer.id).erp_code = "C20000"
+    answers = [client.post("/api/v1/accounts", headers=mine.world.headers, json={"name": "Mapped Ltd", "erp_code": code})
+               for code in ("C20000", "C20002")]
+    assert [a.status_code for a in answers] == [422, 422], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json() and answers[0].json()["error"]["code"] == "field_not_editable"
+    with db.transaction() as session:
+        assert session.query(Account).filter_by(name="Mapped Ltd").count() == 0

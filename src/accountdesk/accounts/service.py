@@ -211,6 +211,8 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
     if reseller_scope is not None:
         if data.get("parent_reseller_id", reseller_scope) != reseller_scope:
             raise _distributor_managed("parent_reseller_id")
+        if "erp_code" in data:  # an ERP code names the distributor's ERP customer (its finances, its contacts)
+            raise _distributor_managed("erp_code")
         data["parent_reseller_id"] = reseller_scope  # reseller staff create their own customers only
         if data.get("kind") == AccountKind.reseller:
             raise field_error("kind", "Only your distributor can create reseller accounts.")
