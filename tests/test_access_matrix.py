@@ -3,7 +3,8 @@ operator roles, the reseller_admin of tenant A and of tenant B, a buyer of A and
 table below says, with valid ids and bodies so that the status is about access and not about input; no 2xx answer
 to a tenant's caller holds another tenant's (or the operator's customers') names, e-mails or numbers. An operation
 without a row fails the test. Then every id a request can name (path, body, query) is swapped for the other
-tenant's: it must answer exactly as an id that does not exist, show nothing and change nothing.
+tenant's and for the operator's: it must answer exactly as an id that does not exist, show nothing and change
+nothing.
 
 To add routes: give each operation a row in TABLE (a rule from RULES, its success status, and how to make a valid
 request: body, query, fresh ids); add a rule when a new kind of access appears (e.g. staff administration)."""
@@ -38,17 +39,17 @@ def rule(row: str) -> dict[str, int | str]:
 
 
 # A's records are named in every path (B's callers reach across); "own" rules create or list in the caller's scope.
-RULES = {  # anon  admin csr  appr  res_a res_b buy_a buy_b
-    "public": rule("ok ok  ok  ok  ok  ok  ok  ok"),
-    "staff": rule("401 ok  ok  ok  ok  ok  401 401"),  # any staff user, in its own scope
-    "read": rule("401 ok  ok  ok  ok  404 401 401"),  # READ roles, on A's records
-    "manage": rule("401 ok  ok  403 ok  404 401 401"),  # MANAGE_CUSTOMERS, on A's records
-    "manage_own": rule("401 ok  ok  403 ok  ok  401 401"),  # MANAGE_CUSTOMERS, in the caller's own scope
-    "operator": rule("401 ok  ok  ok  403 403 401 401"),  # operator staff only
-    "operator_manage": rule("401 ok  ok  403 403 403 401 401"),  # admin and csr (ERP instant accounts, remapping)
-    "approve": rule("401 ok  403 ok  403 403 401 401"),  # approvals queue
-    "admin": rule("401 ok  403 403 403 403 401 401"),
-    "buyer": rule("401 401 401 401 401 401 ok  401"),  # signed in on A's storefront
+RULES = {  #                anon admin csr  appr res_a res_b buy_a buy_b
+    "public":          rule("ok   ok    ok   ok   ok    ok    ok    ok"),
+    "staff":           rule("401  ok    ok   ok   ok    ok    401   401"),  # any staff user, in its own scope
+    "read":            rule("401  ok    ok   ok   ok    404   401   401"),  # READ roles, on A's records
+    "manage":          rule("401  ok    ok   403  ok    404   401   401"),  # MANAGE_CUSTOMERS, on A's records
+    "manage_own":      rule("401  ok    ok   403  ok    ok    401   401"),  # MANAGE_CUSTOMERS, in its own scope
+    "operator":        rule("401  ok    ok   ok   403   403   401   401"),  # operator staff only
+    "operator_manage": rule("401  ok    ok   403  403   403   401   401"),  # admin and csr (ERP instant, remapping)
+    "approve":         rule("401  ok    403  ok   403   403   401   401"),  # the approvals queue
+    "admin":           rule("401  ok    403  403  403   403   401   401"),
+    "buyer":           rule("401  401   401  401  401   401   ok    401"),  # signed in on A's storefront
 }
 
 Ids = dict[str, Any]
@@ -280,6 +281,7 @@ def test_every_operation_answers_every_caller_as_the_table_says(access: AccessWo
             if response.status_code != expected:
                 failures.append(f"{method} {path} as {caller}: {response.status_code}, expected {expected}: "
                                 f"{response.text[:200]}")
+            # a public operation answers what the request itself proves (a password, a link's token), to anyone
             elif response.is_success and op.rule != "public" and caller[-2:] in ("_a", "_b"):
                 if found := leaks(w, caller, response):
                     failures.append(f"{method} {path} as {caller} shows another tenant's data: {found}")

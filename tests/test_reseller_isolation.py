@@ -239,8 +239,8 @@ def test_a_reseller_cannot_map_a_new_customer_to_an_erp_customer(db, client):
     mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
     with db.transaction() as session:
         session.get(Account, theirs.customer.id).erp_code = "C20000"
-    answers = [client.post("/api/v1/accounts", headers=mine.world.headers, json={"name": "Mapped Ltd", "erp_code": code})
-               for code in ("C20000", "C20002")]
+    answers = [client.post("/api/v1/accounts", headers=mine.world.headers,
+                           json={"name": "Mapped Ltd", "erp_code": code}) for code in ("C20000", "C20002")]
     assert [a.status_code for a in answers] == [422, 422], [a.text for a in answers]
     assert answers[0].json() == answers[1].json() and answers[0].json()["error"]["code"] == "field_not_editable"
     with db.transaction() as session:
