@@ -25,6 +25,7 @@ NEW_USER = {"first_name": "Dana", "last_name": "Scully", "email": "dana@brightwa
             "date_format": "YYYY-MM-DD"}
 LINES = [{"sku": "MS-365-BP", "name": "Microsoft 365 Business Premium", "quantity": 3, "unit_cost": "18.50",
           "auto_provisioned": True}]
+BUYER_LINES = [{k: v for k, v in line.items() if k != "unit_cost"} for line in LINES]  # a buyer's token prices nothing
 
 
 @dataclass

@@ -180,7 +180,7 @@ def test_account_page_reads_the_erp_through_a_short_cache(db, app, client, erp_w
     with db.transaction() as session:
         order = orders.place_order(session, Actor.system(), session.get(Account, ltd.account_id), None,
                                    [{"sku": "DRILL-18V", "quantity": 2, "unit_cost": Decimal("89.99")}],
-                                   contact=session.get(Contact, ltd.id))
+                                   may_price=True, contact=session.get(Contact, ltd.id))
     first = client.get(f"/s/{store.slug}/account")
     assert order.number in first.text and "179.98 GBP" in first.text
     assert first.status_code == 200 and "5,000.00 GBP" in first.text and "400.39 GBP" in first.text

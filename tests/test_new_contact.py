@@ -104,6 +104,19 @@ def test_old_invoices_and_inactive_accounts_are_refused(db, client):
                  invoice_number="INV-1001").json() == NOT_MATCHED
 
 
+def test_an_account_without_storefront_is_claimed_only_on_its_own_tenants_storefronts(db, client):
+    reseller, other = f.account(db, kind="reseller"), f.account(db, kind="reseller")
+    shop, other_shop, operator_shop = (f.storefront(db, reseller_account_id=reseller.id),
+                                       f.storefront(db, reseller_account_id=other.id), f.storefront(db))
+    theirs = customer(db, shop, storefront_id=None, parent_reseller_id=reseller.id)
+    ours = customer(db, operator_shop, storefront_id=None)
+    proof = {"postcode": "62701", "invoice_number": "INV-1001"}
+    for store, account in ((other_shop, theirs), (operator_shop, theirs), (shop, ours), (other_shop, ours)):
+        assert claim(client, store, account_number=account.number, **proof).json() == NOT_MATCHED, store.slug
+    assert claim(client, shop, account_number=theirs.number, **proof).status_code == 200
+    assert claim(client, operator_shop, account_number=ours.number, **proof).status_code == 200
+
+
 def test_five_failures_per_address_or_per_account_number_give_429(db, client):
     store = f.storefront(db)
     account = customer(db, store)

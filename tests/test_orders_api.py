@@ -11,7 +11,7 @@ import httpx
 import openpyxl
 
 from tests import factories as f
-from tests.reseller_world import LINES, customer, signed_in_contact, world
+from tests.reseller_world import BUYER_LINES, LINES, customer, signed_in_contact, world
 
 
 def _order_url(slug: str) -> str:
@@ -22,14 +22,13 @@ def test_customer_order_waits_for_approval_then_is_accepted_once(db, client):
     w = world(db, client, payment_method="credit_card", markup="10")
     buyer = customer(db, w)
     contact, bearer = signed_in_contact(db, client, w, buyer)
-    lines = [*LINES, {"sku": "HW-DOCK", "name": "Docking station", "quantity": 1, "unit_cost": "120.00",
-                      "auto_provisioned": False}]
+    lines = [*BUYER_LINES, {"sku": "HW-DOCK", "name": "Docking station", "quantity": 1, "auto_provisioned": False}]
     placed = client.post(_order_url(w.storefront.slug), json={"lines": lines}, headers=bearer)
     assert placed.status_code == 201, placed.text
     order = placed.json()
     assert order["status"] == "pending_approval" and order["placed_by"] == "customer"
     assert order["placed_by_contact_id"] == contact.id and order["number"] == "SO-000001"
-    assert (order["total_cost"], order["markup_percent"], order["total_amount"]) == ("175.50", "10.00", "193.05")
+    assert (order["total_cost"], order["markup_percent"], order["total_amount"]) == (None, "10.00", None)
     assert client.get(_order_url(w.storefront.slug), headers=bearer).json()["total"] == 1
     accepted = client.post(f"{w.base}/orders/{order['id']}/accept", headers=w.headers)
     assert accepted.status_code == 200 and accepted.json()["status"] == "in_progress"  # the dock is provisioned by hand
@@ -39,6 +38,28 @@ def test_customer_order_waits_for_approval_then_is_accepted_once(db, client):
     assert client.get(f"{w.base}/orders/{order['id']}", headers=w.headers).json()["status"] == "in_progress"
     events = client.get(f"/api/v1/accounts/{buyer.id}/events", headers=w.headers).json()
     assert [e["action"] for e in events[:2]] == ["order.accepted", "order.placed"]
+
+
+def test_a_buyers_token_never_prices_an_order_staff_still_do(db, client):
+    w = world(db, client, markup="10")
+    buyer = customer(db, w)
+    _, bearer = signed_in_contact(db, client, w, buyer)
+    url = _order_url(w.storefront.slug)
+    for lines in (LINES, [*BUYER_LINES, {"sku": "CHEAP", "quantity": 5, "unit_cost": "0"}]):
+        refused = client.post(url, json={"lines": lines}, headers=bearer)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "price_not_allowed" and list(error["fields"]) == [f"lines.{len(lines) - 1}.unit_cost"]
+    assert client.get(url, headers=bearer).json()["total"] == 0  # nothing was recorded
+    unpriced = client.post(url, json={"lines": BUYER_LINES}, headers=bearer)
+    assert unpriced.status_code == 201, unpriced.text
+    order = unpriced.json()
+    assert (order["total_cost"], order["total_amount"], order["lines"][0]["unit_cost"]) == (None, None, None)
+    staff_url = f"{w.base}/customers/{buyer.id}/orders"
+    priced = client.post(staff_url, json={"lines": LINES}, headers=w.headers)
+    assert priced.status_code == 201, priced.text
+    assert (priced.json()["total_cost"], priced.json()["total_amount"]) == ("55.50", "61.05")
+    assert client.post(staff_url, json={"lines": BUYER_LINES}, headers=w.headers).status_code == 422  # staff price
 
 
 def test_reseller_orders_skip_approval_and_statuses_follow_provisioning(db, client):
@@ -59,7 +80,7 @@ def test_cash_reseller_approval_follows_the_customer_flag(db, client):
     relaxed, careful = customer(db, w), customer(db, w, order_approval_required=True)
     _, relaxed_bearer = signed_in_contact(db, client, w, relaxed)
     _, careful_bearer = signed_in_contact(db, client, w, careful)
-    body = {"lines": LINES}
+    body = {"lines": BUYER_LINES}
     assert client.post(_order_url(w.storefront.slug), json=body, headers=relaxed_bearer).json()["status"] == "executed"
     pending = client.post(_order_url(w.storefront.slug), json=body, headers=careful_bearer).json()
     assert pending["status"] == "pending_approval"
@@ -89,19 +110,20 @@ def test_order_input_and_sign_in_are_checked(db, client):
     buyer = customer(db, w)
     contact, bearer = signed_in_contact(db, client, w, buyer)
     url = _order_url(w.storefront.slug)
-    for lines in ([], [{**LINES[0], "quantity": 0}], [{**LINES[0], "unit_cost": "-1"}], [{**LINES[0], "sku": ""}]):
+    for lines in ([], [{**BUYER_LINES[0], "quantity": 0}], [{**BUYER_LINES[0], "sku": ""}]):
         response = client.post(url, json={"lines": lines}, headers=bearer)
         assert response.status_code == 422, lines
-    assert client.post(url, json={"lines": LINES}).status_code == 401
+    assert client.post(url, json={"lines": BUYER_LINES}).status_code == 401
     other = world(db)
-    assert client.post(_order_url(other.storefront.slug), json={"lines": LINES}, headers=bearer).status_code == 401
+    elsewhere = client.post(_order_url(other.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer)
+    assert elsewhere.status_code == 401
     client.post(f"{w.base}/customers/{buyer.id}/users/{contact.id}/deactivate", headers=w.headers)
-    assert client.post(url, json={"lines": LINES}, headers=bearer).status_code == 401  # signed out everywhere
+    assert client.post(url, json={"lines": BUYER_LINES}, headers=bearer).status_code == 401  # signed out everywhere
     strict = world(db, client)
     with db.transaction() as session:
         session.get(type(strict.storefront), strict.storefront.id).verification_required_before_ordering = True
     _, unverified = signed_in_contact(db, client, strict, customer(db, strict))
-    refused = client.post(_order_url(strict.storefront.slug), json={"lines": LINES}, headers=unverified)
+    refused = client.post(_order_url(strict.storefront.slug), json={"lines": BUYER_LINES}, headers=unverified)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "email_not_verified"
     assert client.get(f"{w.base}/customers/{buyer.id}/orders", headers=w.headers).json()["total"] == 0
 
@@ -111,7 +133,7 @@ def test_orders_search_and_export_hold_exactly_the_searched_orders(db, client):
     buyer = customer(db, w)
     _, bearer = signed_in_contact(db, client, w, buyer)
     url = f"{w.base}/customers/{buyer.id}/orders"
-    pending = client.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).json()
+    pending = client.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).json()
     other_sku = {"lines": [{"sku": "AZ-RESERVED", "quantity": 2, "unit_cost": "5"}]}
     executed = client.post(url, json=other_sku, headers=w.headers).json()
     customer(db, w)  # orders of another customer never show up here
@@ -127,7 +149,7 @@ def test_orders_search_and_export_hold_exactly_the_searched_orders(db, client):
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("Order #", "Placed by", "Status", "Order date", "Total cost", "Total amount", "Currency")
     assert [r[:3] for r in rows[1:]] == [(pending["number"], "Customer", "Pending reseller approval")]
-    assert rows[1][4] == float(pending["total_cost"]) and rows[1][3].year >= 2024
+    assert rows[1][4] is None and rows[1][3].year >= 2024  # a buyer's order is still to be priced
     csv = client.get(f"{url}/export", params={"format": "csv"}, headers=w.headers)
     assert csv.text.lstrip("\ufeff").splitlines()[1].startswith(executed["number"] + ",Reseller,Executed,")
 
@@ -139,7 +161,7 @@ def test_accept_and_cancel_racing_on_one_order_exactly_one_wins(db, live_server)
         buyer = customer(db, w)
         _, bearer = signed_in_contact(db, http, w, buyer)
         for _ in range(4):
-            order = http.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).json()
+            order = http.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).json()
             barrier, answers = threading.Barrier(2), {}
 
             def decide(action: str) -> None:
@@ -175,7 +197,7 @@ def test_first_order_pushes_a_new_web_account_to_the_erp_once(db, client):
             return [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.kind == PUSH))]
 
     assert pushes() == []
-    assert client.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).status_code == 201
+    assert client.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).status_code == 201
     assert [p["account_id"] for p in pushes()] == [buyer.id]
-    assert client.post(_order_url(w.storefront.slug), json={"lines": LINES}, headers=bearer).status_code == 201
+    assert client.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).status_code == 201
     assert len(pushes()) == 1  # the push already waiting covers the second order

@@ -16,8 +16,8 @@ from accountdesk.contacts.models import Contact
 from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
-from tests.reseller_world import LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, subscription, \
-    world
+from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, \
+    subscription, world
 
 PARAM = re.compile(r"{(\w+)}")
 BODIES = {  # a valid body per route, so that the answer is about the ids and not about the input
@@ -60,7 +60,7 @@ def tenant(db, client, name: str) -> Tenant:
     subscription(db, w, buyer, "10")
     login = client.post(f"/api/v1/storefronts/{w.storefront.slug}/sessions",
                         json={"email": contact.email, "password": f.PASSWORD}).json()["access_token"]
-    order = client.post(f"/api/v1/storefronts/{w.storefront.slug}/orders", json={"lines": LINES},
+    order = client.post(f"/api/v1/storefronts/{w.storefront.slug}/orders", json={"lines": BUYER_LINES},
                         headers={"Authorization": f"Bearer {login}"}).json()
     with db.transaction() as session:
         subscription_id = session.query(Subscription.id).filter_by(account_id=buyer.id).scalar()
@@ -139,3 +139,109 @@ def test_every_reseller_console_page_answers_404_for_another_resellers_ids(db, a
             leaked = [s for s in theirs.secrets() if s.lower() in response.text.lower()]
             assert not leaked, (method, url, leaked)
     assert state(db, theirs) == before
+
+
+def test_a_reseller_cannot_put_its_customers_or_their_logins_on_another_storefront(db, client):
+    """Hole 6: reseller A's admin moved its own customer onto B's storefront (or the operator's), then made a login
+    there. A storefront id outside the caller's scope is refused exactly like one that does not exist."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    operator_store = f.storefront(db, name="Operator Store")
+    own, headers = mine.customer, mine.world.headers
+    before = state(db, theirs)
+    attempts = [("PATCH", f"/api/v1/accounts/{own.id}", {}),
+                ("POST", "/api/v1/accounts", {"name": "Moved Ltd"}),
+                ("POST", f"/api/v1/accounts/{own.id}/contacts",
+                 {"first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example", "phone": "+12175550100"})]
+    for method, url, body in attempts:
+        answers = [client.request(method, url, headers=headers, json={**body, "storefront_id": storefront_id})
+                   for storefront_id in (theirs.world.storefront.id, operator_store.id, 999_999_999)]
+        assert {a.status_code for a in answers} == {422}, [a.text for a in answers]
+        assert all(a.json() == answers[-1].json() for a in answers), [a.text for a in answers]
+        assert answers[-1].json()["error"]["fields"] == {"storefront_id": "No such storefront."}
+    refused = client.post("/api/v1/accounts", headers=headers,
+                          json={"name": "Adopted Ltd", "parent_reseller_id": theirs.world.reseller.id})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "field_not_editable"
+    with db.transaction() as session:
+        assert session.get(Account, own.id).storefront_id == mine.world.storefront.id
+        assert session.query(Contact).filter_by(email="eve@moved.example").count() == 0
+        assert session.query(Account).filter(Account.name.in_(["Moved Ltd", "Adopted Ltd"])).count() == 0
+    assert state(db, theirs) == before
+    own_store = client.patch(f"/api/v1/accounts/{own.id}", headers=headers,
+                             json={"storefront_id": mine.world.storefront.id})
+    assert own_store.status_code == 200, own_store.text  # its own storefront stays allowed
+
+
+ALERT = re.compile(r'role="alert">([^<]*)<')
+
+
+def _console_answer(client, method: str, url: str, data: dict[str, str]) -> tuple[int, list[str]]:
+    response = client.request(method, url, data=data if method == "POST" else None, follow_redirects=False)
+    return response.status_code, ALERT.findall(response.text)
+
+
+def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, app, client):
+    """The console's account and contact pages (and the forms posted to them) with another reseller's or the
+    operator's account, contact or address: exactly the answer of an id that does not exist, nothing shown or
+    changed; a storefront named in a form outside the reseller's scope is refused like a missing one."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    operator = f.account(db, name="Operator Customer Ltd", storefront_id=f.storefront(db, name="Operator Store").id)
+    operator_contact = f.contact(db, operator, f.storefront(db), email="buyer@operator-customer.example")
+    before = state(db, theirs)
+    console_sign_in(client, mine.world.staff)
+    token = csrf_of(client.get("/console/accounts").text)
+    data = {"csrf_token": token, "name": "Taken Over", "active": "true", "line1": "1 Main Street",
+            "city": "Springfield", "country": "US"}
+    ids = {"account_id": mine.customer.id, "contact_id": mine.contact.id,
+           "address_id": mine.customer.addresses[0].id}
+    foreign = [{"account_id": theirs.customer.id, "contact_id": theirs.contact.id,
+                "address_id": theirs.customer.addresses[0].id},
+               {"account_id": operator.id, "contact_id": operator_contact.id, "address_id": operator.addresses[0].id}]
+    found = sorted(set(routes(app, "/console/accounts/{account_id}")))
+    assert len(found) >= 12, found
+    secrets = [*theirs.secrets(), operator.name, operator.number, operator_contact.email]
+    for method, template in found:
+        for slot in PARAM.findall(template):
+            missing = _console_answer(client, method, fill(template, {**ids, slot: 999_999_999}, "x"), data)
+            for other in foreign:
+                url = fill(template, {**ids, slot: other[slot]}, "x")
+                answer = _console_answer(client, method, url, data)
+                assert answer == missing and answer[0] >= 400, (method, url, answer, missing)
+                text = client.get(url).text.lower() if method == "GET" else ""
+                assert not [s for s in secrets if s.lower() in text], (method, url)
+    record = f"/console/resellers/{mine.world.reseller.id}/customers/{mine.customer.id}"
+    for confirm in ("user:{}:deactivate", "order:{}:accept"):  # the confirmation named in a menu link's query
+        other = theirs.contact.id if confirm.startswith("user") else theirs.order_id
+        answer, missing = (client.get(record, params={"confirm": confirm.format(i)}) for i in (other, 999_999_999))
+        assert answer.status_code == missing.status_code == 404, (confirm, answer.text[:300])
+        assert not [s for s in secrets if s.lower() in answer.text.lower()], confirm
+    stores = (theirs.world.storefront.id, f.storefront(db).id, 999_999_999)  # the operator's, and none at all
+    billing = {f"billing_address.{k}": v for k, v in
+               {"line1": "1 Main Street", "city": "Springfield", "country": "US", "region": "US-IL"}.items()}
+    forms = [("/console/accounts/new", {"csrf_token": token, "name": "Moved Ltd", "active": "on", **billing}),
+             (f"/console/accounts/{mine.customer.id}", {"csrf_token": token, "name": mine.customer.name}),
+             (f"/console/accounts/{mine.customer.id}/contacts",
+              {"csrf_token": token, "first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example",
+               "phone": "+12175550100", "active": "on"})]
+    for url, form in forms:
+        for store in stores:
+            refused = client.post(url, data={**form, "storefront_id": str(store)}, follow_redirects=False)
+            assert refused.status_code == 422 and "No such storefront." in refused.text, (url, store)
+    assert state(db, theirs) == before
+    with db.transaction() as session:
+        assert session.get(Account, mine.customer.id).storefront_id == mine.world.storefront.id
+        assert session.query(Account).filter_by(name="Moved Ltd").count() == 0
+        assert session.query(Contact).filter_by(email="eve@moved.example").count() == 0
+
+
+def test_a_reseller_cannot_map_a_new_customer_to_an_erp_customer(db, client):
+    """An ERP code names the distributor's ERP customer (its credit limit, invoices and statements show to its
+    account admins): reseller staff may not set one, taken by another tenant or not, with the same answer."""
+    mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
+    with db.transaction() as session:
+        session.get(Account, theirs.customer.id).erp_code = "C20000"
+    answers = [client.post("/api/v1/accounts", headers=mine.world.headers,
+                           json={"name": "Mapped Ltd", "erp_code": code}) for code in ("C20000", "C20002")]
+    assert [a.status_code for a in answers] == [422, 422], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json() and answers[0].json()["error"]["code"] == "field_not_editable"
+    with db.transaction() as session:
+        assert session.query(Account).filter_by(name="Mapped Ltd").count() == 0

@@ -42,6 +42,29 @@ def readable(reseller_scope: int | None) -> Select[tuple[Account]]:
     return stmt
 
 
+# Named by table, not by model: a storefront belongs to a reseller account (or to the operator), and accounts do not
+# import the storefronts package that builds on them.
+_STOREFRONTS = table("storefronts", column("id"), column("reseller_account_id"))
+
+
+def usable_storefronts(reseller_scope: int | None) -> Select[Any]:
+    """Ids of the storefronts a staff user may put accounts and contacts on: every one for operator staff, only
+    its own reseller's for reseller staff (never the operator's nor another reseller's)."""
+    stmt = select(_STOREFRONTS.c.id)
+    if reseller_scope is not None:
+        stmt = stmt.where(_STOREFRONTS.c.reseller_account_id == reseller_scope)
+    return stmt
+
+
+def check_storefront(session: Session, reseller_scope: int | None, storefront_id: int | None) -> None:
+    """A storefront named in a request: outside the caller's scope it is refused exactly like one that does not
+    exist (422 on `storefront_id`)."""
+    if storefront_id is None:
+        return
+    if session.scalar(usable_storefronts(reseller_scope).where(_STOREFRONTS.c.id == storefront_id)) is None:
+        raise field_error("storefront_id", "No such storefront.")
+
+
 def get_account(session: Session, reseller_scope: int | None, account_id: int, *, lock: bool = False) -> Account:
     """The account, or 404 exactly as for an id that does not exist when it is outside the caller's scope."""
     stmt = readable(reseller_scope).where(Account.id == account_id).options(selectinload(Account.addresses))
@@ -169,6 +192,10 @@ def _check_parent(session: Session, parent_id: int | None) -> None:
         raise field_error("parent_reseller_id", "Choose a reseller account as the parent.")
 
 
+def _distributor_managed(field: str) -> ValidationFailed:
+    return field_error(field, "Your distributor manages this field.", code="field_not_editable")
+
+
 def normalise_phone(value: str, country: str | None) -> str:
     """An account's phone, like a contact's: E.164, read in the billing address's country."""
     try:
@@ -184,10 +211,15 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
         data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
     attributes = data.pop("attributes", None) or {}
     if reseller_scope is not None:
+        if data.get("parent_reseller_id", reseller_scope) != reseller_scope:
+            raise _distributor_managed("parent_reseller_id")
+        if "erp_code" in data:  # an ERP code names the distributor's ERP customer (its finances, its contacts)
+            raise _distributor_managed("erp_code")
         data["parent_reseller_id"] = reseller_scope  # reseller staff create their own customers only
         if data.get("kind") == AccountKind.reseller:
             raise field_error("kind", "Only your distributor can create reseller accounts.")
     _check_parent(session, data.get("parent_reseller_id"))
+    check_storefront(session, reseller_scope, data.get("storefront_id"))
     number = data.pop("number", None) or next_account_number(session, number_prefix)
     account = Account(number=number, **data)
     if billing_address:
@@ -208,9 +240,10 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
     if reseller_scope is not None:
         for field in ("parent_reseller_id", "kind", "erp_code"):
             if field in data:
-                raise field_error(field, "Your distributor manages this field.", code="field_not_editable")
+                raise _distributor_managed(field)
     if "parent_reseller_id" in data:
         _check_parent(session, data["parent_reseller_id"])
+    check_storefront(session, reseller_scope, data.get("storefront_id"))
     if "name" in data and not data["name"]:
         raise field_error("name", "Enter the account name.")
     if data.get("phone") and data["phone"] != account.phone:

@@ -54,7 +54,8 @@ def add_contact(account_id: int, request: Request, session: DbSession, staff: Ma
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
     contact, errors = attempt(session, lambda: service.create_contact(
-        session, staff.actor, account, ContactCreate.model_validate(_new_contact(form)).model_dump()))
+        session, staff.actor, account, ContactCreate.model_validate(_new_contact(form)).model_dump(),
+        reseller_scope=staff.reseller_scope))
     if contact is None:
         refused = {"contact:new": Form.refused(form, errors, "contact-new")}
         return record_page(request, session, staff, account, refused=refused, status=422)

@@ -33,7 +33,8 @@ def list_contacts(account_id: int, session: DbSession, staff: Reader) -> list[di
 def create_contact(account_id: int, body: ContactCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
-    return service.describe(service.create_contact(session, staff.actor, account, body.model_dump()))
+    return service.describe(service.create_contact(session, staff.actor, account, body.model_dump(),
+                                                   reseller_scope=staff.reseller_scope))
 
 
 @router.get("/{contact_id}")

@@ -36,12 +36,16 @@ def list_contacts(session: Session, account: Account) -> list[Contact]:
                                 .order_by(Contact.last_name, Contact.first_name, Contact.id)))
 
 
-def storefront_for(session: Session, account: Account, storefront_id: int | None = None) -> Storefront:
-    """The storefront a contact signs in to: the one asked for, else the account's, else the first one."""
+def storefront_for(session: Session, account: Account, storefront_id: int | None = None, *,
+                   reseller_scope: int | None = None) -> Storefront:
+    """The storefront a contact signs in to: the one asked for, else the account's, else the first one, always
+    among those the caller may use (accounts.usable_storefronts): any other answers like one that does not exist."""
     wanted = storefront_id or account.storefront_id
-    storefront = session.get(Storefront, wanted) if wanted else session.scalar(select(Storefront).order_by(Storefront.id))
+    stmt = select(Storefront).where(Storefront.id.in_(accounts.usable_storefronts(reseller_scope)))
+    stmt = stmt.where(Storefront.id == wanted) if wanted else stmt.order_by(Storefront.id).limit(1)
+    storefront = session.scalar(stmt)
     if storefront is None:
-        raise field_error("storefront_id", "Choose a storefront.")
+        raise field_error("storefront_id", "No such storefront." if wanted else "Choose a storefront.")
     return storefront
 
 
@@ -60,10 +64,11 @@ def _log(session: Session, actor: Actor, action: str, contact: Contact, changes:
 
 
 def create_contact(session: Session, actor: Actor, account: Account, data: dict[str, Any], *,
-                   status: str | None = None) -> Contact:
+                   status: str | None = None, reseller_scope: int | None = None) -> Contact:
+    """A new contact of the account; `reseller_scope` limits the storefronts it may be put on (see storefront_for)."""
     data = dict(data)
     active = data.pop("active", True)
-    storefront = storefront_for(session, account, data.pop("storefront_id", None))
+    storefront = storefront_for(session, account, data.pop("storefront_id", None), reseller_scope=reseller_scope)
     if data.get("phone"):
         data["phone"] = _phone(data["phone"], account)
     contact = Contact(account_id=account.id, storefront_id=storefront.id,

@@ -23,6 +23,9 @@ STATUS_LABELS = {OrderStatus.pending_approval: "Pending reseller approval", Orde
                  OrderStatus.executed: "Executed", OrderStatus.canceled: "Canceled"}
 
 
+UNPRICED = "to be priced"
+
+
 class PlacedBy(StrEnum):
     customer = "customer"
     reseller = "reseller"
@@ -40,9 +43,10 @@ class Order(Base):
     placed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
-    total_cost: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    # None until priced: an order placed with a buyer's own credential carries no prices (orders.service)
+    total_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     markup_percent: Mapped[Decimal] = mapped_column(Numeric(6, 2))
-    total_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decided_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
@@ -56,6 +60,18 @@ class Order(Base):
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
 
+    @property
+    def cost_label(self) -> str:
+        return self._money(self.total_cost)
+
+    @property
+    def amount_label(self) -> str:
+        return self._money(self.total_amount)
+
+    def _money(self, value: Decimal | None) -> str:
+        """A total as people read it: "1,234.50 EUR", or that the order is still to be priced."""
+        return UNPRICED if value is None else f"{value:,.2f} {self.currency}"
+
 
 class OrderLine(Base):
     __tablename__ = "order_lines"
@@ -65,8 +81,8 @@ class OrderLine(Base):
     sku: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(200), default="")
     quantity: Mapped[int] = mapped_column(Integer)
-    unit_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4))
-    line_cost: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    unit_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    line_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     auto_provisioned: Mapped[bool] = mapped_column(Boolean, default=True)
 
     order: Mapped[Order] = relationship(back_populates="lines")

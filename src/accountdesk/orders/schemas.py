@@ -25,14 +25,25 @@ class OrderIn(BaseModel):
     lines: list[LineIn] = Field(min_length=1, max_length=200)
 
 
+class StorefrontLineIn(LineIn):
+    unit_cost: Decimal | None = Field(  # type: ignore[assignment]
+        None, ge=0, max_digits=14, decimal_places=4,
+        description="Leave out: a buyer's own token may not price an order (422 price_not_allowed); the lines are "
+                    "recorded unpriced, for the distributor to price")
+
+
+class StorefrontOrderIn(BaseModel):
+    lines: list[StorefrontLineIn] = Field(min_length=1, max_length=200)
+
+
 class LineOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     sku: str
     name: str
     quantity: int
-    unit_cost: Decimal
-    line_cost: Decimal
+    unit_cost: Decimal | None
+    line_cost: Decimal | None
     auto_provisioned: bool
 
 
@@ -49,9 +60,9 @@ class OrderOut(BaseModel):
     status: str
     status_label: str
     currency: str
-    total_cost: Decimal
+    total_cost: Decimal | None = Field(description="None while the order is to be priced")
     markup_percent: Decimal
-    total_amount: Decimal
+    total_amount: Decimal | None = Field(description="None while the order is to be priced")
     created_at: datetime
     decided_at: datetime | None
     decided_by_staff_id: int | None

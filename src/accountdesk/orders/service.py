@@ -17,7 +17,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core import audit, exports, sequences
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
-from accountdesk.core.errors import Conflict, NotFound
+from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
 from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
 from accountdesk.registration import erp
 from accountdesk.storefronts.models import ErpSync, Storefront
@@ -25,6 +25,7 @@ from accountdesk.storefronts.models import ErpSync, Storefront
 CENT = Decimal("0.01")
 NUMBER_PREFIX = "SO-"
 FORCED_MESSAGE = "The payment method set by your distributor requires order approval for all customers."
+PRICE_NOT_ALLOWED = "Leave the price out: prices come from your distributor, not from the storefront user."
 EXPORT_COLUMNS = (exports.Column("Order #", width=14), exports.Column("Placed by", width=12),
                   exports.Column("Status", width=26), exports.Column("Order date", "datetime", width=18),
                   exports.Column("Total cost", "money", width=14), exports.Column("Total amount", "money", width=14),
@@ -73,17 +74,43 @@ def _status(lines: Sequence[OrderLine], needs_approval: bool) -> str:
     return OrderStatus.executed if all(line.auto_provisioned for line in lines) else OrderStatus.in_progress
 
 
+def _check_prices(lines: Sequence[dict[str, Any]], may_price: bool) -> None:
+    """Only a caller whose credential may decide prices (staff; later a storefront's backend) sends them: a
+    buyer's own token may not, so that no buyer sets their own price."""
+    if may_price:
+        return
+    priced = {f"lines.{i}.unit_cost": PRICE_NOT_ALLOWED for i, line in enumerate(lines)
+              if line.get("unit_cost") is not None}
+    if priced:
+        raise ValidationFailed(PRICE_NOT_ALLOWED, code="price_not_allowed", fields=priced)
+
+
+def _line(line: dict[str, Any]) -> OrderLine:
+    unit_cost = line.get("unit_cost")
+    return OrderLine(sku=line["sku"], name=line.get("name", ""), quantity=line["quantity"], unit_cost=unit_cost,
+                     auto_provisioned=line.get("auto_provisioned", True),
+                     line_cost=None if unit_cost is None else cents(line["quantity"] * unit_cost))
+
+
+def _total_cost(lines: Sequence[dict[str, Any]]) -> Decimal | None:
+    """The sum of the lines' costs; None (to be priced) while any line has no price."""
+    if any(line.get("unit_cost") is None for line in lines):
+        return None
+    return cents(sum((line["quantity"] * line["unit_cost"] for line in lines), Decimal("0")))
+
+
 def place_order(session: Session, actor: Actor, customer: Account, reseller: Account | None,
-                lines: Sequence[dict[str, Any]], *, contact: Contact | None = None,
+                lines: Sequence[dict[str, Any]], *, may_price: bool, contact: Contact | None = None,
                 staff_id: int | None = None) -> Order:
     """An order by a customer's contact (`contact`) or by reseller staff on the customer's behalf (`staff_id`).
-    Only customer-placed orders wait for approval; the others go straight to in progress or executed."""
+    Only customer-placed orders wait for approval; the others go straight to in progress or executed.
+    `may_price`: whether the caller's credential may put prices on the lines (422 price_not_allowed otherwise);
+    lines without a price are recorded unpriced and the order's totals stay None until it is priced."""
     if not customer.is_active:
         raise Conflict("This customer's account is not active, so it cannot order.", code="account_inactive")
-    rows = [OrderLine(sku=line["sku"], name=line.get("name", ""), quantity=line["quantity"],
-                      unit_cost=line["unit_cost"], auto_provisioned=line.get("auto_provisioned", True),
-                      line_cost=cents(line["quantity"] * line["unit_cost"])) for line in lines]
-    total_cost = cents(sum((line["quantity"] * line["unit_cost"] for line in lines), Decimal("0")))
+    _check_prices(lines, may_price)
+    rows = [_line(line) for line in lines]
+    total_cost = _total_cost(lines)
     markup = markup_for(customer, reseller)
     placed_by = PlacedBy.customer if contact is not None else PlacedBy.reseller
     order = Order(number=next_order_number(session), account_id=customer.id,
@@ -91,13 +118,13 @@ def place_order(session: Session, actor: Actor, customer: Account, reseller: Acc
                   placed_by_contact_id=contact.id if contact else None, placed_by_staff_id=staff_id,
                   status=_status(rows, placed_by == PlacedBy.customer and approval_required(customer, reseller)),
                   currency=customer.currency, total_cost=total_cost, markup_percent=markup,
-                  total_amount=cents(total_cost * (1 + markup / 100)), lines=rows)
+                  total_amount=None if total_cost is None else cents(total_cost * (1 + markup / 100)), lines=rows)
     session.add(order)
     session.flush()
     _push_new_web_account(session, customer, order)
     audit.record(session, actor, "order.placed", subject_type="order", subject_id=order.id, account_id=customer.id,
                  changes={"number": [None, order.number], "status": [None, order.status],
-                          "total_amount": [None, str(order.total_amount)]})
+                          "total_amount": [None, None if order.total_amount is None else str(order.total_amount)]})
     return order
 
 

@@ -441,7 +441,7 @@ def _matching_account_id(session: Session, storefront: Storefront, body: ClaimIn
     account = session.scalar(select(Account).where(Account.number.in_({number, number.upper()}),
                                                    Account.status == AccountStatus.active)
                              .options(selectinload(Account.addresses)))
-    if account is None or account.storefront_id not in (None, storefront.id):
+    if account is None or not _belongs_to(account, storefront):
         return None
     billing = account.billing_address
     if billing is None or _compact(billing.postcode) != _compact(body.postcode):
@@ -451,6 +451,14 @@ def _matching_account_id(session: Session, storefront: Storefront, body: ClaimIn
                                                       func.upper(Invoice.number) == body.invoice_number.strip().upper())
                              .limit(1))
     return account.id if invoice is not None else None
+
+
+def _belongs_to(account: Account, storefront: Storefront) -> bool:
+    """An account may get logins on its own storefront; one without a storefront, on a storefront of its own
+    reseller (or of the operator, for the operator's customers): never on another tenant's."""
+    if account.storefront_id is not None:
+        return account.storefront_id == storefront.id
+    return account.parent_reseller_id == storefront.reseller_account_id
 
 
 def issue_claim(session: Session, storefront: Storefront, account_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from accountdesk.core import exports
 from accountdesk.core.errors import Forbidden
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
-from accountdesk.orders.schemas import OrderIn, OrderOut, OrderPage
+from accountdesk.orders.schemas import OrderIn, OrderOut, OrderPage, StorefrontOrderIn
 from accountdesk.resellers import service as resellers
 from accountdesk.signin.session import ApiContact
 from accountdesk.staff.deps import api_staff
@@ -27,14 +27,15 @@ CUSTOMER_ORDERS = "/resellers/{reseller_id}/customers/{customer_id}/orders"
 
 
 @router.post("/storefronts/{slug}/orders", status_code=201, response_model=OrderOut)
-def place_storefront_order(body: OrderIn, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
-    """Order as the signed-in contact; it waits for the reseller's approval when the customer needs it."""
+def place_storefront_order(body: StorefrontOrderIn, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
+    """Order as the signed-in contact, without prices (422 price_not_allowed: a buyer's own token never prices
+    an order); it waits for the reseller's approval when the customer needs it."""
     contact = signed_in.contact
     if not contact_may_order(contact, signed_in.storefront):
         raise Forbidden("Confirm your e-mail address before ordering.", code="email_not_verified")
     customer = contact.account
     order = service.place_order(session, signed_in.actor, customer, resellers.reseller_of(session, customer),
-                                [line.model_dump() for line in body.lines], contact=contact)
+                                [line.model_dump() for line in body.lines], may_price=False, contact=contact)
     return service.describe(order)
 
 
@@ -67,7 +68,8 @@ def place_customer_order(reseller_id: int, customer_id: int, body: OrderIn, sess
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = resellers.get_customer(session, reseller, customer_id)
     order = service.place_order(session, resellers.actor_for(staff.actor, reseller), customer, reseller,
-                                [line.model_dump() for line in body.lines], staff_id=staff.user.id)
+                                [line.model_dump() for line in body.lines], may_price=True,
+                                staff_id=staff.user.id)
     return service.describe(order)
 
 

@@ -48,9 +48,9 @@ USER_ACTIONS = {
                  "{name} is active again."),
 }
 ORDER_ACTIONS = {
-    "accept": ("Accept this order?", "Order {number} ({amount} {currency}) goes ahead.", "Yes, accept",
+    "accept": ("Accept this order?", "Order {number} ({amount}) goes ahead.", "Yes, accept",
                "Order {number} accepted."),
-    "cancel": ("Cancel this order?", "Order {number} ({amount} {currency}) is rejected and will not be executed.",
+    "cancel": ("Cancel this order?", "Order {number} ({amount}) is rejected and will not be executed.",
                "Yes, cancel the order", "Order {number} canceled."),
 }
 OPTIONS: dict[str, Any] = {"languages": list(LANGUAGES.items()), "date_formats": [(f, f) for f in DATE_FORMATS]}
@@ -146,7 +146,7 @@ def _user_confirmation(reseller: Account, customer: Account, contact: Contact, a
 
 def _order_confirmation(reseller: Account, order: Order, action: str) -> Confirmation:
     title, text, button, _ = ORDER_ACTIONS[action]
-    return Confirmation(title, text.format(number=order.number, amount=order.total_amount, currency=order.currency),
+    return Confirmation(title, text.format(number=order.number, amount=order.amount_label),
                         button, f"/console/resellers/{reseller.id}/orders/{order.id}/{action}", "orders")
 
 
