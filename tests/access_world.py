@@ -25,7 +25,7 @@ from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import outbox, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
-from accountdesk.erp.service import PUSH
+from accountdesk.registration.erp import PUSH
 from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order
 from accountdesk.registration import instant, service as registration
