@@ -3,8 +3,16 @@ refused at the edge with the one JSON error shape (API) or a readable error (pag
 
 from __future__ import annotations
 
+import re
+
+from sqlalchemy import func, select
+
+from accountdesk.accounts.models import Account
+from accountdesk.core.validation import MULTILINE_FIELDS
+from accountdesk.core.web import template_dirs
 from tests import factories as f
-from tests.reseller_world import console_sign_in
+from tests.reseller_world import console_sign_in, csrf_of
+from tests.test_registration_api import body, url
 
 TOO_BIG = str(2**64)
 
@@ -30,4 +38,70 @@ def test_console_pages_refuse_ids_beyond_bigint_readably(db, client):
     for storefront in (TOO_BIG, "²"):  # both look like digits to str.isdigit()
         queue = client.get("/console/approvals", params={"storefront": storefront})
         assert queue.status_code == 200, queue.text
+
+
+
+def test_unstorable_text_is_refused_wherever_a_request_carries_it(db, client):
+    store = f.storefront(db, registration_mode="approval")
+    headers = f.token(client, f.staff(db, "admin"))
+    refused = {
+        "e-mail with NUL": client.post(f"/api/v1/storefronts/{store.slug}/sessions",
+                                       json={"email": "a\u0000@example.com", "password": "whatever-it-is"}),
+        "search with NUL": client.get("/api/v1/accounts?q=%00", headers=headers),
+        "slug with NUL": client.get("/api/v1/storefronts/a%00b"),
+        "name on two lines": client.post(url(store), json=body(company_name="Acme\r\nBcc: all@example.com")),
+        "lone surrogate": client.post(f"/api/v1/storefronts/{store.slug}/sessions",
+                                      content=b'{"email": "\\ud800@example.com", "password": "whatever-it-is"}',
+                                      headers={"Content-Type": "application/json"}),
+        "control character deep in a body": client.post(url(store), json=body(billing_address={"city": "\x07"})),
+        "control character in a key": client.post(url(store), json={**body(), "x\x00": 1}),
+    }
+    for case, answer in refused.items():
+        assert answer.status_code == 422, (case, answer.text)
+        assert answer.json()["error"]["code"] == "invalid_text", case
+    assert refused["name on two lines"].json()["error"]["fields"] == {
+        "company_name": "Keep this on one line: remove the line breaks and tabs."}
+    assert "billing_address.city" in refused["control character deep in a body"].json()["error"]["fields"]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_multi_line_fields_keep_their_lines(db, client, mail_dir):
+    store = f.storefront(db, registration_mode="approval")
+    headers = f.token(client, f.staff(db, "admin"))
+    assert client.post(url(store), json=body()).status_code == 202
+    with db.transaction() as session:
+        account_id = session.scalar(select(Account.id))
+    reason = "We only sell to pharmacies.\r\n\tPlease call us."
+    rejected = client.post(f"/api/v1/registrations/{account_id}/reject", json={"reason": reason}, headers=headers)
+    assert rejected.status_code == 200, rejected.text
+    nul = client.post(f"/api/v1/registrations/{account_id}/reject", json={"reason": "a\x00"}, headers=headers)
+    assert nul.status_code == 422 and nul.json()["error"]["code"] == "invalid_text"
+
+
+def test_pages_answer_unstorable_text_with_a_readable_page(db, client):
+    store = f.storefront(db)
+    sign_in = client.get(f"/s/{store.slug}/sign-in")
+    posted = client.post(f"/s/{store.slug}/sign-in", data={"csrf_token": csrf_of(sign_in.text),
+                                                          "email": "a\x00@example.com", "password": "x"})
+    assert posted.status_code == 422 and 'data-testid="error-page"' in posted.text
+    assert "Check email: Remove the invisible character U+0000" in posted.text
+    console_sign_in(client, f.staff(db, "admin"))
+    search = client.get("/console/accounts", params={"q": "\x00"})
+    assert search.status_code == 422 and "Check q:" in search.text and 'data-testid="error-page"' in search.text
+
+
+def test_a_nul_deep_in_nested_json_is_found(db, client):
+    store = f.storefront(db)
+    deep = b"{\"email\": " + b"[" * 800 + b"\"\\u0000\"" + b"]" * 800 + b"}"
+    answer = client.post(f"/api/v1/storefronts/{store.slug}/sessions", content=deep,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_text", answer.text
+
+
+def test_every_textarea_is_a_multi_line_field():
+    """A <textarea> whose name is not in MULTILINE_FIELDS would have every line break refused."""
+    names = {name for folder in template_dirs() for path in folder.rglob("*.html")
+             for name in re.findall(r'<textarea[^>]*\bname="([^"]+)"', path.read_text())}
+    assert names and names <= MULTILINE_FIELDS, names - MULTILINE_FIELDS
 
