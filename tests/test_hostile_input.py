@@ -4,13 +4,21 @@ refused at the edge with the one JSON error shape (API) or a readable error (pag
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import func, select
 
 from accountdesk.accounts.models import Account
+from accountdesk.app import outbox_handlers
+from accountdesk.core.models import OutboxMessage
+from accountdesk.core.outbox import Handlers, deliver_due
 from accountdesk.core.validation import MULTILINE_FIELDS
 from accountdesk.core.web import template_dirs
+from accountdesk.mail import service as mail
 from tests import factories as f
+from tests.conftest import free_port
+from tests.mailbox import SmtpSink, start_smtp
 from tests.reseller_world import console_sign_in, csrf_of
 from tests.test_registration_api import body, url
 
@@ -105,3 +113,54 @@ def test_every_textarea_is_a_multi_line_field():
              for name in re.findall(r'<textarea[^>]*\bname="([^"]+)"', path.read_text())}
     assert names and names <= MULTILINE_FIELDS, names - MULTILINE_FIELDS
 
+
+@pytest.fixture
+def smtp_handlers(settings, db) -> Iterator[tuple[Handlers, SmtpSink]]:
+    """The outbox handlers of the app, delivering to a real SMTP server on loopback."""
+    port = free_port()
+    controller, sink = start_smtp(port)
+    try:
+        yield outbox_handlers(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"}), db), sink
+    finally:
+        controller.stop()
+
+
+def _staff_notice(db, **context: str) -> int:
+    """The "new account request" mail as registration queues it (the name came from before the edge check, or
+    from the ERP)."""
+    with db.transaction() as session:
+        row = mail.send(session, "new_account_request", ["sales@shop.test"], context={
+            "name": "Shop team", "storefront_name": "Shop", "account_number": "W000001", "registrant_name": "Ada",
+            "registrant_email": "ada@example.com", "review_link": "http://testserver/console/approvals/1",
+            **context})
+        session.flush()
+        return row.id
+
+
+def _row(db, row_id: int) -> OutboxMessage:
+    with db.transaction() as session:
+        return session.get(OutboxMessage, row_id)
+
+
+def test_a_company_name_on_two_lines_still_reaches_staff(db, smtp_handlers):
+    handlers, sink = smtp_handlers
+    row_id = _staff_notice(db, company_name="Acme Ltd\r\nBcc: spy@evil.example")
+    deliver_due(db, handlers)
+    assert _row(db, row_id).status == "sent", _row(db, row_id).last_error
+    [received] = sink.received
+    assert received.envelope_to == ["sales@shop.test"]
+    assert received.message["Subject"] == "New account request on Shop: Acme Ltd Bcc: spy@evil.example"
+    assert received.message["Bcc"] is None
+
+
+def test_a_message_that_can_never_be_sent_fails_at_once_and_shows_in_the_console(db, client, smtp_handlers):
+    handlers, sink = smtp_handlers
+    row_id = _staff_notice(db)  # no company_name: the template cannot be rendered, today or on any retry
+    deliver_due(db, handlers)
+    row = _row(db, row_id)
+    assert (row.status, row.attempts) == ("failed", 1) and "cannot be built" in row.last_error
+    assert sink.received == []
+    console_sign_in(client, f.staff(db, "admin"))
+    shown = client.get("/console/erp")
+    assert f'data-testid="mail-{row_id}"' in shown.text and "new_account_request" in shown.text
+    assert "cannot be built" in shown.text and "sales@shop.test" in shown.text

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, object_session
 from accountdesk.accounts import pages as account_pages
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import Contact, ContactRole
+from accountdesk.core import outbox
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
@@ -119,9 +120,10 @@ def reverify(request: Request, session: DbSession, storefront: CurrentStorefront
 
 @console_pages.get("/erp")
 def erp_pushes(request: Request, session: DbSession, staff: Operator) -> Response:
-    """Web accounts waiting to reach the ERP or refused by it, with a retry button."""
+    """Web accounts waiting to reach the ERP or refused by it, with a retry button; e-mails that could not be sent."""
     return page(request, "erp/pushes.html", {
-        "staff": staff, "pushes": service.pushes(session, ("failed", "pending", "sending"))})
+        "staff": staff, "pushes": service.pushes(session, ("failed", "pending", "sending")),
+        "undelivered": outbox.failed(session, "email")})
 
 
 @console_pages.post("/erp/pushes/{message_id}/retry", dependencies=CSRF)
