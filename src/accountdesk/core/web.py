@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -125,6 +126,28 @@ def conflict_from_integrity_error(exc: IntegrityError) -> Conflict:
         field, message = field_message
         return Conflict(message, code="duplicate", fields={field: message})
     return Conflict("This change conflicts with existing data.", code="conflict")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable: validation_failed, invalid_text, not_authenticated, "
+                                  "forbidden, not_found, conflict, rate_limited, ...")
+    message: str = Field(description="For people")
+    fields: dict[str, str] | None = Field(None, description="A message per field at fault (dotted names)")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure of the API answers in this one shape."""
+
+    error: ErrorDetail
+
+
+# Documented on every operation (FastAPI then leaves out its own 422 shape, which this API never answers).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Refused, with a stable code: 400 bad input, 401 sign in first, 403 not "
+                                                 "allowed, 404 not found, 409 conflict, 422 invalid fields, 429 too many "
+                                                 "attempts (Retry-After)"},
+    503: {"model": ErrorBody, "description": "The database is busy or unreachable: try again after Retry-After"},
+}
 
 
 def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,
