@@ -37,6 +37,9 @@ def test_ids_beyond_bigint_are_refused_in_path_query_and_body(db, client):
     assert listed.status_code == 422 and "storefront" in listed.json()["error"]["fields"]
     moved = client.patch(f"/api/v1/accounts/{account.id}", json={"storefront_id": 2**64}, headers=headers)
     assert moved.status_code == 422 and "storefront_id" in moved.json()["error"]["fields"]
+    attribute = client.post("/api/v1/custom-attributes", json={"key": "size", "label": "Size", "type": "text",
+                                                               "position": 2**40}, headers=headers)
+    assert attribute.status_code == 422 and "position" in attribute.json()["error"]["fields"]
 
 
 def test_console_pages_refuse_ids_beyond_bigint_readably(db, client):

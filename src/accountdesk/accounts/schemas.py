@@ -180,7 +180,7 @@ class AttributeDefinitionIn(BaseModel):
     type: AttributeType
     choices: list[str] = []
     required: bool = False
-    position: int = 0
+    position: int = Field(0, ge=0, le=10_000, description="Order on the account page")
 
     @model_validator(mode="after")
     def _choices(self) -> AttributeDefinitionIn:

@@ -51,7 +51,7 @@ def list_favourites(session: DbSession, signed_in: ApiContact) -> dict[str, Any]
     return {"items": [service.describe_favourite(f) for f in service.favourites(session, signed_in.contact)]}
 
 
-@router.post("/favourites", status_code=201)
+@router.post("/favourites", status_code=201, responses={200: {"description": "It was already a favourite"}})
 def add_favourite(body: FavouriteIn, response: Response, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
     """Keep a product on the list (200 when it was already there)."""
     favourite, created = service.add_favourite(session, signed_in.contact, body)
