@@ -146,7 +146,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "Refused, with a stable code: 400 bad input, 401 sign in first, 403 not "
                                                  "allowed, 404 not found, 409 conflict, 422 invalid fields, 429 too many "
                                                  "attempts (Retry-After)"},
-    503: {"model": ErrorBody, "description": "The database is busy or unreachable: try again after Retry-After"},
+    503: {"model": ErrorBody, "description": "The database or the ERP is busy or unreachable: try again after "
+                                              "Retry-After"},
 }
 
 
