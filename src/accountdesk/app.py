@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -16,7 +16,8 @@ from accountdesk.core.outbox import Handlers
 from accountdesk.core.forms import CsrfCookieMiddleware
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
-from accountdesk.core.web import PACKAGE, error_response, install_error_handlers
+from accountdesk.core.web import ERROR_RESPONSES, PACKAGE, error_response, install_error_handlers, \
+    refuse_unstorable_text
 
 ROUTERS = [
     "accountdesk.staff.routes",
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             worker.stop()
 
     app = FastAPI(title="accountdesk", version="0.1.0", lifespan=lifespan,
-                  description="Customer accounts, storefront users, registration, approval, resellers and ERP.")
+                  description="Customer accounts, storefront users, registration, approval, resellers and ERP.",
+                  dependencies=[Depends(refuse_unstorable_text)], responses=ERROR_RESPONSES)
     app.state.db = db
     app.state.settings = settings
     app.state.rate_limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)

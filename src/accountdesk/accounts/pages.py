@@ -20,6 +20,7 @@ from accountdesk.core.forms import verify_csrf
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import (Form, PageRoute, attempt, flash_redirect, form_fields, nest, page,
                                   without_blanks)
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
@@ -116,7 +117,7 @@ def _attributes(session: Session, form: dict[str, str]) -> dict[str, str]:
 
 
 @router.get("/{account_id}")
-def account_record(account_id: int, request: Request, session: DbSession, staff: Reader) -> Response:
+def account_record(account_id: Id, request: Request, session: DbSession, staff: Reader) -> Response:
     """The customer record: details, Active toggle, address book, attributes, contacts and history."""
     return record_page(request, session, staff, service.get_account(session, staff.reseller_scope, account_id))
 
@@ -142,7 +143,7 @@ def _attribute_texts(session: Session, account: Account) -> dict[str, Any]:
 
 
 @router.post("/{account_id}", dependencies=CSRF)
-def update_account(account_id: int, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+def update_account(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Save the details and custom attributes edited on the record page."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     changes, errors = attempt(session, lambda: _update(session, staff, account, form))
@@ -161,7 +162,7 @@ def _update(session: Session, staff: StaffPrincipal, account: Account, form: dic
 
 
 @router.post("/{account_id}/status", dependencies=CSRF)
-def set_account_active(account_id: int, request: Request, session: DbSession, staff: Manager,
+def set_account_active(account_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """The Active toggle: the contacts of an inactive account cannot sign in."""
     if form.get("active") not in ("true", "false"):
@@ -174,7 +175,7 @@ def set_account_active(account_id: int, request: Request, session: DbSession, st
 
 
 @router.post("/{account_id}/addresses", dependencies=CSRF)
-def add_address(account_id: int, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+def add_address(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Add an address to the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     added, errors = attempt(session, lambda: service.add_address(session, staff.actor, account, _address(form)))
@@ -185,7 +186,7 @@ def add_address(account_id: int, request: Request, session: DbSession, staff: Ma
 
 
 @router.post("/{account_id}/addresses/{address_id}", dependencies=CSRF)
-def update_address(account_id: int, address_id: int, request: Request, session: DbSession, staff: Manager,
+def update_address(account_id: Id, address_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Change one address of the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -198,7 +199,7 @@ def update_address(account_id: int, address_id: int, request: Request, session: 
 
 
 @router.post("/{account_id}/addresses/{address_id}/delete", dependencies=CSRF)
-def delete_address(account_id: int, address_id: int, request: Request, session: DbSession,
+def delete_address(account_id: Id, address_id: Id, request: Request, session: DbSession,
                    staff: Manager) -> Response:
     """Remove an address from the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)

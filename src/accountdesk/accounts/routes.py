@@ -10,6 +10,7 @@ from accountdesk.accounts import service
 from accountdesk.accounts.models import CustomAttributeDefinition
 from accountdesk.accounts.schemas import (AccountCreate, AccountPage, AccountUpdate, AddressIn, AddressOut,
                                           AttributeDefinitionIn, AttributeDefinitionOut, EventOut, InvoiceIn, InvoiceOut)
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import ADMIN, MANAGE_CUSTOMERS, READ, StaffPrincipal
@@ -43,13 +44,13 @@ def create_account(body: AccountCreate, session: DbSession, staff: Manager) -> d
 
 
 @router.get("/accounts/{account_id}")
-def read_account(account_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def read_account(account_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """One account with its addresses and custom attributes."""
     return service.describe(session, service.get_account(session, staff.reseller_scope, account_id))
 
 
 @router.patch("/accounts/{account_id}")
-def update_account(account_id: int, body: AccountUpdate, session: DbSession, staff: Manager) -> dict[str, Any]:
+def update_account(account_id: Id, body: AccountUpdate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Change some fields of an account; `status` active/inactive is the Active toggle."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     service.update_account(session, staff.actor, account, body.model_dump(exclude_unset=True), staff.reseller_scope)
@@ -57,27 +58,27 @@ def update_account(account_id: int, body: AccountUpdate, session: DbSession, sta
 
 
 @router.get("/accounts/{account_id}/events", response_model=list[EventOut])
-def account_events(account_id: int, session: DbSession, staff: Reader) -> list[Any]:
+def account_events(account_id: Id, session: DbSession, staff: Reader) -> list[Any]:
     """The history of the account, its contacts and addresses, newest first."""
     return service.events(session, service.get_account(session, staff.reseller_scope, account_id))
 
 
 @router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201)
-def add_address(account_id: int, body: AddressIn, session: DbSession, staff: Manager) -> Any:
+def add_address(account_id: Id, body: AddressIn, session: DbSession, staff: Manager) -> Any:
     """Add an address to the account's address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     return service.add_address(session, staff.actor, account, body.model_dump())
 
 
 @router.put("/accounts/{account_id}/addresses/{address_id}", response_model=AddressOut)
-def update_address(account_id: int, address_id: int, body: AddressIn, session: DbSession, staff: Manager) -> Any:
+def update_address(account_id: Id, address_id: Id, body: AddressIn, session: DbSession, staff: Manager) -> Any:
     """Replace one address of the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     return service.update_address(session, staff.actor, account, address_id, body.model_dump())
 
 
 @router.delete("/accounts/{account_id}/addresses/{address_id}", status_code=204)
-def delete_address(account_id: int, address_id: int, session: DbSession, staff: Manager) -> Response:
+def delete_address(account_id: Id, address_id: Id, session: DbSession, staff: Manager) -> Response:
     """Remove an address from the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     service.delete_address(session, staff.actor, account, address_id)
@@ -85,13 +86,13 @@ def delete_address(account_id: int, address_id: int, session: DbSession, staff: 
 
 
 @router.get("/accounts/{account_id}/invoices", response_model=list[InvoiceOut])
-def list_invoices(account_id: int, session: DbSession, staff: Reader) -> list[Any]:
+def list_invoices(account_id: Id, session: DbSession, staff: Reader) -> list[Any]:
     """Invoices recorded for the account, newest first."""
     return service.invoices(session, service.get_account(session, staff.reseller_scope, account_id))
 
 
 @router.post("/accounts/{account_id}/invoices", response_model=InvoiceOut, status_code=201)
-def record_invoice(account_id: int, body: InvoiceIn, session: DbSession, staff: Manager) -> Any:
+def record_invoice(account_id: Id, body: InvoiceIn, session: DbSession, staff: Manager) -> Any:
     """Record an invoice issued to the account (used to prove ownership when a new contact joins)."""
     account = service.get_account(session, staff.reseller_scope, account_id)
     return service.record_invoice(session, staff.actor, account, body.model_dump())

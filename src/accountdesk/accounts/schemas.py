@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from accountdesk.accounts.models import AccountKind, AccountStatus, AttributeType, PartialChargesInvoicing, PaymentMethod
 from accountdesk.core import validation
+from accountdesk.core.validation import Id
 
 Language = Literal["en", "fr", "de"]
 
@@ -86,8 +87,8 @@ class AccountFields(BaseModel):
     auto_invoice_email: bool | None = None
     order_approval_required: bool | None = None
     erp_code: str | None = Field(None, max_length=40)
-    storefront_id: int | None = None
-    parent_reseller_id: int | None = None
+    storefront_id: Id | None = None
+    parent_reseller_id: Id | None = None
     attributes: dict[str, Any] | None = Field(None, description="Custom attribute values by key")
 
     @field_validator("email")
@@ -179,7 +180,7 @@ class AttributeDefinitionIn(BaseModel):
     type: AttributeType
     choices: list[str] = []
     required: bool = False
-    position: int = 0
+    position: int = Field(0, ge=0, le=10_000, description="Order on the account page")
 
     @model_validator(mode="after")
     def _choices(self) -> AttributeDefinitionIn:

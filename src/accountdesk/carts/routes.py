@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from accountdesk.carts import service
 from accountdesk.carts.models import Cart
 from accountdesk.carts.schemas import CartIn, CartLineIn, FavouriteIn
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.signin.session import ApiContact
 
@@ -38,7 +39,7 @@ def add_cart_line(body: CartLineIn, session: DbSession, signed_in: ApiContact) -
 
 
 @router.delete("/cart/lines/{line_id}", status_code=204)
-def remove_cart_line(line_id: int, session: DbSession, signed_in: ApiContact) -> Response:
+def remove_cart_line(line_id: Id, session: DbSession, signed_in: ApiContact) -> Response:
     """Take one line out of the cart."""
     service.remove_line(session, signed_in.contact, line_id)
     return Response(status_code=204)
@@ -50,7 +51,7 @@ def list_favourites(session: DbSession, signed_in: ApiContact) -> dict[str, Any]
     return {"items": [service.describe_favourite(f) for f in service.favourites(session, signed_in.contact)]}
 
 
-@router.post("/favourites", status_code=201)
+@router.post("/favourites", status_code=201, responses={200: {"description": "It was already a favourite"}})
 def add_favourite(body: FavouriteIn, response: Response, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
     """Keep a product on the list (200 when it was already there)."""
     favourite, created = service.add_favourite(session, signed_in.contact, body)
@@ -60,7 +61,7 @@ def add_favourite(body: FavouriteIn, response: Response, session: DbSession, sig
 
 
 @router.delete("/favourites/{favourite_id}", status_code=204)
-def remove_favourite(favourite_id: int, session: DbSession, signed_in: ApiContact) -> Response:
+def remove_favourite(favourite_id: Id, session: DbSession, signed_in: ApiContact) -> Response:
     """Take a product off the list."""
     service.remove_favourite(session, signed_in.contact, favourite_id)
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPas
 from accountdesk.core.errors import BadRequest
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
@@ -50,7 +51,7 @@ def contact_url(contact: Contact) -> str:
 
 
 @router.post("", dependencies=CSRF)
-def add_contact(account_id: int, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+def add_contact(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
     contact, errors = attempt(session, lambda: service.create_contact(
@@ -67,7 +68,7 @@ def _new_contact(form: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/{contact_id}")
-def contact_record(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Reader) -> Response:
+def contact_record(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Reader) -> Response:
     """One contact: details, sign-in status and password actions."""
     account, contact = _find(session, staff, account_id, contact_id)
     return contact_page(request, session, staff, account, contact)
@@ -82,7 +83,7 @@ def contact_page(request: Request, session: Session, staff: StaffPrincipal, acco
 
 
 @router.post("/{contact_id}", dependencies=CSRF)
-def update_contact(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+def update_contact(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Save the contact's details."""
     account, contact = _find(session, staff, account_id, contact_id)
@@ -95,7 +96,7 @@ def update_contact(account_id: int, contact_id: int, request: Request, session: 
 
 
 @router.post("/{contact_id}/status", dependencies=CSRF)
-def set_contact_active(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+def set_contact_active(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """Activate or deactivate the login; deactivation signs the contact out everywhere."""
     if form.get("active") not in ("true", "false"):
@@ -107,7 +108,7 @@ def set_contact_active(account_id: int, contact_id: int, request: Request, sessi
 
 
 @router.get("/{contact_id}/reset")
-def confirm_reset(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager) -> Response:
+def confirm_reset(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """Ask for confirmation before e-mailing a reset link."""
     account, contact = _find(session, staff, account_id, contact_id)
     return page(request, "contacts/confirm_reset.html", {
@@ -116,7 +117,7 @@ def confirm_reset(account_id: int, contact_id: int, request: Request, session: D
 
 
 @router.post("/{contact_id}/reset", dependencies=CSRF)
-def send_reset_link(account_id: int, contact_id: int, request: Request, session: DbSession,
+def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
                     staff: Manager) -> Response:
     """E-mail the contact a single-use link to choose a new password."""
     _, contact = _find(session, staff, account_id, contact_id)
@@ -125,7 +126,7 @@ def send_reset_link(account_id: int, contact_id: int, request: Request, session:
 
 
 @router.post("/{contact_id}/password", dependencies=CSRF)
-def enter_password(account_id: int, contact_id: int, request: Request, session: DbSession, staff: Manager,
+def enter_password(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Enter a password for the contact, where the storefront allows manual entry (its policy applies)."""
     account, contact = _find(session, staff, account_id, contact_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
@@ -23,14 +24,14 @@ def base_url(request: Request) -> str:
 
 
 @router.get("")
-def list_contacts(account_id: int, session: DbSession, staff: Reader) -> list[dict[str, Any]]:
+def list_contacts(account_id: Id, session: DbSession, staff: Reader) -> list[dict[str, Any]]:
     """The account's contacts (storefront users)."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     return [service.describe(c) for c in service.list_contacts(session, account)]
 
 
 @router.post("", status_code=201)
-def create_contact(account_id: int, body: ContactCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
+def create_contact(account_id: Id, body: ContactCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
     return service.describe(service.create_contact(session, staff.actor, account, body.model_dump(),
@@ -38,14 +39,14 @@ def create_contact(account_id: int, body: ContactCreate, session: DbSession, sta
 
 
 @router.get("/{contact_id}")
-def read_contact(account_id: int, contact_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def read_contact(account_id: Id, contact_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """One contact."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     return service.describe(service.get_contact(session, account, contact_id))
 
 
 @router.patch("/{contact_id}")
-def update_contact(account_id: int, contact_id: int, body: ContactUpdate, session: DbSession,
+def update_contact(account_id: Id, contact_id: Id, body: ContactUpdate, session: DbSession,
                    staff: Manager) -> dict[str, Any]:
     """Change some fields of a contact."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
@@ -55,7 +56,7 @@ def update_contact(account_id: int, contact_id: int, body: ContactUpdate, sessio
 
 
 @router.post("/{contact_id}/activate")
-def activate(account_id: int, contact_id: int, session: DbSession, staff: Manager) -> dict[str, Any]:
+def activate(account_id: Id, contact_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Let the contact sign in again."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     contact = service.get_contact(session, account, contact_id)
@@ -64,7 +65,7 @@ def activate(account_id: int, contact_id: int, session: DbSession, staff: Manage
 
 
 @router.post("/{contact_id}/deactivate")
-def deactivate(account_id: int, contact_id: int, session: DbSession, staff: Manager) -> dict[str, Any]:
+def deactivate(account_id: Id, contact_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Stop the contact signing in; their open sessions end at once."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     contact = service.get_contact(session, account, contact_id)
@@ -73,7 +74,7 @@ def deactivate(account_id: int, contact_id: int, session: DbSession, staff: Mana
 
 
 @router.post("/{contact_id}/password-reset", status_code=202)
-def send_reset_link(account_id: int, contact_id: int, request: Request, session: DbSession,
+def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
                     staff: Manager) -> dict[str, str]:
     """E-mail the contact a single-use link to choose a new password."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
@@ -83,7 +84,7 @@ def send_reset_link(account_id: int, contact_id: int, request: Request, session:
 
 
 @router.put("/{contact_id}/password", status_code=204)
-def set_password(account_id: int, contact_id: int, body: ManualPassword, request: Request, session: DbSession,
+def set_password(account_id: Id, contact_id: Id, body: ManualPassword, request: Request, session: DbSession,
                  staff: Manager) -> Response:
     """Enter a password for the contact, where the storefront allows manual entry."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accountdesk.core import validation
 from accountdesk.core.languages import DATE_FORMATS
+from accountdesk.core.validation import Id
 
 Language = Literal["en", "fr", "de"]
 DateFormat = Literal[tuple(DATE_FORMATS)]  # type: ignore[valid-type]
@@ -46,7 +47,7 @@ class ContactCreate(ContactFields):
     date_format: DateFormat = "DD/MM/YYYY"
     role: Role = "buyer"
     active: bool = True
-    storefront_id: int | None = Field(None, description="Left out: the account's storefront")
+    storefront_id: Id | None = Field(None, description="Left out: the account's storefront")
 
 
 class ContactUpdate(ContactFields):

@@ -96,6 +96,12 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8) -> int:
     return handled
 
 
+def failed(session: Session, kind: str, limit: int = 50) -> list[OutboxMessage]:
+    """The newest rows of a kind that were given up on (shown in the console)."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == "failed")
+                                .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
 def retry(session: Session, message_id: int) -> OutboxMessage | None:
     row = session.get(OutboxMessage, message_id)
     if row is not None and row.status == "failed":

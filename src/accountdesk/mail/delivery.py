@@ -48,7 +48,10 @@ def handler(settings: Settings) -> Handler:
     """The outbox handler for e-mail with these settings: SMTP when configured, else the mail folder."""
 
     def deliver(payload: dict[str, Any]) -> None:
-        message = render(payload, settings.mail_from)
+        try:
+            message = render(payload, settings.mail_from)
+        except Exception as exc:  # noqa: BLE001 — building depends on the row alone: it would fail on every retry
+            raise PermanentFailure(f"the message cannot be built: {type(exc).__name__}: {exc}") from exc
         if settings.smtp_url:
             send_smtp(settings.smtp_url, message, envelope_recipients(payload))
         else:

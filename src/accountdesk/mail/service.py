@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
@@ -15,6 +16,7 @@ from accountdesk.core.outbox import OutboxMessage, enqueue
 
 TEMPLATES = Path(__file__).parent / "templates" / "mail"
 LANGUAGES = ("en", "fr", "de")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def send(session: Session, template: str, to: list[str] | str, *, language: str = "en", context: dict[str, Any],
@@ -41,6 +43,12 @@ def _render_block(env: Environment, name: str, block: str, context: dict[str, An
     return "".join(template.blocks[block](template.new_context(context))).strip()
 
 
+def header_text(value: str) -> str:
+    """The text as one header line: line breaks and other control characters become single spaces. A header cannot
+    hold them, and a company name typed on two lines must not stop the mail (or add a header of its own)."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
 def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
     """Build the MIME message (plain text + HTML) from an outbox payload."""
     language = payload.get("language", "en")
@@ -50,11 +58,11 @@ def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
     text_env, html_env = _environments()
     context = payload["context"]
     message = EmailMessage()
-    message["Subject"] = _render_block(text_env, name, "subject", context)
+    message["Subject"] = header_text(_render_block(text_env, name, "subject", context))
     message["From"] = mail_from
-    message["To"] = ", ".join(payload["to"])
+    message["To"] = header_text(", ".join(payload["to"]))
     if payload.get("cc"):
-        message["Cc"] = ", ".join(payload["cc"])
+        message["Cc"] = header_text(", ".join(payload["cc"]))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="accountdesk.local")
     message.set_content(_render_block(text_env, name, "text", context) + "\n")

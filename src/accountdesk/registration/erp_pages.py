@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import pages as account_pages
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import ContactRole
+from accountdesk.core import outbox
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
+from accountdesk.core.validation import Id, parse_id
 from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
@@ -33,13 +35,14 @@ ROLES = [(ContactRole.buyer.value, "Buyer"), (ContactRole.account_admin.value, "
 
 @console_pages.get("/erp")
 def erp_pushes(request: Request, session: DbSession, staff: Operator) -> Response:
-    """Web accounts waiting to reach the ERP or refused by it, with a retry button."""
+    """Web accounts waiting to reach the ERP or refused by it, with a retry button; e-mails that could not be sent."""
     return page(request, "erp/pushes.html", {
-        "staff": staff, "pushes": service.pushes(session, ("failed", "pending", "sending"))})
+        "staff": staff, "pushes": service.pushes(session, ("failed", "pending", "sending")),
+        "undelivered": outbox.failed(session, "email")})
 
 
 @console_pages.post("/erp/pushes/{message_id}/retry", dependencies=CSRF)
-def retry_push(message_id: int, request: Request, session: DbSession, staff: Operator) -> Response:
+def retry_push(message_id: Id, request: Request, session: DbSession, staff: Operator) -> Response:
     """Send a failed push again now."""
     push = service.retry_push(session, staff.actor, message_id)
     name = push.account.name if push.account else f"push {message_id}"
@@ -70,7 +73,7 @@ def _instant_page(request: Request, session: Session, staff: StaffPrincipal, erp
 
 @console_pages.get("/erp/instant")
 def instant_form(request: Request, session: DbSession, staff: Operator, erp: Erp, email: str = "",
-                 storefront_id: int | None = None) -> Response:
+                 storefront_id: Id | None = None) -> Response:
     """Search the ERP by e-mail, pick the contact and the storefront, and invite them (instant account)."""
     return _instant_page(request, session, _instant_staff(staff), erp, email, storefront_id)
 
@@ -80,7 +83,7 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
                            form: Fields) -> Response:
     """Create (or reuse) the account from the ERP and send the contact's activation e-mail."""
     _instant_staff(staff)
-    storefront_id = int(form["storefront_id"]) if form.get("storefront_id", "").isdigit() else None
+    storefront_id = parse_id(form.get("storefront_id", ""))
     storefront = session.get(Storefront, storefront_id) if storefront_id else None
     try:
         if storefront is None:
@@ -97,7 +100,7 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
 
 
 @console_pages.post("/accounts/{account_id}/erp-code", dependencies=CSRF)
-def remap_erp_code(account_id: int, request: Request, session: DbSession, staff: Manager, erp: Erp,
+def remap_erp_code(account_id: Id, request: Request, session: DbSession, staff: Manager, erp: Erp,
                    form: Fields) -> Response:
     """Map the account to a customer created in the ERP by hand (the ERP code must exist there)."""
     if staff.reseller_scope is not None:

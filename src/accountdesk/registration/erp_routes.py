@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service as contacts
 from accountdesk.core.errors import Forbidden, field_error
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import erp as service
@@ -42,13 +43,13 @@ def list_pushes(session: DbSession, staff: Operator,
 
 
 @router.post("/erp/pushes/{message_id}/retry", tags=["erp"])
-def retry_push(message_id: int, session: DbSession, staff: Operator) -> dict[str, Any]:
+def retry_push(message_id: Id, session: DbSession, staff: Operator) -> dict[str, Any]:
     """Send a failed push again now."""
     return service.describe_push(service.retry_push(session, staff.actor, message_id))
 
 
 @router.get("/erp/contacts", tags=["erp"])
-def find_erp_contacts(session: DbSession, staff: Instant, erp: Erp, storefront_id: int,
+def find_erp_contacts(session: DbSession, staff: Instant, erp: Erp, storefront_id: Id,
                       email: Annotated[str, Query(min_length=3, max_length=320)]) -> dict[str, Any]:
     """ERP contacts with this e-mail, their accounts, and whether each may have an instant account."""
     storefront = _storefront(session, storefront_id)
@@ -69,7 +70,7 @@ def create_instant_account(body: InstantAccountIn, request: Request, session: Db
 
 
 @router.put("/accounts/{account_id}/erp-code", tags=["erp"])
-def remap_erp_code(account_id: int, body: ErpCodeIn, session: DbSession, staff: Manager,
+def remap_erp_code(account_id: Id, body: ErpCodeIn, session: DbSession, staff: Manager,
                    erp: Erp) -> dict[str, Any]:
     """Map the account to a customer created in the ERP by hand (it must exist there)."""
     account = accounts.get_account(session, _operator(staff).reseller_scope, account_id, lock=True)

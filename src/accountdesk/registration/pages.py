@@ -14,6 +14,7 @@ from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.erp.deps import erp_gateway
 from accountdesk.registration import erp as erp_service
@@ -287,7 +288,7 @@ def queue(request: Request, session: DbSession, staff: Approver, q: Annotated[st
           storefront: str = "", status: Literal["pending_approval", "rejected"] = "pending_approval",
           page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
     """Registrations waiting for a decision (or rejected) and new contacts waiting for approval."""
-    storefront_id = int(storefront) if storefront.isdigit() else None
+    storefront_id = validation.parse_id(storefront)
     rows, total = service.account_requests(session, status=status, storefront_id=storefront_id, q=q, page=page_no)
     waiting_contacts = service.contact_requests(session, storefront_id=storefront_id, q=q) \
         if status == "pending_approval" else []
@@ -308,13 +309,13 @@ def _contact_request_page(request: Request, session: Session, staff: StaffPrinci
 
 
 @console_pages.get("/contacts/{contact_id}")
-def contact_request(contact_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+def contact_request(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """A new contact for an existing account: who, which account; approve or reject."""
     return _contact_request_page(request, session, staff, contact_id)
 
 
 @console_pages.post("/contacts/{contact_id}/approve", dependencies=CSRF)
-def approve_contact(contact_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """Approve a new contact; a second decision is refused with a message."""
     here = f"/console/approvals/contacts/{contact_id}"
     try:
@@ -326,7 +327,7 @@ def approve_contact(contact_id: int, request: Request, session: DbSession, staff
 
 
 @console_pages.post("/contacts/{contact_id}/reject", dependencies=CSRF)
-def reject_contact(contact_id: int, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+def reject_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
     """Reject a new contact with a reason that is e-mailed to them."""
     here = f"/console/approvals/contacts/{contact_id}"
     try:
@@ -350,13 +351,13 @@ def _request_page(request: Request, session: Session, staff: StaffPrincipal, acc
 
 
 @console_pages.get("/{account_id}")
-def account_request(account_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+def account_request(account_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """One registration: company, contact, address, when; approve or reject with a reason."""
     return _request_page(request, session, staff, account_id)
 
 
 @console_pages.post("/{account_id}/approve", dependencies=CSRF)
-def approve(account_id: int, request: Request, session: DbSession, staff: Approver) -> Response:
+def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """Approve a registration; a second decision is refused with a message."""
     try:
         account = service.approve_account(session, staff.actor, account_id, request.app.state.settings.base_url)
@@ -367,7 +368,7 @@ def approve(account_id: int, request: Request, session: DbSession, staff: Approv
 
 
 @console_pages.post("/{account_id}/reject", dependencies=CSRF)
-def reject(account_id: int, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+def reject(account_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
     """Reject a registration with a reason that is e-mailed to the registrant."""
     try:
         body = RejectIn.model_validate(form)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import instant, service
@@ -129,7 +130,7 @@ def complete_instant_registration(slug: str, token: str, body: InstantLoginIn, r
 @router.get("/registrations", response_model=AccountRequestPage, tags=APPROVALS)
 def list_registrations(session: DbSession, staff: Approver,
                        status: Literal["pending_approval", "rejected"] = "pending_approval",
-                       storefront: int | None = None, q: Annotated[str, Query(max_length=200)] = "",
+                       storefront: Id | None = None, q: Annotated[str, Query(max_length=200)] = "",
                        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                        per_page: Annotated[int, Query(ge=1, le=100)] = 25) -> dict[str, Any]:
     """Self-registered accounts waiting for a decision (or rejected), oldest first, by storefront and search."""
@@ -140,26 +141,26 @@ def list_registrations(session: DbSession, staff: Approver,
 
 
 @router.get("/registrations/{account_id}", response_model=AccountRequestOut, tags=APPROVALS)
-def read_registration(account_id: int, session: DbSession, staff: Approver) -> dict[str, Any]:
+def read_registration(account_id: Id, session: DbSession, staff: Approver) -> dict[str, Any]:
     """One registration: company, contacts, billing address, when it was made, its status."""
     return service.describe_request(session, service.get_request(session, account_id))
 
 
 @router.post("/registrations/{account_id}/approve", response_model=AccountRequestOut, tags=APPROVALS)
-def approve(account_id: int, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
+def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Approve a registration; exactly one of several simultaneous decisions wins (409 already_decided)."""
     account = service.approve_account(session, staff.actor, account_id, _base_url(request))
     return service.describe_request(session, account)
 
 
 @router.post("/registrations/{account_id}/reject", response_model=AccountRequestOut, tags=APPROVALS)
-def reject(account_id: int, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
+def reject(account_id: Id, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Reject a registration with a reason that is e-mailed to the registrant."""
     return service.describe_request(session, service.reject_account(session, staff.actor, account_id, body.reason))
 
 
 @router.get("/contact-requests", response_model=list[ContactRequestOut], tags=APPROVALS)
-def list_contact_requests(session: DbSession, staff: Approver, storefront: int | None = None,
+def list_contact_requests(session: DbSession, staff: Approver, storefront: Id | None = None,
                           q: Annotated[str, Query(max_length=200)] = "") -> list[dict[str, Any]]:
     """New contacts of existing accounts waiting for approval."""
     rows = service.contact_requests(session, storefront_id=storefront, q=q)
@@ -167,14 +168,14 @@ def list_contact_requests(session: DbSession, staff: Approver, storefront: int |
 
 
 @router.post("/contact-requests/{contact_id}/approve", response_model=ContactRequestOut, tags=APPROVALS)
-def approve_contact(contact_id: int, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
+def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Let a new contact of an existing account sign in (409 already_decided when someone was faster)."""
     contact = service.approve_contact(session, staff.actor, contact_id, _base_url(request))
     return service.describe_contact_request(session, contact)
 
 
 @router.post("/contact-requests/{contact_id}/reject", response_model=ContactRequestOut, tags=APPROVALS)
-def reject_contact(contact_id: int, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
+def reject_contact(contact_id: Id, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Refuse a new contact of an existing account, with a reason that is e-mailed to them."""
     contact = service.reject_contact(session, staff.actor, contact_id, body.reason)
     return service.describe_contact_request(session, contact)

@@ -11,6 +11,7 @@ from accountdesk.core import exports
 from accountdesk.core.errors import NotFound
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import PageRoute, attempt, flash_redirect
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
 from accountdesk.resellers import service as resellers
@@ -24,7 +25,7 @@ Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 
 
 @router.get("/customers/{customer_id}/orders/export")
-def export_orders(reseller_id: int, customer_id: int, session: DbSession, staff: Reader,
+def export_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader,
                   q: Annotated[str, Query(max_length=200)] = "",
                   fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> Response:
     """The orders table's Excel button: Orders.xlsx with the current search."""
@@ -34,7 +35,7 @@ def export_orders(reseller_id: int, customer_id: int, session: DbSession, staff:
 
 
 @router.post("/orders/{order_id}/{action}", dependencies=[Depends(verify_csrf)])
-def decide_order(reseller_id: int, order_id: int, action: str, request: Request, session: DbSession,
+def decide_order(reseller_id: Id, order_id: Id, action: str, request: Request, session: DbSession,
                  staff: Manager) -> Response:
     """Yes on a confirmation: accept or cancel a pending order; a decision taken meanwhile is reported, not undone."""
     if action not in ORDER_ACTIONS:

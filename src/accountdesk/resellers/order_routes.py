@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from accountdesk.contacts.service import contact_may_order
 from accountdesk.core import exports
 from accountdesk.core.errors import Forbidden
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
 from accountdesk.orders.schemas import OrderIn, OrderOut, OrderPage, StorefrontOrderIn
@@ -50,7 +51,7 @@ def list_storefront_orders(session: DbSession, signed_in: ApiContact, q: Search 
 
 
 @router.get(CUSTOMER_ORDERS, response_model=OrderPage)
-def list_customer_orders(reseller_id: int, customer_id: int, session: DbSession, staff: Reader, q: Search = "",
+def list_customer_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader, q: Search = "",
                          page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                          per_page: Annotated[int, Query(ge=1, le=100)] = 25) -> dict[str, Any]:
     """The customer's orders, newest first; search by order number, status or SKU."""
@@ -62,7 +63,7 @@ def list_customer_orders(reseller_id: int, customer_id: int, session: DbSession,
 
 
 @router.post(CUSTOMER_ORDERS, status_code=201, response_model=OrderOut)
-def place_customer_order(reseller_id: int, customer_id: int, body: OrderIn, session: DbSession,
+def place_customer_order(reseller_id: Id, customer_id: Id, body: OrderIn, session: DbSession,
                          staff: Manager) -> dict[str, Any]:
     """Order on the customer's behalf (placed by the reseller: no approval step)."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -74,7 +75,7 @@ def place_customer_order(reseller_id: int, customer_id: int, body: OrderIn, sess
 
 
 @router.get(CUSTOMER_ORDERS + "/export", response_class=FileResponse)
-def export_customer_orders(reseller_id: int, customer_id: int, session: DbSession, staff: Reader, q: Search = "",
+def export_customer_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader, q: Search = "",
                            fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> FileResponse:
     """Download the customer's orders (the current search applied) as Orders.xlsx or Orders.csv."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -83,14 +84,14 @@ def export_customer_orders(reseller_id: int, customer_id: int, session: DbSessio
 
 
 @router.get("/resellers/{reseller_id}/orders/{order_id}", response_model=OrderOut)
-def read_order(reseller_id: int, order_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def read_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """One of the reseller's orders with its lines."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     return service.describe(service.get_order(session, reseller.id, order_id))
 
 
 @router.post("/resellers/{reseller_id}/orders/{order_id}/accept", response_model=OrderOut)
-def accept_order(reseller_id: int, order_id: int, session: DbSession, staff: Manager) -> dict[str, Any]:
+def accept_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Accept a pending order (409 order_already_decided when it was accepted or canceled meanwhile)."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     order = service.get_order(session, reseller.id, order_id)
@@ -99,7 +100,7 @@ def accept_order(reseller_id: int, order_id: int, session: DbSession, staff: Man
 
 
 @router.post("/resellers/{reseller_id}/orders/{order_id}/cancel", response_model=OrderOut)
-def cancel_order(reseller_id: int, order_id: int, session: DbSession, staff: Manager) -> dict[str, Any]:
+def cancel_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Cancel (reject) a pending order (409 order_already_decided when it was decided meanwhile)."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     order = service.get_order(session, reseller.id, order_id)

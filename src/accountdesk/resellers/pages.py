@@ -20,6 +20,7 @@ from accountdesk.core.errors import NotFound
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order, OrderStatus
@@ -75,7 +76,7 @@ def resellers_index(request: Request, session: DbSession, staff: Reader) -> Resp
 
 
 @router.get("/{reseller_id}/customers")
-def my_customers(reseller_id: int, request: Request, session: DbSession, staff: Reader, q: Search = "",
+def my_customers(reseller_id: Id, request: Request, session: DbSession, staff: Reader, q: Search = "",
                  sort: str = "name", page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
     """My Customers: statistics, the credit-card notice, the searchable, sortable grid and the Excel button."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -93,7 +94,7 @@ def my_customers(reseller_id: int, request: Request, session: DbSession, staff: 
 
 
 @router.get("/{reseller_id}/customers/export")
-def export_customers(reseller_id: int, session: DbSession, staff: Reader, q: Search = "", sort: str = "name",
+def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Search = "", sort: str = "name",
                      fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> Response:
     """The Excel button: Customers.xlsx with the grid's columns and the current search."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -103,14 +104,14 @@ def export_customers(reseller_id: int, session: DbSession, staff: Reader, q: Sea
 
 
 @router.get("/{reseller_id}/customers/new")
-def new_customer_form(reseller_id: int, request: Request, session: DbSession, staff: Manager) -> Response:
+def new_customer_form(reseller_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """The New customer form."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     return _new_page(request, staff, reseller, Form(prefix="new"))
 
 
 @router.post("/{reseller_id}/customers/new", dependencies=CSRF)
-def create_customer(reseller_id: int, request: Request, session: DbSession, staff: Manager,
+def create_customer(reseller_id: Id, request: Request, session: DbSession, staff: Manager,
                     form: Fields) -> Response:
     """Save the new customer; missing or wrong fields show the form again with a message beside each."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -154,12 +155,13 @@ def _confirmation(session: Session, reseller: Account, customer: Account, confir
     """`confirm` is "user:<id>:<action>" or "order:<id>:<action>" from a menu link; anything else is ignored."""
     kind, _, rest = confirm.partition(":")
     raw_id, _, action = rest.partition(":")
-    if not raw_id.isdigit():
+    row_id = validation.parse_id(raw_id)
+    if row_id is None:
         return None
     if kind == "user" and action in USER_ACTIONS:
-        return _user_confirmation(reseller, customer, contacts.get_contact(session, customer, int(raw_id)), action)
+        return _user_confirmation(reseller, customer, contacts.get_contact(session, customer, row_id), action)
     if kind == "order" and action in ORDER_ACTIONS:
-        order = orders.get_order(session, reseller.id, int(raw_id))
+        order = orders.get_order(session, reseller.id, row_id)
         if order.account_id != customer.id:
             raise NotFound("No such order.", code="order_not_found")
         return _order_confirmation(reseller, order, action)
@@ -198,7 +200,7 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, resel
 
 
 @router.get("/{reseller_id}/customers/{customer_id}")
-def customer_record(reseller_id: int, customer_id: int, request: Request, session: DbSession, staff: Reader,
+def customer_record(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Reader,
                     q_users: Search = "", q_orders: Search = "",
                     confirm: Annotated[str, Query(max_length=80)] = "") -> Response:
     """The customer record: name and sticky menu, information, storefront users and orders."""
@@ -210,7 +212,7 @@ def customer_record(reseller_id: int, customer_id: int, request: Request, sessio
 
 
 @router.post("/{reseller_id}/customers/{customer_id}", dependencies=CSRF)
-def update_customer(reseller_id: int, customer_id: int, request: Request, session: DbSession, staff: Manager,
+def update_customer(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
                     form: Fields) -> Response:
     """Update: save the details edited in place."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -224,7 +226,7 @@ def update_customer(reseller_id: int, customer_id: int, request: Request, sessio
 
 
 @router.post("/{reseller_id}/customers/{customer_id}/order-approval", dependencies=CSRF)
-def set_order_approval(reseller_id: int, customer_id: int, request: Request, session: DbSession, staff: Manager,
+def set_order_approval(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """The Order approval required toggle (it cannot be turned off when the reseller pays by credit card)."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -240,7 +242,7 @@ def set_order_approval(reseller_id: int, customer_id: int, request: Request, ses
 
 
 @router.post("/{reseller_id}/customers/{customer_id}/users", dependencies=CSRF)
-def add_user(reseller_id: int, customer_id: int, request: Request, session: DbSession, staff: Manager,
+def add_user(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
              form: Fields) -> Response:
     """Add storefront user: a welcome e-mail with the activation link goes out."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -255,7 +257,7 @@ def add_user(reseller_id: int, customer_id: int, request: Request, session: DbSe
 
 
 @router.post("/{reseller_id}/customers/{customer_id}/users/{user_id}/{action}", dependencies=CSRF)
-def user_action(reseller_id: int, customer_id: int, user_id: int, action: str, request: Request, session: DbSession,
+def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, request: Request, session: DbSession,
                 staff: Manager) -> Response:
     """Yes on a confirmation: resend activation, reset password, deactivate or activate a storefront user."""
     if action not in USER_ACTIONS:

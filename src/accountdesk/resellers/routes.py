@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from accountdesk.contacts import service as contacts
 from accountdesk.core import exports
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service as orders
 from accountdesk.resellers import service
@@ -31,13 +32,13 @@ def base_url(request: Request) -> str:
 
 
 @router.get("", response_model=ResellerOut)
-def read_reseller(reseller_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def read_reseller(reseller_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """The reseller: payment method (credit card forces order approval), markup and storefront."""
     return service.describe_reseller(session, service.get_reseller(session, staff.reseller_scope, reseller_id))
 
 
 @router.put("/markup", response_model=ResellerOut)
-def set_markup(reseller_id: int, body: MarkupIn, session: DbSession, staff: Manager) -> dict[str, Any]:
+def set_markup(reseller_id: Id, body: MarkupIn, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Set the reseller's markup (percent) added to the cost of its customers' orders."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     service.set_markup(session, staff.actor, reseller, body.markup_percent)
@@ -45,7 +46,7 @@ def set_markup(reseller_id: int, body: MarkupIn, session: DbSession, staff: Mana
 
 
 @router.get("/customers", response_model=GridPage)
-def customer_grid(reseller_id: int, session: DbSession, staff: Reader, q: Search = "", sort: GridSort = "name",
+def customer_grid(reseller_id: Id, session: DbSession, staff: Reader, q: Search = "", sort: GridSort = "name",
                   page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                   per_page: Annotated[int, Query(ge=1, le=100)] = 25) -> dict[str, Any]:
     """The reseller's customers: search by name, e-mail, phone, city or number (every word, partial), sort, pages."""
@@ -56,14 +57,14 @@ def customer_grid(reseller_id: int, session: DbSession, staff: Reader, q: Search
 
 
 @router.get("/customers/statistics", response_model=StatisticsOut)
-def customer_statistics(reseller_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def customer_statistics(reseller_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """All customers, transacting customers and the total monthly run rate."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     return {**vars(service.statistics(session, reseller)), "currency": reseller.currency}
 
 
 @router.get("/customers/export", response_class=FileResponse)
-def export_customers(reseller_id: int, session: DbSession, staff: Reader, q: Search = "", sort: GridSort = "name",
+def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Search = "", sort: GridSort = "name",
                      fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> FileResponse:
     """Download the grid (its columns, the current search) as Customers.xlsx or Customers.csv."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -72,7 +73,7 @@ def export_customers(reseller_id: int, session: DbSession, staff: Reader, q: Sea
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)
-def create_customer(reseller_id: int, body: CustomerIn, session: DbSession, staff: Manager) -> dict[str, Any]:
+def create_customer(reseller_id: Id, body: CustomerIn, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Create a customer: company name, e-mail, address, city, country, state/province, postcode and phone."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.create_customer(session, staff.actor, reseller, body.model_dump())
@@ -80,14 +81,14 @@ def create_customer(reseller_id: int, body: CustomerIn, session: DbSession, staf
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def read_customer(reseller_id: int, customer_id: int, session: DbSession, staff: Reader) -> dict[str, Any]:
+def read_customer(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """The customer record: details, storefront access, run rate, markup and order approval."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     return service.describe_customer(session, reseller, service.get_customer(session, reseller, customer_id))
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-def update_customer(reseller_id: int, customer_id: int, body: CustomerUpdate, session: DbSession,
+def update_customer(reseller_id: Id, customer_id: Id, body: CustomerUpdate, session: DbSession,
                     staff: Manager) -> dict[str, Any]:
     """Change some details of the customer (or its own markup; null falls back to the reseller's)."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -97,7 +98,7 @@ def update_customer(reseller_id: int, customer_id: int, body: CustomerUpdate, se
 
 
 @router.put("/customers/{customer_id}/order-approval", response_model=CustomerOut)
-def set_order_approval(reseller_id: int, customer_id: int, body: OrderApprovalIn, session: DbSession,
+def set_order_approval(reseller_id: Id, customer_id: Id, body: OrderApprovalIn, session: DbSession,
                        staff: Manager) -> dict[str, Any]:
     """Turn "order approval required" on or off (409 order_approval_forced when the reseller pays by credit card)."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -107,14 +108,14 @@ def set_order_approval(reseller_id: int, customer_id: int, body: OrderApprovalIn
 
 
 @router.get("/customers/{customer_id}/subscriptions", response_model=list[SubscriptionOut])
-def list_subscriptions(reseller_id: int, customer_id: int, session: DbSession, staff: Reader) -> list[Any]:
+def list_subscriptions(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader) -> list[Any]:
     """The customer's subscriptions and assets, newest first."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     return service.subscriptions(session, service.get_customer(session, reseller, customer_id))
 
 
 @router.post("/customers/{customer_id}/subscriptions", status_code=201, response_model=SubscriptionOut)
-def record_subscription(reseller_id: int, customer_id: int, body: SubscriptionIn, session: DbSession,
+def record_subscription(reseller_id: Id, customer_id: Id, body: SubscriptionIn, session: DbSession,
                         staff: Manager) -> Any:
     """Record a subscription or asset of the customer; the monthly run rate follows at once."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -123,7 +124,7 @@ def record_subscription(reseller_id: int, customer_id: int, body: SubscriptionIn
 
 
 @router.patch("/customers/{customer_id}/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-def update_subscription(reseller_id: int, customer_id: int, subscription_id: int, body: SubscriptionUpdate,
+def update_subscription(reseller_id: Id, customer_id: Id, subscription_id: Id, body: SubscriptionUpdate,
                         session: DbSession, staff: Manager) -> Any:
     """Change a subscription (status active/suspended/canceled, quantity, amount, end date)."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -135,7 +136,7 @@ def update_subscription(reseller_id: int, customer_id: int, subscription_id: int
 
 
 @router.get("/customers/{customer_id}/users", response_model=list[UserOut])
-def list_users(reseller_id: int, customer_id: int, session: DbSession, staff: Reader, q: Search = "") -> list[Any]:
+def list_users(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader, q: Search = "") -> list[Any]:
     """The customer's storefront users; search by name, e-mail, language, date format or status."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     return [service.describe_user(c) for c in service.users(session, service.get_customer(session, reseller,
@@ -143,7 +144,7 @@ def list_users(reseller_id: int, customer_id: int, session: DbSession, staff: Re
 
 
 @router.post("/customers/{customer_id}/users", status_code=201, response_model=UserOut)
-def add_user(reseller_id: int, customer_id: int, body: UserIn, request: Request, session: DbSession,
+def add_user(reseller_id: Id, customer_id: Id, body: UserIn, request: Request, session: DbSession,
              staff: Manager) -> dict[str, Any]:
     """Add a storefront user (all fields mandatory); a welcome e-mail carries the activation link."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -156,7 +157,7 @@ UserAction = Literal["resend-activation", "reset-password", "deactivate", "activ
 
 
 @router.post("/customers/{customer_id}/users/{user_id}/{action}", response_model=UserOut)
-def user_action(reseller_id: int, customer_id: int, user_id: int, action: UserAction, request: Request,
+def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: UserAction, request: Request,
                 session: DbSession, staff: Manager) -> dict[str, Any]:
     """Resend the activation link (before activation), e-mail a password reset (after), deactivate (signs the
     user out everywhere at once) or activate a storefront user."""

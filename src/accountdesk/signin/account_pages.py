@@ -13,6 +13,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import flash_redirect, page
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db, templates
 from accountdesk.erp.deps import Erp
 from accountdesk.signin import erp_check, reverification, switcher
@@ -46,7 +47,7 @@ def storefront_page(request: Request, template: str, storefront: Storefront, con
 
 @storefront_pages.post("/switch", dependencies=CSRF)
 def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
-                   contact_id: Annotated[int, FormField()] = 0) -> Response:
+                   contact_id: Annotated[Id, FormField()] = 0) -> Response:
     """Switch to another login of the same e-mail from the header's drop-down; a new session, no password."""
     try:
         signed_in, target = switcher.prepare_switch(get_db(request), request, slug, contact_id)

@@ -14,6 +14,7 @@ from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, page
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
@@ -89,7 +90,7 @@ def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Te
 
 @router.post("/sign-in/choose", dependencies=Csrf)
 def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, choice_token: Text = "",
-                   contact_id: Annotated[int, Form()] = 0, next: Text = "") -> Response:
+                   contact_id: Annotated[Id, Form()] = 0, next: Text = "") -> Response:
     # No storefront dependency: the ERP is asked before this request's transaction begins.
     try:
         storefront, contact = service.chosen_contact(get_db(request), slug, choice_token, contact_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accountdesk.core.validation import Id
+
 
 class SignInRequest(BaseModel):
     email: str = Field(max_length=320)
@@ -12,7 +14,7 @@ class SignInRequest(BaseModel):
 
 class AccountChoice(BaseModel):
     choice_token: str = Field(max_length=200, description="From the choose_account answer of POST …/sessions")
-    contact_id: int
+    contact_id: Id
 
 
 class PasswordResetRequest(BaseModel):
@@ -34,7 +36,7 @@ class _Strict(BaseModel):
 
 
 class SwitchIn(_Strict):
-    contact_id: int
+    contact_id: Id
 
 
 class ReverificationIn(_Strict):

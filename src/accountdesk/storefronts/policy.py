@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core import audit, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, field_error
+from accountdesk.core.validation import Id
 from accountdesk.storefronts.models import Storefront
 
 
@@ -86,7 +87,7 @@ class PolicyFields(BaseModel):
 class StorefrontCreate(PolicyFields):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     name: str = Field(min_length=1, max_length=200)
-    reseller_account_id: int | None = None
+    reseller_account_id: Id | None = None
 
 
 class StorefrontOut(BaseModel):
