@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accountdesk.core import validation
+from accountdesk.core.validation import Id
 
 Role = Literal["admin", "csr", "approver", "reseller_admin"]
-StaffUserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A staff user's id")]
 
 
 class TokenRequest(BaseModel):
@@ -43,7 +42,7 @@ class StaffInvite(_Named):
     name: str = Field("", max_length=200)
     role: Role | None = Field(None, description="Required from operator admins; reseller staff invite "
                               "reseller_admin colleagues only (the default for them)")
-    reseller_account_id: int | None = Field(None, ge=1, le=2**63 - 1, description="The reseller account of a "
+    reseller_account_id: Id | None = Field(None, description="The reseller account of a "
                                             "reseller_admin (reseller staff: their own, which is the default)")
 
     @field_validator("email")

@@ -19,7 +19,8 @@ from accountdesk.staff import second_factor
 from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.models import StaffRole, StaffUser
-from accountdesk.staff.schemas import StaffInvite, StaffUpdate, StaffUserId
+from accountdesk.core.validation import Id
+from accountdesk.staff.schemas import StaffInvite, StaffUpdate
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
 
 router = APIRouter(prefix="/console/staff", route_class=PageRoute, include_in_schema=False)
@@ -100,7 +101,7 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, user:
 
 
 @router.get("/{user_id}")
-def staff_record(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager,
+def staff_record(user_id: Id, request: Request, session: DbSession, staff: Manager,
                  confirm: Annotated[str, Query(max_length=20)] = "") -> Response:
     """One staff user: details, status, two-step sign-in and history."""
     return record_page(request, session, staff, admin.get_staff(session, staff.reseller_scope, user_id),
@@ -108,7 +109,7 @@ def staff_record(user_id: StaffUserId, request: Request, session: DbSession, sta
 
 
 @router.post("/{user_id}", dependencies=CSRF)
-def save(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+def save(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Save name and role; a role change signs the user out everywhere."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     values = {"name": form.get("name", "")} | ({"role": form["role"]} if form.get("role") else {})
@@ -123,7 +124,7 @@ def save(user_id: StaffUserId, request: Request, session: DbSession, staff: Mana
 
 
 @router.post("/{user_id}/status", dependencies=CSRF)
-def set_active(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Deactivate (signed out everywhere, for good) or reactivate."""
     if form.get("active") not in ("true", "false"):
         raise BadRequest("Use the Deactivate or Reactivate button.")
@@ -136,7 +137,7 @@ def set_active(user_id: StaffUserId, request: Request, session: DbSession, staff
 
 
 @router.post("/{user_id}/invitation", dependencies=CSRF)
-def resend_invitation(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager) -> Response:
+def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """Send the invitation again; the earlier link stops working."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
@@ -144,7 +145,7 @@ def resend_invitation(user_id: StaffUserId, request: Request, session: DbSession
 
 
 @router.post("/{user_id}/totp/reset", dependencies=CSRF)
-def reset_second_factor(user_id: StaffUserId, request: Request, session: DbSession, staff: Admin) -> Response:
+def reset_second_factor(user_id: Id, request: Request, session: DbSession, staff: Admin) -> Response:
     """Remove the user's two-step sign-in (a lost phone); they are signed out and set it up again."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     second_factor.reset(session, staff.actor, user)

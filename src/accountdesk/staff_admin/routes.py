@@ -11,7 +11,8 @@ from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
 from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import api_staff
-from accountdesk.staff.schemas import StaffInvite, StaffList, StaffUpdate, StaffUserId, StaffUserOut
+from accountdesk.core.validation import Id
+from accountdesk.staff.schemas import StaffInvite, StaffList, StaffUpdate, StaffUserOut
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/staff/users", tags=["staff"])
@@ -37,13 +38,13 @@ def invite_staff(body: StaffInvite, request: Request, session: DbSession, staff:
 
 
 @router.get("/{user_id}", response_model=StaffUserOut)
-def read_staff(user_id: StaffUserId, session: DbSession, staff: Manager) -> dict[str, Any]:
+def read_staff(user_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """One staff user."""
     return _out(admin.get_staff(session, staff.reseller_scope, user_id))
 
 
 @router.patch("/{user_id}", response_model=StaffUserOut)
-def update_staff(user_id: StaffUserId, body: StaffUpdate, session: DbSession, staff: Manager) -> dict[str, Any]:
+def update_staff(user_id: Id, body: StaffUpdate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Change name, role or active; deactivation and a role change end the user's sessions and tokens for good."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     admin.update(session, staff, user, body.model_dump(exclude_unset=True))
@@ -51,7 +52,7 @@ def update_staff(user_id: StaffUserId, body: StaffUpdate, session: DbSession, st
 
 
 @router.post("/{user_id}/invitation", status_code=202, response_model=StaffUserOut)
-def resend_invitation(user_id: StaffUserId, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
+def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Send the invitation again (the earlier link stops working); 409 once it was accepted."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
@@ -59,7 +60,7 @@ def resend_invitation(user_id: StaffUserId, request: Request, session: DbSession
 
 
 @router.delete("/{user_id}/totp", status_code=204)
-def reset_second_factor(user_id: StaffUserId, session: DbSession, staff: Admin) -> Response:
+def reset_second_factor(user_id: Id, session: DbSession, staff: Admin) -> Response:
     """Remove the user's two-step sign-in (a lost phone): they are signed out and set it up again."""
     second_factor.reset(session, staff.actor, admin.get_staff(session, staff.reseller_scope, user_id))
     return Response(status_code=204)
