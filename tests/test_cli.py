@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,29 @@ def _env(db, **extra: str) -> dict[str, str]:
 
 def _run(db, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN), *args], env=_env(db, **extra), capture_output=True, text=True, timeout=120)
+
+
+def _interruptible() -> None:
+    """A shell's background job ignores SIGINT and its children inherit that: give the command Ctrl+C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def _started(db, *args: str, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    """`accountdesk ARGS` running in the background, stopped with Ctrl+C (SIGINT) at the end as a user stops it;
+    one that does not stop is killed, so it cannot go on working on the test database, and the test fails."""
+    process = subprocess.Popen([str(BIN), *args], env=_env(db, **extra), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, preexec_fn=_interruptible)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output = process.communicate()[0]
+            raise AssertionError(f"accountdesk {' '.join(args)} did not stop on SIGINT:\n{output[-2000:]}") from None
 
 
 def test_help_reads_well():
@@ -64,22 +89,14 @@ def test_standalone_worker_delivers(db, tmp_path):
     with db.transaction() as session:
         mail.send(session, "registration_received", "cli@example.com",
                   context={"name": "C", "storefront_name": "S", "account_name": "A"})
-    process = subprocess.Popen([str(BIN), "worker"], env=_env(db, ACCOUNTDESK_MAIL_DIR=str(tmp_path),
-                                                                 ACCOUNTDESK_OUTBOX_POLL_SECONDS="0.2"),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with _started(db, "worker", ACCOUNTDESK_MAIL_DIR=str(tmp_path), ACCOUNTDESK_OUTBOX_POLL_SECONDS="0.2"):
         [message] = wait_for(lambda: read_folder(tmp_path), timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
     assert message["To"] == "cli@example.com"
 
 
 def test_serve_with_two_processes(db):
     port = free_port()
-    process = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"], env=_env(db),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with _started(db, "serve", "--port", str(port), "--workers", "2") as process:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -91,6 +108,3 @@ def test_serve_with_two_processes(db):
         assert response.status_code == 200
         assert response.json()["database"] in ("sqlite", "postgresql")
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "accountdesk"
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
