@@ -14,7 +14,7 @@ from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
 from accountdesk.core.forms import verify_csrf
-from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
+from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession, get_db, templates
 from accountdesk.erp import overview, service
 from accountdesk.erp.deps import Erp
@@ -34,7 +34,6 @@ Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 Text = Annotated[str, FormField()]
 CSRF = [Depends(verify_csrf)]
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the re-verification page's address carries its token
 ROLES = [(ContactRole.buyer.value, "Buyer"), (ContactRole.account_admin.value, "Account admin")]
 
 
@@ -93,18 +92,17 @@ def _reverify_page(request: Request, session: Session, storefront: Storefront, t
     contact = reverification.contact_for_link(session, storefront, token)
     if contact is None and error is None:
         error = BadRequest(reverification.LINK_INVALID)
-    return _storefront_page(request, "erp/reverify.html", storefront, {"contact": contact, "token": token},
-                            error=error, headers=NO_REFERRER)
+    return _storefront_page(request, "erp/reverify.html", storefront, {"contact": contact}, error=error)
 
 
 @storefront_pages.get("/reverify")
-def reverify_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> Response:
+def reverify_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """The re-verification link: a button to confirm it is still you (a link preview does not use it up)."""
     return _reverify_page(request, session, storefront, token)
 
 
 @storefront_pages.post("/reverify", dependencies=CSRF)
-def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "") -> Response:
+def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """Confirm: the login is active again with its password unchanged."""
     try:
         reverification.reverify(session, storefront, token)
