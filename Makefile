@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# the accessibility test's checker (axe-core, from the npm registry), fetched once into a git-ignored folder
+AXE := var/node/node_modules/axe-core/axe.min.js
 export ACCOUNTDESK_DATABASE_URL ?= sqlite:///var/accountdesk.db
 
 .PHONY: demo test bench install clean
@@ -12,7 +14,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+$(AXE):
+	npm install --prefix var/node --no-save --no-package-lock --no-audit --no-fund axe-core@4
+
+install: $(BIN)/.installed $(AXE)
 
 demo: install
 	$(BIN)/accountdesk demo --host 127.0.0.1 --port 8000
