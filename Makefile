@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # The exact dependency set CI tests; `make lock` regenerates it (see README, "Dependencies").
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
+# the accessibility test's checker (axe-core, from the npm registry), fetched once into a git-ignored folder
+AXE := var/node/node_modules/axe-core/axe.min.js
 export ACCOUNTDESK_DATABASE_URL ?= sqlite:///var/accountdesk.db
 
 .PHONY: demo test lint bench install lock clean
@@ -15,7 +17,10 @@ $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+$(AXE):
+	npm install --prefix var/node --no-save --no-package-lock --no-audit --no-fund axe-core@4
+
+install: $(BIN)/.installed $(AXE)
 
 demo: install
 	$(BIN)/accountdesk demo --host 127.0.0.1 --port 8000

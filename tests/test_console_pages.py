@@ -58,8 +58,8 @@ def test_sign_in_wrong_right_next_and_sign_out(db, client):
                                               "next": "/console/accounts?q=ada"})
     assert right.status_code == 303 and right.headers["location"] == "/console/accounts?q=ada"
     cookie = right.headers["set-cookie"]
-    assert "accountdesk_console=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
-    assert "Path=/console" in cookie and "Secure" not in cookie
+    assert "accountdesk_console=" in cookie and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert "Path=/;" in cookie and "Secure" not in cookie
     old = client.cookies["accountdesk_console"]
     assert client.get("/console/accounts").status_code == 200
     for evil in ("https://evil.example/", "//evil.example/console", "/api/v1/accounts"):

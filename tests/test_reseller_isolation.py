@@ -16,8 +16,14 @@ from accountdesk.contacts.models import Contact
 from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
+<<<<<<< HEAD
 from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, \
     subscription, world
+=======
+from tests.page_world import app_routes
+from tests.reseller_world import LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, subscription, \
+    world
+>>>>>>> headers
 
 PARAM = re.compile(r"{(\w+)}")
 BODIES = {  # a valid body per route, so that the answer is about the ids and not about the input
@@ -68,13 +74,9 @@ def tenant(db, client, name: str) -> Tenant:
 
 
 def routes(app, prefix: str) -> Iterator[tuple[str, str]]:
-    """(method, path template) of every route under `prefix`, looking inside included routers."""
-    stack = list(app.routes)
-    while stack:
-        route = stack.pop()
-        if hasattr(route, "original_router"):
-            stack.extend(route.original_router.routes)
-        elif isinstance(route, APIRoute) and route.path.startswith(prefix):
+    """(method, path template) of every route under `prefix`."""
+    for route in app_routes(app):
+        if isinstance(route, APIRoute) and route.path.startswith(prefix):
             for method in sorted(route.methods - {"HEAD"}):
                 yield method, route.path
 

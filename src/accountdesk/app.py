@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from accountdesk.core import headers
 from accountdesk.core.db import Database
 from accountdesk.core.outbox import Handlers
 from accountdesk.core.forms import CsrfCookieMiddleware
+from accountdesk.core.headers import SecurityHeadersMiddleware
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
 from accountdesk.core.web import ERROR_RESPONSES, PACKAGE, error_response, install_error_handlers, \
@@ -103,7 +105,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.rate_limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)
     install_error_handlers(app)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.cookie_secure)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure,
+                       docs_paths={app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
+    app.include_router(headers.router)
     _include_routers(app)
 
     @app.get("/healthz", tags=["ops"])

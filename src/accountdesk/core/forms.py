@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accountdesk.core.cookies import host_cookie
 from accountdesk.core.errors import Forbidden
 from accountdesk.core.web import templates
 
@@ -26,14 +27,14 @@ class CsrfCookieMiddleware:
     """Gives every browser a random CSRF seed cookie; forms carry its HMAC, which an attacker cannot compute."""
 
     def __init__(self, app: ASGIApp, secure: bool = False) -> None:
-        self.app, self.secure = app, secure
+        self.app, self.secure, self.cookie = app, secure, host_cookie(CSRF_COOKIE, secure)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        seed = request.cookies.get(CSRF_COOKIE)
+        seed = request.cookies.get(self.cookie)
         fresh = not seed or len(seed) > 64
         if fresh:
             seed = secrets.token_urlsafe(24)
@@ -41,7 +42,7 @@ class CsrfCookieMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if fresh and message["type"] == "http.response.start":
-                cookie = f"{CSRF_COOKIE}={seed}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+                cookie = f"{self.cookie}={seed}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
                 message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
             await send(message)
 

@@ -1,20 +1,24 @@
 """Helpers shared by every HTML page (console and storefront): errors as readable pages, sign-in redirects,
-forms that keep what was typed with a message beside each field, and one-shot flash messages."""
+forms that keep what was typed with a message beside each field, one-shot flash messages, and link tokens moved
+out of the address bar."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.forms import CSRF_FIELD, redirect, render
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
@@ -22,14 +26,28 @@ from accountdesk.core.web import DbSession, conflict_from_integrity_error
 T = TypeVar("T")
 FLASH_COOKIE = "accountdesk_flash"
 FORM_ERROR = "form"  # key of a message that belongs to the whole form, not to one field
+LINK_COOKIE = "accountdesk_link"
+LINK_COOKIE_SECONDS = 3600  # time to fill in the page; the token's own lifetime still decides whether it works
+LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")  # core.security.new_token's alphabet
+
+
+class PageAnswer(Exception):
+    """Raised by a page's dependency to answer with `response` instead of the page (PageRoute returns it)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 class SignInRequired(Exception):
-    """Raised by a page's principal dependency; PageRoute answers with a redirect to the sign-in page."""
+    """Raised by a page's principal dependency; PageRoute answers with a redirect to the sign-in page, or, when
+    `same_site_retry`, with a page that opens the same address again from this site (see sign_in_required)."""
 
-    def __init__(self, url: str) -> None:
+    same_site_retry = False
+
+    def __init__(self, url: str, same_site_retry: bool = False) -> None:
         super().__init__(url)
-        self.url = url
+        self.url, self.same_site_retry = url, same_site_retry
 
 
 def safe_next(value: str | None, default: str, prefix: str = "/") -> str:
@@ -41,12 +59,46 @@ def safe_next(value: str | None, default: str, prefix: str = "/") -> str:
     return value
 
 
-def sign_in_required(request: Request, sign_in_path: str) -> SignInRequired:
-    """The redirect to a sign-in page that comes back here afterwards (for GET pages; a POST goes back nowhere)."""
+def sign_in_required(request: Request, sign_in_path: str, *, strict_cookie: bool = False) -> SignInRequired:
+    """The redirect to a sign-in page that comes back here afterwards (for GET pages; a POST goes back nowhere).
+    A SameSite=Strict session cookie (`strict_cookie`) is not sent when a link on another site (webmail, a chat)
+    opens the page: such a visit first gets a page that opens the same address again, now from this site."""
     if request.method != "GET":
         return SignInRequired(sign_in_path)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return SignInRequired(f"{sign_in_path}?{urlencode({'next': here})}")
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+    return SignInRequired(f"{sign_in_path}?{urlencode({'next': here})}", same_site_retry=strict_cookie and cross_site)
+
+
+SAME_SITE_RETRY = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0"><title>Opening the page</title>
+<link rel="stylesheet" href="/static/accountdesk.css"></head>
+<body><main class="narrow"><p>Opening the page… <a href="">Continue</a></p></main></body></html>
+"""
+
+
+def link_token(request: Request) -> str:
+    """Dependency of a page opened from an e-mail link `…?token=…` (PageRoute routers). The first request moves the
+    token into a short-lived HttpOnly cookie scoped to this page's path and redirects to the same address without
+    it, so the token is not left in the address bar, the history, proxy logs or a Referer; the page and its form's
+    POST (same path) then read it from the cookie. The token stays single use and expiring: the service checks it
+    as before. Use: `token: LinkToken` in the GET and the POST endpoint of the page."""
+    secure = request.app.state.settings.cookie_secure
+    name = path_cookie(LINK_COOKIE, secure)
+    if request.method == "GET" and "token" in request.query_params:
+        token, path = request.query_params["token"], request.url.path
+        rest = [(key, value) for key, value in request.query_params.multi_items() if key != "token"]
+        response = redirect(path + (f"?{urlencode(rest)}" if rest else ""))
+        if LINK_TOKEN.fullmatch(token):
+            response.set_cookie(name, token, max_age=LINK_COOKIE_SECONDS, path=path, httponly=True, samesite="lax",
+                                secure=secure)
+        else:
+            response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=secure)
+        raise PageAnswer(response)
+    return request.cookies.get(name, "")
+
+
+LinkToken = Annotated[str, Depends(link_token)]
 
 
 def _hold_session(request: Request, session: DbSession) -> None:
@@ -72,7 +124,9 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired as exc:
-                return redirect(exc.url)
+                return HTMLResponse(SAME_SITE_RETRY) if exc.same_site_retry else redirect(exc.url)
+            except PageAnswer as exc:
+                return exc.response
             except (AppError, RequestValidationError, IntegrityError) as exc:
                 session = getattr(request.state, "page_session", None)
                 if session is not None:
@@ -199,17 +253,19 @@ class Form:
 def page(request: Request, template: str, context: dict[str, Any] | None = None,
          status_code: int = 200) -> Response:
     """Render a page with the flash message left by the previous redirect (shown once)."""
-    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
+    secure = request.app.state.settings.cookie_secure
+    flash = unquote(request.cookies.get(host_cookie(FLASH_COOKIE, secure), ""))[:300]
     response = render(request, template, {"flash": flash, **(context or {})}, status_code=status_code)
     if flash:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        response.delete_cookie(host_cookie(FLASH_COOKIE, secure), path="/", httponly=True, samesite="lax",
+                               secure=secure)
     return response
 
 
 def flash_redirect(request: Request, url: str, message: str) -> Response:
     """Redirect after a POST (303) with a short message for the next page. A cookie rather than the query string,
     so that nobody can put words on our pages with a link; the page escapes it anyway."""
-    response = redirect(url)
-    response.set_cookie(FLASH_COOKIE, quote(message[:300]), max_age=60, path="/", httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure)
+    response, secure = redirect(url), request.app.state.settings.cookie_secure
+    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(message[:300]), max_age=60, path="/",
+                        httponly=True, samesite="lax", secure=secure)
     return response

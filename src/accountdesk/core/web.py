@@ -29,6 +29,11 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
+def client_address(request: Request) -> str:
+    """The client's address, the key of per-address rate limits."""
+    return request.client.host if request.client else "unknown"
+
+
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: commit when the endpoint returns, roll back when it raises."""
     with request.app.state.db.transaction() as session:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from accountdesk.core.forms import verify_csrf
-from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
+from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.erp.deps import erp_gateway
@@ -34,7 +34,6 @@ Approver = Annotated[StaffPrincipal, Depends(console_page(APPROVE))]
 CSRF = [Depends(verify_csrf)]
 REFUSED = (ValidationError, ValidationFailed, TooManyRequests)
 PASSWORD_FIELDS = ("password", "password_confirm")
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}
 
 
 def _refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int, dict[str, str]]:
@@ -125,27 +124,26 @@ def _request_instant(request: Request, storefront: Storefront, form: dict[str, s
     return flash_redirect(request, f"/s/{storefront.slug}/register/received", answer["message"])
 
 
-def _chooser(request: Request, storefront: Storefront, token: str, found: instant.Offer | None,
+def _chooser(request: Request, storefront: Storefront, found: instant.Offer | None,
              problem: AppError | None = None) -> Response:
     """The link's accounts to choose from; or why there are none: the link is spent (404), the ERP cannot be
     asked (503), the account chosen is not (or no longer) offered."""
     response = page(request, "registration/instant_accounts.html", {
-        "storefront": storefront, "token": token, "offer": found, "problem": problem.message if problem else "",
+        "storefront": storefront, "offer": found, "problem": problem.message if problem else "",
         "retry": bool(problem) and problem.status_code == 503}, problem.status_code if problem else 200)
-    response.headers.update({**NO_REFERRER, **(problem.headers if problem else {})})
+    response.headers.update(problem.headers if problem else {})
     return response
 
 
-def _login_form(request: Request, storefront: Storefront, token: str, found: instant.Offer,
+def _login_form(request: Request, storefront: Storefront, found: instant.Offer,
                 match: erp_service.ErpMatch, form: Form, status: int = 200,
                 headers: dict[str, str] | None = None) -> Response:
     """The chosen account's login form; password messages go to the shared new-password partial."""
     names = Form.refused(form.values, {k: v for k, v in form.errors.items() if k not in PASSWORD_FIELDS}, "login") \
         if form.submitted else form
     response = page(request, "registration/instant_login.html", {
-        "storefront": storefront, "token": token, "offer": found, "match": match, "form": names,
-        "fields": form.errors}, status)
-    response.headers.update({**NO_REFERRER, **(headers or {})})
+        "storefront": storefront, "offer": found, "match": match, "form": names, "fields": form.errors}, status)
+    response.headers.update(headers or {})
     return response
 
 
@@ -156,18 +154,18 @@ def _instant_step(request: Request, storefront: Storefront, token: str, account:
     try:
         found = instant.offer(get_db(request), erp_gateway(request), storefront, token)
     except AppError as exc:
-        return _chooser(request, storefront, token, None, exc)
+        return _chooser(request, storefront, None, exc)
     try:
         match = found.chosen(account) if account else None
     except ValidationFailed as exc:
-        return _chooser(request, storefront, token, found, problem or exc)
+        return _chooser(request, storefront, found, problem or exc)
     if match is None:
-        return _chooser(request, storefront, token, found, problem)
-    return _login_form(request, storefront, token, found, match, form or Form(prefix="login"), status, headers)
+        return _chooser(request, storefront, found, problem)
+    return _login_form(request, storefront, found, match, form or Form(prefix="login"), status, headers)
 
 
 @storefront_pages.get("/register/instant")
-def instant_link(slug: str, request: Request, token: Annotated[str, Query(max_length=200)] = "",
+def instant_link(slug: str, request: Request, token: LinkToken,
                  account: Annotated[str, Query(max_length=40)] = "") -> Response:
     """The link of the instant registration e-mail: the accounts to choose from, then the chosen one's form."""
     storefront = instant.instant_storefront(get_db(request), slug)
@@ -175,11 +173,10 @@ def instant_link(slug: str, request: Request, token: Annotated[str, Query(max_le
 
 
 @storefront_pages.post("/register/instant", dependencies=CSRF)
-def create_instant_login(slug: str, request: Request, form: Fields) -> Response:
+def create_instant_login(slug: str, request: Request, form: Fields, token: LinkToken) -> Response:
     """Step 3: create the login for the chosen account and sign in; refused input shows the form again."""
     db = get_db(request)
     storefront = instant.instant_storefront(db, slug)
-    token = form.get("token", "")
     try:
         _same_passwords(form)
         body = InstantLoginIn.model_validate(form)
@@ -268,17 +265,14 @@ def add_contact(slug: str, request: Request, form: Fields) -> Response:
 # --- e-mail verification -------------------------------------------------------------------------------------------
 
 @storefront_pages.get("/verify-email")
-def verify_email(request: Request, session: DbSession, storefront: CurrentStorefront,
-                 token: Annotated[str, Query(max_length=200)] = "") -> Response:
+def verify_email(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """The link of the verification e-mail: confirms the address once."""
     try:
         contact, problem = service.verify_email(session, storefront, token), ""
     except ValidationFailed as exc:
         contact, problem = None, exc.message
-    response = page(request, "registration/verify_email.html", {"storefront": storefront, "contact": contact,
-                                                                "problem": problem}, 400 if problem else 200)
-    response.headers.update(NO_REFERRER)
-    return response
+    return page(request, "registration/verify_email.html", {"storefront": storefront, "contact": contact,
+                                                              "problem": problem}, 400 if problem else 200)
 
 
 # --- console: the approval queue -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, object_session
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
 from accountdesk.core.forms import verify_csrf
-from accountdesk.core.pages import flash_redirect, page
+from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db, templates
 from accountdesk.erp.deps import Erp
@@ -24,7 +24,6 @@ from accountdesk.storefronts.models import Storefront
 storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
 Text = Annotated[str, FormField()]
 CSRF = [Depends(verify_csrf)]
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the re-verification page's address carries its token
 
 
 def _switch_options(signed_in: StorefrontSignIn | None) -> list[Contact]:
@@ -66,18 +65,17 @@ def _reverify_page(request: Request, session: Session, storefront: Storefront, t
     contact = reverification.contact_for_link(session, storefront, token)
     if contact is None and error is None:
         error = BadRequest(reverification.LINK_INVALID)
-    return storefront_page(request, "erp/reverify.html", storefront, {"contact": contact, "token": token},
-                           error=error, headers=NO_REFERRER)
+    return storefront_page(request, "erp/reverify.html", storefront, {"contact": contact}, error=error)
 
 
 @storefront_pages.get("/reverify")
-def reverify_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> Response:
+def reverify_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """The re-verification link: a button to confirm it is still you (a link preview does not use it up)."""
     return _reverify_page(request, session, storefront, token)
 
 
 @storefront_pages.post("/reverify", dependencies=CSRF)
-def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "") -> Response:
+def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """Confirm: the login is active again with its password unchanged."""
     try:
         reverification.reverify(session, storefront, token)

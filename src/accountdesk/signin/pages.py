@@ -13,7 +13,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect, verify_csrf
-from accountdesk.core.pages import PageRoute, flash_redirect, page
+from accountdesk.core.pages import LinkToken, PageRoute, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.erp.deps import Erp
@@ -33,7 +33,6 @@ class StorefrontPageRoute(PageRoute):
 router = APIRouter(prefix="/s/{slug}", include_in_schema=False, route_class=StorefrontPageRoute)
 Csrf = [Depends(verify_csrf)]
 Text = Annotated[str, Form()]
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # pages whose address carries a link token
 
 
 def _page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None, *,
@@ -139,18 +138,18 @@ def _link_form(request: Request, session: Session, storefront: Storefront, purpo
     contact = service.contact_for_link(session, storefront, purpose, token)
     if contact is None:
         return _page(request, "storefronts/link_invalid.html", storefront, {"purpose": purpose},
-                     error=ValidationFailed(service.LINK_INVALID), headers=NO_REFERRER)
-    return _page(request, "storefronts/set_password.html", storefront,
-                 {"purpose": purpose, "token": token, "contact": contact}, error=error, headers=NO_REFERRER)
+                     error=ValidationFailed(service.LINK_INVALID))
+    return _page(request, "storefronts/set_password.html", storefront, {"purpose": purpose, "contact": contact},
+                 error=error)
 
 
 @router.get("/password/reset")
-def reset_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: str = "") -> Response:
+def reset_form(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     return _link_form(request, session, storefront, RESET, token)
 
 
 @router.post("/password/reset", dependencies=Csrf)
-def reset(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "",
+def reset(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken,
           password: Text = "", password_confirm: Text = "") -> Response:
     try:
         _passwords_match(password, password_confirm)
@@ -163,12 +162,12 @@ def reset(request: Request, session: DbSession, storefront: CurrentStorefront, t
 
 @router.get("/activate")
 def activation_form(request: Request, session: DbSession, storefront: CurrentStorefront,
-                    token: str = "") -> Response:
+                    token: LinkToken) -> Response:
     return _link_form(request, session, storefront, ACTIVATION, token)
 
 
 @router.post("/activate", dependencies=Csrf)
-def activate(request: Request, session: DbSession, storefront: CurrentStorefront, token: Text = "",
+def activate(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken,
              password: Text = "", password_confirm: Text = "") -> Response:
     try:
         _passwords_match(password, password_confirm)

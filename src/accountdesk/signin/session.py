@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from accountdesk.contacts.models import Contact
 from accountdesk.core import pages, sessions
 from accountdesk.core.audit import Actor
+from accountdesk.core.cookies import host_cookie
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings, get_settings
-from accountdesk.core.web import DbSession
+from accountdesk.core.web import DbSession, client_address  # noqa: F401 (re-exported for the pages)
 from accountdesk.staff.deps import bearer_token
 from accountdesk.storefronts.models import Storefront
 
@@ -56,8 +57,9 @@ class SignInRequired(pages.SignInRequired, AppError):
         self.url = url
 
 
-def cookie_name(storefront: Storefront) -> str:
-    return f"accountdesk_sf_{storefront.slug}"
+def cookie_name(storefront: Storefront, settings: Settings) -> str:
+    """The storefront's session cookie (`__Host-` with secure cookies): one per storefront."""
+    return host_cookie(f"accountdesk_sf_{storefront.slug}", settings.cookie_secure)
 
 
 def get_storefront(session: Session, slug: str) -> Storefront:
@@ -82,23 +84,18 @@ def sign_in_contact(session: Session, response: Response, storefront: Storefront
     used and the browser's previous session on this storefront is closed."""
     settings = request.app.state.settings if request is not None else get_settings()
     if request is not None:
-        previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront)))
+        previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront, settings)))
         if previous is not None:
             sessions.close_session(session, previous)
     token, auth = start_contact_session(session, contact, settings)
-    response.set_cookie(cookie_name(storefront), token, max_age=settings.session_hours * 3600, path="/",
+    response.set_cookie(cookie_name(storefront, settings), token, max_age=settings.session_hours * 3600, path="/",
                         httponly=True, samesite="lax", secure=settings.cookie_secure)
     return auth
 
 
-def client_address(request: Request) -> str:
-    """The client's address, the key of per-address rate limits."""
-    return request.client.host if request.client else "unknown"
-
-
 def _session_token(request: Request, storefront: Storefront) -> str | None:
     """An explicit `Authorization: Bearer` header wins over the browser's cookie."""
-    return bearer_token(request) or request.cookies.get(cookie_name(storefront))
+    return bearer_token(request) or request.cookies.get(cookie_name(storefront, request.app.state.settings))
 
 
 def current_sign_in(request: Request, session: Session, storefront: Storefront) -> StorefrontSignIn | None:
@@ -133,8 +130,9 @@ def sign_out(session: Session, request: Request, response: Response, storefront:
     auth = sessions.find_session(session, SESSION_KIND, _session_token(request, storefront))
     if auth is not None:
         sessions.close_session(session, auth)
-    response.delete_cookie(cookie_name(storefront), path="/", httponly=True, samesite="lax",
-                           secure=request.app.state.settings.cookie_secure)
+    settings = request.app.state.settings
+    response.delete_cookie(cookie_name(storefront, settings), path="/", httponly=True, samesite="lax",
+                           secure=settings.cookie_secure)
 
 
 def sign_out_everywhere(session: Session, contact: Contact) -> int:

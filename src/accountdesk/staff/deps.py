@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
+from accountdesk.core.cookies import host_cookie
 from accountdesk.core.errors import Forbidden, NotAuthenticated
 from accountdesk.core.pages import SignInRequired, sign_in_required
 from accountdesk.core.web import DbSession
@@ -14,6 +15,11 @@ from accountdesk.staff.models import StaffRole
 from accountdesk.staff.service import StaffPrincipal, principal_for
 
 CONSOLE_COOKIE = "accountdesk_console"
+
+
+def console_cookie(request: Request) -> str:
+    """The console session cookie's name (`__Host-` with secure cookies)."""
+    return host_cookie(CONSOLE_COOKIE, request.app.state.settings.cookie_secure)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -39,7 +45,7 @@ def api_staff(roles: frozenset[StaffRole]) -> Callable[..., StaffPrincipal]:
 
 
 def console_staff(request: Request, session: DbSession) -> StaffPrincipal | None:
-    return principal_for(session, "console", request.cookies.get(CONSOLE_COOKIE))
+    return principal_for(session, "console", request.cookies.get(console_cookie(request)))
 
 
 CONSOLE_SIGN_IN = "/console/sign-in"
@@ -54,7 +60,7 @@ def console_page(roles: frozenset[StaffRole], *, enrolling: bool = False) -> Cal
     def dependency(request: Request, session: DbSession) -> StaffPrincipal:
         principal = console_staff(request, session)
         if principal is None:
-            raise sign_in_required(request, CONSOLE_SIGN_IN)
+            raise sign_in_required(request, CONSOLE_SIGN_IN, strict_cookie=True)
         if not enrolling and second_factor.must_enrol(principal.user, request.app.state.settings):
             raise SignInRequired(TOTP_SETUP)
         request.state.page_context = {"staff": principal}  # error pages keep the console navigation

@@ -14,7 +14,7 @@ from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page,
 from accountdesk.core.web import DbSession, get_db
 from accountdesk.staff import second_factor, service
 from accountdesk.staff.models import StaffUser
-from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staff
+from accountdesk.staff.deps import CONSOLE_SIGN_IN, console_cookie, console_staff
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 Fields = Annotated[dict[str, str], Depends(form_fields)]
@@ -72,7 +72,8 @@ def open_console(request: Request, session: DbSession, user: StaffUser, target: 
     _end_current(request, session)
     token, _ = service.start_session(session, user, "console", request.app.state.settings)
     response = redirect(home_for(user) if target == HOME else target)
-    response.set_cookie(CONSOLE_COOKIE, token, path="/console", httponly=True, samesite="lax",
+    # Strict: a request from another site never carries the console session (see core.pages.sign_in_required).
+    response.set_cookie(console_cookie(request), token, path="/", httponly=True, samesite="strict",
                         secure=request.app.state.settings.cookie_secure)
     return response
 
@@ -142,7 +143,8 @@ def sign_out(request: Request, session: DbSession) -> Response:
     """End this console session."""
     _end_current(request, session)
     response = flash_redirect(request, CONSOLE_SIGN_IN, "You are signed out.")
-    response.delete_cookie(CONSOLE_COOKIE, path="/console")
+    response.delete_cookie(console_cookie(request), path="/", httponly=True, samesite="strict",
+                           secure=request.app.state.settings.cookie_secure)
     return response
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core.errors import field_error
 from accountdesk.core.forms import verify_csrf
-from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
+from accountdesk.core.pages import Form, LinkToken, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
 from accountdesk.staff_admin import service as admin
@@ -25,10 +25,8 @@ router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=F
 Me = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Enrolling = Annotated[StaffPrincipal, Depends(console_page(READ, enrolling=True))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-LinkToken = Annotated[str, Query(max_length=200)]
 CSRF = [Depends(verify_csrf)]
 ACCOUNT = "/console/account"
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the invitation page's address carries its token
 
 
 def _passwords_match(form: dict[str, str]) -> None:
@@ -42,24 +40,19 @@ def _activation_page(request: Request, session: Session, token: str, form: Form 
                      status: int = 200) -> Response:
     user = admin.invited_user(session, token)
     if user is None:
-        response = page(request, "staff/activate.html", {"invalid": admin.INVITATION_INVALID}, 400 if token else 404)
-    else:
-        response = page(request, "staff/activate.html", {"invitee": user, "token": token,
-                                                          "form": form or Form(prefix="activate")}, status)
-    response.headers.update(NO_REFERRER)
-    return response
+        return page(request, "staff/activate.html", {"invalid": admin.INVITATION_INVALID}, 400 if token else 404)
+    return page(request, "staff/activate.html", {"invitee": user, "form": form or Form(prefix="activate")}, status)
 
 
 @router.get("/activate")
-def activation_form(request: Request, session: DbSession, token: LinkToken = "") -> Response:
+def activation_form(request: Request, session: DbSession, token: LinkToken) -> Response:
     """The invitation link: the invitee chooses a password."""
     return _activation_page(request, session, token)
 
 
 @router.post("/activate", dependencies=CSRF)
-def activate(request: Request, session: DbSession, form: Fields) -> Response:
+def activate(request: Request, session: DbSession, form: Fields, token: LinkToken) -> Response:
     """Set the first password (the staff policy applies), use the link, and sign in."""
-    token = form.get("token", "")[:200]
 
     def accept() -> StaffUser:
         _passwords_match(form)

@@ -1,0 +1,92 @@
+"""Every page the app serves, with one of everything it can show: the app's GET routes (found in its router, so a new
+page is visited without editing a list), the ids that fill their path parameters, and the people who sign in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute, Route
+
+from accountdesk.accounts.models import Account
+from accountdesk.contacts.models import Contact
+from accountdesk.core.db import Database
+from accountdesk.core.pages import PageRoute
+from accountdesk.staff.models import StaffUser
+from accountdesk.storefronts.models import Storefront
+from tests import factories as f
+from tests.reseller_world import World, console_sign_in, csrf_of, customer, world
+
+PARAM = re.compile(r"{(\w+)}")
+
+
+def app_routes(app) -> Iterator[BaseRoute]:
+    """Every route of the app, looking inside included routers."""
+    stack = list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        if hasattr(route, "original_router"):
+            stack.extend(route.original_router.routes)
+        else:
+            yield route
+
+
+def get_paths(app, *, pages_only: bool = False) -> list[str]:
+    """The path templates of the app's GET routes: its pages (PageRoute), or every route (API, docs) too."""
+    found = []
+    for route in app_routes(app):
+        if not isinstance(route, (APIRoute, Route)) or "GET" not in (route.methods or ()):
+            continue
+        if pages_only and not isinstance(route, PageRoute):
+            continue
+        found.append(route.path)
+    return sorted(set(found))
+
+
+def fill(path: str, ids: dict[str, object]) -> str:
+    """The path with its parameters replaced; a parameter the world has no id for is a test to extend."""
+    return PARAM.sub(lambda m: str(ids[m.group(1)]), path)
+
+
+@dataclass
+class PageWorld:
+    """A storefront (registration with approval, open to visitors) with a registered account and its login, a
+    reseller with a customer, and an administrator."""
+
+    store: Storefront
+    account: Account
+    contact: Contact
+    reseller: World
+    customer: Account
+    admin: StaffUser
+
+    def ids(self) -> dict[str, object]:
+        return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
+                "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
+                "order_id": 0, "token": "no-such-token"}
+
+
+def page_world(db: Database) -> PageWorld:
+    store = f.storefront(db, name="Harbour Supplies", registration_mode="approval", anonymous_access=True,
+                         allow_reseller_registration=True)
+    account = f.account(db, name="Lighthouse Traders", storefront_id=store.id)
+    contact = f.contact(db, account, store, first_name="Robin", last_name="Keel", email="robin@lighthouse.example")
+    reseller = world(db, name="Channel Partner")
+    return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"),
+                     f.staff(db, "admin"))
+
+
+def storefront_sign_in(client: TestClient, store: Storefront, email: str, password: str = f.PASSWORD) -> None:
+    """Sign a login in to the storefront through its sign-in form (session cookie in the client)."""
+    form = client.get(f"/s/{store.slug}/sign-in")
+    response = client.post(f"/s/{store.slug}/sign-in", data={"csrf_token": csrf_of(form.text), "email": email,
+                                                             "password": password}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+
+
+def sign_in_everywhere(client: TestClient, w: PageWorld) -> None:
+    console_sign_in(client, w.admin)
+    storefront_sign_in(client, w.store, w.contact.email)
