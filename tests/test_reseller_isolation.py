@@ -16,14 +16,9 @@ from accountdesk.contacts.models import Contact
 from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
-<<<<<<< HEAD
+from tests.page_world import app_routes
 from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, \
     subscription, world
-=======
-from tests.page_world import app_routes
-from tests.reseller_world import LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, subscription, \
-    world
->>>>>>> headers
 
 PARAM = re.compile(r"{(\w+)}")
 BODIES = {  # a valid body per route, so that the answer is about the ids and not about the input
