@@ -31,7 +31,7 @@ from accountdesk.orders.models import Order
 from accountdesk.registration import instant, service as registration
 from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffUser
-from accountdesk.storefronts import reverification, service as storefronts
+from accountdesk.signin import reverification, service as signin
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
 from tests.erp_world import erp_store
@@ -188,7 +188,7 @@ class Fresh:
     def choice(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         with w.db.transaction() as session:
             offered = [session.get(Contact, c.id) for c in t.chooser]
-            token = storefronts.offer_choice(session, session.get(Storefront, t.storefront.id), offered)
+            token = signin.offer_choice(session, session.get(Storefront, t.storefront.id), offered)
         return {"choice_token": token, "contact_id": t.chooser[0].id}
 
     @staticmethod
