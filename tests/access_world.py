@@ -25,13 +25,16 @@ from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import outbox, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
-from accountdesk.registration.erp import PUSH
+from accountdesk.core.models import SingleUseToken
 from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order
-from accountdesk.registration import instant, service as registration
+from accountdesk.registration import instant
+from accountdesk.registration import service as registration
+from accountdesk.registration.erp import PUSH
 from accountdesk.resellers.models import Subscription
+from accountdesk.signin import reverification
+from accountdesk.signin import service as signin
 from accountdesk.staff.models import StaffUser
-from accountdesk.storefronts import reverification, service as storefronts
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
 from tests.erp_world import erp_store
@@ -48,7 +51,8 @@ TOKEN_LIFETIME = timedelta(hours=1)
 class Tenant:
     """A reseller with one of everything. `buyer` (an account admin of `customer`) signs in as buyer_x; its e-mail
     has a second login, `twin` (another password), on `sibling` in the same customer group (account switch);
-    `chooser` has logins with one password on both (account chooser); staff actions hit `spare`."""
+    `chooser` has logins with one password on both (account chooser); staff actions hit `spare`. `colleague` is a
+    staff user of the reseller (invited by its admin, not yet accepted) that the reseller's admin administers."""
 
     world: World
     customer: Account
@@ -57,6 +61,7 @@ class Tenant:
     twin: Contact
     chooser: tuple[Contact, Contact]
     spare: Contact
+    colleague: StaffUser
     address_id: int
     subscription_id: int
     order_id: int
@@ -73,7 +78,7 @@ class Tenant:
                 "customer_id": self.customer.id, "account_id": self.customer.id, "contact_id": self.spare.id,
                 "user_id": self.spare.id, "address_id": self.address_id, "subscription_id": self.subscription_id,
                 "order_id": self.order_id, "slug": self.storefront.slug, "storefront_id": store,
-                "storefront": store, "code": "GB", "action": "activate"}
+                "storefront": store, "code": "GB", "action": "activate", "staff_user_id": self.colleague.id}
 
     def secrets(self) -> list[str]:
         """What no other tenant may ever read: names, e-mails and numbers."""
@@ -105,16 +110,25 @@ class AccessWorld:
         customer, store = self.operator_customer, self.operator_store
         return {"customer_id": customer.id, "account_id": customer.id, "contact_id": self.operator_contact.id,
                 "user_id": self.operator_contact.id, "address_id": customer.addresses[0].id,
-                "storefront_id": store.id, "storefront": store.id, "slug": store.slug}
+                "storefront_id": store.id, "storefront": store.id, "slug": store.slug,
+                "staff_user_id": self.staff["csr"].id}
 
     def operator_secrets(self) -> list[str]:
         return [self.operator_customer.name, self.operator_customer.number, self.operator_customer.email,
                 self.operator_contact.email]
 
-    def foreign_secrets(self, credential: str) -> list[str]:
-        """What a tenant's caller must never read: the other tenant's and the operator's customers' data."""
+    def staff_emails(self, reseller_id: int | None) -> list[str]:
+        """The e-mails of a reseller's staff users (None: the operator's), those invited by earlier requests too."""
+        with self.db.transaction() as session:
+            return list(session.scalars(select(StaffUser.email)
+                                        .where(StaffUser.reseller_account_id.is_not_distinct_from(reseller_id))))
+
+    def foreign_secrets(self, credential: str, *, operator_staff: bool = True) -> list[str]:
+        """What a tenant's caller must never read: the other tenant's data and staff, the operator's customers' data
+        and the operator's staff (`operator_staff=False`: where a history names who acted on the caller's records)."""
         other = self.a if credential.endswith("_b") else self.b
-        return [*other.secrets(), *self.operator_secrets()]
+        staff = [*self.staff_emails(other.world.reseller.id), *(self.staff_emails(None) if operator_staff else [])]
+        return [*other.secrets(), *self.operator_secrets(), *staff]
 
     def sign_in_all(self) -> None:
         """Fresh headers for every caller (after a route that ended sessions)."""
@@ -146,6 +160,11 @@ def _tenant(db: Database, client: TestClient, name: str, erp_code: str | None) -
     chooser = (f.contact(db, buyer_account, w.storefront, email=f"chooser@{domain}"),
                f.contact(db, sibling, w.storefront, email=f"chooser@{domain}"))
     spare = f.contact(db, buyer_account, w.storefront, email=f"spare@{domain}")
+    invited = client.post("/api/v1/staff/users", headers=w.headers,
+                          json={"email": f"colleague@{name.lower()}-resale.example", "name": f"{name} Colleague"})
+    assert invited.status_code == 201, invited.text
+    with db.transaction() as session:
+        colleague = session.get(StaffUser, invited.json()["id"])
     subscription(db, w, buyer_account, "10")
     with db.transaction() as session:
         live = session.get(Account, buyer_account.id)
@@ -155,8 +174,8 @@ def _tenant(db: Database, client: TestClient, name: str, erp_code: str | None) -
                                    may_price=False, contact=session.get(Contact, buyer.id))
         subscription_id = session.scalar(select(Subscription.id).where(Subscription.account_id == live.id))
         address_id, order_id, order_number = live.addresses[0].id, order.id, order.number
-    return Tenant(w, buyer_account, sibling, buyer, twin, chooser, spare, address_id, subscription_id, order_id,
-                  order_number)
+    return Tenant(w, buyer_account, sibling, buyer, twin, chooser, spare, colleague, address_id, subscription_id,
+                  order_id, order_number)
 
 
 def build(db: Database, client: TestClient) -> AccessWorld:
@@ -188,7 +207,7 @@ class Fresh:
     def choice(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         with w.db.transaction() as session:
             offered = [session.get(Contact, c.id) for c in t.chooser]
-            token = storefronts.offer_choice(session, session.get(Storefront, t.storefront.id), offered)
+            token = signin.offer_choice(session, session.get(Storefront, t.storefront.id), offered)
         return {"choice_token": token, "contact_id": t.chooser[0].id}
 
     @staticmethod
@@ -257,6 +276,13 @@ class Fresh:
             return {"message_id": row.id}
 
     @staticmethod
+    def staff_with_second_factor(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        """A staff user of the tenant with two-step sign-in on (its removal is what the call uses up)."""
+        user = f.staff(w.db, "reseller_admin", reseller_account_id=t.world.reseller.id)
+        f.enrol_totp(w.db, user)
+        return {"staff_user_id": user.id}
+
+    @staticmethod
     def cart_line(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         with w.db.transaction() as session:
             sku = f"LINE-{next(w.counter)}"
@@ -275,11 +301,13 @@ class Fresh:
 
 def snapshot(db: Database, reseller_id: int | None) -> tuple:
     """Everything of a tenant (a reseller, or the operator: None) a request could change: its accounts, logins,
-    addresses, subscriptions, orders, carts and favourites (rows made later by `Fresh` included)."""
+    addresses, subscriptions, orders, carts and favourites, its staff users and their invitation links (rows made
+    later by `Fresh` included)."""
     with db.transaction() as session:
         mine = select(Account.id).where(Account.parent_reseller_id == reseller_id if reseller_id else
                                         Account.parent_reseller_id.is_(None))
         logins = select(Contact.id).where(Contact.account_id.in_(mine))
+        staff = select(StaffUser.id).where(StaffUser.reseller_account_id.is_not_distinct_from(reseller_id))
         rows = [
             session.execute(select(Account.id, Account.name, Account.status, Account.storefront_id, Account.email,
                                    Account.phone, Account.rep_code, Account.markup_percent, Account.erp_code,
@@ -297,5 +325,10 @@ def snapshot(db: Database, reseller_id: int | None) -> tuple:
             session.execute(select(CartLine.id, CartLine.quantity).join(Cart).where(Cart.contact_id.in_(logins))
                             .order_by(CartLine.id)).all(),
             session.execute(select(Favourite.id).where(Favourite.contact_id.in_(logins)).order_by(Favourite.id)).all(),
+            session.execute(select(StaffUser.id, StaffUser.email, StaffUser.name, StaffUser.role, StaffUser.active,
+                                   StaffUser.password_hash, StaffUser.totp_secret)
+                            .where(StaffUser.id.in_(staff)).order_by(StaffUser.id)).all(),
+            session.execute(select(SingleUseToken.id, SingleUseToken.used_at)
+                            .where(SingleUseToken.staff_user_id.in_(staff)).order_by(SingleUseToken.id)).all(),
         ]
         return tuple(tuple(r) for r in rows)
