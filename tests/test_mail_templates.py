@@ -28,6 +28,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "reverification": ("link", "expires_hours", "inactive_days"),
     "storefront_user_deactivated": (),
     "instant_registration": ("link", "expires_hours"),
+    "sign_in_attack": ("site_name", "attempts", "reset_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -49,6 +50,8 @@ VALUES: dict[str, Any] = {
     "company_name": "Dupont & Fils SARL",
     "account_number": "C-10042",
     "reason": "We only sell to registered businesses.",
+    "site_name": "Acme Shop",
+    "attempts": 20,
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]
@@ -130,6 +133,9 @@ def test_optional_values_may_be_empty(lang: str) -> None:
     assert "\n\n\n" not in text
     _, text, html = _parts(_render("new_account_request", lang))
     assert VALUES["account_number"] in text and VALUES["registrant_email"] in html
+
+    _, text, html = _parts(_render("sign_in_attack", lang, reset_link=""))  # staff users: no reset link
+    assert "http" not in text and "href" not in html and "\n\n\n" not in text
 
 
 def test_unknown_language_falls_back_to_english() -> None:
