@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict
+from accountdesk.core.settings import Settings
 
 log = logging.getLogger("accountdesk.web")
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -25,6 +26,20 @@ PACKAGE = Path(__file__).resolve().parent.parent
 
 def get_db(request: Request) -> Database:
     return request.app.state.db
+
+
+def client_address(request: Request) -> str:
+    """The client's address, the key of per-address limits. It is the peer's address unless the peer is a proxy
+    named in ACCOUNTDESK_TRUSTED_PROXIES; then the server has already taken it from X-Forwarded-For (see
+    `proxy_options`)."""
+    return request.client.host if request.client else "unknown"
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: believed only from the trusted proxies, and not at all without any
+    (uvicorn itself would believe 127.0.0.1)."""
+    trusted = settings.trusted_proxy_list
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def _session(request: Request) -> Iterator[Session]:

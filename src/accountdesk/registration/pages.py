@@ -14,7 +14,7 @@ from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, nest, page
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.erp import service as erp_service
 from accountdesk.erp.deps import erp_gateway
 from accountdesk.registration import instant, service
@@ -24,7 +24,7 @@ from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.pages import StorefrontPageRoute
-from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, client_address, sign_in_contact
+from accountdesk.storefronts.session import CurrentStorefront, OptionalContact, sign_in_contact
 
 storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
 console_pages = APIRouter(prefix="/console/approvals", route_class=PageRoute)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
-from accountdesk.core.web import DbSession
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import instant, service
 from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestPage, ClaimAnswer, ClaimContactIn,
@@ -20,8 +20,7 @@ from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestP
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import (api_sign_in_body, client_address, get_storefront, sign_in_contact,
-                                             start_contact_session)
+from accountdesk.storefronts.session import api_sign_in_body, get_storefront, sign_in_contact, start_contact_session
 
 router = APIRouter(prefix="/api/v1")
 Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]

@@ -10,7 +10,7 @@ from accountdesk.core import sessions
 from accountdesk.core.errors import TooManyRequests
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import service
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staff
@@ -46,7 +46,7 @@ def sign_in_form(request: Request, session: DbSession, next: str = "") -> Respon
 def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
     """Check e-mail and password (rate limited per e-mail and per client address) and open a console session."""
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
-    keys = (f"staff-sign-in:email:{email[:150]}", f"staff-sign-in:ip:{request.client.host if request.client else '-'}")
+    keys = (f"staff-sign-in:email:{email[:150]}", f"staff-sign-in:ip:{client_address(request)}")
     context = {"next": target if target != HOME else "", "email": email}
     try:
         request.app.state.rate_limits.check(SIGN_IN_LIMIT, *keys)

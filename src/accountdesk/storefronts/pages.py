@@ -14,13 +14,13 @@ from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, page
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.storefronts import service
 from accountdesk.storefronts.models import Storefront
-from accountdesk.storefronts.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
-    get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
+from accountdesk.storefronts.session import CurrentStorefront, PageContact, PageVisitor, get_storefront, safe_next, \
+    sign_in_contact, sign_out, sign_out_everywhere
 
 
 class StorefrontPageRoute(PageRoute):

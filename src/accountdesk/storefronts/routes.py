@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError
-from accountdesk.core.web import DbSession, error_response, get_db
+from accountdesk.core.web import DbSession, client_address, error_response, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.storefronts import service
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.schemas import AccountChoice, LinkCompletion, PasswordChange, PasswordResetRequest, \
     SignInRequest
-from accountdesk.storefronts.session import ApiContact, CurrentStorefront, api_sign_in_body, client_address, \
+from accountdesk.storefronts.session import ApiContact, CurrentStorefront, api_sign_in_body, \
     describe_account, describe_contact, sign_out, sign_out_everywhere, start_contact_session
 
 router = APIRouter(prefix="/api/v1/storefronts", tags=["storefront sign-in"])

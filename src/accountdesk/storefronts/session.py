@@ -91,11 +91,6 @@ def sign_in_contact(session: Session, response: Response, storefront: Storefront
     return auth
 
 
-def client_address(request: Request) -> str:
-    """The client's address, the key of per-address rate limits."""
-    return request.client.host if request.client else "unknown"
-
-
 def _session_token(request: Request, storefront: Storefront) -> str | None:
     """An explicit `Authorization: Bearer` header wins over the browser's cookie."""
     return bearer_token(request) or request.cookies.get(cookie_name(storefront))
