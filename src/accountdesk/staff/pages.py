@@ -18,7 +18,6 @@ from accountdesk.staff.deps import CONSOLE_COOKIE, CONSOLE_SIGN_IN, console_staf
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 HOME = "/console/accounts"
-SIGN_IN_LIMIT = "10/15 minutes"
 WRONG = "E-mail or password is not right."
 
 
@@ -44,17 +43,15 @@ def sign_in_form(request: Request, session: DbSession, next: str = "") -> Respon
 
 @router.post("/sign-in", dependencies=[Depends(verify_csrf)])
 def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
-    """Check e-mail and password (rate limited per e-mail and per client address) and open a console session."""
+    """Check e-mail and password (under the sign-in limits shared with the API) and open a console session."""
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
-    keys = (f"staff-sign-in:email:{email[:150]}", f"staff-sign-in:ip:{client_address(request)}")
     context = {"next": target if target != HOME else "", "email": email}
     try:
-        request.app.state.rate_limits.check(SIGN_IN_LIMIT, *keys)
+        user = service.authenticate(get_db(request), request.app.state.rate_limits, email, form.get("password", ""),
+                                    client_address(request))
     except TooManyRequests as exc:
         return _too_many(request, context, exc)
-    user = service.authenticate(get_db(request), email, form.get("password", ""))
     if user is None:
-        request.app.state.rate_limits.hit(SIGN_IN_LIMIT, *keys)
         return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
     _end_current(request, session)
     token, _ = service.start_session(session, user, "console", request.app.state.settings)
