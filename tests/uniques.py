@@ -46,8 +46,11 @@ class Unique:
         return f"{self.network6}:{n:x}"
 
     def forget_address(self, address: str) -> None:
-        """Delete the per-address counter of an address shared with other tests (127.0.0.1)."""
-        redis.Redis.from_url(REDIS_URL).delete(f"{NAMESPACE}:{PasswordAttempt('', '', address).address_key}")
+        """Delete this test's counters at an address shared with other tests (127.0.0.1), and that address's."""
+        attempts = [PasswordAttempt(realm, email, address) for realm, email in self.logins]
+        redis.Redis.from_url(REDIS_URL).delete(f"{NAMESPACE}:{PasswordAttempt('', '', address).address_key}",
+                                               *(f"{NAMESPACE}:{a.pair_key}" for a in attempts),
+                                               *(f"{NAMESPACE}:{a.known_key}" for a in attempts))
 
     def forget(self) -> None:
         """Delete every Redis entry of this test: those named after its keys or addresses, its e-mails' counters."""
