@@ -137,7 +137,6 @@ def test_a_parallel_burst_gets_the_pair_limit_and_the_owner_still_signs_in(db, s
     with app_processes(db, tmp_path, ACCOUNTDESK_TRUSTED_PROXIES="127.0.0.1", **store_settings) as bases:
         shop = burst(wrong_passwords(bases, shop_path, buyer.email, [attacker]))
         staff = burst(wrong_passwords(bases, staff_path, admin.email, [attacker]))
-        print(f"\n30 parallel wrong passwords, {db.engine.dialect.name}: storefront {dict(shop)}, staff API {dict(staff)}")
         assert shop == staff == {401: PAIR_TRIES, 429: BURST - PAIR_TRIES}
         assert from_address(bases[0], shop_path, buyer.email, owner).status_code == 201
         assert from_address(bases[1], staff_path, admin.email, owner).status_code == 201
@@ -156,8 +155,8 @@ def test_a_distributed_attack_delays_strangers_warns_the_owner_once_and_spares_t
         waiting = from_address(bases[1], shop_path, buyer.email, stranger)
         assert waiting.status_code == 429 and 0 < int(waiting.headers["Retry-After"]) <= 60  # the first wait
         assert from_address(bases[1], shop_path, buyer.email, home).status_code == 201
-        [warning] = wait_for(lambda: [m for m in read_folder(tmp_path / "mail") if "trying to sign in" in m["Subject"]],
-                             timeout=30)
+        [warning] = wait_for(lambda: [m for m in read_folder(tmp_path / "mail")
+                                      if "trying to sign in" in m["Subject"]], timeout=30)
     assert warning["To"] == buyer.email and f"/s/{buyer_slug(shop_path)}/password/forgot" in text_of(warning)
     assert attack_warnings(db) == [[buyer.email]]
 

@@ -57,7 +57,7 @@ def password_realm(slug: str) -> str:
     return f"storefront:{slug}"
 
 
-def warn_of_attack(session: Session, storefront: Storefront, owners: list[Contact], base_url: str) -> None:
+def _warn_of_attack(session: Session, storefront: Storefront, owners: list[Contact], base_url: str) -> None:
     """Tell the owner of an e-mail (one message, whatever the number of its logins) that someone keeps trying to
     sign in with it, with a link to choose a new password."""
     first = owners[0]
@@ -105,7 +105,7 @@ def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, pas
         storefront = get_storefront(session, slug)
         found = contacts_by_email(session, storefront, email)
         if attempt.warn_owner and found:
-            warn_of_attack(session, storefront, found, base_url)
+            _warn_of_attack(session, storefront, found, base_url)
     if not found:
         verify_password(None, password)  # the same work as for a known e-mail
     matched = [c for c in found if verify_password(c.password_hash, password)]
@@ -231,7 +231,7 @@ def change_password(session: Session, limits: RateLimits, signed_in: StorefrontS
     storefront, contact = signed_in.storefront, signed_in.contact
     attempt = limits.password_attempt(password_realm(storefront.slug), contact.email, client)
     if attempt.warn_owner:
-        warn_of_attack(session, storefront, [contact], base_url)
+        _warn_of_attack(session, storefront, [contact], base_url)
     if not verify_password(contact.password_hash, current_password):
         raise ValidationFailed("Your current password is not right.", code="wrong_password",
                                fields={"current_password": "Your current password is not right."})
