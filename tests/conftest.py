@@ -47,6 +47,7 @@ from accountdesk.app import create_app  # noqa: E402
 from accountdesk.core.db import Database  # noqa: E402
 from accountdesk.core.migrate import upgrade  # noqa: E402
 from accountdesk.core.settings import Settings, get_settings  # noqa: E402
+from accountdesk.core.web import proxy_options  # noqa: E402
 from accountdesk.models import Base  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -191,7 +192,8 @@ def live_server(settings: Settings, db: Database) -> Iterator[str]:
     live_settings = settings.model_copy(update={"base_url": base, "outbox_poll_seconds": 0.2})
     app = create_app(live_settings, db, run_worker=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", workers=1,
-                                                limit_concurrency=live_settings.max_concurrent_requests))
+                                                limit_concurrency=live_settings.max_concurrent_requests,
+                                                **proxy_options(live_settings)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -29,6 +29,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "storefront_user_deactivated": (),
     "instant_registration": ("link", "expires_hours"),
     "staff_invitation": ("role", "link", "expires_hours", "invited_by", "sign_in_link"),
+    "sign_in_attack": ("site_name", "attempts", "reset_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -51,6 +52,8 @@ VALUES: dict[str, Any] = {
     "account_number": "C-10042",
     "reason": "We only sell to registered businesses.",
     "role": "reseller_admin",
+    "site_name": "Acme Shop",
+    "attempts": 20,
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]
@@ -132,6 +135,9 @@ def test_optional_values_may_be_empty(lang: str) -> None:
     assert "\n\n\n" not in text
     _, text, html = _parts(_render("new_account_request", lang))
     assert VALUES["account_number"] in text and VALUES["registrant_email"] in html
+
+    _, text, html = _parts(_render("sign_in_attack", lang, reset_link=""))  # staff users: no reset link
+    assert "http" not in text and "href" not in html and "\n\n\n" not in text
 
 
 def test_unknown_language_falls_back_to_english() -> None:

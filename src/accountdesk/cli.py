@@ -30,11 +30,13 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     import uvicorn
 
     from accountdesk.core.settings import get_settings
+    from accountdesk.core.web import proxy_options
 
+    settings = get_settings()
     console.print(f"accountdesk on [bold]http://{host}:{port}[/] — console at http://{host}:{port}/console "
-                  f"(database {get_settings().database_url.split('@')[-1]})")
+                  f"(database {settings.database_url.split('@')[-1]})")
     uvicorn.run("accountdesk.cli:serving_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, log_level="info", limit_concurrency=get_settings().max_concurrent_requests)
+                log_level="info", limit_concurrency=settings.max_concurrent_requests, **proxy_options(settings))
 
 
 @app.command()

@@ -142,9 +142,7 @@ def violations(payload: Any) -> list[dict[str, Any]]:
 
 
 def _count_report(limits: RateLimits, address: str) -> None:
-    key = f"csp-report:ip:{address}"
-    limits.check(CSP_REPORT_LIMIT, key)
-    limits.hit(CSP_REPORT_LIMIT, key)
+    limits.hit({f"csp-report:ip:{address}": CSP_REPORT_LIMIT})
 
 
 @router.post(CSP_REPORT_PATH, status_code=204)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "accountdesk-demo-secret-change-me"
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     mail_dir: Path = Field(Path("var/mail"), description="Folder for .eml files when no SMTP server is set")
     redis_url: str | None = Field(None, description="redis://host:port/db for rate limits shared by every process; unset keeps them in the database")
     max_concurrent_requests: int = Field(500, description="Requests one app process works on at once; more get 503 (uvicorn limit_concurrency)")
+    trusted_proxies: str = Field("", description="Comma list of proxy IPs or networks (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed; empty believes none")
     rate_limits_enabled: bool = Field(True, description="Turn sign-in/registration/reset rate limits off (load tests only)")
     argon2_memory_kib: int = Field(19456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(2, description="argon2id iterations")
@@ -47,6 +49,17 @@ class Settings(BaseSettings):
     erp_sap_series: int | None = Field(None, description="SAP numbering series for new business partners; unset uses the default series")
     erp_timeout_seconds: float = Field(2.0, description="Time limit of every ERP request (seconds)")
     erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the cache off")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(item, strict=False)  # a ValueError names the entry that is not an address
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
 
 @lru_cache

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
 from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
+from accountdesk.core.settings import Settings
 
 log = logging.getLogger("accountdesk.web")
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -30,8 +31,17 @@ def get_db(request: Request) -> Database:
 
 
 def client_address(request: Request) -> str:
-    """The client's address, the key of per-address rate limits."""
+    """The client's address, the key of per-address limits. It is the peer's address unless the peer is a proxy
+    named in ACCOUNTDESK_TRUSTED_PROXIES; then the server has already taken it from X-Forwarded-For (see
+    `proxy_options`)."""
     return request.client.host if request.client else "unknown"
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for forwarded headers: believed only from the trusted proxies, and not at all without any
+    (uvicorn itself would believe 127.0.0.1)."""
+    trusted = settings.trusted_proxy_list
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def _session(request: Request) -> Iterator[Session]:

@@ -15,7 +15,7 @@ from accountdesk.core.errors import AppError, Conflict, TooManyRequests, Validat
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.erp.deps import erp_gateway
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration import instant, service

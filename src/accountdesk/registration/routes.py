@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import instant, service
 from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestPage, ClaimAnswer, ClaimContactIn,

@@ -47,7 +47,7 @@ VERIFY_LIFETIME = timedelta(hours=24)
 CLAIM_LIFETIME = timedelta(minutes=30)
 REGISTRATION_ADDRESS_LIMIT = "10/hour"  # registration attempts per client address
 REGISTRATION_EMAIL_LIMIT = "5/hour"  # registration attempts per e-mail
-CLAIM_FAILURE_LIMIT = "5/hour"  # failed account claims per account number and per client address
+CLAIM_LIMIT = "5/hour"  # account claims per client address and per account number (a match clears the number)
 
 NOT_MATCHED = "We could not match these details to an account."
 CLAIM_EXPIRED = "This step has expired or was already completed. Please start again."
@@ -135,11 +135,8 @@ def claim_storefront(db: Database, slug: str) -> Storefront:
 
 def count_registration(limits: RateLimits, email: str, client: str) -> None:
     """Every registration attempt counts, per client address and per e-mail (429 when either is used up)."""
-    address_key, email_key = f"registration:address:{client}", f"registration:email:{email}"
-    limits.check(REGISTRATION_ADDRESS_LIMIT, address_key)
-    limits.check(REGISTRATION_EMAIL_LIMIT, email_key)
-    limits.hit(REGISTRATION_ADDRESS_LIMIT, address_key)
-    limits.hit(REGISTRATION_EMAIL_LIMIT, email_key)
+    limits.hit({f"registration:address:{client}": REGISTRATION_ADDRESS_LIMIT,
+                f"registration:email:{email}": REGISTRATION_EMAIL_LIMIT})
 
 
 # --- checking what the visitor typed ------------------------------------------------------------------------------
@@ -425,14 +422,15 @@ def _compact(value: str) -> str:
 
 def match_account(db: Database, limits: RateLimits, storefront: Storefront, body: ClaimIn, client: str) -> int:
     """The id of the account the visitor proved (number + billing postcode + a recent invoice), else one generic
-    refusal whatever was wrong; failures count per account number and per client address."""
-    keys = (f"claim:number:{_compact(body.account_number)}", f"claim:address:{client}")
-    limits.check(CLAIM_FAILURE_LIMIT, *keys)
+    refusal whatever was wrong. Attempts count per client address and per account number, before the check; a
+    match clears the account number's count."""
+    number_key = f"claim:number:{_compact(body.account_number)}"
+    limits.hit({f"claim:address:{client}": CLAIM_LIMIT, number_key: CLAIM_LIMIT})
     with db.transaction() as session:
         account_id = _matching_account_id(session, storefront, body)
     if account_id is None:
-        limits.hit(CLAIM_FAILURE_LIMIT, *keys)
         raise ValidationFailed(NOT_MATCHED, code="account_not_matched")
+    limits.clear(number_key)
     return account_id
 
 

@@ -76,7 +76,7 @@ def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Te
     # No storefront dependency here: the password is checked before this request's transaction begins.
     try:
         found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, email, password,
-                                        client_address(request))
+                                        client_address(request), request.app.state.settings.base_url)
         if len(found.contacts) > 1:
             choice_token = service.offer_choice(session, found.storefront, found.contacts)
             return _page(request, "storefronts/choose_account.html", found.storefront,
@@ -193,8 +193,8 @@ def change_password(request: Request, session: DbSession, signed_in: PageContact
                     password: Text = "", password_confirm: Text = "") -> Response:
     try:
         _passwords_match(password, password_confirm)
-        service.change_password(session, signed_in.contact, current_password, password,
-                                request.app.state.settings.base_url, keep_session_id=signed_in.auth.id)
+        service.change_password(session, request.app.state.rate_limits, signed_in, current_password, password,
+                                request.app.state.settings.base_url, client_address(request))
     except AppError as exc:
         return _page(request, "storefronts/change_password.html", signed_in.storefront, {"signed_in": signed_in},
                      error=exc)

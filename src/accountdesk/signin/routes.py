@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError
-from accountdesk.core.web import DbSession, error_response, get_db
+from accountdesk.core.web import DbSession, client_address, error_response, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
@@ -48,7 +48,7 @@ def sign_in(slug: str, body: SignInRequest, request: Request, response: Response
             erp: Erp) -> dict[str, Any]:
     """Sign a contact in: a bearer token, or (200) the accounts to choose from when several match."""
     found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, body.email,
-                                    body.password, client_address(request))
+                                    body.password, client_address(request), request.app.state.settings.base_url)
     if len(found.contacts) > 1:
         response.status_code = 200
         choice_token = service.offer_choice(session, found.storefront, found.contacts)
@@ -112,7 +112,11 @@ def complete_activation(body: LinkCompletion, request: Request, session: DbSessi
 
 @router.put("/{slug}/account/password", status_code=204)
 def change_password(body: PasswordChange, request: Request, session: DbSession, signed_in: ApiContact) -> Response:
-    """Change the signed-in contact's password; their other sessions end."""
-    service.change_password(session, signed_in.contact, body.current_password, body.new_password,
-                            request.app.state.settings.base_url, keep_session_id=signed_in.auth.id)
+    """Change the signed-in contact's password; their other sessions end. The current password is checked under
+    the sign-in's limits (429)."""
+    try:
+        service.change_password(session, request.app.state.rate_limits, signed_in, body.current_password,
+                                body.new_password, request.app.state.settings.base_url, client_address(request))
+    except AppError as exc:  # answered, not raised: a warning to the owner queued by the check is kept
+        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
     return Response(status_code=204)

@@ -13,20 +13,20 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts.models import AccountStatus
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
-from accountdesk.core import tokens, validation
+from accountdesk.core import audit, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
-from accountdesk.core.ratelimit import RateLimits
+from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
 from accountdesk.core.settings import get_settings
 from accountdesk.erp.errors import ERP_DOWN
 from accountdesk.erp.gateway import ErpGateway
+from accountdesk.mail import service as mail
 from accountdesk.signin import erp_check, reverification
-from accountdesk.signin.session import get_storefront
+from accountdesk.signin.session import StorefrontSignIn, get_storefront
 from accountdesk.storefronts.models import Storefront
 
-SIGN_IN_LIMIT = "10/15 minutes"  # failed sign-ins, per e-mail on a storefront and per client address
 RESET_EMAIL_LIMIT = "5/hour"  # reset requests per e-mail on a storefront
 RESET_ADDRESS_LIMIT = "20/hour"  # reset requests per client address
 CHOICE = "sign_in_choice"
@@ -52,8 +52,21 @@ def contacts_by_email(session: Session, storefront: Storefront, email: str) -> l
                                                       Contact.email == lookup_email(email)).order_by(Contact.id)))
 
 
-def _keys(kind: str, storefront_slug: str, email: str, client: str) -> tuple[str, str]:
-    return f"{kind}:email:{storefront_slug}:{lookup_email(email)}", f"{kind}:address:{client}"
+def password_realm(slug: str) -> str:
+    """Whose passwords a storefront's sign-in checks (see core.ratelimit.RateLimits.password_attempt)."""
+    return f"storefront:{slug}"
+
+
+def _warn_of_attack(session: Session, storefront: Storefront, owners: list[Contact], base_url: str) -> None:
+    """Tell the owner of an e-mail (one message, whatever the number of its logins) that someone keeps trying to
+    sign in with it, with a link to choose a new password."""
+    first = owners[0]
+    mail.send(session, "sign_in_attack", first.email, language=first.language, context={
+        "name": first.name, "site_name": storefront.name, "attempts": EMAIL_DELAYS.free,
+        "reset_link": f"{base_url.rstrip('/')}/s/{storefront.slug}/password/forgot"})
+    for contact in owners:
+        audit.record(session, Actor.system(), "contact.sign_in_attack_warned", subject_type="contact",
+                     subject_id=contact.id, account_id=contact.account_id, note=contact.email)
 
 
 # Sign-in -----------------------------------------------------------------------------------------------------------
@@ -80,23 +93,25 @@ def _refusal(matched: list[Contact]) -> AppError:
     return Forbidden(NOT_ACTIVE, code="login_inactive")
 
 
-def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, password: str,
-                    client: str) -> SignInCandidates:
+def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, password: str, client: str,
+                    base_url: str) -> SignInCandidates:
     """Check e-mail and password against every contact with that e-mail on the storefront.
 
-    Runs before the request's own transaction: the hashes are verified outside any transaction (no lock held),
-    and an unknown e-mail costs one dummy verification so that timing does not reveal it."""
-    keys = _keys("sign-in", slug, email, client)
-    limits.check(SIGN_IN_LIMIT, *keys)
+    Runs before the request's own transaction: the attempt is counted first (429 when over the limits), the
+    hashes are verified outside any transaction (no lock held), and an unknown e-mail costs one dummy verification
+    so that timing does not reveal it."""
+    attempt = limits.password_attempt(password_realm(slug), lookup_email(email), client)
     with db.transaction() as session:
         storefront = get_storefront(session, slug)
         found = contacts_by_email(session, storefront, email)
+        if attempt.warn_owner and found:
+            _warn_of_attack(session, storefront, found, base_url)
     if not found:
         verify_password(None, password)  # the same work as for a known e-mail
     matched = [c for c in found if verify_password(c.password_hash, password)]
     if not matched:
-        limits.hit(SIGN_IN_LIMIT, *keys)
         raise NotAuthenticated(WRONG_CREDENTIALS, code="invalid_credentials")
+    limits.password_accepted(attempt)
     _rehash(db, matched, password)
     candidates = [c for c in matched if _may_try(c)]
     if not candidates:
@@ -184,11 +199,8 @@ def request_password_reset(session: Session, limits: RateLimits, slug: str, emai
 
     Every request counts (known e-mail or not), so the limits neither reveal addresses nor allow mail bombing.
     The limits run before the session's first query (see signin.session)."""
-    email_key, address_key = _keys("reset", slug, email, client)
-    limits.check(RESET_EMAIL_LIMIT, email_key)
-    limits.check(RESET_ADDRESS_LIMIT, address_key)
-    limits.hit(RESET_EMAIL_LIMIT, email_key)
-    limits.hit(RESET_ADDRESS_LIMIT, address_key)
+    limits.hit({f"reset:address:{client}": RESET_ADDRESS_LIMIT,
+                f"reset:email:{slug}:{lookup_email(email)}": RESET_EMAIL_LIMIT})
     storefront = get_storefront(session, slug)
     actor = Actor("visitor", None, f"forgot password from {client}")
     for contact in contacts_by_email(session, storefront, email):
@@ -211,14 +223,21 @@ def complete_link(session: Session, storefront: Storefront, purpose: str, token:
     return contacts.complete_with_token(session, purpose, token, password, base_url)
 
 
-def change_password(session: Session, contact: Contact, current_password: str, new_password: str, base_url: str,
-                    *, keep_session_id: int) -> None:
-    """A signed-in contact changes their password: this session stays, every other one ends."""
+def change_password(session: Session, limits: RateLimits, signed_in: StorefrontSignIn, current_password: str,
+                    new_password: str, base_url: str, client: str) -> None:
+    """A signed-in contact changes their password: this session stays, every other one ends. The current password
+    is checked under the sign-in's limits; a warning to the owner is queued in `session`, so a refusal must be
+    answered rather than raised for it to be sent."""
+    storefront, contact = signed_in.storefront, signed_in.contact
+    attempt = limits.password_attempt(password_realm(storefront.slug), contact.email, client)
+    if attempt.warn_owner:
+        _warn_of_attack(session, storefront, [contact], base_url)
     if not verify_password(contact.password_hash, current_password):
         raise ValidationFailed("Your current password is not right.", code="wrong_password",
                                fields={"current_password": "Your current password is not right."})
+    limits.password_accepted(attempt)
     contacts.set_password(session, Actor("contact", contact.id, contact.email), contact, new_password, base_url,
-                          keep_session_id=keep_session_id)
+                          keep_session_id=signed_in.auth.id)
 
 
 def policy_summary(storefront: Storefront) -> dict[str, Any]:

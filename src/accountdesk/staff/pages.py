@@ -11,7 +11,7 @@ from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.deps import CONSOLE_SIGN_IN, console_cookie, console_staff
@@ -19,7 +19,6 @@ from accountdesk.staff.deps import CONSOLE_SIGN_IN, console_cookie, console_staf
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 HOME = "/console/accounts"
-SIGN_IN_LIMIT = "10/15 minutes"
 WRONG = "E-mail or password is not right."
 CODE_STEP = "/console/sign-in/code"
 STEP_COOKIE = "accountdesk_console_step"
@@ -50,17 +49,15 @@ def sign_in_form(request: Request, session: DbSession, next: str = "") -> Respon
 
 @router.post("/sign-in", dependencies=[Depends(verify_csrf)])
 def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
-    """Check e-mail and password (rate limited per e-mail and per client address) and open a console session."""
+    """Check e-mail and password (under the sign-in limits shared with the API) and open a console session."""
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
-    keys = (f"staff-sign-in:email:{email[:150]}", f"staff-sign-in:ip:{request.client.host if request.client else '-'}")
     context = {"next": target if target != HOME else "", "email": email}
     try:
-        request.app.state.rate_limits.check(SIGN_IN_LIMIT, *keys)
+        user = service.authenticate(get_db(request), request.app.state.rate_limits, email, form.get("password", ""),
+                                    client_address(request))
     except TooManyRequests as exc:
         return _too_many(request, context, exc)
-    user = service.authenticate(get_db(request), email, form.get("password", ""))
     if user is None:
-        request.app.state.rate_limits.hit(SIGN_IN_LIMIT, *keys)
         return page(request, "staff/sign_in.html", {**context, "error": WRONG}, 400)
     if user.totp_enabled:
         return _ask_for_code(request, session, user, target)

@@ -131,12 +131,12 @@ def use_code(session: Session, user: StaffUser, code: str) -> bool:
 
 def check_code(session: Session, limits: RateLimits, user: StaffUser, code: str) -> None:
     """The second step of a sign-in: 429 after too many wrong codes for this user, 401 invalid_totp for a wrong
-    one (counted), nothing for a right one (which cannot be used again)."""
+    one (counted), nothing for a right one (which cannot be used again, and starts the count afresh)."""
     key = f"staff-totp:user:{user.id}"
-    limits.check(CODE_LIMIT, key)
+    limits.hit({key: CODE_LIMIT})  # counted before the check, so parallel guesses cannot overrun the limit
     if not use_code(session, user, code):
-        limits.hit(CODE_LIMIT, key)
         raise NotAuthenticated(WRONG_CODE, code="invalid_totp")
+    limits.clear(key)
 
 
 def check_for_token(session: Session, limits: RateLimits, settings: Settings, user: StaffUser,

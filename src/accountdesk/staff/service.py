@@ -14,8 +14,10 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import ValidationFailed
 from accountdesk.core.models import AuthSession
+from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
 from accountdesk.core.settings import Settings
+from accountdesk.mail import service as mail
 from accountdesk.staff.models import StaffRole, StaffUser
 
 # What each role may do; reseller staff are further limited to their own customers by the queries.
@@ -25,6 +27,8 @@ APPROVE = frozenset({StaffRole.admin, StaffRole.approver})
 ADMIN = frozenset({StaffRole.admin})
 OPERATOR = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.approver})
 STAFF_ADMINS = frozenset({StaffRole.admin, StaffRole.reseller_admin})  # manage staff (reseller staff: their own)
+PASSWORD_REALM = "staff"  # whose passwords staff sign-in checks (see core.ratelimit.RateLimits.password_attempt)
+CONSOLE_NAME = "accountdesk back office"
 
 
 @dataclass(frozen=True)
@@ -65,17 +69,30 @@ def check_password(password: str, email: str, name: str = "") -> None:
         raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
 
 
-def authenticate(db: Database, email: str, password: str) -> StaffUser | None:
-    """Check e-mail and password. The hash is verified outside any transaction so no lock is held meanwhile,
-    and an unknown e-mail costs one dummy verification, like a known one."""
+def authenticate(db: Database, limits: RateLimits, email: str, password: str, client: str) -> StaffUser | None:
+    """Check e-mail and password, for the console and the API alike. The attempt is counted first (429 when over
+    the limits); the hash is verified outside any transaction so no lock is held meanwhile, and an unknown e-mail
+    costs one dummy verification, like a known one."""
+    attempt = limits.password_attempt(PASSWORD_REALM, email, client)
     with db.transaction() as session:
         user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        if attempt.warn_owner and user is not None:
+            warn_of_attack(session, user)
     if not verify_password(user.password_hash if user else None, password) or user is None or not user.active:
         return None
+    limits.password_accepted(attempt)
     if needs_rehash(user.password_hash):
         with db.transaction() as session:
             session.get(StaffUser, user.id).password_hash = hash_password(password)
     return user
+
+
+def warn_of_attack(session: Session, user: StaffUser) -> None:
+    """Tell a staff user that someone keeps trying to sign in with their e-mail."""
+    mail.send(session, "sign_in_attack", user.email, context={
+        "name": user.label, "site_name": CONSOLE_NAME, "attempts": EMAIL_DELAYS.free, "reset_link": ""})
+    audit.record(session, Actor.system(), "staff.sign_in_attack_warned", subject_type="staff_user",
+                 subject_id=user.id, account_id=None, note=user.email)
 
 
 def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> tuple[str, AuthSession]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core.errors import field_error
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, LinkToken, PageRoute, attempt, flash_redirect, form_fields, page
-from accountdesk.core.web import DbSession
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor
 from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import TOTP_SETUP, console_page
@@ -87,7 +87,7 @@ def change_password(request: Request, session: DbSession, staff: Me, form: Field
     def change() -> None:
         _passwords_match(form)
         admin.change_password(session, request.app.state.rate_limits, staff.user, form.get("current_password", ""),
-                              form.get("password", ""), staff.auth.id)
+                              form.get("password", ""), staff.auth.id, client_address(request))
 
     _, errors = attempt(session, change)
     if errors:

@@ -21,11 +21,10 @@ from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import get_settings
 from accountdesk.mail import service as mail
 from accountdesk.staff.models import StaffRole, StaffUser
-from accountdesk.staff.service import StaffPrincipal, actor_of, check_password, log
+from accountdesk.staff.service import PASSWORD_REALM, StaffPrincipal, actor_of, check_password, log, warn_of_attack
 
 INVITATION = "staff_invitation"
 INVITATION_INVALID = "This invitation link has expired or was already used. Ask an administrator for a new one."
-PASSWORD_CHECK_LIMIT = "10/15 minutes"  # wrong current passwords per staff user on the change-password form
 SIGNED_OUT = "signed out everywhere"
 
 
@@ -215,14 +214,15 @@ def update(session: Session, principal: StaffPrincipal, user: StaffUser, values:
 
 
 def change_password(session: Session, limits: RateLimits, user: StaffUser, current: str, new: str,
-                    keep_session_id: int) -> None:
-    """A new password once the current one is proven (wrong ones are counted); every other session and token of
-    the user ends."""
-    key = f"staff-password-check:user:{user.id}"
-    limits.check(PASSWORD_CHECK_LIMIT, key)
+                    keep_session_id: int, client: str) -> None:
+    """A new password once the current one is proven (under the sign-in's limits: one counter for every check of
+    a staff password); every other session and token of the user ends."""
+    attempt = limits.password_attempt(PASSWORD_REALM, user.email, client)
+    if attempt.warn_owner:
+        warn_of_attack(session, user)
     if not verify_password(user.password_hash or None, current):
-        limits.hit(PASSWORD_CHECK_LIMIT, key)
         raise field_error("current_password", "This is not your current password.", code="wrong_password")
+    limits.password_accepted(attempt)
     check_password(new, user.email, user.name)
     user = session.get(StaffUser, user.id)
     user.password_hash = hash_password(new)
