@@ -169,9 +169,22 @@ def test_policy_switches(db, client):
     assert unavailable.status_code == 403
     assert unavailable.json()["error"]["code"] == "registration_mode_unavailable"
     assert client.post("/api/v1/storefronts/nope/registrations", json=body()).status_code == 404
+    assert count(db, Account) == 0
+
+
+def test_self_registration_needs_anonymous_access_at_the_door(db, client):
+    # stored as before the policy refused it: the door refuses as if self-registration were off
     private = f.storefront(db, anonymous_access=False)
-    assert client.post(url(private), json=body()).status_code == 202
-    assert count(db, Account) == 1
+    instant = f.storefront(db, anonymous_access=False, registration_mode="erp_verified")
+    refused = client.post(url(private), json=body())
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "self_registration_disabled"
+    asked = client.post(f"/api/v1/storefronts/{instant.slug}/instant-registrations", json={"email": "a@example.com"})
+    assert asked.status_code == 403 and asked.json()["error"]["code"] == "self_registration_disabled"
+    for store in (private, instant):
+        page = client.get(f"/s/{store.slug}/register")
+        assert page.status_code == 403 and "does not take new account registrations" in page.text
+        assert client.get(f"/api/v1/storefronts/{store.slug}").json()["self_registration"] is False
+    assert count(db, Account) == 0
 
 
 def test_email_verification_link_is_single_use_and_gates_ordering(db, client, mail_dir):

@@ -106,10 +106,11 @@ def form_workflow(storefront: Storefront) -> Workflow:
 
 
 def open_storefront(db: Database, slug: str) -> Storefront:
-    """The storefront, if it takes registrations in any mode (404 unknown, 403 off)."""
+    """The storefront, if it takes registrations in any mode (404 unknown, 403 off, also without anonymous
+    access, which self-registration needs)."""
     with db.transaction() as session:
         storefront = get_storefront(session, slug)
-    if not storefront.self_registration:
+    if not storefront.takes_registrations:
         raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
     workflow(storefront)
     return storefront

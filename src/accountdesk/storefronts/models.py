@@ -86,6 +86,11 @@ class Storefront(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     @property
+    def takes_registrations(self) -> bool:
+        """Self-registration is for anonymous visitors: without anonymous access it is off (seed 000)."""
+        return self.self_registration and self.anonymous_access
+
+    @property
     def password_policy(self) -> PasswordPolicy:
         return PasswordPolicy(
             min_length=self.password_min_length,
