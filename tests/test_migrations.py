@@ -48,8 +48,9 @@ def test_self_registration_is_turned_off_where_anonymous_access_is_off(db):
     upgrade(db.url)
     with db.transaction() as session:
         now = {name: session.get(Storefront, s.id) for name, s in stored.items()}
-        assert {name: (s.anonymous_access, s.self_registration) for name, s in now.items()} == {
-            "legacy": (False, False), "public": (True, True), "private": (False, False)}
+        assert {name: (s.anonymous_access, s.self_registration, s.sign_in_after_registration)
+                for name, s in now.items()} == {"legacy": (False, False, False), "public": (True, True, False),
+                                                "private": (False, False, False)}
         [event] = session.scalars(select(AuditEvent)).all()
         assert (event.action, event.subject_id, event.actor_type, event.changes) == (
             "storefront.policy_changed", stored["legacy"].id, "system", {"self_registration": [True, False]})

@@ -96,9 +96,15 @@ def test_console_form_refuses_self_registration_without_anonymous_access(db, cli
     store = f.storefront(db)
     sign_in(client, f.staff(db, "admin"))
     url = f"/console/storefronts/{store.slug}"
-    refused = post(client, url, {"name": store.name, "self_registration": "on"})
+    shown = client.get(url).text
+    assert "Sign in at once after an open registration" in shown and 'name="sign_in_after_registration"' in shown
+    refused = post(client, url, {"name": store.name, "self_registration": "on", "sign_in_after_registration": "on"})
     assert refused.status_code == 422
     assert error_beside(refused.text, "f-anonymous-access") == NEEDS_ANONYMOUS_ACCESS
     assert client.get(f"/api/v1/storefronts/{store.slug}").json()["self_registration"] is True  # unchanged
-    saved = post(client, url, {"name": store.name, "anonymous_access": "on", "self_registration": "on"})
+    saved = post(client, url, {"name": store.name, "anonymous_access": "on", "self_registration": "on",
+                               "sign_in_after_registration": "on"})
     assert saved.status_code == 303
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes["sign_in_after_registration"] == [False, True]

@@ -42,6 +42,9 @@ class Storefront(Base):
     anonymous_access: Mapped[bool] = mapped_column(Boolean, default=True)
     self_registration: Mapped[bool] = mapped_column(Boolean, default=True)
     registration_mode: Mapped[str] = mapped_column(String(20), default=RegistrationMode.open)
+    # Off: a registration (or a new contact) never signs in from its answer, so the answer is the same for a known
+    # e-mail and a new one; on: seed 004's "immediately logged in", which tells a prober which e-mails are new.
+    sign_in_after_registration: Mapped[bool] = mapped_column(Boolean, default=False)
     sign_in_text: Mapped[str] = mapped_column(Text, default="")
     verification_required_before_ordering: Mapped[bool] = mapped_column(Boolean, default=False)
     new_contact_for_existing_account: Mapped[bool] = mapped_column(Boolean, default=True)

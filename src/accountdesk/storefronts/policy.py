@@ -29,6 +29,7 @@ class PolicyFields(BaseModel):
     anonymous_access: bool | None = None
     self_registration: bool | None = None
     registration_mode: Literal["open", "approval", "erp_verified"] | None = None
+    sign_in_after_registration: bool | None = None
     sign_in_text: str | None = Field(None, max_length=2000)
     verification_required_before_ordering: bool | None = None
     new_contact_for_existing_account: bool | None = None

@@ -1,8 +1,10 @@
-"""registration: self-registration needs anonymous access
+"""registration: sign in from the registration answer only where the policy says so; self-registration needs
+anonymous access
 
-Self-registration is turned off, with an entry in the storefront's history, where anonymous access is off: that
-combination is refused from now on, and turning registration off (rather than opening the storefront to anonymous
-visitors) keeps a private storefront private.
+Every existing storefront takes the strict choice: a registration answer signs nobody in. Self-registration is
+turned off, with an entry in the storefront's history, where anonymous access is off: that combination is refused
+from now on, and turning registration off (rather than opening the storefront to anonymous visitors) keeps a
+private storefront private.
 
 Revision ID: 0007
 Revises: 0004
@@ -21,6 +23,8 @@ NOTE = 'Self-registration needs anonymous access (migration 0007).'
 
 
 def upgrade() -> None:
+    op.add_column('storefronts', sa.Column('sign_in_after_registration', sa.Boolean(), nullable=False,
+                                           server_default=sa.false()))
     bind = op.get_bind()
     storefronts = sa.table('storefronts', sa.column('id', sa.BigInteger()),
                            sa.column('self_registration', sa.Boolean()), sa.column('anonymous_access', sa.Boolean()),
@@ -44,4 +48,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # which storefronts had self-registration on is in their history; it is not turned back on
+    op.drop_column('storefronts', 'sign_in_after_registration')
+    # self-registration is not turned back on: which storefronts had it is in their history
