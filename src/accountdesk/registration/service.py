@@ -1,7 +1,7 @@
 """The rules of self-registration, e-mail verification, new contacts for existing accounts, and approvals.
 
-Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets, sent after as long (the
-same password hash, then `evenly_timed`); its owner is e-mailed instead. Only a storefront whose policy signs
+Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets, after as long (the same
+password hash, then `evenly_timed`); its owner is e-mailed instead. Only a storefront whose policy signs
 registrants in at once answers differently, by setting a session cookie (README: registration modes).
 Races: the slow password hash runs before the transaction; inside it, registrations of one e-mail on one
 storefront are serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE write lock), then checked.
@@ -332,9 +332,9 @@ DURATIONS = timing.EvenDurations()
 @contextmanager
 def evenly_timed() -> Iterator[Callable[[Outcome], Outcome]]:
     """Around a registration's transaction (commit included): pass it the outcome. A request that created a login
-    records how long it took; one for a known e-mail, which does less, then waits as long as a recent creation of
-    the same kind took, so that the duration of the answer does not tell the two apart (nothing is held while it
-    waits: the transaction has ended)."""
+    records how long it took; then every request, also one for a known e-mail (which does less), waits for the
+    floor of its kind (core.timing), so that the duration of the answer does not tell the two apart. Nothing is
+    held while it waits: the transaction has ended."""
     started, seen = time.perf_counter(), []
 
     def note(outcome: Outcome) -> Outcome:
