@@ -135,14 +135,19 @@ def timed(base_url: str, clients: int, items: Iterable[Any], seconds: float, ste
     return run
 
 
+def registration_body(n: int, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """The registration form of the n-th plain registrant, with this e-mail and password."""
+    return {"company_name": f"Plain Widgets {n}", "first_name": "Ada", "last_name": f"Plain{n}", "email": email,
+            "phone": "(217) 555-0142", "password": password,
+            "billing_address": {"line1": "1 Main Street", "city": "Springfield", "region": "IL",
+                                "postcode": "62701", "country": "US"}}
+
+
 def plain_registration(slug: str) -> Step:
     def step(client: httpx.Client, n: int, run: Run) -> bool:
         client.cookies.clear()  # every registrant is a new visitor
-        response = client.post(f"/api/v1/storefronts/{slug}/registrations", json={
-            "company_name": f"Plain Widgets {n}", "first_name": "Ada", "last_name": f"Plain{n}",
-            "email": f"ada{n}@plain{n}.example", "phone": "(217) 555-0142", "password": PASSWORD,
-            "billing_address": {"line1": "1 Main Street", "city": "Springfield", "region": "IL",
-                                "postcode": "62701", "country": "US"}})
+        response = client.post(f"/api/v1/storefronts/{slug}/registrations",
+                               json=registration_body(n, f"ada{n}@plain{n}.example"))
         return run.answered(response) == 202
     return step
 

@@ -47,7 +47,7 @@ class Bench:
     pg_url: str
     explain: int = 0
     customers: int = CUSTOMERS
-    timing_pairs: int = 300
+    timing_pairs: int = 200
     requests: int = 300
     figures: list[Figure] = field(default_factory=list)
 
@@ -86,8 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="searches timed through HTTP, per database (default 50)")
     parser.add_argument("--clients", type=int, default=6, metavar="N",
                         help="concurrent HTTP clients for the sign-in and registration runs (default 6)")
-    parser.add_argument("--timing-pairs", type=int, default=300, metavar="N",
-                        help="storefront: sign-ins with a known and with an unknown e-mail, N of each (default 300)")
+    parser.add_argument("--timing-pairs", type=int, default=200, metavar="N",
+                        help="storefront: sign-ins, registrations and new contacts with a known and with an unknown "
+                             "e-mail, N of each (default 200)")
     parser.add_argument("--requests", type=int, default=300, metavar="N",
                         help="efficiency: sign-ins and registrations per database (default 300)")
     parser.add_argument("--explain", type=int, default=0, metavar="N",

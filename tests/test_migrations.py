@@ -27,3 +27,30 @@ def _differences(db) -> list:
 
 def test_models_match_the_migrated_schema(db):
     assert _differences(db) == []
+
+
+SELF_REGISTRATION_NEEDS_ANONYMOUS_ACCESS = "0007"  # the migration that settles stored policies
+
+
+def test_self_registration_is_turned_off_where_anonymous_access_is_off(db):
+    from alembic import command
+    from sqlalchemy import select
+
+    from accountdesk.core.migrate import alembic_config, upgrade
+    from accountdesk.core.models import AuditEvent
+    from accountdesk.storefronts.models import Storefront
+    from tests import factories as f
+
+    stored = {"legacy": f.storefront(db, anonymous_access=False, self_registration=True),
+              "public": f.storefront(db, anonymous_access=True, self_registration=True),
+              "private": f.storefront(db, anonymous_access=False, self_registration=False)}
+    command.downgrade(alembic_config(db.url), f"{SELF_REGISTRATION_NEEDS_ANONYMOUS_ACCESS}-1")
+    upgrade(db.url)
+    with db.transaction() as session:
+        now = {name: session.get(Storefront, s.id) for name, s in stored.items()}
+        assert {name: (s.anonymous_access, s.self_registration, s.sign_in_after_registration)
+                for name, s in now.items()} == {"legacy": (False, False, False), "public": (True, True, False),
+                                                "private": (False, False, False)}
+        [event] = session.scalars(select(AuditEvent)).all()
+        assert (event.action, event.subject_id, event.actor_type, event.changes) == (
+            "storefront.policy_changed", stored["legacy"].id, "system", {"self_registration": [True, False]})

@@ -49,7 +49,7 @@ def add(client, store, token: str, **over: Any):
 
 
 def test_claim_shows_the_account_then_creates_an_active_signed_in_buyer(db, client, mail_dir):
-    store = f.storefront(db)
+    store = f.storefront(db, sign_in_after_registration=True)
     account = customer(db, store)
     proof = claim(client, store, account_number=account.number.lower(), postcode=" 62701 ", invoice_number="inv-1001")
     assert proof.status_code == 200, proof.text

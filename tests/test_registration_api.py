@@ -42,7 +42,8 @@ def signed_in(client, store) -> dict[str, Any] | None:
 
 
 def test_open_registration_takes_the_storefront_defaults_and_numbering(db, client):
-    store = f.storefront(db, name="Widget Shop", default_payment_method="invoice", default_payment_terms="NET30",
+    store = f.storefront(db, name="Widget Shop", sign_in_after_registration=True,
+                         default_payment_method="invoice", default_payment_terms="NET30",
                          default_prorate_billing=True, default_billing_day=15,
                          default_partial_charges_invoicing="immediately", default_auto_invoice_email=False,
                          default_currency="GBP", default_customer_group="web", default_price_group="retail",
@@ -128,7 +129,7 @@ def test_field_errors_are_readable_and_nothing_is_created(db, client):
 def test_known_email_gets_the_same_answer_and_its_owner_an_email(db, app, mail_dir):
     from fastapi.testclient import TestClient
 
-    store = f.storefront(db, name="Widget Shop")
+    store = f.storefront(db, name="Widget Shop", sign_in_after_registration=True)
     with TestClient(app) as first, TestClient(app) as stranger, TestClient(app) as owner_again:
         fresh = first.post(url(store), json=body())
         deliver_and_read(db, mail_dir)
@@ -151,7 +152,7 @@ def test_known_email_gets_the_same_answer_and_its_owner_an_email(db, app, mail_d
 
 
 def test_known_email_in_approval_mode_is_never_signed_in(db, client):
-    store = f.storefront(db, registration_mode="approval")
+    store = f.storefront(db, registration_mode="approval", sign_in_after_registration=True)
     account = f.account(db, storefront_id=store.id)
     f.contact(db, account, store, email="ada@example.com", password=PASSWORD)
     fresh = client.post(url(store), json=body(email="grace@example.com"))
@@ -169,9 +170,22 @@ def test_policy_switches(db, client):
     assert unavailable.status_code == 403
     assert unavailable.json()["error"]["code"] == "registration_mode_unavailable"
     assert client.post("/api/v1/storefronts/nope/registrations", json=body()).status_code == 404
+    assert count(db, Account) == 0
+
+
+def test_self_registration_needs_anonymous_access_at_the_door(db, client):
+    # stored as before the policy refused it: the door refuses as if self-registration were off
     private = f.storefront(db, anonymous_access=False)
-    assert client.post(url(private), json=body()).status_code == 202
-    assert count(db, Account) == 1
+    instant = f.storefront(db, anonymous_access=False, registration_mode="erp_verified")
+    refused = client.post(url(private), json=body())
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "self_registration_disabled"
+    asked = client.post(f"/api/v1/storefronts/{instant.slug}/instant-registrations", json={"email": "a@example.com"})
+    assert asked.status_code == 403 and asked.json()["error"]["code"] == "self_registration_disabled"
+    for store in (private, instant):
+        page = client.get(f"/s/{store.slug}/register")
+        assert page.status_code == 403 and "does not take new account registrations" in page.text
+        assert client.get(f"/api/v1/storefronts/{store.slug}").json()["self_registration"] is False
+    assert count(db, Account) == 0
 
 
 def test_email_verification_link_is_single_use_and_gates_ordering(db, client, mail_dir):
@@ -231,7 +245,7 @@ def test_pages_say_readably_when_registration_is_off(db, client):
 
 
 def test_registration_page_keeps_the_input_and_shows_each_message(db, client):
-    store = f.storefront(db, allow_reseller_registration=True)
+    store = f.storefront(db, allow_reseller_registration=True, sign_in_after_registration=True)
     form = client.get(f"/s/{store.slug}/register")
     assert "Register as a reseller" in form.text
     token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]

@@ -1,6 +1,7 @@
-"""A real browser registers on storefronts: open registration (signed in at once, then the verification link),
-approval registration approved in the console and the first sign-in from the approval e-mail, a rejection with its
-reason, and a new contact for an existing account (the generic refusal, then success)."""
+"""A real browser registers on storefronts: open registration (by default the verification link, then the sign-in
+form; signed in at once where the policy says so), approval registration approved in the console and the first
+sign-in from the approval e-mail, a rejection with its reason, and a new contact for an existing account (the
+generic refusal, then success)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ def mail_to(mail_dir, address: str, subject_start: str):
                              if address in m["To"] and m["Subject"].startswith(subject_start)])[-1]
 
 
-def test_open_registration_signs_in_at_once(db, page, live_server, mail_dir):
-    store = f.storefront(db, name="Widget Shop", account_number_prefix="WEB")
+def test_open_registration_signs_in_at_once_where_the_policy_says_so(db, page, live_server, mail_dir):
+    store = f.storefront(db, name="Widget Shop", account_number_prefix="WEB", sign_in_after_registration=True)
     page.goto(f"/s/{store.slug}/sign-in")
     page.get_by_role("link", name="Create an account").click()
     expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
@@ -69,6 +70,21 @@ def test_open_registration_signs_in_at_once(db, page, live_server, mail_dir):
 
     page.goto(mailed_link(mail_dir, "ada@example.com", "/verify-email"))
     expect(page.get_by_test_id("email-verified")).to_have_text("Your e-mail address ada@example.com is confirmed.")
+
+
+def test_open_registration_confirms_the_address_then_signs_in(db, page, live_server, mail_dir):
+    store = f.storefront(db, name="Widget Shop")
+    page.goto(f"/s/{store.slug}/register")
+    fill_registration(page, email="ada@example.com", company="Acme Widgets Ltd")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("status")).to_contain_text("Thank you for registering.")
+    expect(page.locator("#signed-in-as")).to_have_count(0)  # the answer signs nobody in
+
+    page.goto(mailed_link(mail_dir, "ada@example.com", "/verify-email"))
+    expect(page.get_by_test_id("email-verified")).to_have_text("Your e-mail address ada@example.com is confirmed.")
+    page.get_by_role("link", name="Sign in").click()
+    sign_in(page, "ada@example.com", PASSWORD)
+    expect(page.locator("#signed-in-as")).to_have_text(re.compile("Signed in as Ada Lovelace for Acme Widgets Ltd"))
 
 
 def test_approval_registration_is_approved_in_the_console_then_signs_in(db, page, live_server, mail_dir):
@@ -127,7 +143,7 @@ def test_rejection_is_mailed_with_the_reason(db, page, live_server, mail_dir):
 
 
 def test_new_contact_for_an_existing_account(db, page, live_server):
-    store = f.storefront(db, name="Hardware Hub")
+    store = f.storefront(db, name="Hardware Hub", sign_in_after_registration=True)
     account = f.account(db, storefront_id=store.id, name="Springfield Hardware")
     with db.transaction() as session:
         accounts.record_invoice(session, Actor.system(), session.get(Account, account.id),

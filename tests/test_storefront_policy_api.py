@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from accountdesk.core.models import AuditEvent
+from accountdesk.storefronts.policy import NEEDS_ANONYMOUS_ACCESS
 from tests import factories as f
 
 
@@ -66,3 +67,44 @@ def test_console_policy_page_roles_and_csrf(db, client):
     saved = post(client, f"/console/storefronts/{store.slug}", {"name": "Renamed", "registration_mode": "approval"})
     assert saved.status_code == 303
     assert client.get(f"/console/storefronts/{store.slug}").text.count("Renamed") >= 1
+
+
+def test_self_registration_needs_anonymous_access(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    store = f.storefront(db)
+    policy = f"/api/v1/storefronts/{store.slug}/policy"
+    closing = client.patch(policy, json={"anonymous_access": False}, headers=admin)
+    assert closing.status_code == 422
+    assert closing.json()["error"]["fields"] == {"anonymous_access": NEEDS_ANONYMOUS_ACCESS}
+    closed = client.patch(policy, json={"anonymous_access": False, "self_registration": False}, headers=admin)
+    assert closed.status_code == 200 and closed.json()["anonymous_access"] is False
+    reopening = client.patch(policy, json={"self_registration": True}, headers=admin)
+    assert reopening.json()["error"]["fields"] == {"self_registration": NEEDS_ANONYMOUS_ACCESS}
+    created = client.post("/api/v1/storefronts", json={"slug": "private", "name": "Private", "anonymous_access": False},
+                          headers=admin)
+    assert created.status_code == 422 and set(created.json()["error"]["fields"]) == {"self_registration"}
+    assert client.post("/api/v1/storefronts", json={"slug": "private", "name": "Private", "anonymous_access": False,
+                                                    "self_registration": False}, headers=admin).status_code == 201
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes == {"anonymous_access": [True, False], "self_registration": [True, False]}
+
+
+def test_console_form_refuses_self_registration_without_anonymous_access(db, client):
+    from tests.test_console_pages import error_beside, post, sign_in  # noqa: PLC0415
+
+    store = f.storefront(db)
+    sign_in(client, f.staff(db, "admin"))
+    url = f"/console/storefronts/{store.slug}"
+    shown = client.get(url).text
+    assert "Sign in at once after an open registration" in shown and 'name="sign_in_after_registration"' in shown
+    refused = post(client, url, {"name": store.name, "self_registration": "on", "sign_in_after_registration": "on"})
+    assert refused.status_code == 422
+    assert error_beside(refused.text, "f-anonymous-access") == NEEDS_ANONYMOUS_ACCESS
+    assert client.get(f"/api/v1/storefronts/{store.slug}").json()["self_registration"] is True  # unchanged
+    saved = post(client, url, {"name": store.name, "anonymous_access": "on", "self_registration": "on",
+                               "sign_in_after_registration": "on"})
+    assert saved.status_code == 303
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes["sign_in_after_registration"] == [False, True]

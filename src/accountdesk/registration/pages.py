@@ -95,8 +95,10 @@ def register(slug: str, request: Request, form: Fields) -> Response:
     except REFUSED as exc:
         errors, status, headers = _refusal(exc)
         return _register_page(request, storefront, Form.refused(form, errors, "reg"), status, headers)
-    with db.transaction() as session:  # committed in this thread: see service.serialise
-        outcome = service.register(session, storefront.id, applicant, password, request.app.state.settings.base_url)
+    # committed in this thread (see service.serialise), then timed alike
+    with service.evenly_timed() as timed, db.transaction() as session:
+        outcome = timed(service.register(session, storefront.id, applicant, password,
+                                         request.app.state.settings.base_url))
         return _received(request, storefront, session, outcome)
 
 
@@ -248,9 +250,10 @@ def add_contact(slug: str, request: Request, form: Fields) -> Response:
     try:
         _same_passwords(form)
         person, password = service.prepare_new_contact(db, storefront, token, ClaimContactIn.model_validate(form))
-        with db.transaction() as session:  # committed in this thread: see service.serialise
-            outcome = service.add_claimed_contact(session, storefront.id, token, person, password,
-                                                  request.app.state.settings.base_url)
+        # committed in this thread (see service.serialise), then timed alike
+        with service.evenly_timed() as timed, db.transaction() as session:
+            outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
+                                                        request.app.state.settings.base_url))
             return _received(request, storefront, session, outcome)
     except ValidationFailed as exc:
         if exc.code == "claim_expired":

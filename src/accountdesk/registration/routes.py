@@ -55,14 +55,16 @@ def subdivisions(code: str) -> dict[str, Any]:
 @router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
              tags=STOREFRONT)
 def register(slug: str, body: RegistrationIn, request: Request, response: Response) -> dict[str, Any]:
-    """Create an account and its first contact under the storefront's registration policy (same answer for a
-    known e-mail); in `open` mode the registrant gets this storefront's session cookie."""
+    """Create an account and its first contact under the storefront's registration policy (the same answer, after
+    as long, for a known e-mail). The registrant then signs in; only where the policy signs registrants in at once
+    does an `open`-mode answer carry this storefront's session cookie (which a known e-mail's does not)."""
     db = request.app.state.db
     storefront = service.registration_storefront(db, slug)
     applicant, password = service.prepare_registration(db, request.app.state.rate_limits, storefront, body,
                                                        client_address(request))
-    with db.transaction() as session:  # committed in this thread: see `service.serialise`
-        outcome = service.register(session, storefront.id, applicant, password, _base_url(request))
+    # committed in this thread (see `service.serialise`), then timed alike
+    with service.evenly_timed() as timed, db.transaction() as session:
+        outcome = timed(service.register(session, storefront.id, applicant, password, _base_url(request)))
         _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 
@@ -85,12 +87,15 @@ def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession
 
 @router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT)
 def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response) -> dict[str, Any]:
-    """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy."""
+    """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy (the
+    same answer, after as long, for an e-mail the account already has; a session cookie only as for `register`)."""
     db = request.app.state.db
     storefront = service.claim_storefront(db, slug)
     person, password = service.prepare_new_contact(db, storefront, token, body)
-    with db.transaction() as session:  # committed in this thread: see `service.serialise`
-        outcome = service.add_claimed_contact(session, storefront.id, token, person, password, _base_url(request))
+    # committed in this thread (see `service.serialise`), then timed alike
+    with service.evenly_timed() as timed, db.transaction() as session:
+        outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
+                                                    _base_url(request)))
         _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 

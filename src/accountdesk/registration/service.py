@@ -1,7 +1,9 @@
 """The rules of self-registration, e-mail verification, new contacts for existing accounts, and approvals.
 
-Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets; its owner is e-mailed
-instead. Races: the slow password hash runs before the transaction; inside it, registrations of one e-mail on one
+Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets, after as long (the same
+password hash, then `evenly_timed`); its owner is e-mailed instead. Only a storefront whose policy signs
+registrants in at once answers differently, by setting a session cookie (README: registration modes).
+Races: the slow password hash runs before the transaction; inside it, registrations of one e-mail on one
 storefront are serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE write lock), then checked.
 Rate limits use their own transactions, so they run before the request's session makes its first query.
 """
@@ -10,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -23,7 +28,7 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, AccountKind, AccountStatus, Invoice
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
-from accountdesk.core import audit, tokens, validation
+from accountdesk.core import audit, timing, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -63,23 +68,22 @@ def visitor(email: str) -> Actor:
 
 @dataclass(frozen=True)
 class Workflow:
-    """What a registration mode does with a new account: its status, whether the registrant is signed in at once,
-    and the one answer every registration in this mode gets."""
+    """What a registration mode does with a new account: its status and the one answer every registration in this
+    mode gets."""
 
     mode: str
     account_status: str
     contact_status: str
-    signs_in: bool
     message: str
 
 
-OPEN = Workflow(RegistrationMode.open, AccountStatus.active, ContactStatus.active, True,
+OPEN = Workflow(RegistrationMode.open, AccountStatus.active, ContactStatus.active,
                 "Thank you for registering. We sent you an e-mail; please open it to confirm your address.")
-APPROVAL = Workflow(RegistrationMode.approval, AccountStatus.pending_approval, ContactStatus.pending_approval, False,
+APPROVAL = Workflow(RegistrationMode.approval, AccountStatus.pending_approval, ContactStatus.pending_approval,
                     "Thank you. We received your request and sent you an e-mail. "
                     "We will write to you again as soon as it has been reviewed.")
 # erp_verified: accounts come from the ERP's records, never from the registration form (registration.instant).
-INSTANT = Workflow(RegistrationMode.erp_verified, AccountStatus.active, ContactStatus.active, True,
+INSTANT = Workflow(RegistrationMode.erp_verified, AccountStatus.active, ContactStatus.active,
                    "If this address belongs to one of our trade customers, we have sent you a link. "
                    "Open it within 24 hours to create your login.")
 USE_INSTANT = ("This storefront opens accounts for our trade customers from the e-mail address we hold for them: "
@@ -106,11 +110,18 @@ def form_workflow(storefront: Storefront) -> Workflow:
     return flow
 
 
+def signs_in_at_once(storefront: Storefront, active: bool) -> bool:
+    """Whether a new login is signed in by the registration answer itself: only when it is active at once and the
+    policy chose to (which tells anyone trying e-mails which ones are new); else the registrant signs in."""
+    return active and storefront.sign_in_after_registration
+
+
 def open_storefront(db: Database, slug: str) -> Storefront:
-    """The storefront, if it takes registrations in any mode (404 unknown, 403 off)."""
+    """The storefront, if it takes registrations in any mode (404 unknown, 403 off, also without anonymous
+    access, which self-registration needs)."""
     with db.transaction() as session:
         storefront = get_storefront(session, slug)
-    if not storefront.self_registration:
+    if not storefront.takes_registrations:
         raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
     workflow(storefront)
     return storefront
@@ -251,30 +262,27 @@ class Password:
 
     plain: str = field(repr=False)
     hashed: str | None = field(default=None, repr=False)
-    checked: dict[int, bool] = field(default_factory=dict)
+    owner_id: int | None = None  # the known contact whose password this is (checked only to sign them in)
 
     def hash(self) -> str:
         if self.hashed is None:
             self.hashed = hash_password(self.plain)
         return self.hashed
 
-    def matches(self, contact: Contact) -> bool:
-        if contact.id not in self.checked:
-            self.checked[contact.id] = verify_password(contact.password_hash, self.plain)
-        return self.checked[contact.id]
 
-
-def prepare_password(db: Database, storefront: Storefront, email: str, plain: str,
+def prepare_password(db: Database, storefront: Storefront, email: str, plain: str, *, signs_in: bool,
                      account_id: int | None = None) -> Password:
-    """Hash the password for a new contact, or check it against the known contacts with this e-mail: the same
-    amount of work either way, outside any transaction. (A race noticed later is settled inside it.)"""
+    """One argon2 computation, outside any transaction, whether or not the e-mail is known: the hash for a new
+    contact; for a known e-mail the same hash, or, where a right password signs its owner in, a check against
+    the one login it would sign in. (A race noticed later is settled inside the transaction.)"""
     with db.transaction() as session:
         known = _known(session, storefront, email, account_id)
     password = Password(plain)
-    if not known:
+    owner = next((c for c in known if c.can_sign_in), None) if signs_in else None
+    if owner is None:
         password.hash()
-    else:
-        any(password.matches(c) for c in known)
+    elif verify_password(owner.password_hash, plain):
+        password.owner_id = owner.id
     return password
 
 
@@ -301,10 +309,33 @@ def serialise(session: Session, storefront_id: int, email: str) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The answer (identical for new and known e-mails) and who, if anyone, to sign in."""
+    """The answer (identical for new and known e-mails), who, if anyone, to sign in, and for `evenly_timed` the
+    kind of request and whether it created a login (the costly branch)."""
 
     answer: dict[str, Any]
+    kind: str
+    created: bool
     sign_in: Contact | None = None
+
+
+DURATIONS = timing.EvenDurations()
+
+
+@contextmanager
+def evenly_timed() -> Iterator[Callable[[Outcome], Outcome]]:
+    """Around a registration's transaction (commit included): pass it the outcome. A request that created a login
+    records how long it took; then every request, also one for a known e-mail (which does less), waits for the
+    floor of its kind (core.timing), so that the duration of the answer does not tell the two apart. Nothing is
+    held while it waits: the transaction has ended."""
+    started, seen = time.perf_counter(), []
+
+    def note(outcome: Outcome) -> Outcome:
+        seen.append(outcome)
+        return outcome
+
+    yield note
+    if seen:
+        DURATIONS.finished(seen[-1].kind, time.perf_counter() - started, costly=seen[-1].created)
 
 
 def prepare_registration(db: Database, limits: RateLimits, storefront: Storefront, body: RegistrationIn,
@@ -312,7 +343,8 @@ def prepare_registration(db: Database, limits: RateLimits, storefront: Storefron
     """Everything before the transaction: rate limits, the checks, the password hash."""
     count_registration(limits, body.email, client)
     applicant = check_registration(storefront, body)
-    return applicant, prepare_password(db, storefront, applicant.email, body.password)
+    signs_in = signs_in_at_once(storefront, form_workflow(storefront).contact_status == ContactStatus.active)
+    return applicant, prepare_password(db, storefront, applicant.email, body.password, signs_in=signs_in)
 
 
 def register(session: Session, storefront_id: int, applicant: Applicant, password: Password,
@@ -321,10 +353,12 @@ def register(session: Session, storefront_id: int, applicant: Applicant, passwor
     serialise(session, storefront_id, applicant.email)
     storefront = session.get(Storefront, storefront_id)
     flow = form_workflow(storefront)  # the mode may have changed since the checks
+    signs_in = signs_in_at_once(storefront, flow.contact_status == ContactStatus.active)
     answer = {"status": "received", "registration_mode": flow.mode, "message": flow.message}
+    kind = f"registration:{flow.mode}:{signs_in}"
     known = _known(session, storefront, applicant.email, None)
     if known:
-        return _known_email(session, storefront, known, password, flow.signs_in, answer, base_url)
+        return _known_email(session, storefront, known, password, signs_in, Outcome(answer, kind, False), base_url)
     actor = visitor(applicant.email)
     account = accounts.create_account(session, actor, None, {**applicant.account, "status": flow.account_status},
                                       billing_address=applicant.billing_address,
@@ -337,16 +371,18 @@ def register(session: Session, storefront_id: int, applicant: Applicant, passwor
         mail.send(session, "registration_received", contact.email, language=contact.language,
                   context=contacts.mail_context(session, contact))
         notify_staff(session, storefront, account, contact, f"{base_url.rstrip('/')}/console/approvals/{account.id}")
-    return Outcome(answer, contact if flow.signs_in else None)
+    return Outcome(answer, kind, True, contact if signs_in else None)
 
 
 def _known_email(session: Session, storefront: Storefront, known: list[Contact], password: Password,
-                 signs_in: bool, answer: dict[str, Any], base_url: str) -> Outcome:
+                 signs_in: bool, outcome: Outcome, base_url: str) -> Outcome:
     """Create nothing; tell the owner. Sign in only where a new registrant would be, and only with the right
     password (an ordinary sign-in)."""
     tell_owner(session, known[0], base_url)
-    chosen = next((c for c in known if password.matches(c) and c.can_sign_in), None) if signs_in else None
-    return Outcome(answer, chosen if chosen is not None and _may_sign_in(session, storefront, chosen) else None)
+    chosen = next((c for c in known if c.id == password.owner_id and c.can_sign_in), None) if signs_in else None
+    if chosen is None or not _may_sign_in(session, storefront, chosen):
+        return outcome
+    return replace(outcome, sign_in=chosen)
 
 
 def tell_owner(session: Session, owner: Contact, base_url: str) -> None:
@@ -488,7 +524,9 @@ def prepare_new_contact(db: Database, storefront: Storefront, token: str,
     with db.transaction() as session:
         account = claimed_account(session, storefront, token)
         person = check_new_contact(storefront, account, body)
-    return person, prepare_password(db, storefront, person["email"], body.password, account.id)
+    signs_in = signs_in_at_once(storefront, not storefront.new_contact_requires_approval)
+    return person, prepare_password(db, storefront, person["email"], body.password, signs_in=signs_in,
+                                    account_id=account.id)
 
 
 def claim_details(db: Database, storefront: Storefront, token: str) -> dict[str, str]:
@@ -508,12 +546,14 @@ def add_claimed_contact(session: Session, storefront_id: int, token: str, person
     if account is None or row.data.get("storefront_id") != storefront_id or not account.is_active:
         raise ValidationFailed(CLAIM_EXPIRED, code="claim_expired")
     pending = storefront.new_contact_requires_approval
+    signs_in = signs_in_at_once(storefront, not pending)
     message = (f"Thank you. Your request to join {account.name} is waiting for approval; we sent you an e-mail."
                if pending else f"Your login for {account.name} is ready. We sent you an e-mail to confirm your address.")
     answer = {"status": "received", "account_name": account.name, "message": message}
+    kind = f"new_contact:{pending}:{signs_in}"
     known = _known(session, storefront, person["email"], account.id)
     if known:
-        return _known_email(session, storefront, known, password, not pending, answer, base_url)
+        return _known_email(session, storefront, known, password, signs_in, Outcome(answer, kind, False), base_url)
     actor = visitor(person["email"])
     contact = contacts.create_contact(session, actor, account, {**person, "storefront_id": storefront.id,
                                                                 "password_hash": password.hash()},
@@ -524,7 +564,7 @@ def add_claimed_contact(session: Session, storefront_id: int, token: str, person
                   context=contacts.mail_context(session, contact))
         notify_staff(session, storefront, account, contact,
                      f"{base_url.rstrip('/')}/console/approvals/contacts/{contact.id}")
-    return Outcome(answer, None if pending else contact)
+    return Outcome(answer, kind, True, contact if signs_in else None)
 
 
 # --- approvals -----------------------------------------------------------------------------------------------------

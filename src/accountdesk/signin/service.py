@@ -243,7 +243,8 @@ def change_password(session: Session, limits: RateLimits, signed_in: StorefrontS
 def policy_summary(storefront: Storefront) -> dict[str, Any]:
     """What a headless storefront needs to draw its sign-in and registration forms."""
     return {"slug": storefront.slug, "name": storefront.name, "anonymous_access": storefront.anonymous_access,
-            "self_registration": storefront.self_registration, "registration_mode": storefront.registration_mode,
+            "self_registration": storefront.takes_registrations, "registration_mode": storefront.registration_mode,
+            "sign_in_after_registration": storefront.sign_in_after_registration,
             "new_contact_for_existing_account": storefront.new_contact_for_existing_account,
             "sign_in_text": storefront.sign_in_text, "default_language": storefront.default_language,
             "password_policy": {"min_length": storefront.password_min_length,

@@ -42,6 +42,9 @@ class Storefront(Base):
     anonymous_access: Mapped[bool] = mapped_column(Boolean, default=True)
     self_registration: Mapped[bool] = mapped_column(Boolean, default=True)
     registration_mode: Mapped[str] = mapped_column(String(20), default=RegistrationMode.open)
+    # Off: a registration (or a new contact) never signs in from its answer, so the answer is the same for a known
+    # e-mail and a new one; on: seed 004's "immediately logged in", which tells a prober which e-mails are new.
+    sign_in_after_registration: Mapped[bool] = mapped_column(Boolean, default=False)
     sign_in_text: Mapped[str] = mapped_column(Text, default="")
     verification_required_before_ordering: Mapped[bool] = mapped_column(Boolean, default=False)
     new_contact_for_existing_account: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -84,6 +87,11 @@ class Storefront(Base):
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def takes_registrations(self) -> bool:
+        """Self-registration is for anonymous visitors: without anonymous access it is off (seed 000)."""
+        return self.self_registration and self.anonymous_access
 
     @property
     def password_policy(self) -> PasswordPolicy:

@@ -30,6 +30,7 @@ class PolicyFields(BaseModel):
     anonymous_access: bool | None = None
     self_registration: bool | None = None
     registration_mode: Literal["open", "approval", "erp_verified"] | None = None
+    sign_in_after_registration: bool | None = None
     sign_in_text: str | None = Field(None, max_length=2000)
     verification_required_before_ordering: bool | None = None
     new_contact_for_existing_account: bool | None = None
@@ -115,7 +116,23 @@ def by_slug(session: Session, slug: str) -> Storefront:
     return storefront
 
 
+NEEDS_ANONYMOUS_ACCESS = ("Self-registration is for anonymous visitors: turn anonymous access on, or turn "
+                          "self-registration off.")
+
+
+def _check_access(before: Storefront | None, data: dict[str, Any]) -> None:
+    """Self-registration needs anonymous access (seed 000); the message goes to the setting that changes."""
+    def merged(name: str) -> bool:
+        default = Storefront.__table__.c[name].default.arg
+        return data.get(name, getattr(before, name) if before is not None else default)
+
+    if merged("self_registration") and not merged("anonymous_access"):
+        was_allowed = before is not None and before.takes_registrations  # so anonymous access is being turned off
+        raise field_error("anonymous_access" if was_allowed else "self_registration", NEEDS_ANONYMOUS_ACCESS)
+
+
 def create(session: Session, actor: Actor, data: dict[str, Any]) -> Storefront:
+    _check_access(None, data)
     storefront = Storefront(**data)
     session.add(storefront)
     session.flush()
@@ -129,6 +146,7 @@ def update(session: Session, actor: Actor, storefront: Storefront, data: dict[st
     merged_max = data.get("password_max_length", storefront.password_max_length)
     if merged_min > merged_max:
         raise field_error("password_min_length", "The minimum password length must not exceed the maximum.")
+    _check_access(storefront, data)
     changes = audit.apply_changes(storefront, data)
     if changes:
         audit.record(session, actor, "storefront.policy_changed", subject_type="storefront",
