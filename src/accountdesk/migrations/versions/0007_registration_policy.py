@@ -7,7 +7,7 @@ from now on, and turning registration off (rather than opening the storefront to
 private storefront private.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
@@ -15,7 +15,7 @@ from alembic import op
 from accountdesk.core.db import UtcDateTime, utcnow
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
