@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,8 +36,18 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert, text
 
-from bench.common import (CpuWatch, Target, bulk_load_postgresql, fresh_database, make_staff, percentile, print_table, rate, running_app,
-                          sign_in)
+from bench.common import (
+    CpuWatch,
+    Target,
+    bulk_load_postgresql,
+    fresh_database,
+    make_staff,
+    percentile,
+    print_table,
+    rate,
+    running_app,
+    sign_in,
+)
 from bench.data import ACCOUNT_COLUMNS, ADDRESS_COLUMNS, generate
 from bench.runner import Bench
 from bench.search import print_kinds

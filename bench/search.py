@@ -13,8 +13,18 @@ from itertools import islice
 import httpx
 from sqlalchemy import Table, insert, text
 
-from bench.common import (CpuWatch, Target, bulk_load_postgresql, fresh_database, make_staff, percentile, print_table, rate, running_app,
-                          sign_in)
+from bench.common import (
+    CpuWatch,
+    Target,
+    bulk_load_postgresql,
+    fresh_database,
+    make_staff,
+    percentile,
+    print_table,
+    rate,
+    running_app,
+    sign_in,
+)
 from bench.data import ACCOUNT_COLUMNS, ADDRESS_COLUMNS, generate
 from bench.runner import Bench
 

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.common import (CpuWatch, Target, fresh_database, make_staff, percentile, print_table, rate, running_app,
-                          sign_in)
+from bench.common import (
+    CpuWatch,
+    Target,
+    fresh_database,
+    make_staff,
+    percentile,
+    print_table,
+    rate,
+    running_app,
+    sign_in,
+)
 from bench.runner import Bench
 
 NAME = "signin"

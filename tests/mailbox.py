@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 
 from accountdesk.app import outbox_handlers
 from accountdesk.core.db import Database
-from accountdesk.core.settings import get_settings
 from accountdesk.core.outbox import deliver_due
+from accountdesk.core.settings import get_settings
 
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 

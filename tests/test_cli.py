@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 from sqlalchemy import select
 
 from accountdesk.mail import service as mail

@@ -18,8 +18,16 @@ from accountdesk.core.settings import Settings
 from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.file_adapter import FileGateway
-from accountdesk.erp.gateway import (CachedGateway, ErpGateway, ErpStatementLine, ErpUnavailable, NewContact,
-                                     NewCustomer, gateway_from_settings, monthly_statements)
+from accountdesk.erp.gateway import (
+    CachedGateway,
+    ErpGateway,
+    ErpStatementLine,
+    ErpUnavailable,
+    NewContact,
+    NewCustomer,
+    gateway_from_settings,
+    monthly_statements,
+)
 from accountdesk.erp.sap_adapter import SapGateway
 from tests.fakes.sap_service_layer import SapLoopback
 

@@ -14,8 +14,8 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import AuditEvent, AuthSession, SingleUseToken
 from accountdesk.erp.demo_data import SHARED_EMAIL
-from accountdesk.storefronts.models import Storefront
 from accountdesk.signin.reverification import REVERIFICATION
+from accountdesk.storefronts.models import Storefront
 from tests import factories as f
 from tests.erp_world import erp_login, erp_store, erp_world, file_erp, sap_world  # noqa: F401 (fixtures)
 from tests.mailbox import deliver_and_read, links, wait_for

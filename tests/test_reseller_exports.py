@@ -7,7 +7,6 @@ import csv
 import io
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 
 import openpyxl
 from sqlalchemy import text

@@ -17,8 +17,17 @@ from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
 from tests.page_world import app_routes
-from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER, console_sign_in, csrf_of, customer, \
-    subscription, world
+from tests.reseller_world import (
+    BUYER_LINES,
+    LINES,
+    NEW_CUSTOMER,
+    NEW_USER,
+    console_sign_in,
+    csrf_of,
+    customer,
+    subscription,
+    world,
+)
 
 PARAM = re.compile(r"{(\w+)}")
 BODIES = {  # a valid body per route, so that the answer is about the ids and not about the input

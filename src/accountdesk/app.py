@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI
@@ -13,13 +13,18 @@ from sqlalchemy import text
 
 from accountdesk.core import headers
 from accountdesk.core.db import Database
-from accountdesk.core.outbox import Handlers
 from accountdesk.core.forms import CsrfCookieMiddleware
 from accountdesk.core.headers import SecurityHeadersMiddleware
+from accountdesk.core.outbox import Handlers
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
-from accountdesk.core.web import ERROR_RESPONSES, PACKAGE, error_response, install_error_handlers, \
-    refuse_unstorable_text
+from accountdesk.core.web import (
+    ERROR_RESPONSES,
+    PACKAGE,
+    error_response,
+    install_error_handlers,
+    refuse_unstorable_text,
+)
 
 ROUTERS = [
     "accountdesk.staff.routes",

@@ -11,15 +11,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from accountdesk.accounts import service
-from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, AttributeType, CustomAttributeDefinition,
-                                         PaymentMethod)
+from accountdesk.accounts.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    AttributeType,
+    CustomAttributeDefinition,
+    PaymentMethod,
+)
 from accountdesk.accounts.schemas import AccountCreate, AccountUpdate, AddressIn
 from accountdesk.core import validation
-from accountdesk.core.errors import BadRequest, field_error
+from accountdesk.core.errors import BadRequest
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
-from accountdesk.core.pages import (Form, PageRoute, attempt, flash_redirect, form_fields, nest, page,
-                                  without_blanks)
+from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, nest, page, without_blanks
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page

@@ -8,8 +8,18 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from accountdesk.accounts import service
 from accountdesk.accounts.models import CustomAttributeDefinition
-from accountdesk.accounts.schemas import (AccountCreate, AccountPage, AccountUpdate, AddressIn, AddressOut,
-                                          AttributeDefinitionIn, AttributeDefinitionOut, EventOut, InvoiceIn, InvoiceOut)
+from accountdesk.accounts.schemas import (
+    AccountCreate,
+    AccountPage,
+    AccountUpdate,
+    AddressIn,
+    AddressOut,
+    AttributeDefinitionIn,
+    AttributeDefinitionOut,
+    EventOut,
+    InvoiceIn,
+    InvoiceOut,
+)
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff

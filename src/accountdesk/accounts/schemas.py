@@ -8,7 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from accountdesk.accounts.models import AccountKind, AccountStatus, AttributeType, PartialChargesInvoicing, PaymentMethod
+from accountdesk.accounts.models import (
+    AccountKind,
+    AttributeType,
+    PartialChargesInvoicing,
+    PaymentMethod,
+)
 from accountdesk.core import validation
 from accountdesk.core.validation import Id
 

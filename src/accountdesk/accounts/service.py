@@ -10,8 +10,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, column, func, or_, select, table, text
 from sqlalchemy.orm import Session, selectinload
 
-from accountdesk.accounts.models import (Account, AccountKind, AccountStatus, Address, AttributeType,
-                                         CustomAttributeDefinition, CustomAttributeValue, Invoice)
+from accountdesk.accounts.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    Address,
+    AttributeType,
+    CustomAttributeDefinition,
+    CustomAttributeValue,
+    Invoice,
+)
 from accountdesk.core import audit, sequences, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, ValidationFailed, field_error

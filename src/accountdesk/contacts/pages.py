@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
-from accountdesk.accounts.pages import OPTIONS as ACCOUNT_OPTIONS, RECORD_SECTIONS, account_url, record_page
+from accountdesk.accounts.pages import OPTIONS as ACCOUNT_OPTIONS
+from accountdesk.accounts.pages import RECORD_SECTIONS, account_url, record_page
 from accountdesk.contacts import service
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
-from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
 from accountdesk.core.settings import Settings
+from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
 
 log = logging.getLogger("accountdesk.web")
 PACKAGE = Path(__file__).resolve().parent.parent

@@ -13,10 +13,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from accountdesk.erp.file_adapter import (CONTACT_COLUMNS, CUSTOMER_COLUMNS, FILES, INVOICE_COLUMNS,
-                                          STATEMENT_COLUMNS, write_rows)
-from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpInvoice, ErpStatement, ErpStatementLine,
-                                     monthly_statements)
+from accountdesk.erp.file_adapter import (
+    CONTACT_COLUMNS,
+    CUSTOMER_COLUMNS,
+    FILES,
+    INVOICE_COLUMNS,
+    STATEMENT_COLUMNS,
+    write_rows,
+)
+from accountdesk.erp.gateway import (
+    ErpAccount,
+    ErpContact,
+    ErpInvoice,
+    ErpStatement,
+    ErpStatementLine,
+    monthly_statements,
+)
 
 CASH_ACCOUNT = "CASH"
 SHARED_EMAIL = "maria.lopez@harbourtools.example"

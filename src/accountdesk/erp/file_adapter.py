@@ -35,8 +35,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
-from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpGateway, ErpInvoice, ErpStatement,
-                                     ErpStatementLine, ErpUnavailable, NewCustomer, statement_lines_total)
+from accountdesk.erp.gateway import (
+    ErpAccount,
+    ErpContact,
+    ErpGateway,
+    ErpInvoice,
+    ErpStatement,
+    ErpStatementLine,
+    ErpUnavailable,
+    NewCustomer,
+    statement_lines_total,
+)
 
 CUSTOMER_COLUMNS = ["code", "name", "group", "billing_postcode", "city", "country", "phone", "email", "payment_terms",
                     "price_list", "currency", "credit_limit", "balance", "active", "address_line1", "address_line2",

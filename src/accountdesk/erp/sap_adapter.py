@@ -36,9 +36,19 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
-from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpError, ErpGateway, ErpInvoice, ErpStatement,
-                                     ErpStatementLine, ErpUnavailable, NewCustomer, monthly_statements,
-                                     statement_period_start)
+from accountdesk.erp.gateway import (
+    ErpAccount,
+    ErpContact,
+    ErpError,
+    ErpGateway,
+    ErpInvoice,
+    ErpStatement,
+    ErpStatementLine,
+    ErpUnavailable,
+    NewCustomer,
+    monthly_statements,
+    statement_period_start,
+)
 
 if TYPE_CHECKING:
     from accountdesk.core.settings import Settings

@@ -16,8 +16,7 @@ from accountdesk.erp.gateway import ErpGateway
 from accountdesk.orders import service as orders
 from accountdesk.orders.finances import Finances, finances
 from accountdesk.signin import switcher
-from accountdesk.signin.session import SignInRequired, StorefrontSignIn, get_storefront, current_sign_in, \
-    sign_in_path
+from accountdesk.signin.session import SignInRequired, StorefrontSignIn, current_sign_in, get_storefront, sign_in_path
 from accountdesk.storefronts.models import Storefront
 
 ORDERS_SHOWN = 20

@@ -31,8 +31,16 @@ from accountdesk.core.errors import Conflict, NotFound, field_error
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
 from accountdesk.erp.errors import ErpUnreachableError
-from accountdesk.erp.gateway import (ErpAccount, ErpContact, ErpError, ErpFailure, ErpGateway, NewContact, NewCustomer,
-                                     gateway_from_settings)
+from accountdesk.erp.gateway import (
+    ErpAccount,
+    ErpContact,
+    ErpError,
+    ErpFailure,
+    ErpGateway,
+    NewContact,
+    NewCustomer,
+    gateway_from_settings,
+)
 from accountdesk.storefronts.models import ErpSync, Storefront
 
 PUSH = "erp_push"  # outbox kind

@@ -19,10 +19,16 @@ from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.erp.deps import erp_gateway
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration import instant, service
-from accountdesk.registration.schemas import (ClaimContactIn, ClaimIn, InstantLoginIn, InstantRequestIn,
-                                              RegistrationIn, RejectIn)
+from accountdesk.registration.schemas import (
+    ClaimContactIn,
+    ClaimIn,
+    InstantLoginIn,
+    InstantRequestIn,
+    RegistrationIn,
+    RejectIn,
+)
 from accountdesk.signin.pages import StorefrontPageRoute
-from accountdesk.signin.session import CurrentStorefront, OptionalContact, client_address, sign_in_contact
+from accountdesk.signin.session import CurrentStorefront, OptionalContact, sign_in_contact
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront

@@ -14,12 +14,28 @@ from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import instant, service
-from accountdesk.registration.schemas import (AccountRequestOut, AccountRequestPage, ClaimAnswer, ClaimContactIn,
-                                              ClaimIn, ContactRequestOut, EmailVerificationIn, InstantLoginIn,
-                                              InstantOfferOut, InstantRequestIn, RegistrationAnswer, RegistrationIn,
-                                              RejectIn, SubdivisionsOut)
-from accountdesk.signin.session import (api_sign_in_body, client_address, get_storefront, sign_in_contact,
-                                        start_contact_session)
+from accountdesk.registration.schemas import (
+    AccountRequestOut,
+    AccountRequestPage,
+    ClaimAnswer,
+    ClaimContactIn,
+    ClaimIn,
+    ContactRequestOut,
+    EmailVerificationIn,
+    InstantLoginIn,
+    InstantOfferOut,
+    InstantRequestIn,
+    RegistrationAnswer,
+    RegistrationIn,
+    RejectIn,
+    SubdivisionsOut,
+)
+from accountdesk.signin.session import (
+    api_sign_in_body,
+    get_storefront,
+    sign_in_contact,
+    start_contact_session,
+)
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront

@@ -39,9 +39,9 @@ from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
 from accountdesk.signin import service as signin
 from accountdesk.signin.session import get_storefront
-from accountdesk.staff_admin import service as staff_admin
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
+from accountdesk.staff_admin import service as staff_admin
 from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
 
 log = logging.getLogger("accountdesk.registration")

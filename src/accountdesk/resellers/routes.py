@@ -15,9 +15,22 @@ from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service as orders
 from accountdesk.resellers import service
-from accountdesk.resellers.schemas import (CustomerIn, CustomerOut, CustomerUpdate, GridPage, GridSort, MarkupIn,
-                                           OrderApprovalIn, ResellerOut, StatisticsOut, SubscriptionIn,
-                                           SubscriptionOut, SubscriptionUpdate, UserIn, UserOut)
+from accountdesk.resellers.schemas import (
+    CustomerIn,
+    CustomerOut,
+    CustomerUpdate,
+    GridPage,
+    GridSort,
+    MarkupIn,
+    OrderApprovalIn,
+    ResellerOut,
+    StatisticsOut,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionUpdate,
+    UserIn,
+    UserOut,
+)
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 

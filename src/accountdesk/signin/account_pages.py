@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form as FormField, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Form as FormField
 from sqlalchemy.orm import Session, object_session
 
 from accountdesk.contacts.models import Contact

@@ -15,12 +15,20 @@ from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import LinkToken, PageRoute, flash_redirect, page
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, get_db
+from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
-from accountdesk.signin.session import CurrentStorefront, PageContact, PageVisitor, client_address, \
-    get_storefront, safe_next, sign_in_contact, sign_out, sign_out_everywhere
+from accountdesk.signin.session import (
+    CurrentStorefront,
+    PageContact,
+    PageVisitor,
+    get_storefront,
+    safe_next,
+    sign_in_contact,
+    sign_out,
+    sign_out_everywhere,
+)
 from accountdesk.storefronts.models import Storefront
 
 

@@ -16,10 +16,23 @@ from accountdesk.core.web import DbSession, client_address, error_response, get_
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
-from accountdesk.signin.schemas import AccountChoice, LinkCompletion, PasswordChange, PasswordResetRequest, \
-    SignInRequest
-from accountdesk.signin.session import ApiContact, CurrentStorefront, api_sign_in_body, client_address, \
-    describe_account, describe_contact, sign_out, sign_out_everywhere, start_contact_session
+from accountdesk.signin.schemas import (
+    AccountChoice,
+    LinkCompletion,
+    PasswordChange,
+    PasswordResetRequest,
+    SignInRequest,
+)
+from accountdesk.signin.session import (
+    ApiContact,
+    CurrentStorefront,
+    api_sign_in_body,
+    describe_account,
+    describe_contact,
+    sign_out,
+    sign_out_everywhere,
+    start_contact_session,
+)
 from accountdesk.storefronts.models import Storefront
 
 router = APIRouter(prefix="/api/v1/storefronts", tags=["storefront sign-in"])

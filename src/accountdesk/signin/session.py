@@ -23,7 +23,7 @@ from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings, get_settings
-from accountdesk.core.web import DbSession, client_address  # noqa: F401 (re-exported for the pages)
+from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import bearer_token
 from accountdesk.storefronts.models import Storefront
 

@@ -15,8 +15,7 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotAuthenticated
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
-from accountdesk.signin.session import StorefrontSignIn, current_sign_in, get_storefront, \
-    start_contact_session
+from accountdesk.signin.session import StorefrontSignIn, current_sign_in, get_storefront, start_contact_session
 from accountdesk.storefronts.models import Storefront
 
 NOT_SWITCHABLE = "You cannot switch to this account."

@@ -13,8 +13,8 @@ from accountdesk.core.forms import redirect, verify_csrf
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
-from accountdesk.staff.models import StaffUser
 from accountdesk.staff.deps import CONSOLE_SIGN_IN, console_cookie, console_staff
+from accountdesk.staff.models import StaffUser
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 Fields = Annotated[dict[str, str], Depends(form_fields)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from accountdesk.core.errors import field_error
@@ -14,12 +14,12 @@ from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, LinkToken, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor
-from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import TOTP_SETUP, console_page
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.pages import home_for, open_console
 from accountdesk.staff.second_factor import Enrolment
 from accountdesk.staff.service import READ, StaffPrincipal
+from accountdesk.staff_admin import service as admin
 
 router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=False)
 Me = Annotated[StaffPrincipal, Depends(console_page(READ))]

@@ -14,14 +14,14 @@ from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core.errors import BadRequest
 from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
-from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.models import StaffRole, StaffUser
-from accountdesk.core.validation import Id
 from accountdesk.staff.schemas import StaffInvite, StaffUpdate
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
+from accountdesk.staff_admin import service as admin
 
 router = APIRouter(prefix="/console/staff", route_class=PageRoute, include_in_schema=False)
 Manager = Annotated[StaffPrincipal, Depends(console_page(STAFF_ADMINS))]

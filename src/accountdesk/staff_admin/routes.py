@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
-from accountdesk.staff_admin import service as admin
 from accountdesk.staff.deps import api_staff
-from accountdesk.core.validation import Id
 from accountdesk.staff.schemas import StaffInvite, StaffList, StaffUpdate, StaffUserOut
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
+from accountdesk.staff_admin import service as admin
 
 router = APIRouter(prefix="/api/v1/staff/users", tags=["staff"])
 Manager = Annotated[StaffPrincipal, Depends(api_staff(STAFF_ADMINS))]

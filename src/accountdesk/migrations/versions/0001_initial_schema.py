@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-24 03:29:20.102680
 """
-from alembic import op
 import sqlalchemy as sa
-import accountdesk.core.db
+from alembic import op
 
+import accountdesk.core.db
 
 revision = '0001'
 down_revision = None

@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24 03:40:30.424309
 """
-from alembic import op
 import sqlalchemy as sa
-import accountdesk.core.db
+from alembic import op
 
+import accountdesk.core.db
 
 revision = '0002'
 down_revision = '0001'

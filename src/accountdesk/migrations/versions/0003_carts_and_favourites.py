@@ -4,10 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24 04:05:39.963399
 """
-from alembic import op
 import sqlalchemy as sa
-import accountdesk.core.db
+from alembic import op
 
+import accountdesk.core.db
 
 revision = '0003'
 down_revision = '0002'
