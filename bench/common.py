@@ -181,7 +181,7 @@ class CpuWatch:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        busy, steal, total = (b - a for a, b in zip(self._start, _cpu_jiffies()))
+        busy, steal, total = (b - a for a, b in zip(self._start, _cpu_jiffies(), strict=True))
         cores = os.cpu_count() or 1
         self.busy_cores = cores * busy / max(1, total)
         self.steal_cores = cores * steal / max(1, total)
@@ -214,7 +214,7 @@ def print_table(rows: list[tuple[str, ...]], indent: str = "  ") -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         print(indent + "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                                 for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+                                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
         if index == 0:
             print(indent + "  ".join("-" * w for w in widths))
 

@@ -175,7 +175,7 @@ def _load_postgresql(target: Target, generated: Iterator[tuple[dict, dict, dict 
 
     def copy_rows(cursor) -> None:
         while batch := list(islice(generated, BATCH)):
-            for table, part in zip(tables, _split(batch)):
+            for table, part in zip(tables, _split(batch), strict=True):
                 with cursor.copy(f"COPY {table} ({', '.join(tables[table])}) FROM STDIN") as copy:
                     for row in part:
                         copy.write_row(tuple(row[c] for c in tables[table]))

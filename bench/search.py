@@ -126,7 +126,7 @@ def make_queries(samples: list[tuple[dict, dict]], count: int, seed: int = 7) ->
     rng = random.Random(seed)
     makers = (_name_fragment, _email_fragment, _city, _number, _phone_fragment, _two_words, _rare, _common)
     queries = [Query(maker.__name__.lstrip("_"), maker(rng, rng.choice(samples)))
-               for _, maker in zip(range(count), _cycle(makers))]
+               for _, maker in zip(range(count), _cycle(makers), strict=False)]
     rng.shuffle(queries)
     return queries
 

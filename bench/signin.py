@@ -70,7 +70,8 @@ def measure(target: Target, bench: Bench) -> dict[str, float]:
     latencies = [ms for r in runs for ms in r.latencies_ms]
     return {"rate": rate(sum(r.ok for r in runs), elapsed), "p50": percentile(latencies, 50),
             "p95": percentile(latencies, 95), "server_cores": server_cpu / elapsed,
-            "client_cores": client_cpu / elapsed, "machine_cores": machine.busy_cores, "steal_cores": machine.steal_cores,
+            "client_cores": client_cpu / elapsed, "machine_cores": machine.busy_cores,
+            "steal_cores": machine.steal_cores,
             "errors": sum(n for code, n in statuses.items() if code != 201), "429": statuses.get(429, 0),
             "statuses": dict(statuses)}
 

@@ -72,7 +72,8 @@ def prepare(target: Target, count: int) -> list[str]:
         session.flush()
         session.add_all([Contact(account_id=account.id, storefront_id=storefront.id, first_name="Pat",
                                  last_name=f"Buyer{n}", email=email, status=ContactStatus.active,
-                                 password_hash=stored) for n, (account, email) in enumerate(zip(accounts, emails))])
+                                 password_hash=stored)
+                         for n, (account, email) in enumerate(zip(accounts, emails, strict=True))])
     return emails
 
 

@@ -64,8 +64,6 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def _databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Database | str]]:
     made: dict[str, Database | str] = {}
-    pg_name = f"accountdesk_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = None
     yield made
     for value in made.values():
         if isinstance(value, Database):
@@ -96,7 +94,8 @@ def _make_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Datab
 
 
 @pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, _databases: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def db(request: pytest.FixtureRequest, _databases: dict,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A migrated database on each backend, emptied after every test."""
     kind = request.param
     if kind not in _databases:

@@ -38,7 +38,8 @@ def account(db: Database, *, billing: dict[str, Any] | None = None, **fields: An
     data = {"name": f"Account {n}", "email": f"account{n}@example.com", **fields}
     with db.transaction() as session:
         row = accounts.create_account(session, Actor.system(), None, data, billing_address=billing or {
-            "line1": f"{n} Main Street", "city": "Springfield", "region": "US-IL", "postcode": "62701", "country": "US"})
+            "line1": f"{n} Main Street", "city": "Springfield", "region": "US-IL", "postcode": "62701",
+            "country": "US"})
         session.flush()
         return row
 

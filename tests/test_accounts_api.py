@@ -58,7 +58,8 @@ def test_bad_input_is_422_and_changes_nothing(db, client):
         {"name": "X", "currency": "XXY"},
         {"name": "X", "billing_day": 31},
         {"name": "X", "billing_address": {"line1": "a", "city": "b", "postcode": "1011", "country": "DE"}},
-        {"name": "X", "billing_address": {"line1": "a", "city": "b", "postcode": "10115", "country": "DE", "region": "TX"}},
+        {"name": "X",
+         "billing_address": {"line1": "a", "city": "b", "postcode": "10115", "country": "DE", "region": "TX"}},
         {"name": "X", "billing_address": {"line1": "a", "city": "b", "country": "ZZ"}},
     ]
     for body in cases:
@@ -81,15 +82,16 @@ def test_duplicate_number_is_409_with_field(db, client):
     headers = f.token(client, f.staff(db, "admin"))
     assert client.post("/api/v1/accounts", json={"name": "A", "number": "C100"}, headers=headers).status_code == 201
     dup = client.post("/api/v1/accounts", json={"name": "B", "number": "C100"}, headers=headers)
-    assert dup.status_code == 409 and dup.json()["error"]["fields"] == {"number": "This account number is already taken."}
+    assert dup.status_code == 409
+    assert dup.json()["error"]["fields"] == {"number": "This account number is already taken."}
 
 
 def test_custom_attributes_are_typed(db, client):
     admin = f.token(client, f.staff(db, "admin"))
     csr = f.token(client, f.staff(db, "csr"))
-    assert client.post("/api/v1/custom-attributes", json={"key": "tier", "label": "Tier", "type": "choice",
-                                                           "choices": ["gold", "silver"]}, headers=csr).status_code == 403
-    for definition in ({"key": "tier", "label": "Tier", "type": "choice", "choices": ["gold", "silver"]},
+    tier = {"key": "tier", "label": "Tier", "type": "choice", "choices": ["gold", "silver"]}
+    assert client.post("/api/v1/custom-attributes", json=tier, headers=csr).status_code == 403
+    for definition in (tier,
                        {"key": "founded", "label": "Founded", "type": "date"},
                        {"key": "seats", "label": "Seats", "type": "number", "required": True},
                        {"key": "vip", "label": "VIP", "type": "boolean"}):

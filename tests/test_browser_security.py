@@ -93,7 +93,8 @@ def test_the_csp_blocks_an_injected_inline_script_and_the_page_still_works(db, p
         const script = document.createElement("script");
         script.textContent = "window.injected = 'script'";
         document.body.append(script);
-        document.body.insertAdjacentHTML("beforeend", '<img alt="" src="/static/none.png" onerror="window.injected = 1">');
+        document.body.insertAdjacentHTML("beforeend",
+                                         '<img alt="" src="/static/none.png" onerror="window.injected = 1">');
     }""")
     page.wait_for_function("window.violations.length >= 2")
     assert page.evaluate("window.violations") == ["script-src-elem", "script-src-attr"]

@@ -61,7 +61,8 @@ def test_help_reads_well():
 
 def test_upgrade_and_create_staff(db, client):
     assert _run(db, "db", "upgrade").returncode == 0  # already at head: nothing to do, no error
-    made = _run(db, "create-staff", "--email", "Ops@Example.com", "--password", "a-long-staff-password", "--role", "csr")
+    made = _run(db, "create-staff", "--email", "Ops@Example.com", "--password", "a-long-staff-password",
+                "--role", "csr")
     assert made.returncode == 0, made.stdout + made.stderr
     token = client.post("/api/v1/staff/tokens", json={"email": "ops@example.com", "password": "a-long-staff-password"})
     assert token.status_code == 201 and token.json()["role"] == "csr"

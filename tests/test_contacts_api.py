@@ -66,7 +66,7 @@ def test_reset_link_is_mailed_single_use(db, client, mail_dir):
     assert response.status_code == 202
     [message] = deliver_and_read(db, mail_dir)
     assert message["To"] == contact.email and message["Content-Language"] == "de"
-    [link] = [l for l in links(message) if "/password/reset" in l]
+    [link] = [url for url in links(message) if "/password/reset" in url]
     assert link.startswith(f"http://127.0.0.1:8000/s/{store.slug}/password/reset?token=")
     assert "Kiosk" in text_of(message)
 

@@ -113,7 +113,7 @@ def test_lists_monthly_statements_closing_on_the_balance(gateway):
     assert len(statements) >= 2
     for statement in statements:
         assert statement.closing_balance == statement.opening_balance + sum(line.amount for line in statement.lines)
-    for earlier, later in zip(statements, statements[1:]):
+    for earlier, later in zip(statements, statements[1:], strict=False):
         assert later.opening_balance == earlier.closing_balance
     assert statements[-1].closing_balance == Decimal("400.39")
     assert gateway.list_statements("C99999") == []

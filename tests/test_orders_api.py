@@ -164,7 +164,8 @@ def test_accept_and_cancel_racing_on_one_order_exactly_one_wins(db, live_server)
             order = http.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).json()
             barrier, answers = threading.Barrier(2), {}
 
-            def decide(action: str) -> None:
+            def decide(action: str, barrier: threading.Barrier = barrier, answers: dict = answers,
+                       order: dict = order) -> None:
                 barrier.wait()
                 answers[action] = http.post(f"{w.base}/orders/{order['id']}/{action}", headers=headers)
 

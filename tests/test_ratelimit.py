@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+import redis
 
 from accountdesk.core.errors import TooManyRequests
 from accountdesk.core.ratelimit import ADDRESS_LIMIT, EMAIL_DELAYS, NAMESPACE, PAIR_LIMIT, Backoff, Count, RateLimits

@@ -25,7 +25,8 @@ def serving_app():
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-          workers: Annotated[int, typer.Option(help="App processes; each also runs one outbox worker thread.")] = 1) -> None:
+          workers: Annotated[int, typer.Option(help="App processes; each also runs one outbox worker thread.")] = 1,
+          ) -> None:
     """Serve the API, the console and the storefront pages."""
     import uvicorn
 
@@ -74,7 +75,9 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
                                                        prompt=True, hide_input=True, confirmation_prompt=True)],
                  role: Annotated[str, typer.Option(help="admin, csr, approver or reseller_admin.")] = "admin",
                  name: Annotated[str, typer.Option(help="Display name.")] = "",
-                 reseller_account: Annotated[str | None, typer.Option(help="Reseller account number (reseller_admin).")] = None) -> None:
+                 reseller_account: Annotated[str | None,
+                                             typer.Option(help="Reseller account number (reseller_admin).")] = None,
+                 ) -> None:
     """Create a back-office user."""
     from sqlalchemy import select
 
@@ -114,7 +117,8 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     upgrade(get_settings().database_url)
     loaded = load()
     console.print("demo data " + ("loaded" if loaded else "already present"))
-    console.print(f"console: http://{host}:{port}/console  sign in as [bold]admin@example.com[/] / [bold]{DEMO_PASSWORD}[/]")
+    console.print(f"console: http://{host}:{port}/console  "
+                  f"sign in as [bold]admin@example.com[/] / [bold]{DEMO_PASSWORD}[/]")
     console.print(f"storefront: http://{host}:{port}/s/main  (buyer anna@example.com / {DEMO_PASSWORD})")
     console.print(f"ERP storefront: http://{host}:{port}/s/erp  (maria.lopez@harbourtools.example / {DEMO_PASSWORD}: "
                   "two accounts, the account switcher)")

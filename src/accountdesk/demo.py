@@ -25,10 +25,14 @@ from accountdesk.storefronts.models import Storefront
 DEMO_PASSWORD = "demo-password-2026"
 
 CUSTOMERS = [
-    ("Acme Office Supplies", "orders@acme.example", "+49 30 1234567", ("Friedrichstr. 12", "Berlin", "DE-BE", "10117", "DE")),
-    ("Blue Harbor Trading", "hello@blueharbor.example", "+44 20 7946 0958", ("1 Dock Road", "London", "", "E16 1AA", "GB")),
-    ("Cafe Lumière", "contact@lumiere.example", "+33 1 42 68 53 00", ("8 rue de Rivoli", "Paris", "FR-75C", "75004", "FR")),
-    ("Northwind Traders", "buyers@northwind.example", "+1 415 555 0100", ("500 Market St", "San Francisco", "US-CA", "94105", "US")),
+    ("Acme Office Supplies", "orders@acme.example", "+49 30 1234567",
+     ("Friedrichstr. 12", "Berlin", "DE-BE", "10117", "DE")),
+    ("Blue Harbor Trading", "hello@blueharbor.example", "+44 20 7946 0958",
+     ("1 Dock Road", "London", "", "E16 1AA", "GB")),
+    ("Cafe Lumière", "contact@lumiere.example", "+33 1 42 68 53 00",
+     ("8 rue de Rivoli", "Paris", "FR-75C", "75004", "FR")),
+    ("Northwind Traders", "buyers@northwind.example", "+1 415 555 0100",
+     ("500 Market St", "San Francisco", "US-CA", "94105", "US")),
 ]
 
 

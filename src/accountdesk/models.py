@@ -10,6 +10,7 @@ from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
 
-__all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact", "CustomAttributeDefinition",
-           "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence", "Order", "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken",
-           "StaffRecoveryCode", "StaffUser", "Storefront", "Subscription"]
+__all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact",
+           "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence", "Order",
+           "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken", "StaffRecoveryCode", "StaffUser",
+           "Storefront", "Subscription"]

@@ -121,7 +121,8 @@ class AccountFields(BaseModel):
 
 class AccountCreate(AccountFields):
     name: str = Field(min_length=1, max_length=200)
-    number: str | None = Field(None, max_length=40, description="Left out: the next number of the storefront's sequence")
+    number: str | None = Field(None, max_length=40,
+                               description="Left out: the next number of the storefront's sequence")
     billing_address: AddressIn | None = None
 
 
@@ -135,7 +136,8 @@ class AccountUpdate(AccountFields):
     @classmethod
     def _no_erp_code(cls, value: object) -> None:
         if value not in (None, ""):
-            raise ValueError("Map the account with PUT /api/v1/accounts/{id}/erp-code, which checks the code in the ERP.")
+            raise ValueError("Map the account with PUT /api/v1/accounts/{id}/erp-code, "
+                             "which checks the code in the ERP.")
         return None
 
 

@@ -100,8 +100,9 @@ def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence[Any
     with path.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow([column.title for column in columns])
-        for count, row in enumerate(rows, start=1):
-            writer.writerow([_csv_cell(kind, value) for kind, value in zip(kinds, row)])
+        for row in rows:
+            writer.writerow([_csv_cell(kind, value) for kind, value in zip(kinds, row, strict=True)])
+            count += 1
     return count
 
 

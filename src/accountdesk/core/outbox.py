@@ -98,8 +98,8 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8) -> int:
 
 def failed(session: Session, kind: str, limit: int = 50) -> list[OutboxMessage]:
     """The newest rows of a kind that were given up on (shown in the console)."""
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == "failed")
-                                .order_by(OutboxMessage.id.desc()).limit(limit)))
+    stmt = select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.status == "failed")
+    return list(session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)))
 
 
 def retry(session: Session, message_id: int) -> OutboxMessage | None:

@@ -16,19 +16,25 @@ DEV_SECRET = "accountdesk-demo-secret-change-me"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACCOUNTDESK_", extra="ignore")
 
-    database_url: str = Field("sqlite:///var/accountdesk.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db")
+    database_url: str = Field("sqlite:///var/accountdesk.db", description="SQLAlchemy URL: sqlite:///path or "
+                                                                          "postgresql+psycopg://user@host/db")
     base_url: str = Field("http://127.0.0.1:8000", description="Public address used in links inside e-mails")
     secret_key: str = Field(DEV_SECRET, description="Key that signs cookies; set a long random value in production")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure (set true behind HTTPS)")
     session_hours: int = Field(12, description="How long a console or storefront session lasts without activity")
     api_token_hours: int = Field(12, description="Lifetime of staff API bearer tokens")
-    smtp_url: str | None = Field(None, description="smtp://user:pass@host:port (STARTTLS with ?starttls=1) or smtps://…; unset writes .eml files")
+    smtp_url: str | None = Field(None, description="smtp://user:pass@host:port (STARTTLS with ?starttls=1) or "
+                                                   "smtps://…; unset writes .eml files")
     mail_from: str = Field("accountdesk <no-reply@accountdesk.local>", description="From address of every message")
     mail_dir: Path = Field(Path("var/mail"), description="Folder for .eml files when no SMTP server is set")
-    redis_url: str | None = Field(None, description="redis://host:port/db for rate limits shared by every process; unset keeps them in the database")
-    max_concurrent_requests: int = Field(500, description="Requests one app process works on at once; more get 503 (uvicorn limit_concurrency)")
-    trusted_proxies: str = Field("", description="Comma list of proxy IPs or networks (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed; empty believes none")
-    rate_limits_enabled: bool = Field(True, description="Turn sign-in/registration/reset rate limits off (load tests only)")
+    redis_url: str | None = Field(None, description="redis://host:port/db for rate limits shared by every process; "
+                                                    "unset keeps them in the database")
+    max_concurrent_requests: int = Field(500, description="Requests one app process works on at once; more get 503 "
+                                                          "(uvicorn limit_concurrency)")
+    trusted_proxies: str = Field("", description="Comma list of proxy IPs or networks (CIDR) whose X-Forwarded-For "
+                                                 "and X-Forwarded-Proto are believed; empty believes none")
+    rate_limits_enabled: bool = Field(True, description="Turn sign-in/registration/reset rate limits off "
+                                                        "(load tests only)")
     argon2_memory_kib: int = Field(19456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(2, description="argon2id iterations")
     argon2_parallelism: int = Field(1, description="argon2id lanes")
@@ -36,19 +42,28 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(8, description="Delivery attempts before a message is marked failed")
     reset_token_minutes: int = Field(30, description="Lifetime of a password-reset link")
     activation_token_hours: int = Field(24, description="Lifetime of an activation link")
-    staff_totp_required_for_admins: bool = Field(False, description="Admins must sign in with a second factor (TOTP); one without it is sent to set it up and can do nothing else")
-    erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap (SAP Business One Service Layer)")
-    erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, invoices.csv, statements.csv")
-    erp_sap_url: str | None = Field(None, description="SAP Business One Service Layer address, e.g. https://sap.example.com:50000 (the adapter adds /b1s/v1/)")
+    staff_totp_required_for_admins: bool = Field(
+        False, description="Admins must sign in with a second factor (TOTP); one without it is sent to set it up and "
+                           "can do nothing else")
+    erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap "
+                                                                    "(SAP Business One Service Layer)")
+    erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, "
+                                                            "invoices.csv, statements.csv")
+    erp_sap_url: str | None = Field(None, description="SAP Business One Service Layer address, e.g. "
+                                                      "https://sap.example.com:50000 (the adapter adds /b1s/v1/)")
     erp_sap_company_db: str = Field("", description="SAP company database (CompanyDB of the Login call)")
     erp_sap_username: str = Field("", description="SAP Business One user the adapter signs in as")
     erp_sap_password: SecretStr | None = Field(None, description="Password of that SAP user")
-    erp_sap_verify_tls: bool = Field(True, description="Check the Service Layer's TLS certificate (false only for a self-signed test server)")
-    erp_sap_ca_bundle: Path | None = Field(None, description="PEM file of the CA (or self-signed certificate) that signed the Service Layer's certificate")
+    erp_sap_verify_tls: bool = Field(True, description="Check the Service Layer's TLS certificate (false only for a "
+                                                       "self-signed test server)")
+    erp_sap_ca_bundle: Path | None = Field(None, description="PEM file of the CA (or self-signed certificate) that "
+                                                             "signed the Service Layer's certificate")
     erp_sap_page_size: int = Field(100, description="Rows per Service Layer page (Prefer: odata.maxpagesize)")
-    erp_sap_series: int | None = Field(None, description="SAP numbering series for new business partners; unset uses the default series")
+    erp_sap_series: int | None = Field(None, description="SAP numbering series for new business partners; unset uses "
+                                                         "the default series")
     erp_timeout_seconds: float = Field(2.0, description="Time limit of every ERP request (seconds)")
-    erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the cache off")
+    erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the "
+                                                       "cache off")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -114,7 +114,8 @@ async def refuse_unstorable_text(request: Request) -> None:
 UNIQUE_FIELDS: dict[str, tuple[str, str]] = {
     "uq_accounts_number": ("number", "This account number is already taken."),
     "uq_accounts_erp_code": ("erp_code", "Another account already has this ERP code."),
-    "uq_contacts_account_id_storefront_id_email": ("email", "This account already has a contact with this e-mail on this storefront."),
+    "uq_contacts_account_id_storefront_id_email": ("email", "This account already has a contact with this e-mail "
+                                                            "on this storefront."),
     "uq_staff_users_email": ("email", "A staff user with this e-mail already exists."),
     "uq_storefronts_slug": ("slug", "This storefront address is already taken."),
     "uq_custom_attribute_definitions_key": ("key", "An attribute with this key already exists."),
@@ -158,9 +159,9 @@ class ErrorBody(BaseModel):
 
 # Documented on every operation (FastAPI then leaves out its own 422 shape, which this API never answers).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorBody, "description": "Refused, with a stable code: 400 bad input, 401 sign in first, 403 not "
-                                                 "allowed, 404 not found, 409 conflict, 422 invalid fields, 429 too many "
-                                                 "attempts (Retry-After)"},
+    "4XX": {"model": ErrorBody, "description": "Refused, with a stable code: 400 bad input, 401 sign in first, 403 "
+                                                 "not allowed, 404 not found, 409 conflict, 422 invalid fields, "
+                                                 "429 too many attempts (Retry-After)"},
     503: {"model": ErrorBody, "description": "The database or the ERP is busy or unreachable: try again after "
                                               "Retry-After"},
 }
@@ -190,7 +191,8 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             if err.get("type") == "json_invalid":
                 return error_response(400, "invalid_json", "The request body is not valid JSON.")
-            fields.setdefault(_field_name(tuple(err.get("loc", ()))), str(err.get("msg", "Invalid value.")).removeprefix("Value error, "))
+            message = str(err.get("msg", "Invalid value.")).removeprefix("Value error, ")
+            fields.setdefault(_field_name(tuple(err.get("loc", ()))), message)
         return error_response(422, "validation_failed", "Some fields need attention.", fields)
 
     @app.exception_handler(StarletteHTTPException)
@@ -207,7 +209,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
-        return error_response(503, "database_unavailable", "The database is busy; try again.", headers={"Retry-After": "1"})
+        return error_response(503, "database_unavailable", "The database is busy; try again.",
+                              headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

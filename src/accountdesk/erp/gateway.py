@@ -172,7 +172,7 @@ class ErpGateway(ABC):
     def health(self) -> bool:
         """True when the ERP answers; never raises."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: an adapter without connections keeps this no-op)
         """Release connections or sessions (no-op unless the adapter holds any)."""
 
 

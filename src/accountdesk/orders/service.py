@@ -153,7 +153,7 @@ def _statuses_matching(word: str) -> list[str]:
 def orders_query(customer: Account, q: str = "") -> Select[tuple[Order]]:
     """The customer's orders, newest first; every word of `q` must match the number, the status or a line's SKU."""
     stmt = select(Order).where(Order.account_id == customer.id)
-    for word, term in zip(q.lower().split(), accounts.like_terms(q)):
+    for word, term in zip(q.lower().split(), accounts.like_terms(q), strict=False):
         sku = exists().where(OrderLine.order_id == Order.id, func.lower(OrderLine.sku).like(term, escape="\\"))
         stmt = stmt.where(or_(func.lower(Order.number).like(term, escape="\\"),
                               Order.status.in_(_statuses_matching(word)), sku))

@@ -94,7 +94,8 @@ def eligibility(session: Session, storefront: Storefront, email: str, matches: l
     storefront and is not disabled here (a local account that is not active stays closed). One per account."""
     allowed = [m for m in matches if not m.refusal]
     codes = {m.contact.account_code for m in allowed}
-    local = {a.erp_code: a for a in session.scalars(select(Account).where(Account.erp_code.in_(codes)))} if codes else {}
+    local = ({a.erp_code: a for a in session.scalars(select(Account).where(Account.erp_code.in_(codes)))}
+             if codes else {})
     existing = list(session.scalars(select(Contact).where(
         Contact.storefront_id == storefront.id, Contact.email == email,
         Contact.account_id.in_([a.id for a in local.values()])).order_by(Contact.id))) if local else []

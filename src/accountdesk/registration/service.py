@@ -442,7 +442,8 @@ def verify_email(session: Session, storefront: Storefront, token: str) -> Contac
     """Use a verification link once: the contact's e-mail counts as confirmed from now on."""
     row = tokens.peek(session, VERIFY_EMAIL, token)
     contact = session.get(Contact, row.contact_id) if row is not None and row.contact_id else None
-    if contact is None or contact.storefront_id != storefront.id or tokens.consume(session, VERIFY_EMAIL, token) is None:
+    if (contact is None or contact.storefront_id != storefront.id
+            or tokens.consume(session, VERIFY_EMAIL, token) is None):
         raise ValidationFailed(LINK_INVALID, code="invalid_token")
     changes = audit.apply_changes(contact, {"email_verified_at": contact.email_verified_at or utcnow()})
     audit.record(session, Actor("contact", contact.id, contact.email), "contact.email_verified",
@@ -548,7 +549,8 @@ def add_claimed_contact(session: Session, storefront_id: int, token: str, person
     pending = storefront.new_contact_requires_approval
     signs_in = signs_in_at_once(storefront, not pending)
     message = (f"Thank you. Your request to join {account.name} is waiting for approval; we sent you an e-mail."
-               if pending else f"Your login for {account.name} is ready. We sent you an e-mail to confirm your address.")
+               if pending else f"Your login for {account.name} is ready. "
+                               "We sent you an e-mail to confirm your address.")
     answer = {"status": "received", "account_name": account.name, "message": message}
     kind = f"new_contact:{pending}:{signs_in}"
     known = _known(session, storefront, person["email"], account.id)

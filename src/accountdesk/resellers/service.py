@@ -329,7 +329,7 @@ def users(session: Session, customer: Account, q: str = "") -> list[Contact]:
     """The customer's storefront users; every word of `q` must match the name, e-mail, language (code or name),
     date format or status."""
     stmt = select(Contact).where(Contact.account_id == customer.id)
-    for word, term in zip(q.lower().split(), accounts.like_terms(q)):
+    for word, term in zip(q.lower().split(), accounts.like_terms(q), strict=False):
         languages = [code for code, name in LANGUAGES.items() if word in code or word in name.lower()]
         stmt = stmt.where(or_(*(func.lower(column).like(term, escape="\\") for column in
                                 (Contact.first_name, Contact.last_name, Contact.email, Contact.date_format,

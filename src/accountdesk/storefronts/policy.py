@@ -80,7 +80,8 @@ class PolicyFields(BaseModel):
 
     @model_validator(mode="after")
     def _lengths(self) -> PolicyFields:
-        if self.password_min_length and self.password_max_length and self.password_min_length > self.password_max_length:
+        shortest, longest = self.password_min_length, self.password_max_length
+        if shortest and longest and shortest > longest:
             raise ValueError("The minimum password length must not exceed the maximum.")
         return self
 
