@@ -54,3 +54,32 @@ def test_self_registration_is_turned_off_where_anonymous_access_is_off(db):
         [event] = session.scalars(select(AuditEvent)).all()
         assert (event.action, event.subject_id, event.actor_type, event.changes) == (
             "storefront.policy_changed", stored["legacy"].id, "system", {"self_registration": [True, False]})
+
+
+OUTBOX_SUBJECT_KEY = "0008"  # the migration that gives waiting ERP pushes their key
+
+
+def test_erp_pushes_waiting_before_the_subject_key_are_still_found(db):
+    from alembic import command
+    from sqlalchemy import select, update
+
+    from accountdesk.accounts.models import Account
+    from accountdesk.core import outbox
+    from accountdesk.core.migrate import alembic_config, upgrade
+    from accountdesk.core.models import OutboxMessage
+    from accountdesk.registration import erp
+    from tests import factories as f
+
+    waiting, delivered = f.account(db), f.account(db)
+    with db.transaction() as session:
+        pushes = [erp.request_erp_push(session, session.get(Account, a.id), "approved") for a in (waiting, delivered)]
+        mail = outbox.enqueue(session, "email", {"to": ["pat@example.com"]})
+    with db.transaction() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == pushes[1].id).values(status="sent"))
+    command.downgrade(alembic_config(db.url), f"{OUTBOX_SUBJECT_KEY}-1")
+    upgrade(db.url)
+    with db.transaction() as session:
+        keys = dict(session.execute(select(OutboxMessage.id, OutboxMessage.subject_key)).all())
+        assert keys == {pushes[0].id: f"account-{waiting.id}", pushes[1].id: None, mail.id: None}
+        assert erp.request_erp_push(session, session.get(Account, waiting.id), "first order") is None
+        assert erp.request_erp_push(session, session.get(Account, delivered.id), "first order") is not None

@@ -202,3 +202,44 @@ def test_first_order_pushes_a_new_web_account_to_the_erp_once(db, client):
     assert [p["account_id"] for p in pushes()] == [buyer.id]
     assert client.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).status_code == 201
     assert len(pushes()) == 1  # the push already waiting covers the second order
+
+
+def test_an_order_reads_no_other_accounts_waiting_push(db, client):
+    from sqlalchemy import event, select, update
+
+    from accountdesk.accounts.models import Account
+    from accountdesk.core.models import OutboxMessage
+    from accountdesk.registration import erp
+
+    w = world(db, client, payment_method="cash")
+    buyer = customer(db, w)
+    _, bearer = signed_in_contact(db, client, w, buyer)
+    with db.transaction() as session:
+        for other in [customer(db, w) for _ in range(20)]:
+            erp.request_erp_push(session, session.get(Account, other.id), "approved")
+    read: list[OutboxMessage] = []
+
+    def note(message: OutboxMessage, _context) -> None:
+        read.append(message)
+
+    def order() -> int:
+        event.listen(OutboxMessage, "load", note)
+        try:
+            return client.post(_order_url(w.storefront.slug), json={"lines": BUYER_LINES}, headers=bearer).status_code
+        finally:
+            event.remove(OutboxMessage, "load", note)
+
+    def waiting() -> list[int]:
+        with db.transaction() as session:
+            return list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.kind == erp.PUSH,
+                                                                        OutboxMessage.status == "pending")
+                                        .order_by(OutboxMessage.id)))
+
+    others = waiting()
+    assert order() == 201 and len(waiting()) == len(others) + 1  # the buyer's push, found among 20 others
+    assert order() == 201 and len(waiting()) == len(others) + 1  # already waiting: not queued again
+    buyers_push = waiting()[-1]
+    with db.transaction() as session:  # given up on: the next order queues the push anew
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == buyers_push).values(status="failed"))
+    assert order() == 201 and len(waiting()) == len(others) + 1
+    assert read == []  # whether a push waits is asked of an index, not by reading the waiting pushes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -31,9 +32,20 @@ def get_contact(session: Session, account: Account, contact_id: int) -> Contact:
     return contact
 
 
+NAME_ORDER = (Contact.last_name, Contact.first_name, Contact.id)
+
+
 def list_contacts(session: Session, account: Account) -> list[Contact]:
-    return list(session.scalars(select(Contact).where(Contact.account_id == account.id)
-                                .order_by(Contact.last_name, Contact.first_name, Contact.id)))
+    return list(session.scalars(select(Contact).where(Contact.account_id == account.id).order_by(*NAME_ORDER)))
+
+
+def contacts_of(session: Session, account_ids: Collection[int]) -> dict[int, list[Contact]]:
+    """The contacts of several accounts in one query (a page of them), by account id, each in name order."""
+    found: dict[int, list[Contact]] = {account_id: [] for account_id in account_ids}
+    if found:
+        for contact in session.scalars(select(Contact).where(Contact.account_id.in_(found)).order_by(*NAME_ORDER)):
+            found[contact.account_id].append(contact)
+    return found
 
 
 def storefront_for(session: Session, account: Account, storefront_id: int | None = None, *,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, event, or_, select
+from sqlalchemy import and_, event, exists, or_, select
 from sqlalchemy.orm import Session
 
 from accountdesk.core.db import Database, utcnow
@@ -30,11 +30,21 @@ class PermanentFailure(Exception):
     """A delivery that can never succeed (a refused address): no retry."""
 
 
-def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
-    message = OutboxMessage(kind=kind, payload=payload)
+WAITING = ("pending", "sending")
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any], subject_key: str | None = None) -> OutboxMessage:
+    message = OutboxMessage(kind=kind, payload=payload, subject_key=subject_key)
     session.add(message)
     session.info["outbox_enqueued"] = True
     return message
+
+
+def waiting(session: Session, kind: str, subject_key: str) -> bool:
+    """Whether a message of this kind about this subject is still to be delivered (one indexed lookup)."""
+    return bool(session.scalar(select(exists().where(OutboxMessage.subject_key == subject_key,
+                                                     OutboxMessage.kind == kind,
+                                                     OutboxMessage.status.in_(WAITING)))))
 
 
 @event.listens_for(Session, "after_commit")

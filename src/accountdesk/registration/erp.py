@@ -60,20 +60,14 @@ def idempotency_key(account_id: int) -> str:
     return f"account-{account_id}"
 
 
-def _waiting_push(session: Session, account: Account) -> OutboxMessage | None:
-    rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == PUSH,
-                                                       OutboxMessage.status.in_(("pending", "sending"))))
-    return next((row for row in rows if row.payload.get("account_id") == account.id), None)
-
-
 def request_erp_push(session: Session, account: Account, reason: str, *,
                      actor: Actor | None = None) -> OutboxMessage | None:
     """Queue the push of a web account to the ERP, in the caller's transaction (delivered after the commit).
     Nothing happens when the account already has an ERP code or a push of it is already waiting, so calling it
     again (on every order, say) is harmless. Returns the queued row, if any."""
-    if account.erp_code or _waiting_push(session, account):
+    if account.erp_code or outbox.waiting(session, PUSH, idempotency_key(account.id)):
         return None
-    row = outbox.enqueue(session, PUSH, {"account_id": account.id, "reason": reason})
+    row = outbox.enqueue(session, PUSH, {"account_id": account.id, "reason": reason}, idempotency_key(account.id))
     _log_account(session, actor or Actor.system(), "account.erp_push_requested", account, reason)
     return row
 

@@ -296,8 +296,8 @@ def queue(request: Request, session: DbSession, staff: Approver, q: Annotated[st
     waiting_contacts = service.contact_requests(session, storefront_id=storefront_id, q=q) \
         if status == "pending_approval" else []
     return page(request, "registration/queue.html", {
-        "staff": staff, "requests": [service.describe_request(session, a) for a in rows], "total": total,
-        "contact_requests": [service.describe_contact_request(session, c) for c in waiting_contacts],
+        "staff": staff, "requests": service.describe_requests(session, rows), "total": total,
+        "contact_requests": service.describe_contact_requests(session, waiting_contacts),
         "storefronts": service.storefront_choices(session), "filters": {"q": q, "storefront": storefront,
                                                                           "status": status},
         "page_no": page_no, "has_next": page_no * 25 < total})

@@ -157,7 +157,7 @@ def list_registrations(session: DbSession, staff: Approver,
     """Self-registered accounts waiting for a decision (or rejected), oldest first, by storefront and search."""
     rows, total = service.account_requests(session, status=status, storefront_id=storefront, q=q, page=page,
                                            per_page=per_page)
-    return {"items": [service.describe_request(session, a) for a in rows], "total": total, "page": page,
+    return {"items": service.describe_requests(session, rows), "total": total, "page": page,
             "per_page": per_page}
 
 
@@ -185,7 +185,7 @@ def list_contact_requests(session: DbSession, staff: Approver, storefront: Id | 
                           q: Annotated[str, Query(max_length=200)] = "") -> list[dict[str, Any]]:
     """New contacts of existing accounts waiting for approval."""
     rows = service.contact_requests(session, storefront_id=storefront, q=q)
-    return [service.describe_contact_request(session, c) for c in rows]
+    return service.describe_contact_requests(session, rows)
 
 
 @router.post("/contact-requests/{contact_id}/approve", response_model=ContactRequestOut, tags=APPROVALS)

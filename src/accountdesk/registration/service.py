@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -615,22 +615,46 @@ def get_contact_request(session: Session, contact_id: int) -> Contact:
     return contact
 
 
+def describe_requests(session: Session, requests: Sequence[Account]) -> list[dict[str, Any]]:
+    """Registrations as the queue shows them: one query for all their contacts and one for their storefronts'
+    names, however many there are."""
+    names = _storefront_names(session, {a.storefront_id for a in requests})
+    people = contacts.contacts_of(session, [a.id for a in requests])
+    return [_describe_request(a, names.get(a.storefront_id, ""), people[a.id]) for a in requests]
+
+
 def describe_request(session: Session, account: Account) -> dict[str, Any]:
-    storefront = session.get(Storefront, account.storefront_id) if account.storefront_id else None
+    return describe_requests(session, [account])[0]
+
+
+def _describe_request(account: Account, storefront_name: str, people: list[Contact]) -> dict[str, Any]:
     billing = account.billing_address
     return {"account_id": account.id, "number": account.number, "name": account.name, "kind": account.kind,
-            "status": account.status, "storefront_id": account.storefront_id,
-            "storefront_name": storefront.name if storefront else "", "requested_at": account.created_at,
+            "status": account.status, "storefront_id": account.storefront_id, "storefront_name": storefront_name,
+            "requested_at": account.created_at,
             "billing_address": {k: getattr(billing, k) for k in ("line1", "line2", "city", "region", "postcode",
                                                                  "country")} if billing else None,
-            "contacts": [_describe_person(c) for c in contacts.list_contacts(session, account)]}
+            "contacts": [_describe_person(c) for c in people]}
+
+
+def describe_contact_requests(session: Session, requests: Sequence[Contact]) -> list[dict[str, Any]]:
+    """New contacts as the queue shows them (their accounts come joined): one query for the storefronts' names."""
+    names = _storefront_names(session, {c.storefront_id for c in requests})
+    return [{"contact": _describe_person(c), "account_id": c.account_id, "account_number": c.account.number,
+             "account_name": c.account.name, "storefront_id": c.storefront_id,
+             "storefront_name": names.get(c.storefront_id, "")} for c in requests]
 
 
 def describe_contact_request(session: Session, contact: Contact) -> dict[str, Any]:
-    storefront = session.get(Storefront, contact.storefront_id)
-    return {"contact": _describe_person(contact), "account_id": contact.account_id,
-            "account_number": contact.account.number, "account_name": contact.account.name,
-            "storefront_id": contact.storefront_id, "storefront_name": storefront.name}
+    return describe_contact_requests(session, [contact])[0]
+
+
+def _storefront_names(session: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = ids - {None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(Storefront.id, Storefront.name).where(Storefront.id.in_(wanted)))
+    return {storefront_id: name for storefront_id, name in rows}
 
 
 def _describe_person(contact: Contact) -> dict[str, Any]:
