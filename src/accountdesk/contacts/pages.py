@@ -120,7 +120,7 @@ def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: D
                     staff: Manager) -> Response:
     """E-mail the contact a single-use link to choose a new password."""
     _, contact = _find(session, staff, account_id, contact_id)
-    service.send_password_reset(session, staff.actor, contact, request.app.state.settings.base_url)
+    service.send_password_reset(session, staff.actor, contact, request.app.state.settings)
     return flash_redirect(request, contact_url(contact), f"Reset link sent to {contact.email}.")
 
 

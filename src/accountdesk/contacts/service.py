@@ -16,7 +16,7 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
 from accountdesk.core.security import hash_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.storefronts.models import Storefront
 
@@ -121,24 +121,25 @@ def storefront_link(session: Session, contact: Contact, path: str, base_url: str
     return f"{base_url.rstrip('/')}/s/{storefront.slug}{path}"
 
 
-def send_password_reset(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+def send_password_reset(session: Session, actor: Actor, contact: Contact, settings: Settings) -> None:
     """E-mail a single-use link that lets the contact choose a new password (30 minutes by default)."""
-    minutes = get_settings().reset_token_minutes
+    minutes = settings.reset_token_minutes
     token = tokens.issue(session, RESET, timedelta(minutes=minutes), contact_id=contact.id)
-    link = storefront_link(session, contact, f"/password/reset?token={token}", base_url)
+    link = storefront_link(session, contact, f"/password/reset?token={token}", settings.base_url)
     mail.send(session, "password_reset", contact.email, language=contact.language,
               context=mail_context(session, contact, link=link, expires_minutes=minutes))
     _log(session, actor, "contact.password_reset_sent", contact)
 
 
-def send_activation(session: Session, actor: Actor, contact: Contact, base_url: str, invited_by: str = "") -> None:
+def send_activation(session: Session, actor: Actor, contact: Contact, settings: Settings,
+                    invited_by: str = "") -> None:
     """E-mail the welcome message with a link to set the first password (24 hours by default)."""
-    hours = get_settings().activation_token_hours
+    hours = settings.activation_token_hours
     token = tokens.issue(session, ACTIVATION, timedelta(hours=hours), contact_id=contact.id)
-    link = storefront_link(session, contact, f"/activate?token={token}", base_url)
+    link = storefront_link(session, contact, f"/activate?token={token}", settings.base_url)
     mail.send(session, "activation", contact.email, language=contact.language,
               context=mail_context(session, contact, link=link, expires_hours=hours, invited_by=invited_by,
-                                   sign_in_link=storefront_link(session, contact, "/sign-in", base_url)))
+                                   sign_in_link=storefront_link(session, contact, "/sign-in", settings.base_url)))
     _log(session, actor, "contact.activation_sent", contact)
 
 

@@ -336,7 +336,7 @@ def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> d
 
 
 def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, storefront: Storefront,
-                           email: str, account_code: str, base_url: str,
+                           email: str, account_code: str, settings: Settings,
                            role: str = ContactRole.buyer) -> Contact:
     """Staff make an instant account: the local account of the ERP customer (made or reused) and an invited login
     for the ERP contact with this e-mail, who gets the activation e-mail. The storefront's cash account and
@@ -353,5 +353,5 @@ def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, 
         raise field_error("account_code", match.refusal, code="instant_account_refused")
     account = account_from_erp(session, actor, match.account, storefront)
     contact, _ = _login_from_erp(session, actor, account, storefront, match.contact, role)
-    contacts.send_activation(session, actor, contact, base_url, invited_by=storefront.name)
+    contacts.send_activation(session, actor, contact, settings, invited_by=storefront.name)
     return contact

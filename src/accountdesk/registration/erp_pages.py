@@ -89,7 +89,7 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
         with session.begin_nested():
             contact = service.create_instant_account(
                 session, staff.actor, erp, storefront, form.get("email", ""), form.get("account_code", ""),
-                request.app.state.settings.base_url, form.get("role") or ContactRole.buyer)
+                request.app.state.settings, form.get("role") or ContactRole.buyer)
     except AppError as exc:
         return _instant_page(request, session, staff, erp, form.get("email", ""), storefront_id,
                              Form.refused(form, field_errors(exc), "instant"), exc.status_code)

@@ -361,7 +361,7 @@ def account_request(account_id: Id, request: Request, session: DbSession, staff:
 def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """Approve a registration; a second decision is refused with a message."""
     try:
-        account = service.approve_account(session, staff.actor, account_id, request.app.state.settings.base_url)
+        account = service.approve_account(session, staff.actor, account_id, request.app.state.settings)
     except Conflict as exc:
         return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
     return flash_redirect(request, "/console/approvals",

@@ -34,6 +34,7 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
@@ -380,7 +381,7 @@ def _known_email(session: Session, storefront: Storefront, known: list[Contact],
     password (an ordinary sign-in)."""
     tell_owner(session, known[0], base_url)
     chosen = next((c for c in known if c.id == password.owner_id and c.can_sign_in), None) if signs_in else None
-    if chosen is None or not _may_sign_in(session, storefront, chosen):
+    if chosen is None or not _may_sign_in(session, storefront, chosen, base_url):
         return outcome
     return replace(outcome, sign_in=chosen)
 
@@ -395,7 +396,7 @@ def tell_owner(session: Session, owner: Contact, base_url: str) -> None:
                  subject_id=owner.id, account_id=owner.account_id, note=owner.email)
 
 
-def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> bool:
+def _may_sign_in(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> bool:
     """Whether a known registrant who typed their right password is signed in at once.
 
     No ERP gateway is passed on purpose: this runs inside the serialised transaction (`serialise`), and asking the
@@ -403,7 +404,7 @@ def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> 
     Without a gateway `before_sign_in` refuses ERP-linked logins, which here only means that such a registrant gets
     the same answer without being signed in, and signs in through the sign-in form (which asks the ERP)."""
     try:
-        signin.before_sign_in(session, storefront, contact)
+        signin.before_sign_in(session, storefront, contact, base_url=base_url)
     except AppError:
         return False
     return True
@@ -677,7 +678,7 @@ def _tell_rejected(session: Session, contact: Contact, reason: str) -> None:
               context=contacts.mail_context(session, contact, reason=reason))
 
 
-def approve_account(session: Session, actor: Actor, account_id: int, base_url: str) -> Account:
+def approve_account(session: Session, actor: Actor, account_id: int, settings: Settings) -> Account:
     """Approve a registration: the account and its waiting contacts become active and are told by e-mail. A reseller's
     registrant is also invited to the console as its first reseller administrator (My Customers)."""
     account = _decide_account(session, account_id, AccountStatus.active)
@@ -685,11 +686,11 @@ def approve_account(session: Session, actor: Actor, account_id: int, base_url: s
     waiting = [c for c in contacts.list_contacts(session, account) if c.status == ContactStatus.pending_approval]
     for contact in waiting:
         contact.status = ContactStatus.active
-        _tell_approved(session, actor, contact, base_url)
+        _tell_approved(session, actor, contact, settings.base_url)
     if account.kind == AccountKind.reseller and waiting:
         registrant = min(waiting, key=lambda c: c.id)
         staff_admin.invite_registrant(session, actor, account, registrant.email, registrant.name, registrant.language,
-                                      base_url)
+                                      settings)
     on_account_approved(session, account)
     return account
 

@@ -246,8 +246,8 @@ def add_user(reseller_id: Id, customer_id: Id, request: Request, session: DbSess
     """Add storefront user: a welcome e-mail with the activation link goes out."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id, lock=True)
-    base_url = request.app.state.settings.base_url
-    user, errors = attempt(session, lambda: service.add_user(session, staff.actor, reseller, customer, form, base_url))
+    settings = request.app.state.settings
+    user, errors = attempt(session, lambda: service.add_user(session, staff.actor, reseller, customer, form, settings))
     if user is None:
         return record_page(request, session, staff, reseller, customer,
                            forms={"user": Form.refused(form, errors, "user")}, status=422)
@@ -264,9 +264,9 @@ def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, requ
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id)
     contact = contacts.get_contact(session, customer, user_id)
-    base_url = request.app.state.settings.base_url
+    settings = request.app.state.settings
     _, errors = attempt(session, lambda: service.run_user_action(session, staff.actor, reseller, contact, action,
-                                                                 base_url))
+                                                                 settings))
     if errors:
         return record_page(request, session, staff, reseller, customer, problem=" ".join(errors.values()),
                            status=409)

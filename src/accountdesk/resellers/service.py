@@ -20,6 +20,7 @@ from accountdesk.core import audit, exports, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.orders import service as orders
 from accountdesk.resellers.models import Subscription, SubscriptionStatus
@@ -352,7 +353,7 @@ def clean_user(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def add_user(session: Session, actor: Actor, reseller: Account, customer: Account, raw: dict[str, Any],
-             base_url: str) -> Contact:
+             settings: Settings) -> Contact:
     """A new storefront user, invited on the reseller's storefront, with a welcome e-mail to activate the login."""
     data = clean_user(raw)
     storefront = storefront_of(session, reseller)
@@ -362,24 +363,25 @@ def add_user(session: Session, actor: Actor, reseller: Account, customer: Accoun
     acting = actor_for(actor, reseller)
     contact = contacts.create_contact(session, acting, customer, {**data, "storefront_id": storefront.id},
                                       status=ContactStatus.invited)
-    contacts.send_activation(session, acting, contact, base_url, invited_by=reseller.name)
+    contacts.send_activation(session, acting, contact, settings, invited_by=reseller.name)
     return contact
 
 
-def resend_activation(session: Session, actor: Actor, reseller: Account, contact: Contact, base_url: str) -> None:
+def resend_activation(session: Session, actor: Actor, reseller: Account, contact: Contact,
+                      settings: Settings) -> None:
     if contact.status != ContactStatus.invited:
         raise Conflict("This user has already activated the login; send a password reset instead.",
                        code="already_activated")
-    contacts.send_activation(session, actor_for(actor, reseller), contact, base_url, invited_by=reseller.name)
+    contacts.send_activation(session, actor_for(actor, reseller), contact, settings, invited_by=reseller.name)
 
 
-def reset_password(session: Session, actor: Actor, reseller: Account, contact: Contact, base_url: str) -> None:
+def reset_password(session: Session, actor: Actor, reseller: Account, contact: Contact, settings: Settings) -> None:
     if contact.status == ContactStatus.invited:
         raise Conflict("This user has not activated the login yet; resend the activation link instead.",
                        code="not_activated")
     if contact.status != ContactStatus.active and contact.status != ContactStatus.expired:
         raise Conflict("Activate this user first.", code="user_not_active")
-    contacts.send_password_reset(session, actor_for(actor, reseller), contact, base_url)
+    contacts.send_password_reset(session, actor_for(actor, reseller), contact, settings)
 
 
 def set_user_active(session: Session, actor: Actor, reseller: Account, contact: Contact, active: bool) -> None:
@@ -393,13 +395,13 @@ def set_user_active(session: Session, actor: Actor, reseller: Account, contact: 
 
 
 def run_user_action(session: Session, actor: Actor, reseller: Account, contact: Contact, action: str,
-                    base_url: str) -> None:
+                    settings: Settings) -> None:
     """One action of a storefront user's menu, by its name in the API and on the page."""
     match action:
         case "resend-activation":
-            resend_activation(session, actor, reseller, contact, base_url)
+            resend_activation(session, actor, reseller, contact, settings)
         case "reset-password":
-            reset_password(session, actor, reseller, contact, base_url)
+            reset_password(session, actor, reseller, contact, settings)
         case "deactivate" | "activate":
             set_user_active(session, actor, reseller, contact, action == "activate")
         case _:

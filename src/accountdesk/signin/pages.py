@@ -133,7 +133,7 @@ def forgot(slug: str, request: Request, session: DbSession, email: Text = "") ->
         if not email.strip():
             raise ValidationFailed("Enter your e-mail address.", fields={"email": "Enter your e-mail address."})
         service.request_password_reset(session, request.app.state.rate_limits, slug, email, client_address(request),
-                                       request.app.state.settings.base_url)
+                                       request.app.state.settings)
     except AppError as exc:
         return _page(request, "storefronts/forgot_password.html", get_storefront(session, slug), {"email": email},
                      error=exc)

@@ -80,7 +80,7 @@ def invite_form(request: Request, session: DbSession, staff: Manager,
 def invite(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Create the user and e-mail the invitation link."""
     user, errors = attempt(session, lambda: admin.invite(session, staff, StaffInvite.model_validate(
-        without_blanks(form)).model_dump(), request.app.state.settings.base_url))
+        without_blanks(form)).model_dump(), request.app.state.settings))
     if user is None:
         return _invite_page(request, session, staff, Form.refused(form, errors, "invite"), 422)
     return flash_redirect(request, staff_url(user), f"Invitation sent to {user.email}.")
@@ -138,7 +138,7 @@ def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager
 def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """Send the invitation again; the earlier link stops working."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
-    admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
+    admin.resend_invitation(session, staff, user, request.app.state.settings)
     return flash_redirect(request, staff_url(user), f"Invitation sent again to {user.email}.")
 
 
