@@ -15,9 +15,8 @@ from accountdesk.accounts.models import (
     PaymentMethod,
 )
 from accountdesk.core import validation
+from accountdesk.core.languages import Language
 from accountdesk.core.validation import Id
-
-Language = Literal["en", "fr", "de"]
 
 
 class AddressIn(BaseModel):

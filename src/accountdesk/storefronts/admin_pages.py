@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
@@ -33,7 +34,8 @@ def _edit_page(request: Request, staff: StaffPrincipal, storefront: Storefront, 
                status: int = 200) -> Response:
     return page(request, "storefronts/policy.html", {"staff": staff, "storefront": storefront,
                                                      "current": policy.describe(storefront), "form": form or Form(),
-                                                     "editable": staff.may(ADMIN)}, status)
+                                                     "editable": staff.may(ADMIN),
+                                                     "languages": list(LANGUAGES.items())}, status)
 
 
 @router.get("")
