@@ -222,16 +222,6 @@ def _kind(storefront: Storefront, body: RegistrationIn, errors: dict[str, str]) 
     return AccountKind.b2c if body.private_person else AccountKind.b2b
 
 
-def account_defaults(storefront: Storefront) -> dict[str, Any]:
-    """What a new self-registered account takes from the storefront's registration policy."""
-    return {"payment_method": storefront.default_payment_method, "payment_terms": storefront.default_payment_terms,
-            "prorate_billing": storefront.default_prorate_billing, "billing_day": storefront.default_billing_day,
-            "partial_charges_invoicing": storefront.default_partial_charges_invoicing,
-            "auto_invoice_email": storefront.default_auto_invoice_email, "currency": storefront.default_currency,
-            "customer_group": storefront.default_customer_group, "price_group": storefront.default_price_group,
-            "rep_code": storefront.default_rep_code, "storefront_id": storefront.id}
-
-
 def check_registration(storefront: Storefront, body: RegistrationIn) -> Applicant:
     """Every problem of the form at once (422 with one message per field), or the normalised registration."""
     errors: dict[str, str] = {}
@@ -241,7 +231,7 @@ def check_registration(storefront: Storefront, body: RegistrationIn) -> Applican
     if errors:
         raise ValidationFailed(fields=errors)
     name = body.company_name.strip() if kind != AccountKind.b2c else f"{body.first_name} {body.last_name}"
-    account = {**account_defaults(storefront), "name": name, "kind": kind, "email": person["email"],
+    account = {**storefront.account_defaults(), "name": name, "kind": kind, "email": person["email"],
                "phone": person["phone"], "preferred_language": person["language"]}
     return Applicant(account, billing, {**person, "role": ContactRole.account_admin})
 

@@ -201,25 +201,13 @@ def _address(details: dict[str, str]) -> dict[str, Any]:
             "postcode": details["postcode"], "country": details["country"]}
 
 
-def storefront_defaults(storefront: Storefront | None) -> dict[str, Any]:
-    """What a new customer of the reseller takes from the reseller's storefront: payment and billing defaults."""
-    if storefront is None:
-        return {}
-    return {"storefront_id": storefront.id, "payment_method": storefront.default_payment_method,
-            "payment_terms": storefront.default_payment_terms, "prorate_billing": storefront.default_prorate_billing,
-            "billing_day": storefront.default_billing_day,
-            "partial_charges_invoicing": storefront.default_partial_charges_invoicing,
-            "auto_invoice_email": storefront.default_auto_invoice_email, "currency": storefront.default_currency,
-            "customer_group": storefront.default_customer_group, "price_group": storefront.default_price_group,
-            "rep_code": storefront.default_rep_code, "preferred_language": storefront.default_language}
-
-
 def create_customer(session: Session, actor: Actor, reseller: Account, raw: dict[str, Any]) -> Account:
     """A new B2B customer of the reseller, on the reseller's storefront, with that storefront's defaults."""
     details = clean_details(raw)
     storefront = storefront_of(session, reseller)
-    data = {**storefront_defaults(storefront), "name": details["name"], "email": details["email"],
-            "phone": details["phone"], "kind": AccountKind.b2b, "status": AccountStatus.active}
+    data = {**(storefront.account_defaults() if storefront else {}), "name": details["name"],
+            "email": details["email"], "phone": details["phone"], "kind": AccountKind.b2b,
+            "status": AccountStatus.active}
     prefix = storefront.account_number_prefix if storefront else accounts.DEFAULT_PREFIX
     return accounts.create_account(session, actor_for(actor, reseller), reseller.id, data,
                                    billing_address=_address(details), number_prefix=prefix)
