@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact, ContactStatus
-from accountdesk.core import audit, sessions, tokens, validation
+from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
@@ -49,14 +49,6 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     return storefront
 
 
-def _phone(value: str, account: Account) -> str:
-    billing = account.billing_address
-    try:
-        return validation.normalise_phone(value, billing.country if billing else None)
-    except ValueError as exc:
-        raise field_error("phone", str(exc)) from exc
-
-
 def _log(session: Session, actor: Actor, action: str, contact: Contact, changes: dict[str, Any] | None = None,
          note: str = "") -> None:
     audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
@@ -70,7 +62,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
     active = data.pop("active", True)
     storefront = storefront_for(session, account, data.pop("storefront_id", None), reseller_scope=reseller_scope)
     if data.get("phone"):
-        data["phone"] = _phone(data["phone"], account)
+        data["phone"] = accounts.normalise_phone(data["phone"], account.billing_country)
     contact = Contact(account_id=account.id, storefront_id=storefront.id,
                       status=status or (ContactStatus.active if active else ContactStatus.deactivated), **data)
     session.add(contact)
@@ -84,7 +76,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
 def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> dict[str, list[Any]]:
     data = {k: v for k, v in data.items() if v is not None}
     if "phone" in data:
-        data["phone"] = _phone(data["phone"], contact.account)
+        data["phone"] = accounts.normalise_phone(data["phone"], contact.account.billing_country)
     changes = audit.apply_changes(contact, data)
     if changes:
         session.flush()

@@ -330,9 +330,8 @@ def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> d
     """A login's fields taken from its ERP contact: names, e-mail, phone (left out when the ERP's cannot be read),
     the storefront's language and the ERP contact code (which makes the login ERP-linked, see signin.erp_check)."""
     email = validation.normalise_email(erp.email)
-    billing = account.billing_address
     return {"storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
-            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, billing.country if billing else ""),
+            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, account.billing_country or ""),
             "language": storefront.default_language, "erp_contact_code": erp.code or None}
 
 

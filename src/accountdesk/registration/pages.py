@@ -68,7 +68,7 @@ def _register_page(request: Request, storefront: Storefront, form: Form, status:
     options = sorted(validation.subdivisions(country).items(), key=lambda item: item[1]) if country else []
     response = page(request, "registration/register.html", {
         "storefront": storefront, "form": form, "countries": validation.countries(), "subdivisions": options,
-        "region_required": bool(country) and service.region_required(country)}, status)
+        "region_required": bool(country) and validation.region_required(country)}, status)
     response.headers.update(headers or {})
     return response
 

@@ -64,7 +64,7 @@ def subdivisions(code: str) -> dict[str, Any]:
     except ValueError as exc:
         raise NotFound(str(exc), code="country_not_found") from exc
     items = sorted(validation.subdivisions(country).items(), key=lambda item: item[1])
-    return {"country": country, "required": service.region_required(country),
+    return {"country": country, "required": validation.region_required(country),
             "subdivisions": [{"code": c, "name": n} for c, n in items]}
 
 

