@@ -156,3 +156,21 @@ def test_search_beyond_the_match_cap(db, client, monkeypatch):
     assert few["total"] == 1 and few["total_is_exact"] is True and few["items"][0]["name"] == "Rare Common Thing"
     listed = client.get("/api/v1/accounts", params={"per_page": 3, "sort": "-name"}, headers=headers).json()
     assert listed["total_is_exact"] is False and listed["items"][0]["name"] == "Rare Common Thing"
+
+
+def test_an_address_needs_a_state_where_the_country_needs_one(db, client):
+    """The rule registration and resellers follow too (core.validation.address_region)."""
+    headers = f.token(client, f.staff(db, "csr"))
+    us = {"line1": "1 Main Street", "city": "Springfield", "postcode": "62701", "country": "US"}
+    missing = client.post("/api/v1/accounts", json={"name": "Prairie Supply", "billing_address": us},
+                          headers=headers)
+    assert missing.status_code == 422
+    assert missing.json()["error"]["fields"] == {"billing_address.region": "Choose a state or province."}
+    created = client.post("/api/v1/accounts", headers=headers,
+                          json={"name": "Prairie Supply", "billing_address": {**us, "region": "IL"}})
+    assert created.status_code == 201 and created.json()["addresses"][0]["region"] == "US-IL"
+    book = f"/api/v1/accounts/{created.json()['id']}/addresses"
+    assert client.post(book, json=us, headers=headers).status_code == 422
+    # Hong Kong's addresses need a region, but ISO 3166-2 offers none to choose: not required
+    hong_kong = {"line1": "1 Queen's Road Central", "city": "Central", "country": "HK"}
+    assert client.post(book, json=hong_kong, headers=headers).status_code == 201

@@ -11,7 +11,7 @@ from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
 from accountdesk.erp.demo_data import SHARED_EMAIL
 from tests import factories as f
-from tests.erp_world import erp_store, erp_world, file_erp, sap_world  # noqa: F401 (fixtures)
+from tests.erp_world import erp_account, erp_store, erp_world, file_erp, sap_world  # noqa: F401 (fixtures)
 from tests.mailbox import deliver_and_read, links
 from tests.test_console_pages import post, sign_in
 
@@ -55,6 +55,20 @@ def test_instant_account_from_the_erp_invites_the_contact(db, client, mail_dir, 
     ltd = client.post(URL, headers=headers, json={"email": SHARED_EMAIL, "account_code": "C20000",
                                                   "storefront_id": store.id})
     assert ltd.status_code == 201 and ltd.json()["account"]["number"] == "C20000"
+
+
+def test_an_instant_account_takes_the_storefront_defaults_the_erp_does_not_hold(db):
+    defaults = {"default_prorate_billing": True, "default_billing_day": 15, "default_rep_code": "R7",
+                "default_partial_charges_invoicing": "immediately", "default_auto_invoice_email": False,
+                "default_language": "de", "default_customer_group": "web", "default_payment_method": "cash"}
+    store = erp_store(db, **defaults)
+    account = erp_account(db, store, "C20001")
+    assert (account.prorate_billing, account.billing_day, account.rep_code, account.partial_charges_invoicing,
+            account.auto_invoice_email, account.preferred_language) == (True, 15, "R7", "immediately", False, "de")
+    # what the ERP holds wins: its group, terms and currency, and an ERP customer is invoiced
+    assert (account.customer_group, account.payment_terms, account.currency, account.payment_method) == (
+        "100", "1", "GBP", "invoice")
+    assert account.storefront_id == store.id
 
 
 def test_cash_excluded_and_unknown_codes_are_refused(db, client, file_erp):

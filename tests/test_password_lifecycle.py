@@ -16,6 +16,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import SingleUseToken
+from accountdesk.core.settings import Settings
 from tests import factories as f
 from tests.conftest import free_port
 from tests.mailbox import SmtpSink, deliver_and_read, links, start_smtp, text_of, wait_for
@@ -36,6 +37,11 @@ def smtp(settings, db) -> Iterator[tuple[TestClient, SmtpSink]]:
             yield client, sink
     finally:
         controller.stop()
+
+
+def at_testserver(settings: Settings) -> Settings:
+    """The settings with the TestClient's address in the links that e-mails carry."""
+    return settings.model_copy(update={"base_url": "http://testserver"})
 
 
 def link_in_mail(sink: SmtpSink, address: str, path: str) -> str:
@@ -136,11 +142,11 @@ def test_forgot_password_link_over_smtp_is_single_use_and_ends_other_sessions(db
         assert session.get(Contact, contact.id).password_hash != contact.password_hash
 
 
-def test_expired_or_foreign_reset_links_are_refused(db, client, mail_dir):
+def test_expired_or_foreign_reset_links_are_refused(db, client, mail_dir, settings):
     store, other = f.storefront(db), f.storefront(db)
     contact = f.contact(db, f.account(db, storefront_id=store.id), store)
     with db.transaction() as session:
-        contacts.send_password_reset(session, Actor.system(), session.get(Contact, contact.id), "http://testserver")
+        contacts.send_password_reset(session, Actor.system(), session.get(Contact, contact.id), at_testserver(settings))
     [message] = deliver_and_read(db, mail_dir)
     token = next(link for link in links(message) if "/password/reset" in link).split("token=")[1]
     foreign = client.post(f"/api/v1/storefronts/{other.slug}/password-resets/complete",
@@ -157,14 +163,14 @@ def test_expired_or_foreign_reset_links_are_refused(db, client, mail_dir):
     assert api_sign_in(client, store, contact.email).status_code == 201  # the old password still works
 
 
-def test_activation_link_sets_the_first_password_and_signs_in(db, client, mail_dir):
+def test_activation_link_sets_the_first_password_and_signs_in(db, client, mail_dir, settings):
     store = f.storefront(db)
     account = f.account(db, storefront_id=store.id, name="Fresh Start Ltd")
     invited = f.contact(db, account, store, password=None, status="invited", email="ivy@example.com")
     by_api = f.contact(db, f.account(db, storefront_id=store.id), store, password=None, status="invited")
     with db.transaction() as session:
         for contact in (invited, by_api):
-            contacts.send_activation(session, Actor.system(), session.get(Contact, contact.id), "http://testserver")
+            contacts.send_activation(session, Actor.system(), session.get(Contact, contact.id), at_testserver(settings))
     messages = deliver_and_read(db, mail_dir)
     link_of = {m["To"]: next(link for link in links(m) if "/activate" in link) for m in messages}
     assert api_sign_in(client, store, "ivy@example.com").status_code == 401  # no password yet

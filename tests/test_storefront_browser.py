@@ -93,13 +93,14 @@ def test_account_chooser_for_one_email_on_two_accounts(db, page, live_server):
     expect(page).to_have_url(re.compile(rf"/s/{store.slug}/sign-in"))
 
 
-def test_invited_contact_activates_and_is_signed_in(db, page, live_server, mail_dir):
+def test_invited_contact_activates_and_is_signed_in(db, page, live_server, mail_dir, settings):
     store = f.storefront(db, name="Office Goods")
     account = f.account(db, storefront_id=store.id, name="Paper Trail GmbH")
     invited = f.contact(db, account, store, password=None, status="invited", email="ivy@example.com",
                         first_name="Ivy", last_name="Newcomer")
     with db.transaction() as session:
-        contacts.send_activation(session, Actor.system(), session.get(Contact, invited.id), live_server)
+        contacts.send_activation(session, Actor.system(), session.get(Contact, invited.id),
+                                 settings.model_copy(update={"base_url": live_server}))
     page.goto(mailed_link(mail_dir, "ivy@example.com", "/activate"))
     expect(page.get_by_role("heading", name="Welcome, Ivy: choose your password")).to_be_visible()
     set_new_password(page, "short")

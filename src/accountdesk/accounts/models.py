@@ -90,6 +90,13 @@ class Account(Base):
         return next((a for a in self.addresses if a.is_billing), self.addresses[0] if self.addresses else None)
 
     @property
+    def billing_country(self) -> str | None:
+        """The billing address's country: a phone number of the account or its contacts typed without its +country
+        code is read as one of this country."""
+        billing = self.billing_address
+        return billing.country if billing else None
+
+    @property
     def is_active(self) -> bool:
         return self.status == AccountStatus.active
 

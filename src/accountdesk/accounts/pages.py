@@ -22,7 +22,6 @@ from accountdesk.accounts.models import (
 from accountdesk.accounts.schemas import AccountCreate, AccountUpdate, AddressIn
 from accountdesk.core import validation
 from accountdesk.core.errors import BadRequest
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, nest, page, without_blanks
 from accountdesk.core.validation import Id
@@ -34,7 +33,6 @@ router = APIRouter(prefix="/console/accounts", route_class=PageRoute, include_in
 Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 PER_PAGE = 25
 SORTS = {"name": "Name A–Z", "-name": "Name Z–A", "number": "Number ↑", "-number": "Number ↓",
          "-created_at": "Newest first", "created_at": "Oldest first"}
@@ -85,7 +83,7 @@ def new_account_form(request: Request, session: DbSession, staff: Manager,
     return _new_page(request, session, staff, Form({**NEW_DEFAULTS, "name": name}, submitted=True, prefix="new"))
 
 
-@router.post("/new", dependencies=CSRF)
+@router.post("/new")
 def create_account(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Create a customer; refused input shows the form again with a message beside each field."""
     account, errors = attempt(session, lambda: _create(session, staff, form))
@@ -147,7 +145,7 @@ def _attribute_texts(session: Session, account: Account) -> dict[str, Any]:
             for key, value in service.attribute_values(session, account).items()}
 
 
-@router.post("/{account_id}", dependencies=CSRF)
+@router.post("/{account_id}")
 def update_account(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Save the details and custom attributes edited on the record page."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -166,7 +164,7 @@ def _update(session: Session, staff: StaffPrincipal, account: Account, form: dic
     return service.update_account(session, staff.actor, account, fields, staff.reseller_scope)
 
 
-@router.post("/{account_id}/status", dependencies=CSRF)
+@router.post("/{account_id}/status")
 def set_account_active(account_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """The Active toggle: the contacts of an inactive account cannot sign in."""
@@ -179,7 +177,7 @@ def set_account_active(account_id: Id, request: Request, session: DbSession, sta
     return flash_redirect(request, account_url(account), "Account activated." if active else "Account deactivated.")
 
 
-@router.post("/{account_id}/addresses", dependencies=CSRF)
+@router.post("/{account_id}/addresses")
 def add_address(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Add an address to the address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -190,7 +188,7 @@ def add_address(account_id: Id, request: Request, session: DbSession, staff: Man
     return flash_redirect(request, account_url(account) + "#addresses", "Address added.")
 
 
-@router.post("/{account_id}/addresses/{address_id}", dependencies=CSRF)
+@router.post("/{account_id}/addresses/{address_id}")
 def update_address(account_id: Id, address_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Change one address of the address book."""
@@ -203,7 +201,7 @@ def update_address(account_id: Id, address_id: Id, request: Request, session: Db
     return flash_redirect(request, account_url(account) + "#addresses", "Address saved.")
 
 
-@router.post("/{account_id}/addresses/{address_id}/delete", dependencies=CSRF)
+@router.post("/{account_id}/addresses/{address_id}/delete")
 def delete_address(account_id: Id, address_id: Id, request: Request, session: DbSession,
                    staff: Manager) -> Response:
     """Remove an address from the address book."""

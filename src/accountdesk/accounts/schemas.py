@@ -15,9 +15,8 @@ from accountdesk.accounts.models import (
     PaymentMethod,
 )
 from accountdesk.core import validation
+from accountdesk.core.languages import Language
 from accountdesk.core.validation import Id
-
-Language = Literal["en", "fr", "de"]
 
 
 class AddressIn(BaseModel):
@@ -26,7 +25,9 @@ class AddressIn(BaseModel):
     line2: str = Field("", max_length=200)
     city: str = Field(min_length=1, max_length=120)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
-    region: str = Field("", max_length=10, description="ISO 3166-2 subdivision, e.g. US-CA")
+    region: str = Field("", max_length=10, validate_default=True,
+                        description="ISO 3166-2 subdivision, e.g. US-CA (required where the country's addresses "
+                                    "need one)")
     postcode: str = Field("", max_length=20)
     is_billing: bool = False
     is_shipping: bool = False
@@ -48,7 +49,7 @@ class AddressIn(BaseModel):
     @classmethod
     def _region(cls, value: str, info: ValidationInfo) -> str:
         country = info.data.get("country")
-        return validation.region_code(country, value) if country else value
+        return validation.address_region(country, value) if country else value
 
     @field_validator("postcode")
     @classmethod

@@ -205,7 +205,7 @@ def _distributor_managed(field: str) -> ValidationFailed:
 
 
 def normalise_phone(value: str, country: str | None) -> str:
-    """An account's phone, like a contact's: E.164, read in the billing address's country."""
+    """An account's or a contact's phone: E.164, read in the billing address's country (Account.billing_country)."""
     try:
         return validation.normalise_phone(value, country)
     except ValueError as exc:
@@ -255,8 +255,7 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
     if "name" in data and not data["name"]:
         raise field_error("name", "Enter the account name.")
     if data.get("phone") and data["phone"] != account.phone:
-        billing = account.billing_address
-        data["phone"] = normalise_phone(data["phone"], billing.country if billing else None)
+        data["phone"] = normalise_phone(data["phone"], account.billing_country)
     changes = audit.apply_changes(account, data)
     if attributes is not None:
         changes |= set_attributes(session, account, attributes)

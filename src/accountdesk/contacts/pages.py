@@ -16,7 +16,6 @@ from accountdesk.contacts import service
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
 from accountdesk.core.errors import BadRequest
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -28,7 +27,6 @@ router = APIRouter(prefix="/console/accounts/{account_id}/contacts", route_class
 Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 OPTIONS = {**ACCOUNT_OPTIONS,
            "contact_roles": [(r.value, r.value.replace("_", " ").capitalize()) for r in ContactRole]}
 
@@ -51,7 +49,7 @@ def contact_url(contact: Contact) -> str:
     return f"/console/accounts/{contact.account_id}/contacts/{contact.id}"
 
 
-@router.post("", dependencies=CSRF)
+@router.post("")
 def add_contact(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -83,7 +81,7 @@ def contact_page(request: Request, session: Session, staff: StaffPrincipal, acco
         "form": details or Form(prefix="contact"), "password_form": password or Form(prefix="password")}, status)
 
 
-@router.post("/{contact_id}", dependencies=CSRF)
+@router.post("/{contact_id}")
 def update_contact(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Save the contact's details."""
@@ -96,7 +94,7 @@ def update_contact(account_id: Id, contact_id: Id, request: Request, session: Db
     return flash_redirect(request, contact_url(contact), "Changes saved." if changes else "Nothing changed.")
 
 
-@router.post("/{contact_id}/status", dependencies=CSRF)
+@router.post("/{contact_id}/status")
 def set_contact_active(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """Activate or deactivate the login; deactivation signs the contact out everywhere."""
@@ -117,16 +115,16 @@ def confirm_reset(account_id: Id, contact_id: Id, request: Request, session: DbS
         "minutes": request.app.state.settings.reset_token_minutes})
 
 
-@router.post("/{contact_id}/reset", dependencies=CSRF)
+@router.post("/{contact_id}/reset")
 def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
                     staff: Manager) -> Response:
     """E-mail the contact a single-use link to choose a new password."""
     _, contact = _find(session, staff, account_id, contact_id)
-    service.send_password_reset(session, staff.actor, contact, request.app.state.settings.base_url)
+    service.send_password_reset(session, staff.actor, contact, request.app.state.settings)
     return flash_redirect(request, contact_url(contact), f"Reset link sent to {contact.email}.")
 
 
-@router.post("/{contact_id}/password", dependencies=CSRF)
+@router.post("/{contact_id}/password")
 def enter_password(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
     """Enter a password for the contact, where the storefront allows manual entry (its policy applies)."""

@@ -79,7 +79,7 @@ def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: D
     """E-mail the contact a single-use link to choose a new password."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     service.send_password_reset(session, staff.actor, service.get_contact(session, account, contact_id),
-                                base_url(request))
+                                request.app.state.settings)
     return {"status": "sent"}
 
 

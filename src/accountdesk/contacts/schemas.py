@@ -8,11 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accountdesk.core import validation
-from accountdesk.core.languages import DATE_FORMATS
+from accountdesk.core.languages import DateFormat, Language
 from accountdesk.core.validation import Id
 
-Language = Literal["en", "fr", "de"]
-DateFormat = Literal[tuple(DATE_FORMATS)]  # type: ignore[valid-type]
 Role = Literal["buyer", "account_admin"]
 
 

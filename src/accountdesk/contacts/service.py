@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact, ContactStatus
-from accountdesk.core import audit, sessions, tokens, validation
+from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
 from accountdesk.core.security import hash_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.storefronts.models import Storefront
 
@@ -61,14 +61,6 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     return storefront
 
 
-def _phone(value: str, account: Account) -> str:
-    billing = account.billing_address
-    try:
-        return validation.normalise_phone(value, billing.country if billing else None)
-    except ValueError as exc:
-        raise field_error("phone", str(exc)) from exc
-
-
 def _log(session: Session, actor: Actor, action: str, contact: Contact, changes: dict[str, Any] | None = None,
          note: str = "") -> None:
     audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
@@ -82,7 +74,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
     active = data.pop("active", True)
     storefront = storefront_for(session, account, data.pop("storefront_id", None), reseller_scope=reseller_scope)
     if data.get("phone"):
-        data["phone"] = _phone(data["phone"], account)
+        data["phone"] = accounts.normalise_phone(data["phone"], account.billing_country)
     contact = Contact(account_id=account.id, storefront_id=storefront.id,
                       status=status or (ContactStatus.active if active else ContactStatus.deactivated), **data)
     session.add(contact)
@@ -96,7 +88,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
 def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> dict[str, list[Any]]:
     data = {k: v for k, v in data.items() if v is not None}
     if "phone" in data:
-        data["phone"] = _phone(data["phone"], contact.account)
+        data["phone"] = accounts.normalise_phone(data["phone"], contact.account.billing_country)
     changes = audit.apply_changes(contact, data)
     if changes:
         session.flush()
@@ -133,24 +125,25 @@ def storefront_link(session: Session, contact: Contact, path: str, base_url: str
     return f"{base_url.rstrip('/')}/s/{storefront.slug}{path}"
 
 
-def send_password_reset(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+def send_password_reset(session: Session, actor: Actor, contact: Contact, settings: Settings) -> None:
     """E-mail a single-use link that lets the contact choose a new password (30 minutes by default)."""
-    minutes = get_settings().reset_token_minutes
+    minutes = settings.reset_token_minutes
     token = tokens.issue(session, RESET, timedelta(minutes=minutes), contact_id=contact.id)
-    link = storefront_link(session, contact, f"/password/reset?token={token}", base_url)
+    link = storefront_link(session, contact, f"/password/reset?token={token}", settings.base_url)
     mail.send(session, "password_reset", contact.email, language=contact.language,
               context=mail_context(session, contact, link=link, expires_minutes=minutes))
     _log(session, actor, "contact.password_reset_sent", contact)
 
 
-def send_activation(session: Session, actor: Actor, contact: Contact, base_url: str, invited_by: str = "") -> None:
+def send_activation(session: Session, actor: Actor, contact: Contact, settings: Settings,
+                    invited_by: str = "") -> None:
     """E-mail the welcome message with a link to set the first password (24 hours by default)."""
-    hours = get_settings().activation_token_hours
+    hours = settings.activation_token_hours
     token = tokens.issue(session, ACTIVATION, timedelta(hours=hours), contact_id=contact.id)
-    link = storefront_link(session, contact, f"/activate?token={token}", base_url)
+    link = storefront_link(session, contact, f"/activate?token={token}", settings.base_url)
     mail.send(session, "activation", contact.email, language=contact.language,
               context=mail_context(session, contact, link=link, expires_hours=hours, invited_by=invited_by,
-                                   sign_in_link=storefront_link(session, contact, "/sign-in", base_url)))
+                                   sign_in_link=storefront_link(session, contact, "/sign-in", settings.base_url)))
     _log(session, actor, "contact.activation_sent", contact)
 
 

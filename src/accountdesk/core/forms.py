@@ -54,7 +54,7 @@ def csrf_token(request: Request) -> str:
 
 
 async def verify_csrf(request: Request) -> None:
-    """Dependency for every form POST: the form's token must match this browser's cookie."""
+    """The form's token must match this browser's cookie: core.pages.PageRoute checks it on every unsafe method."""
     form = await request.form()
     sent = str(form.get(CSRF_FIELD, ""))
     if not hmac.compare_digest(sent, csrf_token(request)):

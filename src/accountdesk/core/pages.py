@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
-from accountdesk.core.forms import CSRF_FIELD, redirect, render
+from accountdesk.core.forms import CSRF_FIELD, redirect, render, verify_csrf
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
 
 T = TypeVar("T")
@@ -105,16 +105,23 @@ def _hold_session(request: Request, session: DbSession) -> None:
     request.state.page_session = session
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class PageRoute(APIRoute):
-    """Route class for HTML pages: errors become a readable page with the same status instead of JSON, and the
-    request's transaction is rolled back first, since the page answers normally and the session would commit.
-    The error page gets `request.state.page_context` (e.g. {"staff": principal}, set by the principal dependency)
-    so that it keeps the layout's navigation."""
+    """Route class for HTML pages: every unsafe method (a form's POST) checks the form's CSRF token before anything
+    else (core.forms.verify_csrf), so no page module can forget it; errors become a readable page with the same
+    status instead of JSON, and the request's transaction is rolled back first, since the page answers normally
+    and the session would commit. The error page gets `request.state.page_context` (e.g. {"staff": principal}, set
+    by the principal dependency) so that it keeps the layout's navigation."""
 
     error_template = "console/error.html"
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, **kwargs: Any) -> None:
-        super().__init__(path, endpoint, dependencies=[Depends(_hold_session), *(dependencies or [])], **kwargs)
+        unsafe = set(kwargs.get("methods") or ()) - SAFE_METHODS
+        csrf = [Depends(verify_csrf)] if unsafe else []
+        super().__init__(path, endpoint, dependencies=[Depends(_hold_session), *csrf, *(dependencies or [])],
+                         **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

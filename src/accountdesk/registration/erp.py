@@ -267,8 +267,9 @@ def _currency(value: str, default: str) -> str:
 
 
 def _account_fields(erp: ErpAccount, storefront: Storefront) -> dict[str, Any]:
-    return {"number": erp.code, "erp_code": erp.code, "name": erp.name, "kind": AccountKind.b2b,
-            "status": AccountStatus.active, "storefront_id": storefront.id, "email": erp.email,
+    """The storefront's defaults for a new account, under what the ERP holds for its customer."""
+    return {**storefront.account_defaults(), "number": erp.code, "erp_code": erp.code, "name": erp.name,
+            "kind": AccountKind.b2b, "status": AccountStatus.active, "email": erp.email,
             "phone": _phone(erp.phone, erp.country), "customer_group": erp.group, "price_group": erp.price_list,
             "payment_terms": erp.payment_terms, "payment_method": PaymentMethod.invoice,
             "currency": _currency(erp.currency, storefront.default_currency), "credit_limit": erp.credit_limit}
@@ -323,14 +324,13 @@ def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> d
     """A login's fields taken from its ERP contact: names, e-mail, phone (left out when the ERP's cannot be read),
     the storefront's language and the ERP contact code (which makes the login ERP-linked, see signin.erp_check)."""
     email = validation.normalise_email(erp.email)
-    billing = account.billing_address
     return {"storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
-            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, billing.country if billing else ""),
+            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, account.billing_country or ""),
             "language": storefront.default_language, "erp_contact_code": erp.code or None}
 
 
 def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, storefront: Storefront,
-                           email: str, account_code: str, base_url: str,
+                           email: str, account_code: str, settings: Settings,
                            role: str = ContactRole.buyer) -> Contact:
     """Staff make an instant account: the local account of the ERP customer (made or reused) and an invited login
     for the ERP contact with this e-mail, who gets the activation e-mail. The storefront's cash account and
@@ -347,5 +347,5 @@ def create_instant_account(session: Session, actor: Actor, gateway: ErpGateway, 
         raise field_error("account_code", match.refusal, code="instant_account_refused")
     account = account_from_erp(session, actor, match.account, storefront)
     contact, _ = _login_from_erp(session, actor, account, storefront, match.contact, role)
-    contacts.send_activation(session, actor, contact, base_url, invited_by=storefront.name)
+    contacts.send_activation(session, actor, contact, settings, invited_by=storefront.name)
     return contact

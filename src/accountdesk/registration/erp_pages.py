@@ -13,7 +13,6 @@ from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import ContactRole
 from accountdesk.core import outbox
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id, parse_id
 from accountdesk.core.web import DbSession
@@ -29,7 +28,6 @@ console_pages = APIRouter(prefix="/console", route_class=PageRoute)
 Operator = Annotated[StaffPrincipal, Depends(console_page(OPERATOR))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 ROLES = [(ContactRole.buyer.value, "Buyer"), (ContactRole.account_admin.value, "Account admin")]
 
 
@@ -41,7 +39,7 @@ def erp_pushes(request: Request, session: DbSession, staff: Operator) -> Respons
         "undelivered": outbox.failed(session, "email")})
 
 
-@console_pages.post("/erp/pushes/{message_id}/retry", dependencies=CSRF)
+@console_pages.post("/erp/pushes/{message_id}/retry")
 def retry_push(message_id: Id, request: Request, session: DbSession, staff: Operator) -> Response:
     """Send a failed push again now."""
     push = service.retry_push(session, staff.actor, message_id)
@@ -78,7 +76,7 @@ def instant_form(request: Request, session: DbSession, staff: Operator, erp: Erp
     return _instant_page(request, session, _instant_staff(staff), erp, email, storefront_id)
 
 
-@console_pages.post("/erp/instant", dependencies=CSRF)
+@console_pages.post("/erp/instant")
 def create_instant_account(request: Request, session: DbSession, staff: Operator, erp: Erp,
                            form: Fields) -> Response:
     """Create (or reuse) the account from the ERP and send the contact's activation e-mail."""
@@ -91,7 +89,7 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
         with session.begin_nested():
             contact = service.create_instant_account(
                 session, staff.actor, erp, storefront, form.get("email", ""), form.get("account_code", ""),
-                request.app.state.settings.base_url, form.get("role") or ContactRole.buyer)
+                request.app.state.settings, form.get("role") or ContactRole.buyer)
     except AppError as exc:
         return _instant_page(request, session, staff, erp, form.get("email", ""), storefront_id,
                              Form.refused(form, field_errors(exc), "instant"), exc.status_code)
@@ -99,7 +97,7 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
                           f"{contact.email} is invited to {storefront.name}: the activation e-mail is on its way.")
 
 
-@console_pages.post("/accounts/{account_id}/erp-code", dependencies=CSRF)
+@console_pages.post("/accounts/{account_id}/erp-code")
 def remap_erp_code(account_id: Id, request: Request, session: DbSession, staff: Manager, erp: Erp,
                    form: Fields) -> Response:
     """Map the account to a customer created in the ERP by hand (the ERP code must exist there)."""

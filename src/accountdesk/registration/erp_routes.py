@@ -64,7 +64,7 @@ def create_instant_account(body: InstantAccountIn, request: Request, session: Db
                            erp: Erp) -> dict[str, Any]:
     """Make the account of an ERP customer and invite its contact with this e-mail (activation e-mail)."""
     contact = service.create_instant_account(session, staff.actor, erp, _storefront(session, body.storefront_id),
-                                             body.email, body.account_code, request.app.state.settings.base_url,
+                                             body.email, body.account_code, request.app.state.settings,
                                              body.role)
     return {"account": accounts.describe(session, contact.account), "contact": contacts.describe(contact)}
 

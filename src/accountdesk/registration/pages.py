@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address, get_db
@@ -37,7 +36,6 @@ storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute
 console_pages = APIRouter(prefix="/console/approvals", route_class=PageRoute)
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 Approver = Annotated[StaffPrincipal, Depends(console_page(APPROVE))]
-CSRF = [Depends(verify_csrf)]
 REFUSED = (ValidationError, ValidationFailed, TooManyRequests)
 PASSWORD_FIELDS = ("password", "password_confirm")
 
@@ -70,7 +68,7 @@ def _register_page(request: Request, storefront: Storefront, form: Form, status:
     options = sorted(validation.subdivisions(country).items(), key=lambda item: item[1]) if country else []
     response = page(request, "registration/register.html", {
         "storefront": storefront, "form": form, "countries": validation.countries(), "subdivisions": options,
-        "region_required": bool(country) and service.region_required(country)}, status)
+        "region_required": bool(country) and validation.region_required(country)}, status)
     response.headers.update(headers or {})
     return response
 
@@ -85,7 +83,7 @@ def registration_form(slug: str, request: Request) -> Response:
     return _register_page(request, storefront, Form(prefix="reg"))
 
 
-@storefront_pages.post("/register", dependencies=CSRF)
+@storefront_pages.post("/register")
 def register(slug: str, request: Request, form: Fields) -> Response:
     """Create the account (or, on an ERP-verified storefront, send the instant registration link); refused input
     shows the form again with a message beside each field."""
@@ -180,7 +178,7 @@ def instant_link(slug: str, request: Request, token: LinkToken,
     return _instant_step(request, storefront, token, account)
 
 
-@storefront_pages.post("/register/instant", dependencies=CSRF)
+@storefront_pages.post("/register/instant")
 def create_instant_login(slug: str, request: Request, form: Fields, token: LinkToken) -> Response:
     """Step 3: create the login for the chosen account and sign in; refused input shows the form again."""
     db = get_db(request)
@@ -230,7 +228,7 @@ def claim_form(slug: str, request: Request) -> Response:
     return _claim_page(request, service.claim_storefront(get_db(request), slug), Form(prefix="claim"))
 
 
-@storefront_pages.post("/register/contact", dependencies=CSRF)
+@storefront_pages.post("/register/contact")
 def claim(slug: str, request: Request, form: Fields) -> Response:
     """Check the proof; on success show the account's basic details and the create-login form."""
     db = get_db(request)
@@ -247,7 +245,7 @@ def claim(slug: str, request: Request, form: Fields) -> Response:
     return _login_page(request, storefront, proof["claim_token"], proof["account"], Form(prefix="login"))
 
 
-@storefront_pages.post("/register/contact/login", dependencies=CSRF)
+@storefront_pages.post("/register/contact/login")
 def add_contact(slug: str, request: Request, form: Fields) -> Response:
     """Step 2: create the visitor's login on the proven account."""
     db = get_db(request)
@@ -317,7 +315,7 @@ def contact_request(contact_id: Id, request: Request, session: DbSession, staff:
     return _contact_request_page(request, session, staff, contact_id)
 
 
-@console_pages.post("/contacts/{contact_id}/approve", dependencies=CSRF)
+@console_pages.post("/contacts/{contact_id}/approve")
 def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """Approve a new contact; a second decision is refused with a message."""
     here = f"/console/approvals/contacts/{contact_id}"
@@ -329,7 +327,7 @@ def approve_contact(contact_id: Id, request: Request, session: DbSession, staff:
                                                          "they were told by e-mail.")
 
 
-@console_pages.post("/contacts/{contact_id}/reject", dependencies=CSRF)
+@console_pages.post("/contacts/{contact_id}/reject")
 def reject_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
     """Reject a new contact with a reason that is e-mailed to them."""
     here = f"/console/approvals/contacts/{contact_id}"
@@ -359,18 +357,18 @@ def account_request(account_id: Id, request: Request, session: DbSession, staff:
     return _request_page(request, session, staff, account_id)
 
 
-@console_pages.post("/{account_id}/approve", dependencies=CSRF)
+@console_pages.post("/{account_id}/approve")
 def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
     """Approve a registration; a second decision is refused with a message."""
     try:
-        account = service.approve_account(session, staff.actor, account_id, request.app.state.settings.base_url)
+        account = service.approve_account(session, staff.actor, account_id, request.app.state.settings)
     except Conflict as exc:
         return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
     return flash_redirect(request, "/console/approvals",
                           f"Approved {account.name} ({account.number}); the registrant was told by e-mail.")
 
 
-@console_pages.post("/{account_id}/reject", dependencies=CSRF)
+@console_pages.post("/{account_id}/reject")
 def reject(account_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
     """Reject a registration with a reason that is e-mailed to the registrant."""
     try:

@@ -64,7 +64,7 @@ def subdivisions(code: str) -> dict[str, Any]:
     except ValueError as exc:
         raise NotFound(str(exc), code="country_not_found") from exc
     items = sorted(validation.subdivisions(country).items(), key=lambda item: item[1])
-    return {"country": country, "required": service.region_required(country),
+    return {"country": country, "required": validation.region_required(country),
             "subdivisions": [{"code": c, "name": n} for c, n in items]}
 
 
@@ -170,7 +170,7 @@ def read_registration(account_id: Id, session: DbSession, staff: Approver) -> di
 @router.post("/registrations/{account_id}/approve", response_model=AccountRequestOut, tags=APPROVALS)
 def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Approve a registration; exactly one of several simultaneous decisions wins (409 already_decided)."""
-    account = service.approve_account(session, staff.actor, account_id, _base_url(request))
+    account = service.approve_account(session, staff.actor, account_id, request.app.state.settings)
     return service.describe_request(session, account)
 
 

@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from accountdesk.core import validation
-
-Language = Literal["en", "fr", "de"]
+from accountdesk.core.languages import Language
 
 
 def _required(value: str) -> str:

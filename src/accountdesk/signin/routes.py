@@ -102,7 +102,7 @@ def sign_out_all(session: DbSession, signed_in: ApiContact) -> Response:
 def request_reset(slug: str, body: PasswordResetRequest, request: Request, session: DbSession) -> dict[str, str]:
     """E-mail a reset link to every login with this e-mail; the same answer whether it exists or not."""
     service.request_password_reset(session, request.app.state.rate_limits, slug, body.email,
-                                   client_address(request), request.app.state.settings.base_url)
+                                   client_address(request), request.app.state.settings)
     return {"status": "sent"}
 
 

@@ -19,7 +19,7 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.erp.errors import ERP_DOWN
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.mail import service as mail
@@ -128,7 +128,7 @@ def _rehash(db: Database, matched: list[Contact], password: str) -> None:
 
 
 def before_sign_in(session: Session, storefront: Storefront, contact: Contact, erp: ErpGateway | None = None, *,
-                   base_url: str | None = None) -> None:
+                   base_url: str) -> None:
     """Last checks before a contact is signed in; raises an AppError to refuse.
 
     An expired login is refused and e-mailed a re-verification link; an ERP-linked login is checked with the ERP
@@ -136,7 +136,6 @@ def before_sign_in(session: Session, storefront: Storefront, contact: Contact, e
     `session`'s first query, so that the ERP is asked while no transaction is open. What it records (a login
     marked, a link e-mailed) must be committed even when it refuses: answer normally rather than raise. Without a
     gateway an ERP-linked login is refused (it can still sign in through the sign-in form)."""
-    base_url = base_url or get_settings().base_url
     reverification.refuse_if_expired(session, storefront, contact, base_url)
     if erp is not None:
         erp_check.verify_sign_in(session, erp, storefront, contact)
@@ -194,7 +193,7 @@ def describe_choice(choice_token: str, candidates: list[Contact]) -> dict[str, A
 # Password lifecycle ------------------------------------------------------------------------------------------------
 
 def request_password_reset(session: Session, limits: RateLimits, slug: str, email: str, client: str,
-                           base_url: str) -> None:
+                           settings: Settings) -> None:
     """E-mail a reset link to every contact with this e-mail on the storefront; silent when there is none.
 
     Every request counts (known e-mail or not), so the limits neither reveal addresses nor allow mail bombing.
@@ -205,7 +204,7 @@ def request_password_reset(session: Session, limits: RateLimits, slug: str, emai
     actor = Actor("visitor", None, f"forgot password from {client}")
     for contact in contacts_by_email(session, storefront, email):
         if contact.status != ContactStatus.deactivated:
-            contacts.send_password_reset(session, actor, contact, base_url)
+            contacts.send_password_reset(session, actor, contact, settings)
 
 
 def contact_for_link(session: Session, storefront: Storefront, purpose: str, token: str) -> Contact | None:

@@ -22,7 +22,7 @@ from accountdesk.core.cookies import host_cookie
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
 from accountdesk.core.models import AuthSession
-from accountdesk.core.settings import Settings, get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import bearer_token
 from accountdesk.storefronts.models import Storefront
@@ -78,15 +78,14 @@ def start_contact_session(session: Session, contact: Contact, settings: Settings
 
 
 def sign_in_contact(session: Session, response: Response, storefront: Storefront, contact: Contact, *,
-                    request: Request | None = None) -> AuthSession:
+                    request: Request) -> AuthSession:
     """Sign the contact in to the storefront: a new session id every time, set as this storefront's cookie on
-    `response` (pass the response you return, e.g. the RedirectResponse). With `request`, the app's settings are
-    used and the browser's previous session on this storefront is closed."""
-    settings = request.app.state.settings if request is not None else get_settings()
-    if request is not None:
-        previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront, settings)))
-        if previous is not None:
-            sessions.close_session(session, previous)
+    `response` (pass the response you return, e.g. the RedirectResponse), under the app's settings; the browser's
+    previous session on this storefront is closed."""
+    settings = request.app.state.settings
+    previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront, settings)))
+    if previous is not None:
+        sessions.close_session(session, previous)
     token, auth = start_contact_session(session, contact, settings)
     response.set_cookie(cookie_name(storefront, settings), token, max_age=settings.session_hours * 3600, path="/",
                         httponly=True, samesite="lax", secure=settings.cookie_secure)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
-from accountdesk.core.forms import redirect, verify_csrf
+from accountdesk.core.forms import redirect
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
@@ -47,7 +47,7 @@ def sign_in_form(request: Request, session: DbSession, next: str = "") -> Respon
     return page(request, "staff/sign_in.html", {"next": safe_next(next, "", "/console"), "email": ""})
 
 
-@router.post("/sign-in", dependencies=[Depends(verify_csrf)])
+@router.post("/sign-in")
 def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
     """Check e-mail and password (under the sign-in limits shared with the API) and open a console session."""
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
@@ -105,7 +105,7 @@ def code_form(request: Request, session: DbSession) -> Response:
     return page(request, "staff/sign_in_code.html")
 
 
-@router.post("/sign-in/code", dependencies=[Depends(verify_csrf)])
+@router.post("/sign-in/code")
 def sign_in_with_code(request: Request, session: DbSession, form: Fields) -> Response:
     """Check the code (each works once; wrong ones are limited per user) and open the console session."""
     user = _step_user(request, session)
@@ -135,7 +135,7 @@ def _too_many(request: Request, context: dict[str, str], exc: TooManyRequests) -
     return response
 
 
-@router.post("/sign-out", dependencies=[Depends(verify_csrf)])
+@router.post("/sign-out")
 def sign_out(request: Request, session: DbSession) -> Response:
     """End this console session."""
     _end_current(request, session)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.core import sessions
 from accountdesk.core.errors import NotAuthenticated
-from accountdesk.core.settings import get_settings
 from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
 from accountdesk.staff.deps import api_staff
@@ -28,8 +27,9 @@ def create_token(body: TokenRequest, request: Request, session: DbSession) -> To
         raise NotAuthenticated("E-mail or password is not right.", code="invalid_credentials")
     second_factor.check_for_token(session, request.app.state.rate_limits, request.app.state.settings, user,
                                   body.totp_code)
-    token, _ = service.start_session(session, user, "api", request.app.state.settings)
-    return TokenResponse(access_token=token, expires_in=get_settings().api_token_hours * 3600, role=user.role)
+    settings = request.app.state.settings
+    token, _ = service.start_session(session, user, "api", settings)
+    return TokenResponse(access_token=token, expires_in=settings.api_token_hours * 3600, role=user.role)
 
 
 @router.delete("/tokens/current", status_code=204)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from accountdesk.core.errors import field_error
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, LinkToken, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor
@@ -25,7 +24,6 @@ router = APIRouter(prefix="/console", route_class=PageRoute, include_in_schema=F
 Me = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Enrolling = Annotated[StaffPrincipal, Depends(console_page(READ, enrolling=True))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 ACCOUNT = "/console/account"
 
 
@@ -50,7 +48,7 @@ def activation_form(request: Request, session: DbSession, token: LinkToken) -> R
     return _activation_page(request, session, token)
 
 
-@router.post("/activate", dependencies=CSRF)
+@router.post("/activate")
 def activate(request: Request, session: DbSession, form: Fields, token: LinkToken) -> Response:
     """Set the first password (the staff policy applies), use the link, and sign in."""
 
@@ -81,7 +79,7 @@ def my_account(request: Request, session: DbSession, staff: Me) -> Response:
     return account_page(request, session, staff)
 
 
-@router.post("/account/password", dependencies=CSRF)
+@router.post("/account/password")
 def change_password(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
     """Change the password (the current one first); every other session and API token ends."""
     def change() -> None:
@@ -110,7 +108,7 @@ def totp_setup(request: Request, staff: Enrolling) -> Response:
     return _enrol_page(request, staff, second_factor.start_enrolment(staff.user))
 
 
-@router.post("/account/totp", dependencies=CSRF)
+@router.post("/account/totp")
 def totp_confirm(request: Request, session: DbSession, staff: Enrolling, form: Fields) -> Response:
     """Turn two-step sign-in on with the app's first code; the recovery codes are shown this once."""
     if staff.user.totp_enabled:
@@ -127,7 +125,7 @@ def totp_confirm(request: Request, session: DbSession, staff: Enrolling, form: F
     return response
 
 
-@router.post("/account/totp/disable", dependencies=CSRF)
+@router.post("/account/totp/disable")
 def totp_disable(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
     """Turn two-step sign-in off, with a current code (admins keep it where it is required)."""
     _, errors = attempt(session, lambda: second_factor.disable(session, staff.user, form.get("code", ""),

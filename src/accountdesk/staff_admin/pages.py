@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core.errors import BadRequest
-from accountdesk.core.forms import verify_csrf
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -27,7 +26,6 @@ router = APIRouter(prefix="/console/staff", route_class=PageRoute, include_in_sc
 Manager = Annotated[StaffPrincipal, Depends(console_page(STAFF_ADMINS))]
 Admin = Annotated[StaffPrincipal, Depends(console_page(ADMIN))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 ROLE_LABELS = {StaffRole.admin: "Administrator", StaffRole.csr: "Customer service (CSR)",
                StaffRole.approver: "Approver", StaffRole.reseller_admin: "Reseller administrator"}
 OPERATOR_ROLES = [(r.value, ROLE_LABELS[r]) for r in (StaffRole.admin, StaffRole.csr, StaffRole.approver)]
@@ -78,11 +76,11 @@ def invite_form(request: Request, session: DbSession, staff: Manager,
     return _invite_page(request, session, staff, Form(values, prefix="invite", submitted=bool(values)))
 
 
-@router.post("", dependencies=CSRF)
+@router.post("")
 def invite(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Create the user and e-mail the invitation link."""
     user, errors = attempt(session, lambda: admin.invite(session, staff, StaffInvite.model_validate(
-        without_blanks(form)).model_dump(), request.app.state.settings.base_url))
+        without_blanks(form)).model_dump(), request.app.state.settings))
     if user is None:
         return _invite_page(request, session, staff, Form.refused(form, errors, "invite"), 422)
     return flash_redirect(request, staff_url(user), f"Invitation sent to {user.email}.")
@@ -108,7 +106,7 @@ def staff_record(user_id: Id, request: Request, session: DbSession, staff: Manag
                        confirm=confirm)
 
 
-@router.post("/{user_id}", dependencies=CSRF)
+@router.post("/{user_id}")
 def save(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Save name and role; a role change signs the user out everywhere."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
@@ -123,7 +121,7 @@ def save(user_id: Id, request: Request, session: DbSession, staff: Manager, form
     return flash_redirect(request, staff_url(user), message)
 
 
-@router.post("/{user_id}/status", dependencies=CSRF)
+@router.post("/{user_id}/status")
 def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Deactivate (signed out everywhere, for good) or reactivate."""
     if form.get("active") not in ("true", "false"):
@@ -136,15 +134,15 @@ def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager
     return flash_redirect(request, staff_url(user), f"{user.label} is {done}.")
 
 
-@router.post("/{user_id}/invitation", dependencies=CSRF)
+@router.post("/{user_id}/invitation")
 def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """Send the invitation again; the earlier link stops working."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
-    admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
+    admin.resend_invitation(session, staff, user, request.app.state.settings)
     return flash_redirect(request, staff_url(user), f"Invitation sent again to {user.email}.")
 
 
-@router.post("/{user_id}/totp/reset", dependencies=CSRF)
+@router.post("/{user_id}/totp/reset")
 def reset_second_factor(user_id: Id, request: Request, session: DbSession, staff: Admin) -> Response:
     """Remove the user's two-step sign-in (a lost phone); they are signed out and set it up again."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)

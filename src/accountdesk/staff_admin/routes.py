@@ -33,7 +33,7 @@ def list_staff(session: DbSession, staff: Manager) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=StaffUserOut)
 def invite_staff(body: StaffInvite, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Invite a staff user: the invitation e-mail carries a single-use link to choose a password."""
-    user = admin.invite(session, staff, body.model_dump(), request.app.state.settings.base_url)
+    user = admin.invite(session, staff, body.model_dump(), request.app.state.settings)
     return _out(user)
 
 
@@ -55,7 +55,7 @@ def update_staff(user_id: Id, body: StaffUpdate, session: DbSession, staff: Mana
 def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Send the invitation again (the earlier link stops working); 409 once it was accepted."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
-    admin.resend_invitation(session, staff, user, request.app.state.settings.base_url)
+    admin.resend_invitation(session, staff, user, request.app.state.settings)
     return _out(user)
 
 

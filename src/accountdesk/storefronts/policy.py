@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core import audit, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, field_error
+from accountdesk.core.languages import Language
 from accountdesk.core.validation import Id
 from accountdesk.storefronts.models import Storefront
 
@@ -26,7 +27,7 @@ class PolicyFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    default_language: Literal["en", "fr", "de"] | None = None
+    default_language: Language | None = None
     anonymous_access: bool | None = None
     self_registration: bool | None = None
     registration_mode: Literal["open", "approval", "erp_verified"] | None = None

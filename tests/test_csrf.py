@@ -1,0 +1,44 @@
+"""CSRF: the page route class checks the form's token on every unsafe method, so no page module can forget it; the
+routes outside the pages and the API that take unsafe methods are named here with their own protection."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+
+from accountdesk.core.headers import CSP_REPORT_PATH
+from accountdesk.core.models import AuditEvent
+from accountdesk.core.pages import SAFE_METHODS, PageRoute
+from tests.page_world import app_routes, fill, page_world, sign_in_everywhere
+
+# Neither a page nor the API (bearer tokens, JSON bodies): each has its own protection.
+NOT_PAGES = {CSP_REPORT_PATH: "a JSON report any site may send by design; rate limited, it only writes a log line"}
+REFUSED = "The form expired or came from another site."
+
+
+def unsafe_routes(app) -> list[tuple[APIRoute, str]]:
+    return [(route, method) for route in app_routes(app) if isinstance(route, APIRoute)
+            for method in sorted(route.methods - SAFE_METHODS)]
+
+
+def test_every_unsafe_route_is_a_page_the_api_or_a_named_exception(app):
+    outside = sorted({route.path for route, _ in unsafe_routes(app)
+                      if not isinstance(route, PageRoute) and not route.path.startswith("/api/")})
+    assert outside == sorted(NOT_PAGES)
+
+
+def test_every_form_post_of_a_page_is_refused_without_its_csrf_token(db, app, client):
+    w = page_world(db)
+    sign_in_everywhere(client, w)  # signed in, the forms would do their work if the token were not checked
+    ids = {**w.ids(), "action": "deactivate", "address_id": 1, "message_id": 1}
+    posts = [(route.path, method) for route, method in unsafe_routes(app) if isinstance(route, PageRoute)]
+    assert len(posts) >= 50, posts
+    with db.transaction() as session:
+        history = session.scalar(select(func.count()).select_from(AuditEvent))
+    for path, method in posts:
+        url = fill(path, ids)
+        for form in ({}, {"csrf_token": "x" * 64}):
+            refused = client.request(method, url, data=form, follow_redirects=False)
+            assert refused.status_code == 403 and REFUSED in refused.text, (method, url, form, refused.status_code)
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == history
