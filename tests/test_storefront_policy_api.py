@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from accountdesk.core.models import AuditEvent
-from accountdesk.storefronts.policy import NEEDS_ANONYMOUS_ACCESS
+from accountdesk.storefronts.policy import NEEDS_ANONYMOUS_ACCESS, NOT_A_RESELLER
 from tests import factories as f
 
 
@@ -108,3 +108,17 @@ def test_console_form_refuses_self_registration_without_anonymous_access(db, cli
     with db.transaction() as session:
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
         assert event.changes["sign_in_after_registration"] == [False, True]
+
+
+def test_a_resellers_storefront_belongs_to_a_reseller_account(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    reseller, buyer = f.account(db, kind="reseller"), f.account(db)
+    for refused in (buyer.id, 999_999):  # a customer account, an account that does not exist
+        answer = client.post("/api/v1/storefronts", json={"slug": f"shop-{refused}", "name": "Shop",
+                                                          "reseller_account_id": refused}, headers=admin)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["fields"] == {"reseller_account_id": NOT_A_RESELLER}
+    assert client.get("/api/v1/storefronts", headers=admin).json() == []  # nothing was made
+    made = client.post("/api/v1/storefronts", json={"slug": "partner", "name": "Partner shop",
+                                                    "reseller_account_id": reseller.id}, headers=admin)
+    assert made.status_code == 201 and made.json()["reseller_account_id"] == reseller.id

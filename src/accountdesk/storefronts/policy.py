@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
 from accountdesk.core import audit, validation
@@ -133,8 +133,22 @@ def _check_access(before: Storefront | None, data: dict[str, Any]) -> None:
         raise field_error("anonymous_access" if was_allowed else "self_registration", NEEDS_ANONYMOUS_ACCESS)
 
 
+# A reseller's storefront belongs to a reseller account. Accounts build on storefronts (a new account takes its
+# storefront's defaults), so the account's kind is read from the accounts table by name rather than its model.
+ACCOUNT_KINDS = table("accounts", column("id"), column("kind"))
+NOT_A_RESELLER = "No such reseller account."
+
+
+def _check_reseller(session: Session, data: dict[str, Any]) -> None:
+    reseller_id = data.get("reseller_account_id")
+    if reseller_id is not None and session.scalar(select(ACCOUNT_KINDS.c.kind).where(
+            ACCOUNT_KINDS.c.id == reseller_id)) != "reseller":
+        raise field_error("reseller_account_id", NOT_A_RESELLER)
+
+
 def create(session: Session, actor: Actor, data: dict[str, Any]) -> Storefront:
     _check_access(None, data)
+    _check_reseller(session, data)
     storefront = Storefront(**data)
     session.add(storefront)
     session.flush()
