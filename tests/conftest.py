@@ -44,6 +44,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from accountdesk.app import create_app  # noqa: E402
+from accountdesk.core import security  # noqa: E402
 from accountdesk.core.db import Database  # noqa: E402
 from accountdesk.core.migrate import upgrade  # noqa: E402
 from accountdesk.core.settings import Settings, get_settings  # noqa: E402
@@ -51,6 +52,8 @@ from accountdesk.core.web import proxy_options  # noqa: E402
 from accountdesk.models import Base  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# What rows made without an app (factories) are hashed and digested with; every app a test makes binds its own.
+security.bind(get_settings())
 REDIS_URL = "redis://127.0.0.1:6379/15"
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -158,10 +161,11 @@ def mail_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def settings(db: Database, mail_dir: Path) -> Settings:
+def settings(db: Database, mail_dir: Path) -> Iterator[Settings]:
     # pinned so that an ACCOUNTDESK_* variable of the caller's shell cannot change what a test sees
-    return get_settings().model_copy(update={"database_url": db.url, "mail_dir": mail_dir,
-                                             "staff_totp_required_for_admins": False})
+    yield get_settings().model_copy(update={"database_url": db.url, "mail_dir": mail_dir,
+                                            "staff_totp_required_for_admins": False})
+    security.bind(get_settings())  # a test's app with keys of its own does not leave them to the next test
 
 
 @pytest.fixture

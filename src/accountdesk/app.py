@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from accountdesk.core import headers
+from accountdesk.core import headers, security
 from accountdesk.core.db import Database
 from accountdesk.core.forms import CsrfCookieMiddleware
 from accountdesk.core.headers import SecurityHeadersMiddleware
@@ -85,6 +85,7 @@ def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
 def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
+    security.bind(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -44,12 +44,14 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
 def worker() -> None:
     """Deliver outbox messages (e-mail, ERP pushes) until stopped; run as many as you like on PostgreSQL."""
     from accountdesk.app import outbox_handlers
+    from accountdesk.core import security
     from accountdesk.core.db import Database
     from accountdesk.core.outbox import Worker
     from accountdesk.core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
+    security.bind(settings)
     db = Database(settings.database_url)
     runner = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds, settings.outbox_max_attempts)
     console.print("outbox worker running; Ctrl+C stops it")
@@ -82,12 +84,15 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
     from sqlalchemy import select
 
     from accountdesk.accounts.models import Account
+    from accountdesk.core import security
     from accountdesk.core.db import Database
     from accountdesk.core.errors import AppError
     from accountdesk.core.settings import get_settings
     from accountdesk.staff_admin.service import create_staff as make
 
-    db = Database(get_settings().database_url)
+    settings = get_settings()
+    security.bind(settings)
+    db = Database(settings.database_url)
     try:
         with db.transaction() as session:
             reseller_id = None
@@ -114,8 +119,9 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     from accountdesk.core.settings import get_settings
     from accountdesk.demo import DEMO_PASSWORD, load
 
-    upgrade(get_settings().database_url)
-    loaded = load()
+    settings = get_settings()
+    upgrade(settings.database_url)
+    loaded = load(settings)
     console.print("demo data " + ("loaded" if loaded else "already present"))
     console.print(f"console: http://{host}:{port}/console  "
                   f"sign in as [bold]admin@example.com[/] / [bold]{DEMO_PASSWORD}[/]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import AccountKind, CustomAttributeDefinition
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
+from accountdesk.core import security
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.security import hash_password
-from accountdesk.core.settings import get_settings
+from accountdesk.core.settings import Settings
 from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
 from accountdesk.registration.erp import account_from_erp
 from accountdesk.staff.models import StaffUser
@@ -36,9 +38,8 @@ CUSTOMERS = [
 ]
 
 
-def write_erp_folder() -> bool:
-    """The file ERP's demo data in ACCOUNTDESK_ERP_FILE_DIR, unless that folder already has customers."""
-    folder = get_settings().erp_file_dir
+def write_erp_folder(folder: Path) -> bool:
+    """The file ERP's demo data in `folder` (ACCOUNTDESK_ERP_FILE_DIR), unless it already has customers."""
     if (folder / "customers.csv").exists():
         return False
     write_demo_folder(folder)
@@ -66,10 +67,11 @@ def load_erp_store(session: Session) -> None:
         accounts.reindex(session, account)
 
 
-def load(db: Database | None = None) -> bool:
+def load(settings: Settings, db: Database | None = None) -> bool:
     """Load once; returns False when demo data is already there."""
-    db = db or Database(get_settings().database_url)
-    write_erp_folder()
+    security.bind(settings)
+    db = db or Database(settings.database_url)
+    write_erp_folder(settings.erp_file_dir)
     with db.transaction() as session:
         if session.scalar(select(StaffUser.id).limit(1)) is not None:
             return False

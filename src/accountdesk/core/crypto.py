@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from accountdesk.core.settings import get_settings
+from accountdesk.core.security import keys
 
 
 @lru_cache
@@ -22,12 +22,12 @@ def _fernet(secret_key: str, purpose: str) -> Fernet:
 
 
 def seal(plain: str, purpose: str) -> str:
-    return _fernet(get_settings().secret_key, purpose).encrypt(plain.encode()).decode()
+    return _fernet(keys().secret_key, purpose).encrypt(plain.encode()).decode()
 
 
 def unseal(sealed: str, purpose: str, *, max_age_seconds: int | None = None) -> str | None:
     """The sealed text, or None when it was not sealed by us for this purpose, was altered or is too old."""
     try:
-        return _fernet(get_settings().secret_key, purpose).decrypt(sealed.encode(), ttl=max_age_seconds).decode()
+        return _fernet(keys().secret_key, purpose).decrypt(sealed.encode(), ttl=max_age_seconds).decode()
     except (InvalidToken, ValueError):
         return None

@@ -11,42 +11,63 @@ from functools import lru_cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from accountdesk.core.settings import get_settings
-
-# The hashing costs and the key of token digests come from the process's settings (its ACCOUNTDESK_* environment),
-# not from one app's: they are used below every token and session look-up, where no app is at hand.
+from accountdesk.core.settings import Settings
 
 
-@lru_cache
+class Keys:
+    """The hashing costs and secret key of one process, taken from the Settings of the app, worker or command that
+    runs in it (`bind`): token digests, password hashes and sealed secrets are made below every look-up, where no
+    app is at hand, so they read the bound keys instead of the process environment."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret_key = settings.secret_key
+        self.digest_key = settings.secret_key.encode()
+        self.hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
+                                     parallelism=settings.argon2_parallelism, type=Type.ID)
+        self._dummy: str | None = None
+
+    @property
+    def dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
+
+
+_bound: Keys | None = None
+
+
+def bind(settings: Settings) -> None:
+    """Use these settings' keys and costs in this process from now on (create_app, the worker and every command
+    that hashes or digests do it)."""
+    global _bound
+    _bound = Keys(settings)
+
+
+def keys() -> Keys:
+    if _bound is None:
+        raise RuntimeError("no settings bound: create the app (or call accountdesk.core.security.bind) first")
+    return _bound
+
+
 def password_hasher() -> PasswordHasher:
-    s = get_settings()
-    return PasswordHasher(
-        time_cost=s.argon2_time_cost,
-        memory_cost=s.argon2_memory_kib,
-        parallelism=s.argon2_parallelism,
-        type=Type.ID,
-    )
+    return keys().hasher
 
 
 def hash_password(password: str) -> str:
-    return password_hasher().hash(password)
-
-
-@lru_cache
-def _dummy_hash() -> str:
-    return password_hasher().hash(secrets.token_urlsafe(16))
+    return keys().hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password; with no hash, spend the same time on a dummy so unknown e-mails are not revealed."""
+    bound = keys()
     try:
-        return password_hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return bound.hasher.verify(password_hash or bound.dummy_hash, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return password_hasher().check_needs_rehash(password_hash)
+    return keys().hasher.check_needs_rehash(password_hash)
 
 
 def new_token() -> str:
@@ -55,8 +76,7 @@ def new_token() -> str:
 
 def token_digest(token: str) -> str:
     """Tokens are high-entropy, so a keyed SHA-256 is enough; the database never sees the token itself."""
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(keys().digest_key, token.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
