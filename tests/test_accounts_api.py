@@ -174,3 +174,24 @@ def test_an_address_needs_a_state_where_the_country_needs_one(db, client):
     # Hong Kong's addresses need a region, but ISO 3166-2 offers none to choose: not required
     hong_kong = {"line1": "1 Queen's Road Central", "city": "Central", "country": "HK"}
     assert client.post(book, json=hong_kong, headers=headers).status_code == 201
+
+
+STOREFRONT_DEFAULTS = {"default_currency": "GBP", "default_payment_terms": "NET45", "default_customer_group": "trade",
+                       "default_price_group": "P2", "default_rep_code": "R7", "default_language": "de",
+                       "default_billing_day": 15}
+TAKEN = {"currency": "GBP", "payment_terms": "NET45", "customer_group": "trade", "price_group": "P2",
+         "rep_code": "R7", "preferred_language": "de", "billing_day": 15}
+
+
+def test_staff_created_account_takes_its_storefronts_defaults_under_what_staff_typed(db, client):
+    store = f.storefront(db, **STOREFRONT_DEFAULTS)
+    headers = f.token(client, f.staff(db, "csr"))
+    created = client.post("/api/v1/accounts", json={"name": "Defaults Ltd", "storefront_id": store.id},
+                          headers=headers)
+    assert created.status_code == 201, created.text
+    assert {key: created.json()[key] for key in TAKEN} == TAKEN
+    typed = client.post("/api/v1/accounts", json={"name": "Typed Ltd", "storefront_id": store.id, "currency": "usd",
+                                                   "customer_group": "retail"}, headers=headers).json()
+    assert (typed["currency"], typed["customer_group"], typed["payment_terms"]) == ("USD", "retail", "NET45")
+    plain = client.post("/api/v1/accounts", json={"name": "Plain Ltd"}, headers=headers).json()
+    assert plain["currency"] != "GBP" and plain["customer_group"] == ""

@@ -30,7 +30,7 @@ from tests import factories as f
 from tests.conftest import free_port
 from tests.mailbox import deliver_and_read, read_folder, text_of, wait_for
 from tests.test_console_pages import csrf
-from tests.test_storefront_sign_in import api_sign_in, bearer, page_sign_in
+from tests.test_storefront_sign_in import api_sign_in, bearer, form_token, page_sign_in
 from tests.uniques import REDIS_URL, Unique, redis_or_skip
 
 BIN = Path(sys.executable).parent / "accountdesk"
@@ -247,3 +247,37 @@ def test_the_owner_of_an_attacked_staff_login_is_warned_once(db, client, mail_di
     with db.transaction() as session:
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.sign_in_attack_warned"))
     assert event.subject_type == "staff_user" and event.subject_id == user.id
+
+
+# A wrong current password refuses the change, not the count nor the owner's warning ------------------------------
+
+def guess_from_elsewhere(client: TestClient, path: str, form_path: str, n: int, fields: dict[str, str]) -> int:
+    """One wrong current password posted with the signed-in user's cookies from a stranger's address (5 each, under
+    the per-pair limit); returns the status."""
+    stranger = TestClient(client.app, client=(f"203.0.113.{n // 5 + 1}", 4000), cookies=client.cookies)
+    token = form_token(stranger, form_path)
+    return stranger.post(path, data={"csrf_token": token, "current_password": f"guess-{n}", **fields},
+                         follow_redirects=False).status_code
+
+
+def test_guessing_a_staff_users_current_password_warns_the_owner(db, client, mail_dir):
+    user = f.staff(db, "csr", email="guessed@staff.example")
+    assert console_sign_in(client, user.email, f.PASSWORD).status_code == 303
+    new = {"password": "Another-long-passphrase-9", "password_confirm": "Another-long-passphrase-9"}
+    statuses = Counter(guess_from_elsewhere(client, "/console/account/password", "/console/account", n, new)
+                       for n in range(EMAIL_DELAYS.free))
+    assert statuses == {422: EMAIL_DELAYS.free - 1, 429: 1}  # the sign-in was the first check of the e-mail
+    [message] = deliver_and_read(db, mail_dir)
+    assert message["To"] == user.email and "accountdesk back office" in text_of(message)
+
+
+def test_guessing_a_storefront_users_current_password_warns_the_owner(db, client, mail_dir):
+    store = f.storefront(db)
+    buyer = f.contact(db, f.account(db, storefront_id=store.id), store, email="guessed@shop.example")
+    assert page_sign_in(client, store, buyer.email, follow_redirects=False).status_code == 303
+    path = f"/s/{store.slug}/account/password"
+    new = {"password": "Another-long-passphrase-9", "password_confirm": "Another-long-passphrase-9"}
+    statuses = Counter(guess_from_elsewhere(client, path, path, n, new) for n in range(EMAIL_DELAYS.free))
+    assert statuses == {422: EMAIL_DELAYS.free - 1, 429: 1}  # the sign-in was the first check of the e-mail
+    [message] = deliver_and_read(db, mail_dir)
+    assert message["To"] == buyer.email and f"/s/{store.slug}/password/forgot" in text_of(message)

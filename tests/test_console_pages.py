@@ -314,3 +314,15 @@ def test_reseller_staff_start_at_my_customers(db, client):
                                                      "password": f.PASSWORD}, follow_redirects=False)
     assert response.headers["location"] == f"/console/resellers/{reseller.id}/customers"
     assert client.get("/console", follow_redirects=False).headers["location"] == response.headers["location"]
+
+
+def test_console_created_account_on_a_storefront_takes_its_defaults(db, client):
+    store = f.storefront(db, default_currency="GBP", default_payment_terms="NET45", default_customer_group="trade")
+    sign_in(client, f.staff(db, "csr"))
+    created = post(client, "/console/accounts/new", {"name": "Form Defaults Ltd", "storefront_id": str(store.id),
+                                                     "active": "on", **ADDRESS})
+    assert created.status_code == 303, created.text
+    with db.transaction() as session:
+        account = session.scalar(select(Account).where(Account.name == "Form Defaults Ltd"))
+        assert (account.storefront_id, account.currency, account.payment_terms, account.customer_group) == (
+            store.id, "GBP", "NET45", "trade")

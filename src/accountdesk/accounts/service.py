@@ -52,7 +52,16 @@ def readable(reseller_scope: int | None) -> Select[tuple[Account]]:
 
 # Named by table, not by model: a storefront belongs to a reseller account (or to the operator), and accounts do not
 # import the storefronts package that builds on them.
-_STOREFRONTS = table("storefronts", column("id"), column("reseller_account_id"))
+# What a new account opened on a storefront takes from the storefront's policy, whoever opens it (staff, a
+# registration, a reseller's new customer, an instant account under the ERP's own data): account field <- column.
+STOREFRONT_DEFAULTS = {"payment_method": "default_payment_method", "payment_terms": "default_payment_terms",
+                       "prorate_billing": "default_prorate_billing", "billing_day": "default_billing_day",
+                       "partial_charges_invoicing": "default_partial_charges_invoicing",
+                       "auto_invoice_email": "default_auto_invoice_email", "currency": "default_currency",
+                       "customer_group": "default_customer_group", "price_group": "default_price_group",
+                       "rep_code": "default_rep_code", "preferred_language": "default_language"}
+_STOREFRONTS = table("storefronts", column("id"), column("reseller_account_id"),
+                     *(column(name) for name in STOREFRONT_DEFAULTS.values()))
 
 
 def usable_storefronts(reseller_scope: int | None) -> Select[Any]:
@@ -71,6 +80,21 @@ def check_storefront(session: Session, reseller_scope: int | None, storefront_id
         return
     if session.scalar(usable_storefronts(reseller_scope).where(_STOREFRONTS.c.id == storefront_id)) is None:
         raise field_error("storefront_id", "No such storefront.")
+
+
+def storefront_defaults(session: Session, reseller_scope: int | None, storefront_id: int | None) -> dict[str, Any]:
+    """The fields a new account on the storefront takes from its policy (STOREFRONT_DEFAULTS), with its id; a
+    storefront outside the caller's scope is refused like check_storefront does."""
+    if storefront_id is None:
+        return {}
+    columns = [_STOREFRONTS.c[name] for name in STOREFRONT_DEFAULTS.values()]
+    stmt = select(*columns).where(_STOREFRONTS.c.id == storefront_id)
+    if reseller_scope is not None:
+        stmt = stmt.where(_STOREFRONTS.c.reseller_account_id == reseller_scope)
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        raise field_error("storefront_id", "No such storefront.")
+    return {"storefront_id": storefront_id, **dict(zip(STOREFRONT_DEFAULTS, row, strict=True))}
 
 
 def get_account(session: Session, reseller_scope: int | None, account_id: int, *, lock: bool = False) -> Account:
@@ -214,6 +238,9 @@ def normalise_phone(value: str, country: str | None) -> str:
 
 def create_account(session: Session, actor: Actor, reseller_scope: int | None, data: dict[str, Any], *,
                    billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX) -> Account:
+    """A new account; on a storefront (`storefront_id`) it takes the storefront's defaults for what `data` leaves
+    out."""
+    data = {**storefront_defaults(session, reseller_scope, data.get("storefront_id")), **data}
     data = {k: v for k, v in data.items() if v is not None}
     if data.get("phone"):
         data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
@@ -227,7 +254,6 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
         if data.get("kind") == AccountKind.reseller:
             raise field_error("kind", "Only your distributor can create reseller accounts.")
     _check_parent(session, data.get("parent_reseller_id"))
-    check_storefront(session, reseller_scope, data.get("storefront_id"))
     number = data.pop("number", None) or next_account_number(session, number_prefix)
     account = Account(number=number, **data)
     if billing_address:

@@ -16,8 +16,9 @@ from accountdesk.erp.gateway import ErpGateway
 from accountdesk.orders import service as orders
 from accountdesk.orders.finances import Finances, finances
 from accountdesk.signin import switcher
-from accountdesk.signin.session import SignInRequired, StorefrontSignIn, current_sign_in, get_storefront, sign_in_path
+from accountdesk.signin.session import SignInRequired, StorefrontSignIn, current_sign_in, sign_in_path
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 ORDERS_SHOWN = 20
 NOT_LINKED = "Statements and credit details appear here once your account is linked to our records."
@@ -35,7 +36,7 @@ class Overview:
 def read_overview(db: Database, request: Request, slug: str) -> Overview:
     """The login's orders and switchable logins; SignInRequired (a redirect) when nobody is signed in."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         signed_in = current_sign_in(request, session, storefront)
         if signed_in is None:
             raise SignInRequired(sign_in_required(request, sign_in_path(storefront)).url)

@@ -267,8 +267,8 @@ def _currency(value: str, default: str) -> str:
 
 
 def _account_fields(erp: ErpAccount, storefront: Storefront) -> dict[str, Any]:
-    """The storefront's defaults for a new account, under what the ERP holds for its customer."""
-    return {**storefront.account_defaults(), "number": erp.code, "erp_code": erp.code, "name": erp.name,
+    """What the ERP holds for its customer, over the storefront's defaults for a new account (create_account)."""
+    return {"storefront_id": storefront.id, "number": erp.code, "erp_code": erp.code, "name": erp.name,
             "kind": AccountKind.b2b, "status": AccountStatus.active, "email": erp.email,
             "phone": _phone(erp.phone, erp.country), "customer_group": erp.group, "price_group": erp.price_list,
             "payment_terms": erp.payment_terms, "payment_method": PaymentMethod.invoice,

@@ -32,13 +32,13 @@ from accountdesk.registration.schemas import (
 )
 from accountdesk.signin.session import (
     api_sign_in_body,
-    get_storefront,
     sign_in_contact,
     start_contact_session,
 )
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 router = APIRouter(prefix="/api/v1")
 Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]
@@ -88,7 +88,7 @@ def register(slug: str, body: RegistrationIn, request: Request, response: Respon
 @router.post("/storefronts/{slug}/email-verifications", tags=STOREFRONT)
 def verify_email(slug: str, body: EmailVerificationIn, session: DbSession) -> dict[str, str]:
     """Confirm a contact's e-mail address with the token from the verification e-mail (single use)."""
-    service.verify_email(session, get_storefront(session, slug), body.token)
+    service.verify_email(session, by_slug(session, slug), body.token)
     return {"status": "verified"}
 
 

@@ -37,11 +37,11 @@ from accountdesk.mail import service as mail
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
 from accountdesk.signin import service as signin
-from accountdesk.signin.session import get_storefront
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
 from accountdesk.staff_admin import service as staff_admin
 from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
+from accountdesk.storefronts.policy import by_slug
 
 log = logging.getLogger("accountdesk.registration")
 
@@ -119,7 +119,7 @@ def open_storefront(db: Database, slug: str) -> Storefront:
     """The storefront, if it takes registrations in any mode (404 unknown, 403 off, also without anonymous
     access, which self-registration needs)."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
     if not storefront.takes_registrations:
         raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
     workflow(storefront)
@@ -136,7 +136,7 @@ def registration_storefront(db: Database, slug: str) -> Storefront:
 def claim_storefront(db: Database, slug: str) -> Storefront:
     """The storefront, if visitors may add themselves to an existing account (404 unknown, 403 off)."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
     if not storefront.new_contact_for_existing_account:
         raise Forbidden("This storefront does not let visitors add a contact to an existing account.",
                         code="new_contact_disabled")
@@ -201,7 +201,7 @@ def check_registration(storefront: Storefront, body: RegistrationIn) -> Applican
     if errors:
         raise ValidationFailed(fields=errors)
     name = body.company_name.strip() if kind != AccountKind.b2c else f"{body.first_name} {body.last_name}"
-    account = {**storefront.account_defaults(), "name": name, "kind": kind, "email": person["email"],
+    account = {"storefront_id": storefront.id, "name": name, "kind": kind, "email": person["email"],
                "phone": person["phone"], "preferred_language": person["language"]}
     return Applicant(account, billing, {**person, "role": ContactRole.account_admin})
 

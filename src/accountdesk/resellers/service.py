@@ -184,7 +184,7 @@ def create_customer(session: Session, actor: Actor, reseller: Account, raw: dict
     """A new B2B customer of the reseller, on the reseller's storefront, with that storefront's defaults."""
     details = clean_details(raw)
     storefront = storefront_of(session, reseller)
-    data = {**(storefront.account_defaults() if storefront else {}), "name": details["name"],
+    data = {"storefront_id": storefront.id if storefront else None, "name": details["name"],
             "email": details["email"], "phone": details["phone"], "kind": AccountKind.b2b,
             "status": AccountStatus.active}
     prefix = storefront.account_number_prefix if storefront else accounts.DEFAULT_PREFIX

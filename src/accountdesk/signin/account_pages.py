@@ -18,8 +18,9 @@ from accountdesk.core.web import DbSession, get_db, templates
 from accountdesk.erp.deps import Erp
 from accountdesk.signin import erp_check, reverification, switcher
 from accountdesk.signin.pages import StorefrontPageRoute
-from accountdesk.signin.session import CurrentStorefront, StorefrontSignIn, get_storefront, sign_in_contact
+from accountdesk.signin.session import CurrentStorefront, StorefrontSignIn, sign_in_contact
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute)
 Text = Annotated[str, FormField()]
@@ -51,7 +52,7 @@ def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
         signed_in, target = switcher.prepare_switch(get_db(request), request, slug, contact_id)
         erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
     except AppError as exc:  # answered, not raised: what the ERP check recorded is kept
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         return storefront_page(request, "erp/refused.html", storefront, error=exc)
     response = flash_redirect(request, f"/s/{slug}/account", f"You are now working for {target.account.name}.")
     sign_in_contact(session, response, signed_in.storefront, target, request=request)

@@ -23,13 +23,13 @@ from accountdesk.signin.session import (
     CurrentStorefront,
     PageContact,
     PageVisitor,
-    get_storefront,
     safe_next,
     sign_in_contact,
     sign_out,
     sign_out_everywhere,
 )
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 
 class StorefrontPageRoute(PageRoute):
@@ -90,7 +90,7 @@ def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Te
                          {"choice_token": choice_token, "candidates": found.contacts, "next": next})
         return _finish_sign_in(session, request, found.storefront, found.contacts[0], next, erp)
     except AppError as exc:
-        return _page(request, "storefronts/sign_in.html", get_storefront(session, slug),
+        return _page(request, "storefronts/sign_in.html", by_slug(session, slug),
                      {"email": email, "next": next}, error=exc)
 
 
@@ -102,7 +102,7 @@ def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, ch
         storefront, contact = service.chosen_contact(get_db(request), slug, choice_token, contact_id)
         return _finish_sign_in(session, request, storefront, contact, next, erp, choice_token)
     except AppError as exc:
-        return _page(request, "storefronts/sign_in.html", get_storefront(session, slug), {"next": next}, error=exc)
+        return _page(request, "storefronts/sign_in.html", by_slug(session, slug), {"next": next}, error=exc)
 
 
 @router.post("/sign-out")
@@ -135,9 +135,9 @@ def forgot(slug: str, request: Request, session: DbSession, email: Text = "") ->
         service.request_password_reset(session, request.app.state.rate_limits, slug, email, client_address(request),
                                        request.app.state.settings)
     except AppError as exc:
-        return _page(request, "storefronts/forgot_password.html", get_storefront(session, slug), {"email": email},
+        return _page(request, "storefronts/forgot_password.html", by_slug(session, slug), {"email": email},
                      error=exc)
-    return _page(request, "storefronts/forgot_sent.html", get_storefront(session, slug))
+    return _page(request, "storefronts/forgot_sent.html", by_slug(session, slug))
 
 
 def _link_form(request: Request, session: Session, storefront: Storefront, purpose: str, token: str,

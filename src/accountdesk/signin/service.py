@@ -24,8 +24,9 @@ from accountdesk.erp.errors import ERP_DOWN
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.mail import service as mail
 from accountdesk.signin import erp_check, reverification
-from accountdesk.signin.session import StorefrontSignIn, get_storefront
+from accountdesk.signin.session import StorefrontSignIn
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 RESET_EMAIL_LIMIT = "5/hour"  # reset requests per e-mail on a storefront
 RESET_ADDRESS_LIMIT = "20/hour"  # reset requests per client address
@@ -102,7 +103,7 @@ def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, pas
     so that timing does not reveal it."""
     attempt = limits.password_attempt(password_realm(slug), lookup_email(email), client)
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         found = contacts_by_email(session, storefront, email)
         if attempt.warn_owner and found:
             _warn_of_attack(session, storefront, found, base_url)
@@ -161,7 +162,7 @@ def chosen_contact(db: Database, slug: str, choice_token: str, contact_id: int) 
     """The storefront and the contact chosen among those offered, read in a short transaction of their own and
     without using the choice, so that `before_sign_in` can ask the ERP before the request's transaction begins."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         offered = {c.id: c for c in offered_contacts(session, storefront, choice_token)}
     if contact_id not in offered:
         raise Forbidden("Choose one of the accounts offered.", code="choice_not_offered")
@@ -200,7 +201,7 @@ def request_password_reset(session: Session, limits: RateLimits, slug: str, emai
     The limits run before the session's first query (see signin.session)."""
     limits.hit({f"reset:address:{client}": RESET_ADDRESS_LIMIT,
                 f"reset:email:{slug}:{lookup_email(email)}": RESET_EMAIL_LIMIT})
-    storefront = get_storefront(session, slug)
+    storefront = by_slug(session, slug)
     actor = Actor("visitor", None, f"forgot password from {client}")
     for contact in contacts_by_email(session, storefront, email):
         if contact.status != ContactStatus.deactivated:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
@@ -20,12 +19,13 @@ from accountdesk.core import pages, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.cookies import host_cookie
 from accountdesk.core.db import utcnow
-from accountdesk.core.errors import AppError, NotAuthenticated, NotFound
+from accountdesk.core.errors import AppError, NotAuthenticated
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import bearer_token
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 SESSION_KIND = "storefront"
 SEEN_EVERY = timedelta(minutes=5)  # last_seen_at is refreshed at most this often, not on every request
@@ -60,13 +60,6 @@ class SignInRequired(pages.SignInRequired, AppError):
 def cookie_name(storefront: Storefront, settings: Settings) -> str:
     """The storefront's session cookie (`__Host-` with secure cookies): one per storefront."""
     return host_cookie(f"accountdesk_sf_{storefront.slug}", settings.cookie_secure)
-
-
-def get_storefront(session: Session, slug: str) -> Storefront:
-    storefront = session.scalar(select(Storefront).where(Storefront.slug == slug))
-    if storefront is None:
-        raise NotFound("No such storefront.", code="storefront_not_found")
-    return storefront
 
 
 def start_contact_session(session: Session, contact: Contact, settings: Settings) -> tuple[str, AuthSession]:
@@ -160,7 +153,7 @@ def describe_account(contact: Contact) -> dict[str, Any]:
 # FastAPI dependencies --------------------------------------------------------------------------------------------
 
 def storefront_from_path(slug: str, session: DbSession) -> Storefront:
-    return get_storefront(session, slug)
+    return by_slug(session, slug)
 
 
 CurrentStorefront = Annotated[Storefront, Depends(storefront_from_path)]

@@ -15,8 +15,9 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotAuthenticated
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
-from accountdesk.signin.session import StorefrontSignIn, current_sign_in, get_storefront, start_contact_session
+from accountdesk.signin.session import StorefrontSignIn, current_sign_in, start_contact_session
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 NOT_SWITCHABLE = "You cannot switch to this account."
 
@@ -40,7 +41,7 @@ def read_sign_in(db: Database, request: Request, slug: str) -> tuple[Storefront,
     """The storefront and the request's sign-in, read in a short transaction of their own (its objects are then
     detached), so that the ERP can be asked before the request's transaction begins."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         return storefront, current_sign_in(request, session, storefront)
 
 
@@ -48,7 +49,7 @@ def prepare_switch(db: Database, request: Request, slug: str,
                    contact_id: int) -> tuple[StorefrontSignIn, Contact]:
     """(the current sign-in, the login to switch to), checked in a short transaction of their own."""
     with db.transaction() as session:
-        storefront = get_storefront(session, slug)
+        storefront = by_slug(session, slug)
         signed_in = current_sign_in(request, session, storefront)
         if signed_in is None:
             raise NotAuthenticated("Sign in to this storefront first.", code="not_signed_in")

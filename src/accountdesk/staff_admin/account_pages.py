@@ -82,12 +82,13 @@ def my_account(request: Request, session: DbSession, staff: Me) -> Response:
 @router.post("/account/password")
 def change_password(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
     """Change the password (the current one first); every other session and API token ends."""
-    def change() -> None:
-        _passwords_match(form)
-        admin.change_password(session, request.app.state.rate_limits, staff.user, form.get("current_password", ""),
-                              form.get("password", ""), staff.auth.id, client_address(request))
-
-    _, errors = attempt(session, change)
+    limits = request.app.state.rate_limits
+    _, errors = attempt(session, lambda: _passwords_match(form))
+    if not errors:  # counted (and the owner warned) outside the change's savepoint: a refusal keeps both
+        checked = admin.count_password_check(session, limits, staff.user, client_address(request))
+        _, errors = attempt(session, lambda: admin.change_password(
+            session, limits, checked, staff.user, form.get("current_password", ""), form.get("password", ""),
+            staff.auth.id))
     if errors:
         return account_page(request, session, staff, password=Form.refused({}, errors, "password"), status=422)
     return flash_redirect(request, ACCOUNT, "Your password was changed. Your other sessions were signed out.")

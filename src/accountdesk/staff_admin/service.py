@@ -16,7 +16,7 @@ from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
-from accountdesk.core.ratelimit import RateLimits
+from accountdesk.core.ratelimit import PasswordAttempt, RateLimits
 from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
@@ -213,13 +213,20 @@ def update(session: Session, principal: StaffPrincipal, user: StaffUser, values:
     return changes
 
 
-def change_password(session: Session, limits: RateLimits, user: StaffUser, current: str, new: str,
-                    keep_session_id: int, client: str) -> None:
-    """A new password once the current one is proven (under the sign-in's limits: one counter for every check of
-    a staff password); every other session and token of the user ends."""
+def count_password_check(session: Session, limits: RateLimits, user: StaffUser, client: str) -> PasswordAttempt:
+    """Count a check of the user's current password under the sign-in's limits (429 when over them; one counter
+    for every check of a staff password) and warn the owner when the delays begin. A step of its own, outside the
+    form's savepoint: a wrong password refuses the change, not the count or the warning."""
     attempt = limits.password_attempt(PASSWORD_REALM, user.email, client)
     if attempt.warn_owner:
         warn_of_attack(session, user)
+    return attempt
+
+
+def change_password(session: Session, limits: RateLimits, attempt: PasswordAttempt, user: StaffUser, current: str,
+                    new: str, keep_session_id: int) -> None:
+    """A new password once the current one is proven (`attempt`: count_password_check); every other session and
+    token of the user ends."""
     if not verify_password(user.password_hash or None, current):
         raise field_error("current_password", "This is not your current password.", code="wrong_password")
     limits.password_accepted(attempt)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -93,17 +92,6 @@ class Storefront(Base):
     def takes_registrations(self) -> bool:
         """Self-registration is for anonymous visitors: without anonymous access it is off (seed 000)."""
         return self.self_registration and self.anonymous_access
-
-    def account_defaults(self) -> dict[str, Any]:
-        """What a new account opened on this storefront takes from its policy, whoever opens it: a registration, a
-        reseller's new customer, an instant account (under the ERP's own data)."""
-        return {"storefront_id": self.id, "payment_method": self.default_payment_method,
-                "payment_terms": self.default_payment_terms, "prorate_billing": self.default_prorate_billing,
-                "billing_day": self.default_billing_day,
-                "partial_charges_invoicing": self.default_partial_charges_invoicing,
-                "auto_invoice_email": self.default_auto_invoice_email, "currency": self.default_currency,
-                "customer_group": self.default_customer_group, "price_group": self.default_price_group,
-                "rep_code": self.default_rep_code, "preferred_language": self.default_language}
 
     @property
     def password_policy(self) -> PasswordPolicy:
