@@ -10,10 +10,25 @@ from datetime import timedelta
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from accountdesk.app import create_app
+from accountdesk.core.db import utcnow
 from accountdesk.core.errors import TooManyRequests
-from accountdesk.core.ratelimit import ADDRESS_LIMIT, EMAIL_DELAYS, NAMESPACE, PAIR_LIMIT, Backoff, Count, RateLimits
+from accountdesk.core.models import RateLimitHit
+from accountdesk.core.ratelimit import (
+    ADDRESS_LIMIT,
+    EMAIL_DELAYS,
+    KEPT_AT_MOST,
+    NAMESPACE,
+    PAIR_LIMIT,
+    Backoff,
+    Count,
+    RateLimits,
+)
 from accountdesk.models import Account
+from tests.mailbox import wait_for
 from tests.uniques import REDIS_URL, Unique, redis_or_skip
 
 QUICK = Backoff(free=3, first=timedelta(seconds=40), longest=timedelta(minutes=5), window=timedelta(hours=1))
@@ -189,3 +204,20 @@ def test_disabled_limits_count_nothing(db, key):
 
 def parse_amount(limit: str) -> int:
     return int(limit.split("/")[0])
+
+
+def test_the_worker_forgets_counts_no_limit_looks_back_to(db, settings):
+    app = create_app(settings, db, run_worker=True)
+    counters = app.state.rate_limits.db  # on SQLite the counters' own file
+    now = utcnow()
+    with counters.transaction() as session:
+        session.add_all([RateLimitHit(key="reset:address:198.51.100.1", hit_at=now - KEPT_AT_MOST - timedelta(hours=1)),
+                         RateLimitHit(key="known:198.51.100.2", hit_at=now - KEPT_AT_MOST + timedelta(hours=1)),
+                         RateLimitHit(key="registration:address:198.51.100.3", hit_at=now)])
+
+    def keys() -> set[str]:
+        with counters.transaction() as session:
+            return set(session.scalars(select(RateLimitHit.key)))
+
+    with TestClient(app, base_url="http://testserver"):
+        assert wait_for(lambda: keys() == {"known:198.51.100.2", "registration:address:198.51.100.3"})

@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
             from accountdesk.core.outbox import Worker
 
             worker = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds,
-                            settings.outbox_max_attempts)
+                            settings.outbox_max_attempts, chores=[app.state.rate_limits.forget_expired])
             worker.start()
         yield
         if worker:

@@ -47,13 +47,16 @@ def worker() -> None:
     from accountdesk.core import security
     from accountdesk.core.db import Database
     from accountdesk.core.outbox import Worker
+    from accountdesk.core.ratelimit import RateLimits
     from accountdesk.core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
     security.bind(settings)
     db = Database(settings.database_url)
-    runner = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds, settings.outbox_max_attempts)
+    limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)
+    runner = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds, settings.outbox_max_attempts,
+                    chores=[limits.forget_expired])
     console.print("outbox worker running; Ctrl+C stops it")
     try:
         runner.run()

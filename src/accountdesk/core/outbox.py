@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -120,11 +121,18 @@ def retry(session: Session, message_id: int) -> OutboxMessage | None:
     return row
 
 
-class Worker:
-    """Polls the outbox until stopped; `serve` runs one in a thread, `accountdesk worker` runs it in the foreground."""
+Chore = Callable[[], object]
+CHORE_SECONDS = 3600.0
 
-    def __init__(self, db: Database, handlers: Handlers, poll_seconds: float = 1.0, max_attempts: int = 8) -> None:
+
+class Worker:
+    """Polls the outbox until stopped; `serve` runs one in a thread, `accountdesk worker` runs it in the foreground.
+    It also runs the periodic `chores` (clean-ups) when it starts and every `chore_seconds` after."""
+
+    def __init__(self, db: Database, handlers: Handlers, poll_seconds: float = 1.0, max_attempts: int = 8,
+                 chores: Sequence[Chore] = (), chore_seconds: float = CHORE_SECONDS) -> None:
         self.db, self.handlers, self.poll_seconds, self.max_attempts = db, handlers, poll_seconds, max_attempts
+        self.chores, self.chore_seconds, self.chores_due = tuple(chores), chore_seconds, 0.0
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -134,8 +142,19 @@ class Worker:
                 deliver_due(self.db, self.handlers, self.max_attempts)
             except Exception:  # noqa: BLE001 — a database hiccup must not kill the worker
                 log.exception("outbox worker pass failed")
+            self.run_chores()
             wakeup.wait(self.poll_seconds)
             wakeup.clear()
+
+    def run_chores(self) -> None:
+        if time.monotonic() < self.chores_due:
+            return
+        self.chores_due = time.monotonic() + self.chore_seconds
+        for chore in self.chores:
+            try:
+                chore()
+            except Exception:  # noqa: BLE001 — a failed clean-up is tried again next time
+                log.exception("worker chore %s failed", getattr(chore, "__qualname__", chore))
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run, name="outbox-worker", daemon=True)

@@ -36,6 +36,7 @@ NAMESPACE = "accountdesk"
 PAIR_LIMIT = "10/15 minutes"  # checks of one e-mail's password from one client address; the right password clears it
 ADDRESS_LIMIT = "20/15 minutes"  # checks from one client address, whatever the e-mail, except at its known addresses
 KNOWN_ADDRESS = timedelta(days=30)  # an address that gave the right password is the owner's, for this long
+KEPT_AT_MOST = KNOWN_ADDRESS  # no count looks further back: an older row is of no use to anyone (forget_expired)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ class Count:
     def window_limit(cls, limit: str, key: str) -> Count:
         """A moving window such as "10/15 minutes": full when it holds `amount` attempts."""
         item = parse(limit)
+        if timedelta(seconds=item.get_expiry()) > KEPT_AT_MOST:
+            raise ValueError(f"{limit!r} looks further back than rows are kept ({KEPT_AT_MOST})")
         return cls(key, timedelta(seconds=item.get_expiry()), item.amount,
                    lambda times, now: times[item.amount - 1] + item.get_expiry() - now
                    if len(times) >= item.amount else 0.0)
@@ -200,6 +203,13 @@ class RateLimits:
                                                              RateLimitHit.hit_at > utcnow() - period))))
 
     # Password checks ---------------------------------------------------------------------------------------------
+
+    def forget_expired(self) -> int:
+        """Remove the database's counts that no limit looks back to any more (a key counts its own old rows away
+        only when it is hit again; most never are); returns how many. The periodic worker calls it."""
+        with self.db.transaction() as session:
+            gone = session.execute(delete(RateLimitHit).where(RateLimitHit.hit_at < utcnow() - KEPT_AT_MOST))
+            return gone.rowcount or 0
 
     def password_attempt(self, realm: str, email: str, client: str) -> PasswordAttempt:
         """Count one password check before it runs; 429 when its (e-mail, address) pair or, from an address that
