@@ -199,3 +199,29 @@ def test_every_link_page_moves_its_token_out_of_the_address(db, client, path):
     moved = client.get(path.format(slug=store.slug) + "?token=abc_DEF-123", follow_redirects=False)
     assert moved.status_code == 303 and moved.headers["location"] == path.format(slug=store.slug)
     assert set_cookie(moved, "accountdesk_link").startswith("accountdesk_link=abc_DEF-123;")
+
+
+def test_an_unexpected_error_is_answered_with_the_security_headers(db, settings):
+    app = create_app(settings, db)
+
+    @app.get("/api/v1/test-breaks")
+    def breaks() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as client:
+        answer = client.get("/api/v1/test-breaks")
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff" and answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_favicon_is_served_and_linked_from_every_layout(db, client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+    store = f.storefront(db)
+    for path in ("/console/sign-in", f"/s/{store.slug}/sign-in", "/s/no-such-store/sign-in"):
+        html = client.get(path).text
+        link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+        assert link, path
+        assert client.get(link.group(1)).content == icon.content

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from accountdesk.core import headers, security
 from accountdesk.core.db import Database
@@ -26,6 +27,7 @@ from accountdesk.core.web import (
     refuse_unstorable_text,
 )
 
+FAVICON = "favicon.svg"
 ROUTERS = [
     "accountdesk.staff.routes",
     "accountdesk.staff.pages",
@@ -82,6 +84,16 @@ def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
     return handlers
 
 
+class AccountDesk(FastAPI):
+    """The app whose security headers wrap everything it answers: also the 500 of an unexpected error, which
+    Starlette's outermost middleware (ServerErrorMiddleware) sends past every middleware added to the app."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), hsts=self.state.settings.cookie_secure,
+                                         docs_paths={self.docs_url, self.redoc_url,
+                                                     self.swagger_ui_oauth2_redirect_url} - {None})
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
@@ -103,7 +115,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
         if worker:
             worker.stop()
 
-    app = FastAPI(title="accountdesk", version="0.1.0", lifespan=lifespan,
+    app = AccountDesk(title="accountdesk", version="0.1.0", lifespan=lifespan,
                   description="Customer accounts, storefront users, registration, approval, resellers and ERP.",
                   dependencies=[Depends(refuse_unstorable_text)], responses=ERROR_RESPONSES)
     app.state.db = db
@@ -111,11 +123,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.rate_limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)
     install_error_handlers(app)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.cookie_secure)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure,
-                       docs_paths={app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     app.include_router(headers.router)
     _include_routers(app)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """The icon a browser asks for by itself (the pages link the same one)."""
+        return FileResponse(PACKAGE / "static" / FAVICON, media_type="image/svg+xml")
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
