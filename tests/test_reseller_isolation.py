@@ -251,3 +251,29 @@ def test_a_reseller_cannot_map_a_new_customer_to_an_erp_customer(db, client):
     assert answers[0].json() == answers[1].json() and answers[0].json()["error"]["code"] == "field_not_editable"
     with db.transaction() as session:
         assert session.query(Account).filter_by(name="Mapped Ltd").count() == 0
+
+
+def test_reseller_staff_see_the_merchants_staff_in_a_history_but_not_their_e_mail(db, client):
+    w = world(db, client)
+    buyer = customer(db, w, name="History Buyer")
+    operator = f.staff(db, "csr", email="csr.private@merchant.example")
+    operator_headers = f.token(client, operator)
+    assert client.patch(f"/api/v1/accounts/{buyer.id}", json={"customer_group": "gold"},
+                        headers=operator_headers).status_code == 200
+    assert client.patch(f"/api/v1/accounts/{buyer.id}", json={"rep_code": "R1"}, headers=w.headers).status_code == 200
+    colleague = client.post("/api/v1/staff/users", json={"email": "colleague@reseller.example",
+                                                         "role": "reseller_admin",
+                                                         "reseller_account_id": w.reseller.id},
+                            headers=f.token(client, f.staff(db, "admin", email="admin.private@merchant.example")))
+    assert colleague.status_code == 201, colleague.text
+
+    seen = client.get(f"/api/v1/accounts/{buyer.id}/events", headers=w.headers).json()
+    assert [e["actor_label"] for e in seen if e["action"] == "account.updated"] == [w.staff.email, "merchant staff"]
+    by_operator = client.get(f"/api/v1/accounts/{buyer.id}/events", headers=operator_headers).json()
+    assert operator.email in [e["actor_label"] for e in by_operator]
+
+    console_sign_in(client, w.staff)
+    record = client.get(f"/console/accounts/{buyer.id}").text
+    assert "merchant staff" in record and "private@merchant.example" not in record and w.staff.email in record
+    staff_record = client.get(f"/console/staff/{colleague.json()['id']}").text
+    assert "merchant staff" in staff_record and "private@merchant.example" not in staff_record

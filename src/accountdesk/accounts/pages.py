@@ -137,7 +137,7 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, accou
         "can_manage": staff.may(MANAGE_CUSTOMERS), "operator": staff.reseller_scope is None,
         "definitions": definitions, "attributes": _attribute_texts(session, account),
         **{key: value for section in RECORD_SECTIONS for key, value in section(session, account).items()},
-        "events": service.events(session, account)}, status)
+        "events": service.events(session, staff.reseller_scope, account)}, status)
 
 
 def _attribute_texts(session: Session, account: Account) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def update_account(account_id: Id, body: AccountUpdate, session: DbSession, staf
 @router.get("/accounts/{account_id}/events", response_model=list[EventOut])
 def account_events(account_id: Id, session: DbSession, staff: Reader) -> list[Any]:
     """The history of the account, its contacts and addresses, newest first."""
-    return service.events(session, service.get_account(session, staff.reseller_scope, account_id))
+    return service.events(session, staff.reseller_scope,
+                          service.get_account(session, staff.reseller_scope, account_id))
 
 
 @router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201)

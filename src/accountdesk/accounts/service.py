@@ -24,6 +24,7 @@ from accountdesk.core import audit, sequences, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
+from accountdesk.staff.service import as_seen_by
 
 DEFAULT_PREFIX = "W"
 SEARCH_TEXT_MAX = 1_000  # characters; a b-tree entry holds at most ~2,700 bytes
@@ -459,9 +460,11 @@ def invoices(session: Session, account: Account) -> list[Invoice]:
                                 .order_by(Invoice.issued_on.desc(), Invoice.id.desc())))
 
 
-def events(session: Session, account: Account, limit: int = 200) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.account_id == account.id)
-                                .order_by(AuditEvent.id.desc()).limit(limit)))
+def events(session: Session, reseller_scope: int | None, account: Account, limit: int = 200) -> list[Any]:
+    """The account's history, newest first, as the caller may read it (staff.service.as_seen_by)."""
+    found = list(session.scalars(select(AuditEvent).where(AuditEvent.account_id == account.id)
+                                 .order_by(AuditEvent.id.desc()).limit(limit)))
+    return as_seen_by(session, reseller_scope, found)
 
 
 def describe(session: Session, account: Account, attributes: dict[str, Any] | None = None) -> dict[str, Any]:

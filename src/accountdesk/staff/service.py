@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import ValidationFailed
-from accountdesk.core.models import AuthSession
+from accountdesk.core.models import AuditEvent, AuthSession
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
 from accountdesk.core.settings import Settings
@@ -85,6 +86,22 @@ def authenticate(db: Database, limits: RateLimits, email: str, password: str, cl
         with db.transaction() as session:
             session.get(StaffUser, user.id).password_hash = hash_password(password)
     return user
+
+
+MERCHANT_STAFF = "merchant staff"
+
+
+def as_seen_by(session: Session, reseller_scope: int | None, events: list[AuditEvent]) -> list[Any]:
+    """A history as the caller may read it: a reseller's staff see who of their own colleagues did what, and the
+    merchant's (operator) staff only as "merchant staff", never their e-mail. The rows themselves are untouched."""
+    if reseller_scope is None:
+        return events
+    acting = {e.actor_id for e in events if e.actor_type == "staff" and e.actor_id is not None}
+    colleagues = set(session.scalars(select(StaffUser.id).where(
+        StaffUser.id.in_(acting), StaffUser.reseller_account_id == reseller_scope))) if acting else set()
+    columns = [column.key for column in AuditEvent.__table__.columns]
+    return [SimpleNamespace(**{**{name: getattr(e, name) for name in columns}, "actor_label": MERCHANT_STAFF})
+            if e.actor_type == "staff" and e.actor_id not in colleagues else e for e in events]
 
 
 def warn_of_attack(session: Session, user: StaffUser) -> None:

@@ -94,8 +94,8 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, user:
         asked = {"title": title.format(label=user.label), "text": text.format(email=user.email), "button": button,
                  "active": active}
     return page(request, "staff/record.html", _context(
-        session, staff, user=user, form=form or Form(prefix="staff"), events=admin.events(session, user),
-        confirm=asked), status)
+        session, staff, user=user, form=form or Form(prefix="staff"),
+        events=admin.events(session, staff.reseller_scope, user), confirm=asked), status)
 
 
 @router.get("/{user_id}")

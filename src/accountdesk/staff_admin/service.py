@@ -21,7 +21,15 @@ from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.staff.models import StaffRole, StaffUser
-from accountdesk.staff.service import PASSWORD_REALM, StaffPrincipal, actor_of, check_password, log, warn_of_attack
+from accountdesk.staff.service import (
+    PASSWORD_REALM,
+    StaffPrincipal,
+    actor_of,
+    as_seen_by,
+    check_password,
+    log,
+    warn_of_attack,
+)
 
 INVITATION = "staff_invitation"
 INVITATION_INVALID = "This invitation link has expired or was already used. Ask an administrator for a new one."
@@ -71,10 +79,12 @@ def get_staff(session: Session, scope: int | None, user_id: int) -> StaffUser:
     return user
 
 
-def events(session: Session, user: StaffUser, limit: int = 200) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "staff_user",
-                                                         AuditEvent.subject_id == user.id)
-                                .order_by(AuditEvent.id.desc()).limit(limit)))
+def events(session: Session, reseller_scope: int | None, user: StaffUser, limit: int = 200) -> list[Any]:
+    """The staff user's history, newest first, as the caller may read it (staff.service.as_seen_by)."""
+    found = list(session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "staff_user",
+                                                          AuditEvent.subject_id == user.id)
+                                 .order_by(AuditEvent.id.desc()).limit(limit)))
+    return as_seen_by(session, reseller_scope, found)
 
 
 # --- invitations --------------------------------------------------------------------------------------------------
