@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact, ContactStatus
-from accountdesk.core import audit, sessions, tokens
+from accountdesk.core import audit, sessions, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
@@ -149,10 +149,12 @@ def send_activation(session: Session, actor: Actor, contact: Contact, settings: 
 
 def check_password(session: Session, contact: Contact, password: str) -> None:
     storefront = session.get(Storefront, contact.storefront_id)
-    problems = storefront.password_policy.problems(
-        password, personal=(contact.first_name, contact.last_name, contact.email.split("@")[0]))
-    if problems:
-        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+    problems: dict[str, str] = {}
+    validation.check_person({"first_name": contact.first_name, "last_name": contact.last_name,
+                             "email": contact.email, "password": password}, problems,
+                            policy=storefront.password_policy)
+    if "password" in problems:
+        raise ValidationFailed(problems["password"], code="weak_password", fields={"password": problems["password"]})
 
 
 def set_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str, *,

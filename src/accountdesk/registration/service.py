@@ -159,12 +159,8 @@ def _address(address: BillingAddressIn, errors: dict[str, str]) -> dict[str, Any
 def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
                               "language": person.language or storefront.default_language}
-    values["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(person.phone, country))
-    problems = storefront.password_policy.problems(
-        person.password, personal=(person.first_name, person.last_name, person.email.split("@")[0]))
-    if problems:
-        errors["password"] = " ".join(problems)
-    return values
+    checked = person.model_dump(include={"first_name", "last_name", "email", "phone", "password"})
+    return values | validation.check_person(checked, errors, country=country, policy=storefront.password_policy)
 
 
 @dataclass(frozen=True)

@@ -163,13 +163,10 @@ def clean_details(raw: dict[str, Any]) -> dict[str, str]:
     fields, ISO 3166 country and subdivision, the country's postcode format, a phone number in E.164 form."""
     data = {name: " ".join(str(raw.get(name) or "").split()) for name in DETAIL_FIELDS}
     errors = {name: message for name, message in REQUIRED_MESSAGES.items() if not data[name]}
-    if data["email"]:
-        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
     if data["country"]:
         data |= validation.check_address(data, errors)
-    if data["phone"]:
-        data["phone"] = validation.checked(errors, "phone", lambda: validation.normalise_phone(data["phone"],
-                                                                                             data["country"] or None))
+    data |= validation.check_person({name: data[name] for name in ("email", "phone") if data[name]}, errors,
+                                    country=data["country"] or None)
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
     return data
@@ -308,8 +305,7 @@ def users(session: Session, customer: Account, q: str = "") -> list[Contact]:
 def clean_user(raw: dict[str, Any]) -> dict[str, str]:
     data = {name: str(raw.get(name) or "").strip() for name in USER_FIELDS}
     errors = {name: message for name, message in USER_FIELDS.items() if not data[name]}
-    if data["email"]:
-        data["email"] = validation.checked(errors, "email", lambda: validation.normalise_email(data["email"]))
+    data |= validation.check_person({"email": data["email"]} if data["email"] else {}, errors)
     if data["language"] and data["language"] not in LANGUAGES:
         errors["language"] = f"Choose one of: {', '.join(LANGUAGES.values())}."
     if data["date_format"] and data["date_format"] not in DATE_FORMATS:
