@@ -265,3 +265,18 @@ def test_registration_page_keeps_the_input_and_shows_each_message(db, client):
     assert accepted.status_code == 303 and accepted.headers["location"] == f"/s/{store.slug}/register/received"
     assert f"accountdesk_sf_{store.slug}" in accepted.cookies
     assert count(db, Account) == 1
+
+
+def test_a_registration_on_a_resellers_storefront_opens_a_customer_of_that_reseller(db, client):
+    reseller = f.account(db, kind="reseller", name="Reseller With A Shop")
+    shop = f.storefront(db, reseller_account_id=reseller.id, default_currency="GBP")
+    plain = f.storefront(db)
+    assert client.post(url(shop), json=body()).status_code == 202
+    assert client.post(url(plain), json=body(email="grace@example.com", company_name="Hopper & Co")).status_code == 202
+    with db.transaction() as session:
+        parents = {a.name: (a.parent_reseller_id, a.currency) for a in session.scalars(select(Account))
+                   if a.id != reseller.id}
+    assert parents["Acme Widgets Ltd"] == (reseller.id, "GBP") and parents["Hopper & Co"][0] is None
+    reseller_staff = f.token(client, f.staff(db, "reseller_admin", reseller_account_id=reseller.id))
+    seen = client.get("/api/v1/accounts", headers=reseller_staff).json()["items"]
+    assert [a["name"] for a in seen] == ["Acme Widgets Ltd"]

@@ -55,13 +55,15 @@ def readable(reseller_scope: int | None) -> Select[tuple[Account]]:
 # import the storefronts package that builds on them.
 # What a new account opened on a storefront takes from the storefront's policy, whoever opens it (staff, a
 # registration, a reseller's new customer, an instant account under the ERP's own data): account field <- column.
-STOREFRONT_DEFAULTS = {"payment_method": "default_payment_method", "payment_terms": "default_payment_terms",
-                       "prorate_billing": "default_prorate_billing", "billing_day": "default_billing_day",
+# An account opened on a reseller's storefront is that reseller's customer.
+STOREFRONT_DEFAULTS = {"parent_reseller_id": "reseller_account_id", "payment_method": "default_payment_method",
+                       "payment_terms": "default_payment_terms", "prorate_billing": "default_prorate_billing",
+                       "billing_day": "default_billing_day",
                        "partial_charges_invoicing": "default_partial_charges_invoicing",
                        "auto_invoice_email": "default_auto_invoice_email", "currency": "default_currency",
                        "customer_group": "default_customer_group", "price_group": "default_price_group",
                        "rep_code": "default_rep_code", "preferred_language": "default_language"}
-_STOREFRONTS = table("storefronts", column("id"), column("reseller_account_id"),
+_STOREFRONTS = table("storefronts", column("id"),
                      *(column(name) for name in STOREFRONT_DEFAULTS.values()))
 
 
@@ -241,7 +243,6 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
                    billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX) -> Account:
     """A new account; on a storefront (`storefront_id`) it takes the storefront's defaults for what `data` leaves
     out."""
-    data = {**storefront_defaults(session, reseller_scope, data.get("storefront_id")), **data}
     data = {k: v for k, v in data.items() if v is not None}
     if data.get("phone"):
         data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
@@ -255,6 +256,8 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
         if data.get("kind") == AccountKind.reseller:
             raise field_error("kind", "Only your distributor can create reseller accounts.")
     _check_parent(session, data.get("parent_reseller_id"))
+    defaults = storefront_defaults(session, reseller_scope, data.get("storefront_id"))
+    data = {**{k: v for k, v in defaults.items() if v is not None}, **data}
     number = data.pop("number", None) or next_account_number(session, number_prefix)
     account = Account(number=number, **data)
     if billing_address:
