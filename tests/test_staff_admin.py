@@ -11,10 +11,13 @@ from sqlalchemy import select
 
 from accountdesk.core.models import AuditEvent, SingleUseToken
 from accountdesk.staff.models import StaffUser
+from accountdesk.staff_admin.service import RESELLER_INVITE_LIMIT
 from tests import factories as f
 from tests.mailbox import deliver_and_read, links
 from tests.reseller_world import console_sign_in, csrf_of, world
 from tests.test_registration_api import body, url
+
+RESELLER_INVITE_LIMIT_COUNT = int(RESELLER_INVITE_LIMIT.split("/")[0])
 
 USERS = "/api/v1/staff/users"
 NEW_PASSWORD = "lantern-orchard-quietly"
@@ -326,3 +329,23 @@ def test_console_staff_pages(db, client, mail_dir):
     assert client.get(f"/console/staff/{b.staff.id}").status_code == 404
     assert _post_form(client, f"/console/staff/{b.staff.id}/status", {"active": "false"},
                       "/console/staff").status_code == 404
+
+
+def test_reseller_staff_cannot_probe_many_addresses_for_a_staff_login(db, client):
+    w = world(db, client)
+    operator = f.token(client, f.staff(db, "admin", email="boss@merchant.example"))
+    taken = client.post("/api/v1/staff/users", json={"email": "boss@merchant.example"}, headers=w.headers)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "duplicate"
+    for n in range(1, RESELLER_INVITE_LIMIT_COUNT):
+        assert client.post("/api/v1/staff/users", json={"email": f"guess{n}@merchant.example"},
+                           headers=w.headers).status_code == 201
+    refused = client.post("/api/v1/staff/users", json={"email": "csr@merchant.example"}, headers=w.headers)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    console_sign_in(client, w.staff)
+    form = client.get("/console/staff/new")
+    paged = client.post("/console/staff", data={"csrf_token": csrf_of(form.text), "email": "more@merchant.example"},
+                        follow_redirects=False)
+    assert paged.status_code == 429
+    for n in range(RESELLER_INVITE_LIMIT_COUNT + 1):  # the merchant's admins are not limited
+        assert client.post("/api/v1/staff/users", json={"email": f"op{n}@merchant.example", "role": "csr"},
+                           headers=operator).status_code == 201

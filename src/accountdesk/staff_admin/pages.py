@@ -79,8 +79,9 @@ def invite_form(request: Request, session: DbSession, staff: Manager,
 @router.post("")
 def invite(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Create the user and e-mail the invitation link."""
-    user, errors = attempt(session, lambda: admin.invite(session, staff, StaffInvite.model_validate(
-        without_blanks(form)).model_dump(), request.app.state.settings))
+    user, errors = attempt(session, lambda: admin.invite(session, request.app.state.rate_limits, staff,
+                                                         StaffInvite.model_validate(without_blanks(form)).model_dump(),
+                                                         request.app.state.settings))
     if user is None:
         return _invite_page(request, session, staff, Form.refused(form, errors, "invite"), 422)
     return flash_redirect(request, staff_url(user), f"Invitation sent to {user.email}.")

@@ -32,8 +32,9 @@ def list_staff(session: DbSession, staff: Manager) -> dict[str, Any]:
 
 @router.post("", status_code=201, response_model=StaffUserOut)
 def invite_staff(body: StaffInvite, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
-    """Invite a staff user: the invitation e-mail carries a single-use link to choose a password."""
-    user = admin.invite(session, staff, body.model_dump(), request.app.state.settings)
+    """Invite a staff user: the invitation e-mail carries a single-use link to choose a password. Reseller staff
+    invite at most 10 an hour (429): an e-mail that has a staff login anywhere is refused (409)."""
+    user = admin.invite(session, request.app.state.rate_limits, staff, body.model_dump(), request.app.state.settings)
     return _out(user)
 
 

@@ -103,8 +103,17 @@ def _role_for(principal: StaffPrincipal, role: str | None, reseller_account_id: 
     return StaffRole.reseller_admin, scope
 
 
-def invite(session: Session, principal: StaffPrincipal, data: dict[str, Any], settings: Settings) -> StaffUser:
-    """Create the user without a password and e-mail a single-use link to choose one."""
+# One e-mail is one staff login across the merchant and every reseller, so an invitation of an address that has one
+# anywhere is refused (409): reseller staff may try only so many addresses, lest they list the merchant's staff.
+RESELLER_INVITE_LIMIT = "10/hour"
+
+
+def invite(session: Session, limits: RateLimits, principal: StaffPrincipal, data: dict[str, Any],
+           settings: Settings) -> StaffUser:
+    """Create the user without a password and e-mail a single-use link to choose one (reseller staff: at most
+    RESELLER_INVITE_LIMIT per reseller, counted before the check)."""
+    if principal.reseller_scope is not None:
+        limits.hit({f"staff-invite:reseller:{principal.reseller_scope}": RESELLER_INVITE_LIMIT})
     role, reseller_id = _role_for(principal, data.get("role"), data.get("reseller_account_id"))
     return _invite(session, principal.actor, data["email"], data.get("name") or "", role, reseller_id, settings,
                    invited_by=principal.user.label)
