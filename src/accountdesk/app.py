@@ -53,6 +53,7 @@ ROUTERS = [
     "accountdesk.orders.account_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.imports.pages",
 ]
 
 

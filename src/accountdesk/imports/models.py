@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from accountdesk.accounts.models import Account
 from accountdesk.core.db import Base, BigId, UtcDateTime, utcnow
+from accountdesk.staff.models import StaffUser
+from accountdesk.storefronts.models import Storefront
 
 
 class ImportStatus:
@@ -25,8 +27,8 @@ class Import(Base):
     __tablename__ = "imports"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    storefront_id: Mapped[int] = mapped_column(ForeignKey("storefronts.id"), index=True)
-    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    storefront_id: Mapped[int] = mapped_column(ForeignKey(Storefront.id), index=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey(StaffUser.id, ondelete="SET NULL"))
     actor_label: Mapped[str] = mapped_column(String(320))  # who: a staff e-mail, or the command line's user
     file_name: Mapped[str] = mapped_column(String(255))
     stored_name: Mapped[str] = mapped_column(String(100), default="")  # the upload kept in the import folder

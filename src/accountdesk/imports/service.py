@@ -544,11 +544,12 @@ def storefront_by_slug(session: Session, slug: str | None) -> Storefront:
 
 def begin(db: Database, *, storefront_id: int, actor: Actor, file_name: str, options: Options,
           staff_user_id: int | None = None, stored_name: str = "") -> Import:
-    """The record of an import, written before the rows are (so that their history can name it)."""
+    """The record of an import, written before the rows are (so that their history can name it). A file kept for
+    the console's preview (`stored_name`) waits for its confirmation."""
     with db.transaction() as session:
         record = Import(storefront_id=storefront_id, staff_user_id=staff_user_id, actor_label=actor.label,
                         file_name=file_name[:255], stored_name=stored_name, options=options.as_dict(),
-                        status=ImportStatus.dry_run if options.dry_run else ImportStatus.uploaded,
+                        status=ImportStatus.uploaded if stored_name or not options.dry_run else ImportStatus.dry_run,
                         dry_run=options.dry_run, counts={})
         session.add(record)
         session.flush()
