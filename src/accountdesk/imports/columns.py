@@ -85,8 +85,15 @@ def file_format(name: str) -> str:
     return suffix[1:]
 
 
+def _text(value: str) -> str:
+    text = value.strip()
+    return text[1:] if text.startswith(_ESCAPED) else text
+
+
 def _cell(value: Any) -> str:
     """A spreadsheet cell as the text a form field would hold."""
+    if isinstance(value, str):
+        return _text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -97,15 +104,14 @@ def _cell(value: Any) -> str:
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value).strip()
-    return text[1:] if text.startswith(_ESCAPED) else text
+    return _text(str(value))
 
 
 def _csv_rows(path: Path) -> Iterator[list[str]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             for row in csv.reader(handle):
-                yield [_cell(value) for value in row]
+                yield [_text(value) for value in row]
     except UnicodeDecodeError as exc:
         raise ValidationFailed("The file is not UTF-8 text. Save it as \"CSV UTF-8\" and upload it again.",
                                code="import_file_encoding") from exc
