@@ -29,7 +29,7 @@ def count(db, model) -> int:
 
 
 def test_staff_preview_a_customer_file_and_import_its_good_rows(db, page: Page, live_server, tmp_path):
-    store = f.storefront(db, name="Harbour Supplies")
+    f.storefront(db, name="Harbour Supplies")
     staff = f.staff(db, "csr")
     bad = {**GOOD[2], "billing_region": ""}
     path = write_csv(tmp_path / "customers.csv", [GOOD[0], GOOD[1], bad, GOOD[3]])

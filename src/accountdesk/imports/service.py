@@ -8,10 +8,16 @@ stored records (rare: "update existing") go through the accounts and contacts se
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select
@@ -483,18 +489,57 @@ def _welcome(run: Run, contact_ids: list[int]) -> None:
 
 # --- a whole file --------------------------------------------------------------------------------------------
 
-def _chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict[str, CustomAttributeDefinition],
-            size: int) -> Iterator[list[Row]]:
-    """Checked rows in chunks of about `size`; the rows of one account are never split between two chunks."""
-    chunk: list[Row] = []
+def _raw_key(cells: dict[str, str]) -> tuple[str, str, str] | None:
+    key = (cells.get("account_number", ""), cells.get("erp_code", "").upper(), cells.get("account_email", "").lower())
+    return key if any(key) else None
+
+
+def _raw_chunks(rows: Iterable[tuple[int, dict[str, str]]], size: int) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    """Rows in chunks of about `size`; the rows of one account are never split between two chunks."""
+    chunk: list[tuple[int, dict[str, str]]] = []
+    last: tuple[str, str, str] | None = None
     for line, cells in rows:
-        row = check_row(line, cells, definitions)
-        if len(chunk) >= size and (row.account_key is None or row.account_key != chunk[-1].account_key):
+        key = _raw_key(cells)
+        if len(chunk) >= size and (key is None or key != last):
             yield chunk
             chunk = []
-        chunk.append(row)
+        chunk.append((line, cells))
+        last = key
     if chunk:
         yield chunk
+
+
+def plain_definitions(definitions: Iterable[CustomAttributeDefinition]) -> dict[str, SimpleNamespace]:
+    """What checking a value needs of each custom attribute, free of the database session (for worker processes)."""
+    return {d.key: SimpleNamespace(id=d.id, key=d.key, label=d.label, type=d.type, choices=list(d.choices or []),
+                                   required=d.required) for d in definitions}
+
+
+def check_rows(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, Any]) -> list[Row]:
+    return [check_row(line, cells, definitions) for line, cells in rows]
+
+
+def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict[str, Any], size: int = CHUNK,
+                   workers: int = 0) -> Iterator[list[Row]]:
+    """The file's rows checked, a chunk at a time. Checking is most of the work and needs no database, so beyond
+    two chunks it runs in `workers` processes (0: one per CPU) while this one matches and writes; at most a few
+    chunks are in flight, so memory stays flat."""
+    raw = _raw_chunks(rows, size)
+    first = list(itertools.islice(raw, 2))
+    workers = workers or len(os.sched_getaffinity(0))
+    if len(first) < 2 or workers < 2:
+        for chunk in itertools.chain(first, raw):
+            yield check_rows(chunk, definitions)
+        return
+    context = multiprocessing.get_context("spawn")  # a fork would share the database connections
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[Future[list[Row]]] = deque()
+        for chunk in itertools.chain(first, raw):
+            pending.append(pool.submit(check_rows, chunk, definitions))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _record(run: Run, decided: list[tuple[Row, Target | None, str]]) -> None:
@@ -513,7 +558,7 @@ def import_rows(run: Run, path: Path, progress: Callable[[int], None] | None = N
     run.report.problems = header_problems(header, run.definitions)
     if run.report.problems:
         return
-    for rows_of_chunk in _chunks(rows, run.definitions, CHUNK):
+    for rows_of_chunk in checked_chunks(rows, plain_definitions(run.definitions.values()), CHUNK):
         chunk = Chunk(run, rows_of_chunk)
         decided = chunk.decide()
         write_chunk(run, chunk)
