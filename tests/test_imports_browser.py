@@ -33,6 +33,7 @@ def test_staff_preview_a_customer_file_and_import_its_good_rows(db, page: Page, 
     staff = f.staff(db, "csr")
     bad = {**GOOD[2], "billing_region": ""}
     path = write_csv(tmp_path / "customers.csv", [GOOD[0], GOOD[1], bad, GOOD[3]])
+    page.set_default_timeout(30_000)  # the preview and the import run in the request, on a machine others share
     page.goto("/console/sign-in")
     page.get_by_label("E-mail").fill(staff.email)
     page.get_by_label("Password").fill(f.PASSWORD)
@@ -43,7 +44,7 @@ def test_staff_preview_a_customer_file_and_import_its_good_rows(db, page: Page, 
     page.get_by_label("Customer file (.csv or .xlsx)").set_input_files(str(path))
     page.get_by_role("button", name="Preview").click()
 
-    expect(page.get_by_role("heading", name="Preview of customers.csv")).to_be_visible()
+    expect(page.get_by_role("heading", name="Preview of customers.csv")).to_be_visible(timeout=30_000)
     counts = page.get_by_test_id("counts")
     expect(counts.locator("tbody td").nth(0)).to_have_text("4")  # rows
     expect(counts.locator("tbody td").nth(1)).to_have_text("3")  # would be created
@@ -55,7 +56,7 @@ def test_staff_preview_a_customer_file_and_import_its_good_rows(db, page: Page, 
 
     page.get_by_label("Import the good rows even if some rows have problems").check()
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_role("status").first).to_have_text("Imported.")
+    expect(page.get_by_role("status").first).to_have_text("Imported.", timeout=30_000)
     expect(page.get_by_test_id("import-status")).to_have_text("imported")
     assert (count(db, Account), count(db, Contact)) == (2, 3)
     page.get_by_role("link", name="All imports").click()
