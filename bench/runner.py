@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency"]
+SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency", "import"]
+MODULES = {"import": "imports"}  # a section whose module cannot take its name (a keyword)
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 # Default sizes keep `make bench` to about 10 minutes on 2 cores; --full runs the issues' target sizes.
 ACCOUNTS, FULL_ACCOUNTS = 100_000, 1_000_000  # search (issue 2: p95 at 1M accounts on PostgreSQL)
 CUSTOMERS, FULL_CUSTOMERS = 100_000, 1_000_000  # resellers (issue 4: 1M customers over 1,000 resellers)
+IMPORT_ROWS, FULL_IMPORT_BIG_ROWS = 100_000, 1_000_000  # import (issue 12: rows/s at 100k, flat memory to 1M)
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Bench:
     customers: int = CUSTOMERS
     timing_pairs: int = 200
     requests: int = 300
+    import_rows: int = IMPORT_ROWS
+    import_big_rows: int = 0
     figures: list[Figure] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "e-mail, N of each (default 200)")
     parser.add_argument("--requests", type=int, default=300, metavar="N",
                         help="efficiency: sign-ins and registrations per database (default 300)")
+    parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS, metavar="N",
+                        help=f"import: rows of the customer file timed on each database (default {IMPORT_ROWS})")
+    parser.add_argument("--import-big-rows", type=int, metavar="N",
+                        help=f"import: rows of a second file, dry-run only, to see memory stay flat (default none; "
+                             f"--full: {FULL_IMPORT_BIG_ROWS})")
     parser.add_argument("--explain", type=int, default=0, metavar="N",
                         help="search on PostgreSQL: print EXPLAIN (ANALYZE, BUFFERS) of the N slowest queries")
     parser.add_argument("--pg-url", default=PG_URL, metavar="URL",
@@ -115,7 +124,7 @@ def _sections(value: str) -> list[str]:
 
 
 def section(name: str) -> ModuleType:
-    return importlib.import_module(f"bench.{name}")
+    return importlib.import_module(f"bench.{MODULES.get(name, name)}")
 
 
 def print_summary(figures: list[Figure]) -> None:
@@ -145,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(accounts=accounts, databases=list(DATABASES) if args.database == "both" else [args.database],
                   seconds=args.seconds, queries=args.queries, http_queries=args.http_queries, clients=args.clients,
                   pg_url=args.pg_url.rstrip("/"), explain=args.explain, customers=customers,
-                  timing_pairs=args.timing_pairs, requests=args.requests)
+                  timing_pairs=args.timing_pairs, requests=args.requests, import_rows=args.import_rows,
+                  import_big_rows=args.import_big_rows if args.import_big_rows is not None
+                  else FULL_IMPORT_BIG_ROWS if args.full else 0)
     names = args.only or SECTIONS
     # A stopped run (Ctrl+C, kill) still drops its PostgreSQL database and temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -15,6 +15,7 @@ from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import Database
 from accountdesk.core.pages import PageRoute
+from accountdesk.imports.models import Import
 from accountdesk.staff.models import StaffUser
 from accountdesk.storefronts.models import Storefront
 from tests import factories as f
@@ -62,11 +63,12 @@ class PageWorld:
     reseller: World
     customer: Account
     admin: StaffUser
+    import_id: int = 0
 
     def ids(self) -> dict[str, object]:
         return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
-                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id}
+                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "import_id": self.import_id}
 
 
 def page_world(db: Database) -> PageWorld:
@@ -75,8 +77,25 @@ def page_world(db: Database) -> PageWorld:
     account = f.account(db, name="Lighthouse Traders", storefront_id=store.id)
     contact = f.contact(db, account, store, first_name="Robin", last_name="Keel", email="robin@lighthouse.example")
     reseller = world(db, name="Channel Partner")
-    return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"),
-                     f.staff(db, "admin"))
+    admin = f.staff(db, "admin")
+    return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"), admin,
+                     previewed_import(db, store, admin))
+
+
+def previewed_import(db: Database, store: Storefront, admin: StaffUser) -> int:
+    """An uploaded customer file waiting for "Import", with a row that needs attention (the preview page)."""
+    with db.transaction() as session:
+        record = Import(storefront_id=store.id, staff_user_id=admin.id, actor_label=admin.email,
+                        file_name="customers.csv", stored_name="kept.csv", status="uploaded", options={},
+                        counts={"counts": {"rows": 2, "created": 1, "updated": 0, "unchanged": 0, "skipped": 0,
+                                           "failed": 1, "accounts_created": 1, "accounts_updated": 0,
+                                           "addresses_created": 1, "addresses_updated": 0, "contacts_created": 1,
+                                           "contacts_updated": 0, "welcome_emails": 0},
+                                "rows": [{"line": 3, "outcome": "failed", "account": "C1", "contact": "a@b.example",
+                                          "messages": ["billing_region: Choose a state or province."]}]})
+        session.add(record)
+        session.flush()
+        return record.id
 
 
 def storefront_sign_in(client: TestClient, store: Storefront, email: str, password: str = f.PASSWORD) -> None:

@@ -55,6 +55,7 @@ ROUTERS = [
     "accountdesk.orders.account_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.imports.pages",
 ]
 
 

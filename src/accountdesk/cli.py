@@ -1,8 +1,9 @@
-"""The `accountdesk` command: serve, worker, db upgrade, demo, create-staff."""
+"""The `accountdesk` command: serve, worker, db upgrade, demo, create-staff, import, export."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -112,6 +113,112 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
     except Exception as exc:  # IntegrityError: e-mail taken
         console.print(f"[red]could not create the staff user: {exc.__class__.__name__}[/]")
         raise typer.Exit(1) from exc
+
+
+@app.command("import")
+def import_file(path: Annotated[Path, typer.Argument(help="A .csv or .xlsx file in the column set of the template.",
+                                                      exists=True, dir_okay=False, readable=True)],
+                dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and match every row, change "
+                                                                         "nothing.")] = False,
+                storefront: Annotated[str | None, typer.Option(help="Slug of the storefront the customers sign in "
+                                                                    "to (needed when there are several).")] = None,
+                update_existing: Annotated[bool, typer.Option("--update-existing", help="Change stored accounts "
+                                                                                        "and contacts that rows "
+                                                                                        "differ from.")] = False,
+                good_rows_only: Annotated[bool, typer.Option("--good-rows-only", help="Import the good rows of a "
+                                                                                      "file that has bad ones "
+                                                                                      "(else nothing).")] = False,
+                send_welcome: Annotated[bool, typer.Option("--send-welcome", help="E-mail each new contact a "
+                                                                                  "welcome with an activation "
+                                                                                  "link, a few per minute.")] = False,
+                ) -> None:
+    """Import accounts, contacts and addresses from a customer file (README: "Importing customers")."""
+    import getpass
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from accountdesk.core.audit import Actor
+    from accountdesk.core.db import Database
+    from accountdesk.core.errors import AppError
+    from accountdesk.core.settings import get_settings
+    from accountdesk.imports import service as imports
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    options = imports.Options(dry_run=dry_run, update_existing=update_existing, good_rows_only=good_rows_only,
+                              send_welcome=send_welcome)
+    actor = Actor("system", None, f"accountdesk import ({getpass.getuser()})")
+    try:
+        with db.transaction() as session:
+            storefront_id = imports.storefront_by_slug(session, storefront).id
+        record = imports.begin(db, storefront_id=storefront_id, actor=actor, file_name=path.name, options=options)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("dry run" if dry_run else "import", total=_data_rows(path))
+            report = imports.run_file(db, settings, record, path, options, actor,
+                                      progress=lambda n: progress.advance(task, n))
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    _print_report(report, dry_run, record.id)
+    if not report.imported and not dry_run:
+        raise typer.Exit(1)
+
+
+def _data_rows(path: Path) -> int | None:
+    """Lines of a CSV file less its header, for the progress bar (an XLSX file's total is not known up front)."""
+    if path.suffix.lower() != ".csv":
+        return None
+    with path.open("rb") as handle:
+        return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1)
+
+
+def _print_report(report, dry_run: bool, import_id: int) -> None:
+    counts = report.counts
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/]")
+    for row in report.rows:
+        if row["messages"]:
+            console.print(f"line {row['line']} ({row['outcome']}): " + " ".join(row["messages"]), highlight=False,
+                          markup=False)
+    console.print(f"{counts['rows']} rows: {counts['created']} created, {counts['updated']} updated, "
+                  f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, {counts['failed']} with problems")
+    console.print(f"accounts {counts['accounts_created']} new, {counts['accounts_updated']} changed; contacts "
+                  f"{counts['contacts_created']} new, {counts['contacts_updated']} changed; addresses "
+                  f"{counts['addresses_created']} new, {counts['addresses_updated']} changed; welcome e-mails "
+                  f"{counts['welcome_emails']}")
+    if dry_run:
+        console.print(f"dry run (import {import_id}): nothing was changed")
+    elif report.imported:
+        console.print(f"[green]imported[/] (import {import_id})")
+    else:
+        console.print(f"[red]nothing was imported[/] (import {import_id}): correct the rows above, or import the "
+                      "good rows only with --good-rows-only")
+
+
+@app.command("export")
+def export_file(path: Annotated[Path, typer.Argument(help="The file to write: .csv or .xlsx.", dir_okay=False)],
+                storefront: Annotated[str | None, typer.Option(help="Slug of the storefront (needed when there are "
+                                                                    "several).")] = None) -> None:
+    """Write a storefront's customers in the import's column set (importing the file again changes nothing)."""
+    from accountdesk.core.db import Database
+    from accountdesk.core.errors import AppError
+    from accountdesk.core.settings import get_settings
+    from accountdesk.imports import service as imports
+    from accountdesk.imports.export import export_file as write
+
+    db = Database(get_settings().database_url)
+    try:
+        with db.transaction() as session:
+            count = write(session, imports.storefront_by_slug(session, storefront), path)
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    console.print(f"{count} rows written to {path}")
 
 
 @app.command()

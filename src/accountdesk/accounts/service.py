@@ -116,6 +116,15 @@ def next_account_number(session: Session, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}{sequences.next_value(session, f'account:{prefix}'):06d}"
 
 
+def next_account_numbers(session: Session, prefix: str, count: int, *, reserve: bool = True) -> list[str]:
+    """`count` numbers at once (a bulk import); without `reserve` (a dry run) the ones a real run would likely
+    get, none taken."""
+    prefix = prefix or DEFAULT_PREFIX
+    name = f"account:{prefix}"
+    last = sequences.next_value(session, name, count) if reserve else sequences.peek(session, name) + count
+    return [f"{prefix}{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
 def like_terms(query: str) -> list[str]:
     escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return [f"%{word}%" for word in escaped.split()][:8]

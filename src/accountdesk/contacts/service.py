@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -136,14 +136,19 @@ def send_password_reset(session: Session, actor: Actor, contact: Contact, settin
 
 
 def send_activation(session: Session, actor: Actor, contact: Contact, settings: Settings,
-                    invited_by: str = "") -> None:
-    """E-mail the welcome message with a link to set the first password (24 hours by default)."""
+                    invited_by: str = "", *, not_before: datetime | None = None) -> None:
+    """E-mail the welcome message with a link to set the first password (24 hours by default). With `not_before`
+    the e-mail waits in the outbox until then (an import spaces its welcomes out) and the link lives from then."""
     hours = settings.activation_token_hours
-    token = tokens.issue(session, ACTIVATION, timedelta(hours=hours), contact_id=contact.id)
+    wait = max(timedelta(0), not_before - utcnow()) if not_before else timedelta(0)
+    token = tokens.issue(session, ACTIVATION, wait + timedelta(hours=hours), contact_id=contact.id)
     link = storefront_link(session, contact, f"/activate?token={token}", settings.base_url)
-    mail.send(session, "activation", contact.email, language=contact.language,
-              context=mail_context(session, contact, link=link, expires_hours=hours, invited_by=invited_by,
-                                   sign_in_link=storefront_link(session, contact, "/sign-in", settings.base_url)))
+    message = mail.send(session, "activation", contact.email, language=contact.language,
+                        context=mail_context(session, contact, link=link, expires_hours=hours, invited_by=invited_by,
+                                             sign_in_link=storefront_link(session, contact, "/sign-in",
+                                                                          settings.base_url)))
+    if not_before is not None:
+        message.next_attempt_at = not_before
     _log(session, actor, "contact.activation_sent", contact)
 
 

@@ -6,26 +6,32 @@ On SQLite every write transaction already holds the database's write lock, so th
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accountdesk.core.models import NumberSequence
 
 
-def next_value(session: Session, name: str) -> int:
+def next_value(session: Session, name: str, count: int = 1) -> int:
+    """The next value, or with `count` the last of a block of `count` values taken at once (a bulk import)."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
-        return _next(session.connection(), name)
+        return _next(session.connection(), name, count)
     with bind.engine.connect() as conn:
-        value = _next(conn, name)
+        value = _next(conn, name, count)
         conn.commit()
         return value
 
 
-def _next(conn: Connection, name: str) -> int:
+def peek(session: Session, name: str) -> int:
+    """The last value taken, taking none (a dry run shows the numbers a real run would most likely give)."""
+    return session.scalar(select(NumberSequence.last_value).where(NumberSequence.name == name)) or 0
+
+
+def _next(conn: Connection, name: str, count: int = 1) -> int:
     stmt = (update(NumberSequence).where(NumberSequence.name == name)
-            .values(last_value=NumberSequence.last_value + 1).returning(NumberSequence.last_value))
+            .values(last_value=NumberSequence.last_value + count).returning(NumberSequence.last_value))
     value = conn.execute(stmt).scalar_one_or_none()
     if value is not None:
         return value

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     staff_totp_required_for_admins: bool = Field(
         False, description="Admins must sign in with a second factor (TOTP); one without it is sent to set it up and "
                            "can do nothing else")
+    import_dir: Path = Field(Path("var/imports"), description="Folder where a customer file uploaded in the console "
+                                                              "is kept between its preview and its import")
+    import_welcome_per_minute: int = Field(60, ge=1, description="Welcome e-mails an import lets out per minute; "
+                                                                  "the rest wait their turn in the outbox")
     erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap "
                                                                     "(SAP Business One Service Layer)")
     erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, "

