@@ -53,6 +53,10 @@ ROUTERS = [
     "accountdesk.orders.account_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.privacy.routes",
+    "accountdesk.privacy.pages",
+    "accountdesk.domains.routes",
+    "accountdesk.domains.pages",
 ]
 
 
