@@ -291,8 +291,8 @@ def _scrub_history(session: Session, person: Person, terms: list[str]) -> None:
         whole = event.id in about and event.subject_type == "contact"
         event.changes = _redact_all(event.changes) if whole else scrub(event.changes, terms)
         event.note = "" if whole else scrub(event.note, terms)
-        if (event.actor_type == "contact" and event.actor_id in person.ids) or scrub(event.actor_label, terms) \
-                == REDACTED:
+        by_person = event.actor_type == "contact" and event.actor_id in person.ids
+        if by_person or person.email in event.actor_label.lower():
             event.actor_label = ERASED_ACTOR
 
 
