@@ -26,6 +26,7 @@ from accountdesk.core import outbox, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.models import SingleUseToken
+from accountdesk.domains import service as domains
 from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order
 from accountdesk.registration import instant
@@ -281,6 +282,19 @@ class Fresh:
         user = f.staff(w.db, "reseller_admin", reseller_account_id=t.world.reseller.id)
         f.enrol_totp(w.db, user)
         return {"staff_user_id": user.id}
+
+    @staticmethod
+    def erasable(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        """A login of its own e-mail: its erasure is what the call uses up."""
+        email = f"erasable{next(w.counter)}@example.org"
+        return {"contact_id": f.contact(w.db, t.customer, t.storefront, email=email).id}
+
+    @staticmethod
+    def domain(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        with w.db.transaction() as session:
+            claimed = domains.claim(session, Actor.system(), session.get(Account, t.customer.id),
+                                    f"claimed{next(w.counter)}.example")
+            return {"domain_id": claimed.id}
 
     @staticmethod
     def cart_line(w: AccessWorld, t: Tenant) -> dict[str, Any]:

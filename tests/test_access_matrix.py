@@ -38,6 +38,7 @@ from tests.access_world import (
     build,
     snapshot,
 )
+from tests.dns_server import dns_server  # noqa: F401 — the fixture
 from tests.erp_world import file_world
 from tests.reseller_world import BUYER_LINES, LINES, NEW_CUSTOMER, NEW_USER
 
@@ -159,6 +160,16 @@ TABLE: dict[tuple[str, str], Op] = {
     ("POST", C + "/deactivate"): Op("manage", 200),
     ("POST", C + "/password-reset"): Op("manage", 202),
     ("PUT", C + "/password"): Op("manage", 204, body({"password": "staff-chosen-battery-staple"})),
+    ("GET", C + "/personal-data"): Op("manage", 200, names_operator_staff=True),
+    ("POST", C + "/erasure"): Op("admin", 200, body({"reason": "On request."}), fresh=Fresh.erasable),
+    ("PUT", C + "/legal-hold"): Op("admin", 200, body({"legal_hold": False})),
+    ("PUT", A + "/legal-hold"): Op("admin", 200, body({"legal_hold": False})),
+    ("GET", A + "/domains"): Op("read", 200),
+    ("POST", A + "/domains"): Op("manage", 201, lambda w, ids, n: {"domain": f"claimed-by-{n}.example"}),
+    ("POST", A + "/domains/{domain_id}/dns-check"): Op("manage", 200, fresh=Fresh.domain),
+    ("POST", A + "/domains/{domain_id}/verify"): Op("operator_manage", 200, fresh=Fresh.domain),
+    ("DELETE", A + "/domains/{domain_id}"): Op("manage", 204, fresh=Fresh.domain),
+    ("PUT", A + "/domain-join"): Op("manage", 200, body({"mode": "approval"})),
     ("GET", "/api/v1/storefronts"): Op("operator", 200),
     ("POST", "/api/v1/storefronts"): Op("admin", 201, lambda w, ids, n: {"slug": f"new-shop-{n}",
                                                                         "name": f"New Shop {n}"}),
@@ -268,9 +279,11 @@ def test_the_table_has_a_row_for_every_operation_of_the_api():
 
 
 @pytest.fixture
-def access(settings, db, tmp_path) -> Iterator[AccessWorld]:
-    """The world on a live app with the demo ERP behind it; rate limits off (they are not what is measured here)."""
-    app = create_app(settings.model_copy(update={"rate_limits_enabled": False}), db)
+def access(settings, db, tmp_path, dns_server) -> Iterator[AccessWorld]:
+    """The world on a live app with the demo ERP behind it and a DNS server for domain checks; rate limits off (they
+    are not what is measured here)."""
+    app = create_app(settings.model_copy(update={"rate_limits_enabled": False,
+                                                 "dns_nameserver": dns_server.address}), db)
     app.state.erp = file_world(tmp_path).gateway
     with TestClient(app, base_url="http://testserver") as client:
         yield build(db, client)

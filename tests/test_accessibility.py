@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core import tokens
+from accountdesk.core.db import utcnow
 from accountdesk.core.settings import Settings
+from accountdesk.domains.models import AccountDomain
 from accountdesk.erp.demo_data import SHARED_EMAIL, write_demo_folder
 from accountdesk.registration import instant
+from accountdesk.registration.service import VERIFY_EMAIL
 from tests import factories as f
 from tests.conftest import _unavailable
 from tests.erp_world import erp_store
@@ -121,6 +125,8 @@ def page_states(db, w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
         instant_link = tokens.issue(session, instant.PURPOSE, timedelta(hours=1),
                                     data={"email": SHARED_EMAIL, "storefront_id": verified.id})
 
+    verify = joining_by_domain(db, w)
+
     def submit(url: str, button: str) -> Callable[[Page], None]:
         def act(page: Page) -> None:
             page.goto(url)
@@ -182,9 +188,28 @@ def page_states(db, w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
         ("spent link", open_link(f"/s/{slug}/password/reset?token=no-such-token")),
         ("re-verification link", open_link(f"/s/{slug}/reverify?token=no-such-token")),
         ("verification link", open_link(f"/s/{slug}/verify-email?token=no-such-token")),
+        ("join offer", open_link(f"/s/{slug}/verify-email?token={verify}")),
+        ("join requested", lambda page: page.get_by_role("button", name="Join Harbour Company").click()),
         ("unknown storefront", open_link("/s/no-such-store")),
         ("console sign-in refused", sign_in_wrong("/console/sign-in", "Password")),
     ]
+
+
+def joining_by_domain(db, w: PageWorld) -> str:
+    """A company with a verified e-mail domain, a registrant on it (whose verification link the page states open)
+    and, for the account admin's domains page, w.contact as Lighthouse's admin with a domain and a join request."""
+    company = f.account(db, name="Harbour Company", storefront_id=w.store.id)
+    own = f.account(db, name="Own Start-up", storefront_id=w.store.id, status="pending_approval")
+    registrant = f.contact(db, own, w.store, email="new@harbour-company.example", role="account_admin",
+                           status="pending_approval")
+    f.contact(db, w.account, w.store, email="joiner@lighthouse.example", status="pending_approval")
+    with db.transaction() as session:
+        session.add_all([AccountDomain(account_id=company.id, domain="harbour-company.example", verification_token="t",
+                                       verified_at=utcnow(), verified_by="staff"),
+                         AccountDomain(account_id=w.account.id, domain="lighthouse.example", verification_token="u",
+                                       verified_by="")])
+        session.get(Contact, w.contact.id).role = "account_admin"
+        return tokens.issue(session, VERIFY_EMAIL, timedelta(hours=1), contact_id=registrant.id)
 
 
 def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
@@ -198,6 +223,8 @@ def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
     return [
         ("new customer refused", submit("/console/accounts/new", "Save")),
         ("change password refused", submit(f"/s/{w.store.slug}/account/password", "Change password")),
+        ("erasure refused", submit(f"/s/{w.store.slug}/account/privacy", "Erase my data")),
+        ("domain refused", submit(f"/s/{w.store.slug}/account/domains", "Add domain")),
         ("reseller customer refused", submit(f"/console/resellers/{w.reseller.reseller.id}/customers/new", "Save")),
         ("unknown customer", lambda page: page.goto("/console/accounts/999999")),
         ("ERP search", lambda page: page.goto(f"/console/erp/instant?email={SHARED_EMAIL}")),

@@ -30,6 +30,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "instant_registration": ("link", "expires_hours"),
     "staff_invitation": ("role", "link", "expires_hours", "invited_by", "sign_in_link"),
     "sign_in_attack": ("site_name", "attempts", "reset_link"),
+    "domain_join_request": ("registrant_name", "registrant_email", "review_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"

@@ -13,6 +13,8 @@ from fastapi.routing import APIRoute
 
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
+from accountdesk.core.audit import Actor
+from accountdesk.domains import service as domains
 from accountdesk.orders.models import Order
 from accountdesk.resellers.models import Subscription
 from tests import factories as f
@@ -185,6 +187,12 @@ def _console_answer(client, method: str, url: str, data: dict[str, str]) -> tupl
     return response.status_code, ALERT.findall(response.text)
 
 
+def claimed_domain(db, account: Account) -> int:
+    with db.transaction() as session:
+        live = session.get(Account, account.id)
+        return domains.claim(session, Actor.system(), live, f"account{account.id}.example").id
+
+
 def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, app, client):
     """The console's account and contact pages (and the forms posted to them) with another reseller's or the
     operator's account, contact or address: exactly the answer of an id that does not exist, nothing shown or
@@ -198,10 +206,11 @@ def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, 
     data = {"csrf_token": token, "name": "Taken Over", "active": "true", "line1": "1 Main Street",
             "city": "Springfield", "country": "US"}
     ids = {"account_id": mine.customer.id, "contact_id": mine.contact.id,
-           "address_id": mine.customer.addresses[0].id}
+           "address_id": mine.customer.addresses[0].id, "domain_id": claimed_domain(db, mine.customer)}
     foreign = [{"account_id": theirs.customer.id, "contact_id": theirs.contact.id,
-                "address_id": theirs.customer.addresses[0].id},
-               {"account_id": operator.id, "contact_id": operator_contact.id, "address_id": operator.addresses[0].id}]
+                "address_id": theirs.customer.addresses[0].id, "domain_id": claimed_domain(db, theirs.customer)},
+               {"account_id": operator.id, "contact_id": operator_contact.id, "address_id": operator.addresses[0].id,
+                "domain_id": claimed_domain(db, operator)}]
     found = sorted(set(routes(app, "/console/accounts/{account_id}")))
     assert len(found) >= 12, found
     secrets = [*theirs.secrets(), operator.name, operator.number, operator_contact.email]

@@ -56,6 +56,10 @@ ROUTERS = [
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
     "accountdesk.imports.pages",
+    "accountdesk.privacy.routes",
+    "accountdesk.privacy.pages",
+    "accountdesk.domains.routes",
+    "accountdesk.domains.pages",
 ]
 
 

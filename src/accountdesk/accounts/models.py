@@ -6,7 +6,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accountdesk.core.db import Base, BigId, UtcDateTime, utcnow
@@ -62,6 +74,10 @@ class Account(Base):
     auto_invoice_email: Mapped[bool] = mapped_column(Boolean, default=True)
     order_approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
     may_become_reseller: Mapped[bool] = mapped_column(Boolean, default=False)
+    # set by staff: the books or a dispute need this account's data, so its contacts' data cannot be erased
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # how a registrant on one of the account's verified e-mail domains joins it (domains.service)
+    domain_join: Mapped[str] = mapped_column(String(10), default="approval", server_default="approval")
     erp_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     credit_limit: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     # reseller pricing: a reseller's markup on its customers' orders, overridable per customer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accountdesk.accounts.models import Account
@@ -45,6 +45,8 @@ class Contact(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     erp_contact_code: Mapped[str | None] = mapped_column(String(40))
     erp_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # see Account.legal_hold
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # personal data erased (privacy.service)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the "
                                                        "cache off")
 
+    dns_nameserver: str | None = Field(None, description="host:port of the DNS server that e-mail domain checks ask "
+                                                         "(TXT records); unset uses the system's resolver")
+    dns_timeout_seconds: float = Field(3.0, description="Time limit of a domain's DNS check (seconds)")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:

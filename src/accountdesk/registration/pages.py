@@ -4,12 +4,14 @@ approval queue. The rules live in registration.service and registration.instant,
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from accountdesk.contacts.models import Contact
 from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
@@ -271,6 +273,12 @@ def add_contact(slug: str, request: Request, form: Fields) -> Response:
 
 # --- e-mail verification -------------------------------------------------------------------------------------------
 
+# What the page a verification link opens may offer the registrant who has just proved their address (domains:
+# joining their company's account): each returns template values with a "template" to include, or None. Packages
+# above registration add themselves here.
+VERIFIED_OFFERS: list[Callable[[Session, Contact], dict[str, Any] | None]] = []
+
+
 @storefront_pages.get("/verify-email")
 def verify_email(request: Request, session: DbSession, storefront: CurrentStorefront, token: LinkToken) -> Response:
     """The link of the verification e-mail: confirms the address once."""
@@ -278,8 +286,10 @@ def verify_email(request: Request, session: DbSession, storefront: CurrentStoref
         contact, problem = service.verify_email(session, storefront, token), ""
     except ValidationFailed as exc:
         contact, problem = None, exc.message
+    offers = [offer for make in VERIFIED_OFFERS if contact is not None and (offer := make(session, contact))]
     return page(request, "registration/verify_email.html", {"storefront": storefront, "contact": contact,
-                                                              "problem": problem}, 400 if problem else 200)
+                                                              "problem": problem, "offers": offers},
+                400 if problem else 200)
 
 
 # --- console: the approval queue -----------------------------------------------------------------------------------

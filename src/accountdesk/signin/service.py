@@ -223,19 +223,27 @@ def complete_link(session: Session, storefront: Storefront, purpose: str, token:
     return contacts.complete_with_token(session, purpose, token, password, base_url)
 
 
+def check_current_password(session: Session, limits: RateLimits, signed_in: StorefrontSignIn, password: str,
+                           base_url: str, client: str) -> None:
+    """A signed-in contact confirms a change with their password, under the sign-in's limits (422 wrong_password,
+    429); a warning to the owner is queued in `session`, so a refusal must be answered rather than raised."""
+    storefront, contact = signed_in.storefront, signed_in.contact
+    attempt = limits.password_attempt(password_realm(storefront.slug), contact.email, client)
+    if attempt.warn_owner:
+        _warn_of_attack(session, storefront, [contact], base_url)
+    if not verify_password(contact.password_hash, password):
+        raise ValidationFailed("Your current password is not right.", code="wrong_password",
+                               fields={"current_password": "Your current password is not right."})
+    limits.password_accepted(attempt)
+
+
 def change_password(session: Session, limits: RateLimits, signed_in: StorefrontSignIn, current_password: str,
                     new_password: str, base_url: str, client: str) -> None:
     """A signed-in contact changes their password: this session stays, every other one ends. The current password
     is checked under the sign-in's limits; a warning to the owner is queued in `session`, so a refusal must be
     answered rather than raised for it to be sent."""
-    storefront, contact = signed_in.storefront, signed_in.contact
-    attempt = limits.password_attempt(password_realm(storefront.slug), contact.email, client)
-    if attempt.warn_owner:
-        _warn_of_attack(session, storefront, [contact], base_url)
-    if not verify_password(contact.password_hash, current_password):
-        raise ValidationFailed("Your current password is not right.", code="wrong_password",
-                               fields={"current_password": "Your current password is not right."})
-    limits.password_accepted(attempt)
+    check_current_password(session, limits, signed_in, current_password, base_url, client)
+    contact = signed_in.contact
     contacts.set_password(session, Actor("contact", contact.id, contact.email), contact, new_password, base_url,
                           keep_session_id=signed_in.auth.id)
 
