@@ -10,7 +10,7 @@ from alembic import op
 import accountdesk.core.db
 
 revision = '0002'
-down_revision = "0001"
+down_revision = '0001'
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ from alembic import op
 import accountdesk.core.db
 
 revision = '0005'
-down_revision = "0004"
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ from alembic import op
 from accountdesk.core.db import UtcDateTime, utcnow
 
 revision = '0007'
-down_revision = "0006"
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

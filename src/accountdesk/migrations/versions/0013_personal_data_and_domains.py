@@ -11,7 +11,7 @@ from alembic import op
 from accountdesk.core.db import BigId, UtcDateTime
 
 revision = '0013'
-down_revision = "0012"
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
