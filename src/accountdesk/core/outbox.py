@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import and_, event, exists, or_, select
 from sqlalchemy.orm import Session
 
 from accountdesk.core.db import Database, utcnow
+from accountdesk.core.idempotency import purge_expired
 from accountdesk.core.models import OutboxMessage
 
 log = logging.getLogger("accountdesk.outbox")
@@ -24,6 +26,7 @@ Handler = Callable[[dict[str, Any]], None]
 Handlers = dict[str, Handler]
 wakeup = threading.Event()
 LEASE = timedelta(minutes=5)
+CLEANUP_SECONDS = 60  # how often a worker also forgets expired idempotency keys
 
 
 class PermanentFailure(Exception):
@@ -129,9 +132,13 @@ class Worker:
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
+        last_cleanup = 0.0
         while not self.stopping.is_set():
             try:
                 deliver_due(self.db, self.handlers, self.max_attempts)
+                if time.monotonic() - last_cleanup >= CLEANUP_SECONDS:
+                    last_cleanup = time.monotonic()
+                    purge_expired(self.db)
             except Exception:  # noqa: BLE001 — a database hiccup must not kill the worker
                 log.exception("outbox worker pass failed")
             wakeup.wait(self.poll_seconds)

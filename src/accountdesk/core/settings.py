@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     staff_totp_required_for_admins: bool = Field(
         False, description="Admins must sign in with a second factor (TOTP); one without it is sent to set it up and "
                            "can do nothing else")
+    idempotency_key_hours: int = Field(24, description="How long an Idempotency-Key (and a page form's key) and the "
+                                                       "answer it got are kept")
     erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap "
                                                                     "(SAP Business One Service Layer)")
     erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, "
