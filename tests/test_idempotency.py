@@ -215,16 +215,18 @@ def test_a_console_form_sent_twice_creates_once(db, live_server):
 
 def _serve(db, port: int, **extra: str) -> subprocess.Popen[bytes]:
     env = clean_environment(ACCOUNTDESK_DATABASE_URL=db.url, **extra)
-    process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    return subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _wait_until_up(port: int) -> None:
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+                return
         except httpx.HTTPError:
             time.sleep(0.1)
-    process.kill()
     raise AssertionError("accountdesk serve did not start")
 
 
@@ -232,9 +234,11 @@ def test_a_process_killed_after_its_commit_leaves_the_answer_for_the_retry(db):
     crash = secrets.token_hex(24)
     user = f.staff(db, "csr")
     port_one, port_two = free_port(), free_port()
+    # both started at once (an app process takes a while to start on a busy machine); only the first has the hook
     first = _serve(db, port_one, ACCOUNTDESK_TEST_CRASH_AFTER_COMMIT_TOKEN=crash)
-    second = None
+    second = _serve(db, port_two)
     try:
+        _wait_until_up(port_one)
         base = f"http://127.0.0.1:{port_one}"
         token = httpx.post(f"{base}/api/v1/staff/tokens", json={"email": user.email, "password": f.PASSWORD})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Idempotency-Key": "lost-answer"}
@@ -245,13 +249,13 @@ def test_a_process_killed_after_its_commit_leaves_the_answer_for_the_retry(db):
                        headers={**headers, idempotency.CRASH_HEADER: crash}, timeout=30)
         assert first.wait(timeout=30) == -signal.SIGKILL
         assert accounts(db) == 1
-        second = _serve(db, port_two)
+        _wait_until_up(port_two)
         retry = httpx.post(f"http://127.0.0.1:{port_two}/api/v1/accounts", json=ACCOUNT, headers=headers, timeout=30)
         assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
         assert retry.json()["name"] == ACCOUNT["name"] and accounts(db) == 1
     finally:
         for process in (first, second):
-            if process is not None and process.poll() is None:
+            if process.poll() is None:
                 process.send_signal(signal.SIGINT)
                 try:
                     process.wait(timeout=30)
