@@ -122,7 +122,7 @@ def test_a_key_in_use_is_409_until_its_process_is_taken_for_dead(db, client):
     staff = f.token(client, user)
     printed = idempotency.fingerprint(client.app.state.settings.secret_key, "POST", "/api/v1/accounts",
                                       b'{"name":"Retry Tools GmbH","email":"buy@retry.example"}', "application/json")
-    held = idempotency.claim(db, lambda _session: f"staff:{user.id}", "busy", printed, 24)  # a request running
+    held = idempotency.claim(db, lambda _conn: f"staff:{user.id}", "busy", printed, 24)  # a request running
     assert isinstance(held, idempotency.Claim)
     busy = client.post("/api/v1/accounts", json=ACCOUNT, headers=keyed(staff, "busy"))
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
@@ -261,3 +261,23 @@ def test_a_process_killed_after_its_commit_leaves_the_answer_for_the_retry(db):
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def test_a_storefront_registration_form_sent_twice_registers_once(db, live_server):
+    store = f.storefront(db, name="Double Shop")
+    with httpx.Client(base_url=live_server, timeout=60) as http:
+        page = http.get(f"/s/{store.slug}/register")
+        form = {"csrf_token": csrf_of(page.text),
+                "form_key": re.search(r'name="form_key" value="([^"]+)"', page.text).group(1),
+                "company_name": "Acme Widgets Ltd", "first_name": "Ada", "last_name": "Lovelace",
+                "email": "ada@example.com", "phone": "(217) 555-0142", "billing_address.line1": "1 Main Street",
+                "billing_address.city": "Springfield", "billing_address.country": "US",
+                "billing_address.region": "US-IL", "billing_address.postcode": "62701",
+                "password": "Plum-Tiger-Cloud-9", "password_confirm": "Plum-Tiger-Cloud-9"}
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: http.post(f"/s/{store.slug}/register", data=form), range(2)))
+    assert [a.status_code for a in answers] == [303, 303], [a.text[:300] for a in answers]
+    assert {a.headers["location"] for a in answers} == {f"/s/{store.slug}/register/received"}
+    assert accounts(db) == 1
+    with db.transaction() as session:  # one verification e-mail, no "someone tried your address" for the double
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1

@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from markupsafe import Markup
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import Connection, delete, event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -121,40 +122,36 @@ def fingerprint(secret: str, method: str, target: str, body: bytes, content_type
     return mac.hexdigest()
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+KEYS = IdempotencyKey.__table__  # Core statements: this runs on every keyed request, the ORM adds nothing here
 
 
-def claim(db: Database, scope_of: Callable[[Session], str], key: str, print_: str, hours: int) -> Outcome:
-    """Claim `key` for this request in one short transaction (see the module's docstring)."""
+def _insert(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_: str, hours: int) -> Outcome:
+    """Claim `key` for this request in one short transaction of its own (see the module's docstring)."""
     now, token = utcnow(), secrets.token_hex(16)
-    with db.transaction() as session:
-        scope = scope_of(session)
+    with db.engine.begin() as conn:
+        scope = scope_of(conn)
         fresh = dict(fingerprint=print_, status="in_progress", lock_token=token, locked_at=now, response_status=None,
                      response_headers={}, response_body=None, created_at=now, expires_at=now + timedelta(hours=hours))
-        inserted = session.scalar(_insert(session)(IdempotencyKey).values(scope=scope, key=key, **fresh)
-                                  .on_conflict_do_nothing(index_elements=["scope", "key"])
-                                  .returning(IdempotencyKey.id))
+        inserted = conn.scalar(_insert(conn.dialect.name)(KEYS).values(scope=scope, key=key, **fresh)
+                               .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(KEYS.c.id))
         if inserted is not None:
             return Claim(inserted, token)
-        row = session.execute(select(IdempotencyKey.id, IdempotencyKey.fingerprint, IdempotencyKey.status,
-                                     IdempotencyKey.lock_token, IdempotencyKey.locked_at, IdempotencyKey.expires_at,
-                                     IdempotencyKey.response_status, IdempotencyKey.response_headers,
-                                     IdempotencyKey.response_body)
-                              .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)).one()
+        row = conn.execute(select(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key)).one()
         if row.expires_at <= now:  # kept past its time and not yet cleaned up: a new request
-            taken = session.execute(update(IdempotencyKey).where(IdempotencyKey.id == row.id,
-                                                                 IdempotencyKey.expires_at == row.expires_at)
-                                    .values(**fresh)).rowcount
+            taken = conn.execute(update(KEYS).where(KEYS.c.id == row.id, KEYS.c.expires_at == row.expires_at)
+                                 .values(**fresh)).rowcount
             return Claim(row.id, token) if taken else InUse(1)
         if row.fingerprint != print_:
             return Reused()
         if row.status == "complete":
             return Replay(row.response_status, dict(row.response_headers), bytes(row.response_body or b""))
         if row.locked_at is None or row.locked_at <= now - LOCK:  # its process died: take it over
-            taken = session.execute(update(IdempotencyKey).where(IdempotencyKey.id == row.id,
-                                                                 IdempotencyKey.lock_token == row.lock_token)
-                                    .values(lock_token=token, locked_at=now)).rowcount
+            taken = conn.execute(update(KEYS).where(KEYS.c.id == row.id, KEYS.c.lock_token == row.lock_token)
+                                 .values(lock_token=token, locked_at=now)).rowcount
             if taken:
                 return Claim(row.id, token)
         left = (row.locked_at + LOCK - now).total_seconds() if row.locked_at else 1
@@ -164,10 +161,10 @@ def claim(db: Database, scope_of: Callable[[Session], str], key: str, print_: st
 def store(session: Session, held: Claim, status: int, headers: dict[str, str], body: bytes) -> None:
     """Keep the answer in the transaction of the change. A lock taken over meanwhile (this request ran longer than
     LOCK) refuses, and the change rolls back with it: only one of the two may count."""
-    done = session.execute(update(IdempotencyKey)
-                           .where(IdempotencyKey.id == held.id, IdempotencyKey.lock_token == held.lock_token)
-                           .values(status="complete", lock_token=None, locked_at=None, response_status=status,
-                                   response_headers=headers, response_body=body)).rowcount
+    done = session.connection().execute(
+        update(KEYS).where(KEYS.c.id == held.id, KEYS.c.lock_token == held.lock_token)
+        .values(status="complete", lock_token=None, locked_at=None, response_status=status, response_headers=headers,
+                response_body=body)).rowcount
     if not done:
         raise Conflict("Another request with this Idempotency-Key took over; try again.",
                        code="idempotency_key_in_use", headers={"Retry-After": "1"})
@@ -175,17 +172,15 @@ def store(session: Session, held: Claim, status: int, headers: dict[str, str], b
 
 
 def release(session: Session, held: Claim) -> None:
-    session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == held.id,
-                                                 IdempotencyKey.lock_token == held.lock_token))
+    session.connection().execute(delete(KEYS).where(KEYS.c.id == held.id, KEYS.c.lock_token == held.lock_token))
 
 
 def purge_expired(db: Database, batch: int = 1000) -> int:
     """Forget keys past their time (the outbox worker calls it now and then); returns how many went."""
-    with db.transaction() as session:
-        ids = list(session.scalars(select(IdempotencyKey.id).where(IdempotencyKey.expires_at <= utcnow())
-                                   .limit(batch)))
+    with db.engine.begin() as conn:
+        ids = list(conn.scalars(select(KEYS.c.id).where(KEYS.c.expires_at <= utcnow()).limit(batch)))
         if ids:
-            session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids)))
+            conn.execute(delete(KEYS).where(KEYS.c.id.in_(ids)))
         return len(ids)
 
 
@@ -229,7 +224,26 @@ def store_answer(request: Request, session: Session, body: Any, status: int | No
           json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def _scope(request: Request) -> Callable[[Session], str]:
+class _Owners:
+    """Token digest -> "staff:ID" / "contact:ID", the newest 10,000 (a dict keeps insertion order)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size, self.items, self.lock = size, dict[str, str](), threading.Lock()
+
+    def get(self, digest: str) -> str | None:
+        return self.items.get(digest)
+
+    def put(self, digest: str, owner: str) -> None:
+        with self.lock:
+            self.items[digest] = owner
+            while len(self.items) > self.size:
+                self.items.pop(next(iter(self.items)))
+
+
+OWNERS = _Owners()
+
+
+def _scope(request: Request) -> Callable[[Connection], str]:
     """The caller the key belongs to: the staff user or contact of the bearer token, else an anonymous visitor of
     the storefront in the path (registration, claims, resets). Visitors share one scope per storefront; the keyed
     fingerprint covers the whole body, so only someone who sends the very same request (password and all) can get
@@ -237,13 +251,18 @@ def _scope(request: Request) -> Callable[[Session], str]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     slug = str(request.path_params.get("slug", ""))[:60]
 
-    def scope_of(session: Session) -> str:
+    def scope_of(conn: Connection) -> str:
         if scheme.lower() == "bearer" and token.strip():
-            row = session.execute(select(AuthSession.staff_user_id, AuthSession.contact_id, AuthSession.revoked_at,
-                                         AuthSession.expires_at)
-                                  .where(AuthSession.token_digest == token_digest(token.strip()))).first()
-            if row is not None and row.revoked_at is None and row.expires_at > utcnow():
-                return f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+            digest = token_digest(token.strip())
+            owner = OWNERS.get(digest)
+            if owner is None:
+                row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
+                                   .where(AuthSession.token_digest == digest)).first()
+                if row is not None:  # a token's owner never changes: kept (whether it still works is not ours)
+                    owner = f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+                    OWNERS.put(digest, owner)
+            if owner is not None:
+                return owner
         for name, value in request.cookies.items():  # a storefront's browser session calling the API
             if name.removeprefix("__Host-").startswith("accountdesk_sf_"):
                 return f"session:{token_digest(value)[:40]}"
@@ -313,7 +332,7 @@ async def claim_for(request: Request, key: str, scope: str | None = None) -> Out
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     print_ = fingerprint(settings.secret_key, request.method, target, await request.body(),
                          request.headers.get("content-type", ""))
-    scope_of = (lambda _session: scope) if scope else _scope(request)
+    scope_of = (lambda _conn: scope) if scope else _scope(request)
     return await run_in_threadpool(claim, request.app.state.db, scope_of, key, print_,
                                    settings.idempotency_key_hours)
 
