@@ -115,6 +115,10 @@ def test_final_refusals_are_kept_and_others_let_the_retry_run(db, client):
     bad_key = client.post("/api/v1/accounts", json=ACCOUNT, headers=keyed(staff, "x" * 256))
     assert bad_key.status_code == 400 and bad_key.json()["error"]["code"] == "invalid_idempotency_key"
     assert accounts(db) == 2
+    # a signed-out token gets no stored answer
+    assert client.delete("/api/v1/staff/tokens/current", headers=staff).status_code == 204
+    signed_out = client.post("/api/v1/accounts", json=ACCOUNT, headers=keyed(staff, "late"))
+    assert signed_out.status_code == 401 and "Idempotent-Replayed" not in signed_out.headers
 
 
 def test_a_key_in_use_is_409_until_its_process_is_taken_for_dead(db, client):

@@ -25,7 +25,8 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -34,7 +35,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from markupsafe import Markup
-from sqlalchemy import Connection, delete, event, select, update
+from sqlalchemy import Connection, bindparam, delete, event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -125,19 +126,39 @@ def fingerprint(secret: str, method: str, target: str, body: bytes, content_type
 KEYS = IdempotencyKey.__table__  # Core statements: this runs on every keyed request, the ORM adds nothing here
 
 
-def _insert(dialect: str) -> Any:
-    return pg_insert if dialect == "postgresql" else sqlite_insert
+FRESH = ("fingerprint", "status", "lock_token", "locked_at", "response_status", "response_headers", "response_body",
+         "created_at", "expires_at")
+# Built once (each dialect's ON CONFLICT): a statement object reused keeps its compiled form and cache key.
+CLAIMS = {dialect: insert(KEYS).values({name: bindparam(name) for name in ("scope", "key", *FRESH)})
+          .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(KEYS.c.id)
+          for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token == bindparam("held_lock"))
+         .values(status="complete", lock_token=None, locked_at=None, response_status=bindparam("response_status"),
+                 response_headers=bindparam("response_headers"), response_body=bindparam("response_body")))
+
+
+@contextmanager
+def _short_transaction(db: Database) -> Iterator[Connection]:
+    """The claim's own transaction. On PostgreSQL each statement commits by itself: the INSERT that claims a fresh
+    key is the whole work and every UPDATE below is conditional, so no BEGIN/COMMIT round trips are needed. SQLite
+    takes its write lock (BEGIN IMMEDIATE) as every transaction there does."""
+    if db.is_postgresql:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    else:
+        with db.engine.begin() as conn:
+            yield conn
 
 
 def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_: str, hours: int) -> Outcome:
     """Claim `key` for this request in one short transaction of its own (see the module's docstring)."""
     now, token = utcnow(), secrets.token_hex(16)
-    with db.engine.begin() as conn:
+    with _short_transaction(db) as conn:
         scope = scope_of(conn)
         fresh = dict(fingerprint=print_, status="in_progress", lock_token=token, locked_at=now, response_status=None,
                      response_headers={}, response_body=None, created_at=now, expires_at=now + timedelta(hours=hours))
-        inserted = conn.scalar(_insert(conn.dialect.name)(KEYS).values(scope=scope, key=key, **fresh)
-                               .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(KEYS.c.id))
+        inserted = conn.scalar(CLAIMS[conn.dialect.name], {"scope": scope, "key": key, **fresh})
         if inserted is not None:
             return Claim(inserted, token)
         row = conn.execute(select(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key)).one()
@@ -161,10 +182,9 @@ def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_:
 def store(session: Session, held: Claim, status: int, headers: dict[str, str], body: bytes) -> None:
     """Keep the answer in the transaction of the change. A lock taken over meanwhile (this request ran longer than
     LOCK) refuses, and the change rolls back with it: only one of the two may count."""
-    done = session.connection().execute(
-        update(KEYS).where(KEYS.c.id == held.id, KEYS.c.lock_token == held.lock_token)
-        .values(status="complete", lock_token=None, locked_at=None, response_status=status, response_headers=headers,
-                response_body=body)).rowcount
+    done = session.connection().execute(STORE, {"held_id": held.id, "held_lock": held.lock_token,
+                                                "response_status": status, "response_headers": headers,
+                                                "response_body": body}).rowcount
     if not done:
         raise Conflict("Another request with this Idempotency-Key took over; try again.",
                        code="idempotency_key_in_use", headers={"Retry-After": "1"})
@@ -271,6 +291,26 @@ def _scope(request: Request) -> Callable[[Connection], str]:
     return scope_of
 
 
+def _credential(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return next((value for name, value in request.cookies.items()
+                 if name.removeprefix("__Host-").startswith("accountdesk_sf_")), None)
+
+
+def _credential_works(request: Request) -> bool:
+    """Before a replay: the token or session cookie the key's scope came from is still signed in (scopes are
+    cached per token, and a stored answer is no less private than the operation)."""
+    token = _credential(request)
+    if token is None:
+        return True
+    with request.app.state.db.engine.connect() as conn:
+        row = conn.execute(select(AuthSession.revoked_at, AuthSession.expires_at)
+                           .where(AuthSession.token_digest == token_digest(token))).first()
+    return row is None or (row.revoked_at is None and row.expires_at > utcnow())
+
+
 def _request_session(request: Request, session: DbSession) -> None:
     request.state.idempotent_session = session
 
@@ -315,7 +355,9 @@ class ApiRoute(APIRoute):
                 return await handler(request)
             outcome = await claim_for(request, parse_key(raw))
             if isinstance(outcome, Replay):
-                return outcome.response()
+                if await run_in_threadpool(_credential_works, request):
+                    return outcome.response()
+                return await handler(request)  # a signed-out token gets no stored answer: the operation says 401
             if isinstance(outcome, InUse):
                 raise Conflict("A request with this Idempotency-Key is still running; try again shortly.",
                                code="idempotency_key_in_use", headers={"Retry-After": str(outcome.retry_after)})
