@@ -132,7 +132,7 @@ class Worker:
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:
-        last_cleanup = 0.0
+        last_cleanup = float("-inf")
         while not self.stopping.is_set():
             try:
                 deliver_due(self.db, self.handlers, self.max_attempts)
