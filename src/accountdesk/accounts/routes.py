@@ -20,12 +20,13 @@ from accountdesk.accounts.schemas import (
     InvoiceIn,
     InvoiceOut,
 )
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import ADMIN, MANAGE_CUSTOMERS, READ, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1", tags=["accounts"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
@@ -44,7 +45,7 @@ def list_accounts(session: DbSession, staff: Reader, q: Annotated[str, Query(max
             "total_is_exact": result.total_is_exact, "page": page, "per_page": per_page}
 
 
-@router.post("/accounts", status_code=201)
+@router.post("/accounts", status_code=201, dependencies=[IDEMPOTENT])
 def create_account(body: AccountCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Create an account (its number comes from the sequence unless given)."""
     data = body.model_dump(exclude={"billing_address"}, exclude_none=True)
@@ -74,7 +75,7 @@ def account_events(account_id: Id, session: DbSession, staff: Reader) -> list[An
                           service.get_account(session, staff.reseller_scope, account_id))
 
 
-@router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201)
+@router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201, dependencies=[IDEMPOTENT])
 def add_address(account_id: Id, body: AddressIn, session: DbSession, staff: Manager) -> Any:
     """Add an address to the account's address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -102,7 +103,7 @@ def list_invoices(account_id: Id, session: DbSession, staff: Reader) -> list[Any
     return service.invoices(session, service.get_account(session, staff.reseller_scope, account_id))
 
 
-@router.post("/accounts/{account_id}/invoices", response_model=InvoiceOut, status_code=201)
+@router.post("/accounts/{account_id}/invoices", response_model=InvoiceOut, status_code=201, dependencies=[IDEMPOTENT])
 def record_invoice(account_id: Id, body: InvoiceIn, session: DbSession, staff: Manager) -> Any:
     """Record an invoice issued to the account (used to prove ownership when a new contact joins)."""
     account = service.get_account(session, staff.reseller_scope, account_id)
@@ -115,7 +116,7 @@ def list_attribute_definitions(session: DbSession, staff: Reader) -> list[Any]:
     return service.definitions(session)
 
 
-@router.post("/custom-attributes", response_model=AttributeDefinitionOut, status_code=201)
+@router.post("/custom-attributes", response_model=AttributeDefinitionOut, status_code=201, dependencies=[IDEMPOTENT])
 def define_attribute(body: AttributeDefinitionIn, session: DbSession, staff: Admin) -> Any:
     """Define a typed custom attribute (text, number, date, boolean, choice)."""
     definition = CustomAttributeDefinition(**body.model_dump())

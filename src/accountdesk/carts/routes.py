@@ -9,11 +9,12 @@ from fastapi import APIRouter, Response
 from accountdesk.carts import service
 from accountdesk.carts.models import Cart
 from accountdesk.carts.schemas import CartIn, CartLineIn, FavouriteIn
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.signin.session import ApiContact
 
-router = APIRouter(prefix="/api/v1/storefronts/{slug}", tags=["storefront cart and favourites"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/storefronts/{slug}", tags=["storefront cart and favourites"])
 
 
 def _cart(signed_in: ApiContact, cart: Cart) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def replace_cart(body: CartIn, session: DbSession, signed_in: ApiContact) -> dic
     return _cart(signed_in, service.replace_lines(session, signed_in.contact, body.lines))
 
 
-@router.post("/cart/lines", status_code=201)
+@router.post("/cart/lines", status_code=201, dependencies=[IDEMPOTENT])
 def add_cart_line(body: CartLineIn, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
     """Add a product; one already in the cart gets the quantity added."""
     return _cart(signed_in, service.add_line(session, signed_in.contact, body))
@@ -51,7 +52,8 @@ def list_favourites(session: DbSession, signed_in: ApiContact) -> dict[str, Any]
     return {"items": [service.describe_favourite(f) for f in service.favourites(session, signed_in.contact)]}
 
 
-@router.post("/favourites", status_code=201, responses={200: {"description": "It was already a favourite"}})
+@router.post("/favourites", status_code=201, responses={200: {"description": "It was already a favourite"}},
+             dependencies=[IDEMPOTENT])
 def add_favourite(body: FavouriteIn, response: Response, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
     """Keep a product on the list (200 when it was already there)."""
     favourite, created = service.add_favourite(session, signed_in.contact, body)

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}/contacts", tags=["contacts"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/accounts/{account_id}/contacts", tags=["contacts"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 
@@ -30,7 +31,7 @@ def list_contacts(account_id: Id, session: DbSession, staff: Reader) -> list[dic
     return [service.describe(c) for c in service.list_contacts(session, account)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 def create_contact(account_id: Id, body: ContactCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -73,7 +74,7 @@ def deactivate(account_id: Id, contact_id: Id, session: DbSession, staff: Manage
     return service.describe(contact)
 
 
-@router.post("/{contact_id}/password-reset", status_code=202)
+@router.post("/{contact_id}/password-reset", status_code=202, dependencies=[IDEMPOTENT])
 def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
                     staff: Manager) -> dict[str, str]:
     """E-mail the contact a single-use link to choose a new password."""

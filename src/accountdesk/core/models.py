@@ -1,11 +1,12 @@
-"""Shared plumbing tables: sessions, single-use tokens, the outbox, audit events, number sequences, rate-limit hits."""
+"""Shared plumbing tables: sessions, single-use tokens, the outbox, audit events, number sequences, rate-limit hits,
+idempotency keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accountdesk.core.db import Base, BigId, UtcDateTime, utcnow
@@ -102,3 +103,26 @@ class RateLimitHit(Base):
     hit_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_rate_limit_hits_key_hit_at", "key", "hit_at"),)
+
+
+class IdempotencyKey(Base):
+    """A request's Idempotency-Key (API header or a page form's key) with the answer it got: a retry with the same
+    key gets that answer instead of a second change. `scope` is the caller (staff user, contact, storefront visitor,
+    browser); `fingerprint` a keyed digest of method, path and body."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="in_progress")  # in_progress, complete
+    lock_token: Mapped[str | None] = mapped_column(String(32))
+    locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)

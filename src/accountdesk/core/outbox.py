@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, event, exists, or_, select
 from sqlalchemy.orm import Session
 
 from accountdesk.core.db import Database, utcnow
+from accountdesk.core.idempotency import purge_expired
 from accountdesk.core.models import OutboxMessage
 
 log = logging.getLogger("accountdesk.outbox")
@@ -132,7 +134,8 @@ class Worker:
     def __init__(self, db: Database, handlers: Handlers, poll_seconds: float = 1.0, max_attempts: int = 8,
                  chores: Sequence[Chore] = (), chore_seconds: float = CHORE_SECONDS) -> None:
         self.db, self.handlers, self.poll_seconds, self.max_attempts = db, handlers, poll_seconds, max_attempts
-        self.chores, self.chore_seconds, self.chores_due = tuple(chores), chore_seconds, 0.0
+        self.chores = (partial(purge_expired, db), *chores)  # expired idempotency keys, and the caller's clean-ups
+        self.chore_seconds, self.chores_due = chore_seconds, 0.0
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 

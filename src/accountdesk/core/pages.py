@@ -18,9 +18,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from accountdesk.core import idempotency
 from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.forms import CSRF_FIELD, redirect, render, verify_csrf
+from accountdesk.core.security import token_digest
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
 
 T = TypeVar("T")
@@ -140,7 +142,34 @@ class PageRoute(APIRoute):
                     session.rollback()
                 return error_page(request, exc, template)
 
-        return page_handler
+        if not set(self.methods) - SAFE_METHODS:
+            return page_handler
+
+        async def once(request: Request) -> Response:
+            """A form with a key (core.idempotency.form_key_field) runs once per key: a double click or a resend
+            shows the first answer (the redirect it got). Refused forms keep no answer: they are sent again."""
+            await request.body()  # kept for the key's fingerprint before the form parser reads the stream
+            key = (await request.form()).get(idempotency.FORM_FIELD)
+            if not isinstance(key, str) or not key:
+                return await page_handler(request)
+            try:
+                await verify_csrf(request)  # no key is kept for another site's form
+                outcome = await idempotency.wait_for_answer(request, idempotency.parse_key(key),
+                                                            "browser:" + token_digest(request.state.csrf_seed)[:40])
+                if isinstance(outcome, idempotency.InUse):
+                    raise Conflict("This form is still being sent. Wait a moment and reload the page.",
+                                   code="idempotency_key_in_use", headers={"Retry-After": str(outcome.retry_after)})
+                if isinstance(outcome, idempotency.Reused):
+                    raise ValidationFailed("This form was already sent with other values. Reload the page and fill "
+                                           "it in again.", code="idempotency_key_reused")
+            except AppError as exc:
+                return error_page(request, exc, template)
+            if isinstance(outcome, idempotency.Replay):
+                return outcome.response()
+            return await idempotency.run_claimed(request, page_handler, outcome,
+                                                 keep=lambda response: 300 <= response.status_code < 400)
+
+        return once
 
 
 def error_page(request: Request, exc: Exception, template: str) -> Response:
@@ -161,7 +190,7 @@ def error_page(request: Request, exc: Exception, template: str) -> Response:
 async def form_fields(request: Request) -> dict[str, str]:
     """Dependency: the posted form as {name: text} (the last value of a repeated name), without the CSRF token."""
     form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
+    return {k: v for k, v in form.items() if isinstance(v, str) and k not in (CSRF_FIELD, idempotency.FORM_FIELD)}
 
 
 def nest(fields: Mapping[str, str], *prefixes: str) -> dict[str, Any]:

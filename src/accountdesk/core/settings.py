@@ -49,6 +49,8 @@ class Settings(BaseSettings):
                                                               "is kept between its preview and its import")
     import_welcome_per_minute: int = Field(60, ge=1, description="Welcome e-mails an import lets out per minute; "
                                                                   "the rest wait their turn in the outbox")
+    idempotency_key_hours: int = Field(24, description="How long an Idempotency-Key (and a page form's key) and the "
+                                                       "answer it got are kept")
     erp_adapter: Literal["file", "sap"] = Field("file", description="ERP adapter: file (a folder of CSV files) or sap "
                                                                     "(SAP Business One Service Layer)")
     erp_file_dir: Path = Field(Path("var/erp"), description="Folder of the file ERP: customers.csv, contacts.csv, "

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service as contacts
 from accountdesk.core.errors import Forbidden, field_error
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
@@ -20,7 +21,7 @@ from accountdesk.staff.models import StaffRole
 from accountdesk.staff.service import MANAGE_CUSTOMERS, OPERATOR, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1")
 INSTANT = frozenset({StaffRole.admin, StaffRole.csr})  # operator staff who manage customers
 Operator = Annotated[StaffPrincipal, Depends(api_staff(OPERATOR))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
@@ -42,7 +43,7 @@ def list_pushes(session: DbSession, staff: Operator,
     return {"items": [service.describe_push(p) for p in service.pushes(session, PUSH_STATUSES[status])]}
 
 
-@router.post("/erp/pushes/{message_id}/retry", tags=["erp"])
+@router.post("/erp/pushes/{message_id}/retry", tags=["erp"], dependencies=[IDEMPOTENT])
 def retry_push(message_id: Id, session: DbSession, staff: Operator) -> dict[str, Any]:
     """Send a failed push again now."""
     return service.describe_push(service.retry_push(session, staff.actor, message_id))
@@ -59,7 +60,7 @@ def find_erp_contacts(session: DbSession, staff: Instant, erp: Erp, storefront_i
                       for m in service.erp_matches(erp, storefront, email)]}
 
 
-@router.post("/erp/instant-accounts", status_code=201, tags=["erp"])
+@router.post("/erp/instant-accounts", status_code=201, tags=["erp"], dependencies=[IDEMPOTENT])
 def create_instant_account(body: InstantAccountIn, request: Request, session: DbSession, staff: Instant,
                            erp: Erp) -> dict[str, Any]:
     """Make the account of an ERP customer and invite its contact with this e-mail (activation e-mail)."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute, store_answer
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
@@ -40,7 +41,7 @@ from accountdesk.staff.service import APPROVE, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.policy import by_slug
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1")
 Approver = Annotated[StaffPrincipal, Depends(api_staff(APPROVE))]
 STOREFRONT = ["storefront registration"]
 APPROVALS = ["approvals"]
@@ -69,7 +70,7 @@ def subdivisions(code: str) -> dict[str, Any]:
 
 
 @router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
-             tags=STOREFRONT)
+             tags=STOREFRONT, dependencies=[IDEMPOTENT])
 def register(slug: str, body: RegistrationIn, request: Request, response: Response) -> dict[str, Any]:
     """Create an account and its first contact under the storefront's registration policy (the same answer, after
     as long, for a known e-mail). The registrant then signs in; only where the policy signs registrants in at once
@@ -82,6 +83,7 @@ def register(slug: str, body: RegistrationIn, request: Request, response: Respon
     with service.evenly_timed() as timed, db.transaction() as session:
         outcome = timed(service.register(session, storefront.id, applicant, password, _base_url(request)))
         _sign_in(session, request, response, storefront, outcome)
+        store_answer(request, session, outcome.answer)
     return outcome.answer
 
 
@@ -92,7 +94,8 @@ def verify_email(slug: str, body: EmailVerificationIn, session: DbSession) -> di
     return {"status": "verified"}
 
 
-@router.post("/storefronts/{slug}/account-claims", response_model=ClaimAnswer, tags=STOREFRONT)
+@router.post("/storefronts/{slug}/account-claims", response_model=ClaimAnswer, tags=STOREFRONT,
+             dependencies=[IDEMPOTENT])
 def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession) -> dict[str, Any]:
     """Prove an existing account (number, billing postcode, recent invoice number) to add a contact to it."""
     storefront = service.claim_storefront(request.app.state.db, slug)
@@ -101,7 +104,8 @@ def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession
     return service.issue_claim(session, storefront, account_id)
 
 
-@router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT)
+@router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT,
+             dependencies=[IDEMPOTENT])
 def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response) -> dict[str, Any]:
     """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy (the
     same answer, after as long, for an e-mail the account already has; a session cookie only as for `register`)."""
@@ -113,11 +117,12 @@ def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, r
         outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
                                                     _base_url(request)))
         _sign_in(session, request, response, storefront, outcome)
+        store_answer(request, session, outcome.answer)
     return outcome.answer
 
 
 @router.post("/storefronts/{slug}/instant-registrations", status_code=202, response_model=RegistrationAnswer,
-             tags=STOREFRONT)
+             tags=STOREFRONT, dependencies=[IDEMPOTENT])
 def request_instant_registration(slug: str, body: InstantRequestIn, request: Request, session: DbSession,
                                  erp: Erp) -> dict[str, Any]:
     """Instant registration (erp_verified): e-mail a link when the address is a trade contact in the ERP; the same
@@ -167,14 +172,16 @@ def read_registration(account_id: Id, session: DbSession, staff: Approver) -> di
     return service.describe_request(session, service.get_request(session, account_id))
 
 
-@router.post("/registrations/{account_id}/approve", response_model=AccountRequestOut, tags=APPROVALS)
+@router.post("/registrations/{account_id}/approve", response_model=AccountRequestOut, tags=APPROVALS,
+             dependencies=[IDEMPOTENT])
 def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Approve a registration; exactly one of several simultaneous decisions wins (409 already_decided)."""
     account = service.approve_account(session, staff.actor, account_id, request.app.state.settings)
     return service.describe_request(session, account)
 
 
-@router.post("/registrations/{account_id}/reject", response_model=AccountRequestOut, tags=APPROVALS)
+@router.post("/registrations/{account_id}/reject", response_model=AccountRequestOut, tags=APPROVALS,
+             dependencies=[IDEMPOTENT])
 def reject(account_id: Id, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Reject a registration with a reason that is e-mailed to the registrant."""
     return service.describe_request(session, service.reject_account(session, staff.actor, account_id, body.reason))
@@ -188,14 +195,16 @@ def list_contact_requests(session: DbSession, staff: Approver, storefront: Id | 
     return service.describe_contact_requests(session, rows)
 
 
-@router.post("/contact-requests/{contact_id}/approve", response_model=ContactRequestOut, tags=APPROVALS)
+@router.post("/contact-requests/{contact_id}/approve", response_model=ContactRequestOut, tags=APPROVALS,
+             dependencies=[IDEMPOTENT])
 def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Let a new contact of an existing account sign in (409 already_decided when someone was faster)."""
     contact = service.approve_contact(session, staff.actor, contact_id, _base_url(request))
     return service.describe_contact_request(session, contact)
 
 
-@router.post("/contact-requests/{contact_id}/reject", response_model=ContactRequestOut, tags=APPROVALS)
+@router.post("/contact-requests/{contact_id}/reject", response_model=ContactRequestOut, tags=APPROVALS,
+             dependencies=[IDEMPOTENT])
 def reject_contact(contact_id: Id, body: RejectIn, session: DbSession, staff: Approver) -> dict[str, Any]:
     """Refuse a new contact of an existing account, with a reason that is e-mailed to them."""
     contact = service.reject_contact(session, staff.actor, contact_id, body.reason)

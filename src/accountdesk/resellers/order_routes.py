@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from accountdesk.contacts.service import contact_may_order
 from accountdesk.core import exports
 from accountdesk.core.errors import Forbidden
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
@@ -20,14 +21,14 @@ from accountdesk.signin.session import ApiContact
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1", tags=["orders"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1", tags=["orders"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 Search = Annotated[str, Query(max_length=200)]
 CUSTOMER_ORDERS = "/resellers/{reseller_id}/customers/{customer_id}/orders"
 
 
-@router.post("/storefronts/{slug}/orders", status_code=201, response_model=OrderOut)
+@router.post("/storefronts/{slug}/orders", status_code=201, response_model=OrderOut, dependencies=[IDEMPOTENT])
 def place_storefront_order(body: StorefrontOrderIn, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
     """Order as the signed-in contact, without prices (422 price_not_allowed: a buyer's own token never prices
     an order); it waits for the reseller's approval when the customer needs it."""
@@ -62,7 +63,7 @@ def list_customer_orders(reseller_id: Id, customer_id: Id, session: DbSession, s
             "per_page": per_page}
 
 
-@router.post(CUSTOMER_ORDERS, status_code=201, response_model=OrderOut)
+@router.post(CUSTOMER_ORDERS, status_code=201, response_model=OrderOut, dependencies=[IDEMPOTENT])
 def place_customer_order(reseller_id: Id, customer_id: Id, body: OrderIn, session: DbSession,
                          staff: Manager) -> dict[str, Any]:
     """Order on the customer's behalf (placed by the reseller: no approval step)."""
@@ -90,7 +91,7 @@ def read_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Reader)
     return service.describe(service.get_order(session, reseller.id, order_id))
 
 
-@router.post("/resellers/{reseller_id}/orders/{order_id}/accept", response_model=OrderOut)
+@router.post("/resellers/{reseller_id}/orders/{order_id}/accept", response_model=OrderOut, dependencies=[IDEMPOTENT])
 def accept_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Accept a pending order (409 order_already_decided when it was accepted or canceled meanwhile)."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -99,7 +100,7 @@ def accept_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Manag
     return service.describe(order)
 
 
-@router.post("/resellers/{reseller_id}/orders/{order_id}/cancel", response_model=OrderOut)
+@router.post("/resellers/{reseller_id}/orders/{order_id}/cancel", response_model=OrderOut, dependencies=[IDEMPOTENT])
 def cancel_order(reseller_id: Id, order_id: Id, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Cancel (reject) a pending order (409 order_already_decided when it was decided meanwhile)."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)

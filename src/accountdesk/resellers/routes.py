@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from accountdesk.contacts import service as contacts
 from accountdesk.core import exports
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service as orders
@@ -34,7 +35,7 @@ from accountdesk.resellers.schemas import (
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1/resellers/{reseller_id}", tags=["resellers"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/resellers/{reseller_id}", tags=["resellers"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 Search = Annotated[str, Query(max_length=200)]
@@ -81,7 +82,7 @@ def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Sear
     return exports.export_response("Customers", fmt, service.EXPORT_COLUMNS, rows)
 
 
-@router.post("/customers", status_code=201, response_model=CustomerOut)
+@router.post("/customers", status_code=201, response_model=CustomerOut, dependencies=[IDEMPOTENT])
 def create_customer(reseller_id: Id, body: CustomerIn, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Create a customer: company name, e-mail, address, city, country, state/province, postcode and phone."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
@@ -123,7 +124,8 @@ def list_subscriptions(reseller_id: Id, customer_id: Id, session: DbSession, sta
     return service.subscriptions(session, service.get_customer(session, reseller, customer_id))
 
 
-@router.post("/customers/{customer_id}/subscriptions", status_code=201, response_model=SubscriptionOut)
+@router.post("/customers/{customer_id}/subscriptions", status_code=201, response_model=SubscriptionOut,
+             dependencies=[IDEMPOTENT])
 def record_subscription(reseller_id: Id, customer_id: Id, body: SubscriptionIn, session: DbSession,
                         staff: Manager) -> Any:
     """Record a subscription or asset of the customer; the monthly run rate follows at once."""
@@ -152,7 +154,7 @@ def list_users(reseller_id: Id, customer_id: Id, session: DbSession, staff: Read
                                                                                           customer_id), q)]
 
 
-@router.post("/customers/{customer_id}/users", status_code=201, response_model=UserOut)
+@router.post("/customers/{customer_id}/users", status_code=201, response_model=UserOut, dependencies=[IDEMPOTENT])
 def add_user(reseller_id: Id, customer_id: Id, body: UserIn, request: Request, session: DbSession,
              staff: Manager) -> dict[str, Any]:
     """Add a storefront user (all fields mandatory); a welcome e-mail carries the activation link."""
@@ -166,7 +168,7 @@ def add_user(reseller_id: Id, customer_id: Id, body: UserIn, request: Request, s
 UserAction = Literal["resend-activation", "reset-password", "deactivate", "activate"]
 
 
-@router.post("/customers/{customer_id}/users/{user_id}/{action}", response_model=UserOut)
+@router.post("/customers/{customer_id}/users/{user_id}/{action}", response_model=UserOut, dependencies=[IDEMPOTENT])
 def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: UserAction, request: Request,
                 session: DbSession, staff: Manager) -> dict[str, Any]:
     """Resend the activation link (before activation), e-mail a password reset (after), deactivate (signs the

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.web import DbSession, client_address, error_response, get_db
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
@@ -35,7 +36,7 @@ from accountdesk.signin.session import (
 )
 from accountdesk.storefronts.models import Storefront
 
-router = APIRouter(prefix="/api/v1/storefronts", tags=["storefront sign-in"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/storefronts", tags=["storefront sign-in"])
 
 
 def _signed_in(session: Session, request: Request, storefront: Storefront, contact: Contact, erp: ErpGateway,
@@ -98,7 +99,7 @@ def sign_out_all(session: DbSession, signed_in: ApiContact) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{slug}/password-resets", status_code=202)
+@router.post("/{slug}/password-resets", status_code=202, dependencies=[IDEMPOTENT])
 def request_reset(slug: str, body: PasswordResetRequest, request: Request, session: DbSession) -> dict[str, str]:
     """E-mail a reset link to every login with this e-mail; the same answer whether it exists or not."""
     service.request_password_reset(session, request.app.state.rate_limits, slug, body.email,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
@@ -15,7 +16,7 @@ from accountdesk.staff.schemas import StaffInvite, StaffList, StaffUpdate, Staff
 from accountdesk.staff.service import ADMIN, STAFF_ADMINS, StaffPrincipal
 from accountdesk.staff_admin import service as admin
 
-router = APIRouter(prefix="/api/v1/staff/users", tags=["staff"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/staff/users", tags=["staff"])
 Manager = Annotated[StaffPrincipal, Depends(api_staff(STAFF_ADMINS))]
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
 
@@ -30,7 +31,7 @@ def list_staff(session: DbSession, staff: Manager) -> dict[str, Any]:
     return {"items": [_out(u) for u in admin.list_staff(session, staff.reseller_scope)]}
 
 
-@router.post("", status_code=201, response_model=StaffUserOut)
+@router.post("", status_code=201, response_model=StaffUserOut, dependencies=[IDEMPOTENT])
 def invite_staff(body: StaffInvite, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Invite a staff user: the invitation e-mail carries a single-use link to choose a password. Reseller staff
     invite at most 10 an hour (429): an e-mail that has a staff login anywhere is refused (409)."""
@@ -52,7 +53,7 @@ def update_staff(user_id: Id, body: StaffUpdate, session: DbSession, staff: Mana
     return _out(user)
 
 
-@router.post("/{user_id}/invitation", status_code=202, response_model=StaffUserOut)
+@router.post("/{user_id}/invitation", status_code=202, response_model=StaffUserOut, dependencies=[IDEMPOTENT])
 def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Send the invitation again (the earlier link stops working); 409 once it was accepted."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)

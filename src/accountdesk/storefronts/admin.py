@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import ADMIN, OPERATOR, StaffPrincipal
 from accountdesk.storefronts import policy
 from accountdesk.storefronts.policy import PolicyFields, StorefrontCreate
 
-router = APIRouter(prefix="/api/v1/storefronts", tags=["storefronts"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/storefronts", tags=["storefronts"])
 Operator = Annotated[StaffPrincipal, Depends(api_staff(OPERATOR))]
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
 
@@ -23,7 +24,7 @@ def list_storefronts(session: DbSession, staff: Operator) -> list[dict[str, Any]
     return [policy.describe(s) for s in policy.list_storefronts(session)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[IDEMPOTENT])
 def create_storefront(body: StorefrontCreate, session: DbSession, staff: Admin) -> dict[str, Any]:
     """Create a storefront; unspecified policy settings take safe defaults."""
     return policy.describe(policy.create(session, staff.actor, body.model_dump(exclude_none=True)))

@@ -1,0 +1,466 @@
+"""Idempotency keys (IETF draft "The Idempotency-Key HTTP Header Field"): a creating request sent again after a lost
+answer (a 502, a timeout, a dropped connection, a double click) gets the first answer instead of a second change.
+
+API operations opt in with `dependencies=[IDEMPOTENT]` on routers built with `route_class=ApiRoute`; page forms
+carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.PageRoute runs it). The flow:
+
+1. the key is claimed in its own short transaction (an INSERT that a unique (scope, key) makes race-safe): a repeat
+   while the first still runs answers 409 `idempotency_key_in_use` with Retry-After, a repeat with another request
+   (method, path or body) 422 `idempotency_key_reused`, a finished one the stored status, headers and body with
+   `Idempotent-Replayed: true`, and nothing runs again;
+2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
+   the stored answer are committed together: a process that dies after the commit leaves the answer to replay;
+3. a final refusal (400, 404, 409, 410, 422) is stored too; anything else (401/403, 429, 5xx, a crash) releases
+   the key so that a retry runs again. A key whose process died while running is taken over after LOCK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+from markupsafe import Markup
+from sqlalchemy import Connection, bindparam, delete, event, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from accountdesk.core.db import Database, utcnow
+from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
+from accountdesk.core.models import AuthSession, IdempotencyKey
+from accountdesk.core.security import token_digest
+from accountdesk.core.web import DbSession, ErrorBody, conflict_from_integrity_error, error_response, templates
+
+log = logging.getLogger("accountdesk.idempotency")
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+FORM_FIELD = "form_key"
+LOCK = timedelta(seconds=60)  # longer than any request may run: then its process is taken to be dead
+STORED_HEADERS = ("content-type", "location")  # never Set-Cookie: a replay must not hand out a session
+FINAL_REFUSALS = frozenset({400, 404, 409, 410, 422})
+MAX_KEY = 255
+# Test-only fault hook (see `arm_crash_hook`): never a setting, so no configuration file can turn it on.
+CRASH_TOKEN_ENV = "ACCOUNTDESK_TEST_CRASH_AFTER_COMMIT_TOKEN"
+CRASH_HEADER = "X-Accountdesk-Test-Crash-After-Commit"
+
+
+@dataclass
+class Claim:
+    id: int
+    lock_token: str
+    stored: bool = False
+
+
+@dataclass
+class Replay:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def response(self) -> Response:
+        return Response(self.body, status_code=self.status, headers={**self.headers, REPLAYED: "true"})
+
+
+@dataclass
+class InUse:
+    retry_after: int
+
+
+class Reused:
+    pass
+
+
+Outcome = Claim | Replay | InUse | Reused
+
+
+def parse_key(raw: str) -> str:
+    """The key as the draft sends it (a structured-field string, `"…"`) or bare, as most clients do."""
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if not key or len(key) > MAX_KEY or any(not " " <= c <= "~" for c in key):
+        raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters (a UUID is a good choice).",
+                         code="invalid_idempotency_key")
+    return key
+
+
+def _canonical(body: bytes, content_type: str) -> bytes:
+    """The body in one spelling, so that a client re-serialising the same JSON or form is the same request."""
+    kind = content_type.partition(";")[0].strip().lower()
+    try:
+        if kind == "application/x-www-form-urlencoded":
+            pairs = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k != FORM_FIELD]
+            return json.dumps(sorted(pairs)).encode()
+        if body and (not kind or kind.endswith("json")):
+            return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        pass
+    return body
+
+
+def fingerprint(secret: str, method: str, target: str, body: bytes, content_type: str) -> str:
+    """Keyed (the body may hold a password): nobody who reads the table can test guesses against it."""
+    mac = hmac.new(secret.encode(), f"{method} {target}\n".encode(), hashlib.sha256)
+    mac.update(_canonical(body, content_type))
+    return mac.hexdigest()
+
+
+KEYS = IdempotencyKey.__table__  # Core statements: this runs on every keyed request, the ORM adds nothing here
+
+
+FRESH = ("fingerprint", "status", "lock_token", "locked_at", "response_status", "response_headers", "response_body",
+         "created_at", "expires_at")
+# Built once (each dialect's ON CONFLICT): a statement object reused keeps its compiled form and cache key.
+CLAIMS = {dialect: insert(KEYS).values({name: bindparam(name) for name in ("scope", "key", *FRESH)})
+          .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(KEYS.c.id)
+          for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token == bindparam("held_lock"))
+         .values(status="complete", lock_token=None, locked_at=None, response_status=bindparam("response_status"),
+                 response_headers=bindparam("response_headers"), response_body=bindparam("response_body")))
+
+
+@contextmanager
+def _short_transaction(db: Database) -> Iterator[Connection]:
+    """The claim's own transaction. On PostgreSQL each statement commits by itself: the INSERT that claims a fresh
+    key is the whole work and every UPDATE below is conditional, so no BEGIN/COMMIT round trips are needed. SQLite
+    takes its write lock (BEGIN IMMEDIATE) as every transaction there does."""
+    if db.is_postgresql:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    else:
+        with db.engine.begin() as conn:
+            yield conn
+
+
+def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_: str, hours: int) -> Outcome:
+    """Claim `key` for this request in one short transaction of its own (see the module's docstring)."""
+    now, token = utcnow(), secrets.token_hex(16)
+    with _short_transaction(db) as conn:
+        scope = scope_of(conn)
+        fresh = dict(fingerprint=print_, status="in_progress", lock_token=token, locked_at=now, response_status=None,
+                     response_headers={}, response_body=None, created_at=now, expires_at=now + timedelta(hours=hours))
+        inserted = conn.scalar(CLAIMS[conn.dialect.name], {"scope": scope, "key": key, **fresh})
+        if inserted is not None:
+            return Claim(inserted, token)
+        row = conn.execute(select(KEYS).where(KEYS.c.scope == scope, KEYS.c.key == key)).one()
+        if row.expires_at <= now:  # kept past its time and not yet cleaned up: a new request
+            taken = conn.execute(update(KEYS).where(KEYS.c.id == row.id, KEYS.c.expires_at == row.expires_at)
+                                 .values(**fresh)).rowcount
+            return Claim(row.id, token) if taken else InUse(1)
+        if row.fingerprint != print_:
+            return Reused()
+        if row.status == "complete":
+            return Replay(row.response_status, dict(row.response_headers), bytes(row.response_body or b""))
+        if row.locked_at is None or row.locked_at <= now - LOCK:  # its process died: take it over
+            taken = conn.execute(update(KEYS).where(KEYS.c.id == row.id, KEYS.c.lock_token == row.lock_token)
+                                 .values(lock_token=token, locked_at=now)).rowcount
+            if taken:
+                return Claim(row.id, token)
+        left = (row.locked_at + LOCK - now).total_seconds() if row.locked_at else 1
+        return InUse(max(1, min(int(left) + 1, 5)))
+
+
+def store(session: Session, held: Claim, status: int, headers: dict[str, str], body: bytes) -> None:
+    """Keep the answer in the transaction of the change. A lock taken over meanwhile (this request ran longer than
+    LOCK) refuses, and the change rolls back with it: only one of the two may count."""
+    done = session.connection().execute(STORE, {"held_id": held.id, "held_lock": held.lock_token,
+                                                "response_status": status, "response_headers": headers,
+                                                "response_body": body}).rowcount
+    if not done:
+        raise Conflict("Another request with this Idempotency-Key took over; try again.",
+                       code="idempotency_key_in_use", headers={"Retry-After": "1"})
+    held.stored = True
+
+
+def release(session: Session, held: Claim) -> None:
+    session.connection().execute(delete(KEYS).where(KEYS.c.id == held.id, KEYS.c.lock_token == held.lock_token))
+
+
+def purge_expired(db: Database, batch: int = 1000) -> int:
+    """Forget keys past their time (the outbox worker calls it now and then); returns how many went."""
+    with db.engine.begin() as conn:
+        ids = list(conn.scalars(select(KEYS.c.id).where(KEYS.c.expires_at <= utcnow()).limit(batch)))
+        if ids:
+            conn.execute(delete(KEYS).where(KEYS.c.id.in_(ids)))
+        return len(ids)
+
+
+def storable(response: Response) -> bool:
+    """A final answer: a success or a refusal that the same request would get again; not 401/403 (signing in may
+    change them), 429 or anything else with a Retry-After, nor a 5xx."""
+    status = response.status_code
+    return (status < 400 or status in FINAL_REFUSALS) and "retry-after" not in response.headers
+
+
+def _stored_headers(response: Response) -> dict[str, str]:
+    return {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+
+
+def _crash_hook_armed(request: Request) -> bool:
+    """The fault test's hook: the process kills itself right after the commit, before answering. Only when the
+    environment names a token of 32+ characters AND the request sends it; never with secure cookies (production)."""
+    token = os.environ.get(CRASH_TOKEN_ENV, "")
+    sent = request.headers.get(CRASH_HEADER, "")
+    return (len(token) >= 32 and not request.app.state.settings.cookie_secure
+            and hmac.compare_digest(sent.encode(), token.encode()))
+
+
+def _keep(request: Request, session: Session, held: Claim, status: int, headers: dict[str, str],
+          body: bytes) -> None:
+    store(session, held, status, headers, body)
+    if _crash_hook_armed(request):
+        log.warning("test crash hook: this process ends after the commit")
+        event.listen(session, "after_commit", lambda _s: os.kill(os.getpid(), signal.SIGKILL))
+
+
+def store_answer(request: Request, session: Session, body: Any, status: int | None = None) -> None:
+    """For an endpoint that commits its own transaction: store its JSON answer in that transaction (call it inside
+    the `with db.transaction()` block). Without a claimed key it does nothing."""
+    held: Claim | None = getattr(request.state, "idempotency", None)
+    if held is None:
+        return
+    route = request.scope.get("route")
+    code = status or getattr(route, "status_code", None) or 200
+    _keep(request, session, held, code, {"content-type": "application/json"},
+          json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class _Owners:
+    """Token digest -> "staff:ID" / "contact:ID", the newest 10,000 (a dict keeps insertion order)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size, self.items, self.lock = size, dict[str, str](), threading.Lock()
+
+    def get(self, digest: str) -> str | None:
+        return self.items.get(digest)
+
+    def put(self, digest: str, owner: str) -> None:
+        with self.lock:
+            self.items[digest] = owner
+            while len(self.items) > self.size:
+                self.items.pop(next(iter(self.items)))
+
+
+OWNERS = _Owners()
+
+
+def _scope(request: Request) -> Callable[[Connection], str]:
+    """The caller the key belongs to: the staff user or contact of the bearer token, else an anonymous visitor of
+    the storefront in the path (registration, claims, resets). Visitors share one scope per storefront; the keyed
+    fingerprint covers the whole body, so only someone who sends the very same request (password and all) can get
+    its stored answer, which tells them nothing they did not send."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    slug = str(request.path_params.get("slug", ""))[:60]
+
+    def scope_of(conn: Connection) -> str:
+        if scheme.lower() == "bearer" and token.strip():
+            digest = token_digest(token.strip())
+            owner = OWNERS.get(digest)
+            if owner is None:
+                row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
+                                   .where(AuthSession.token_digest == digest)).first()
+                if row is not None:  # a token's owner never changes: kept (whether it still works is not ours)
+                    owner = f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+                    OWNERS.put(digest, owner)
+            if owner is not None:
+                return owner
+        for name, value in request.cookies.items():  # a storefront's browser session calling the API
+            if name.removeprefix("__Host-").startswith("accountdesk_sf_"):
+                return f"session:{token_digest(value)[:40]}"
+        return f"visitor:{slug}"
+
+    return scope_of
+
+
+def _credential(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return next((value for name, value in request.cookies.items()
+                 if name.removeprefix("__Host-").startswith("accountdesk_sf_")), None)
+
+
+def _credential_works(request: Request) -> bool:
+    """Before a replay: the token or session cookie the key's scope came from is still signed in (scopes are
+    cached per token, and a stored answer is no less private than the operation)."""
+    token = _credential(request)
+    if token is None:
+        return True
+    with request.app.state.db.engine.connect() as conn:
+        row = conn.execute(select(AuthSession.revoked_at, AuthSession.expires_at)
+                           .where(AuthSession.token_digest == token_digest(token))).first()
+    return row is None or (row.revoked_at is None and row.expires_at > utcnow())
+
+
+def _request_session(request: Request, session: DbSession) -> None:
+    request.state.idempotent_session = session
+
+
+def idempotency_key(key: Annotated[str | None, Header(
+        alias=HEADER, description="A unique value per operation (a UUID); the same key again within "
+                                  "ACCOUNTDESK_IDEMPOTENCY_KEY_HOURS gets the first answer (with "
+                                  f"`{REPLAYED}: true`) instead of a second change")] = None) -> None:
+    """Documents the header; ApiRoute does the work."""
+
+
+IDEMPOTENT = Depends(idempotency_key)
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "`idempotency_key_in_use`: a request with this Idempotency-Key is "
+                                             "still running; retry after Retry-After (or another conflict)"},
+    422: {"model": ErrorBody, "description": "`idempotency_key_reused`: this Idempotency-Key was sent with another "
+                                             "request (method, path or body) (or invalid fields)"},
+}
+
+
+class ApiRoute(APIRoute):
+    """Route class of the JSON API: an operation with `dependencies=[IDEMPOTENT]` accepts an Idempotency-Key."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
+                 **kwargs: Any) -> None:
+        dependencies = list(dependencies or [])
+        self.idempotent = any(getattr(d, "dependency", None) is idempotency_key for d in dependencies)
+        if self.idempotent:
+            if not any(getattr(d, "dependency", None) is _request_session for d in dependencies):
+                dependencies.insert(0, Depends(_request_session))
+            responses = {**RESPONSES, **(responses or {})}
+        super().__init__(path, endpoint, dependencies=dependencies, responses=responses, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.idempotent:
+            return handler
+
+        async def idempotent_handler(request: Request) -> Response:
+            raw = request.headers.get(HEADER)
+            if raw is None:
+                return await handler(request)
+            outcome = await claim_for(request, parse_key(raw))
+            if isinstance(outcome, Replay):
+                if await run_in_threadpool(_credential_works, request):
+                    return outcome.response()
+                return await handler(request)  # a signed-out token gets no stored answer: the operation says 401
+            if isinstance(outcome, InUse):
+                raise Conflict("A request with this Idempotency-Key is still running; try again shortly.",
+                               code="idempotency_key_in_use", headers={"Retry-After": str(outcome.retry_after)})
+            if isinstance(outcome, Reused):
+                raise ValidationFailed("This Idempotency-Key was used for another request; send a new key.",
+                                       code="idempotency_key_reused")
+            return await run_claimed(request, handler, outcome)
+
+        return idempotent_handler
+
+
+async def claim_for(request: Request, key: str, scope: str | None = None) -> Outcome:
+    settings = request.app.state.settings
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    print_ = fingerprint(settings.secret_key, request.method, target, await request.body(),
+                         request.headers.get("content-type", ""))
+    scope_of = (lambda _conn: scope) if scope else _scope(request)
+    return await run_in_threadpool(claim, request.app.state.db, scope_of, key, print_,
+                                   settings.idempotency_key_hours)
+
+
+def _session_of(request: Request) -> Session | None:
+    return getattr(request.state, "idempotent_session", None) or getattr(request.state, "page_session", None)
+
+
+async def _release(request: Request, held: Claim) -> None:
+    session = _session_of(request)
+    if session is not None:
+        session.rollback()  # first: on SQLite its write lock would keep our own release waiting
+
+    def work() -> None:
+        with request.app.state.db.transaction() as own:
+            release(own, held)
+
+    await run_in_threadpool(work)
+
+
+async def finish(request: Request, held: Claim, response: Response, keep: bool) -> None:
+    """Store `response` (or, when not `keep`, release the key) in the request's transaction, committed with the
+    change; without one (an error before any session), in a transaction of its own."""
+    if held.stored:
+        return
+    session = _session_of(request)
+
+    def work(target: Session) -> None:
+        if keep:
+            _keep(request, target, held, response.status_code, _stored_headers(response), bytes(response.body))
+        else:
+            release(target, held)
+
+    if session is not None:
+        await run_in_threadpool(work, session)
+    else:
+        def own() -> None:
+            with request.app.state.db.transaction() as fresh:
+                work(fresh)
+
+        await run_in_threadpool(own)
+
+
+async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]], held: Claim,
+                      keep: Callable[[Response], bool] = storable) -> Response:
+    """Run the request that holds the key and keep its answer when `keep` says it is final; release the key
+    otherwise, or when anything goes wrong, so that a retry runs again."""
+    request.state.idempotency = held
+    try:
+        response = await handler(request)
+    except (AppError, IntegrityError) as exc:
+        error = conflict_from_integrity_error(exc) if isinstance(exc, IntegrityError) else exc
+        response = error_response(error.status_code, error.code, error.message, error.fields, error.headers)
+        if not storable(response):
+            await _release(request, held)
+            raise
+        session = _session_of(request)
+        if session is not None:
+            session.rollback()  # the refused change goes; the stored refusal is committed alone
+        await finish(request, held, response, keep=True)
+        return response
+    except BaseException:
+        await _release(request, held)
+        raise
+    try:
+        await finish(request, held, response, keep=keep(response))
+    except BaseException:
+        await _release(request, held)
+        raise
+    return response
+
+
+async def wait_for_answer(request: Request, key: str, scope: str, seconds: float = 10.0) -> Outcome:
+    """A page's double submit: the second POST waits for the first one's answer, which the browser then shows."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        outcome = await claim_for(request, key, scope)
+        if not isinstance(outcome, InUse) or asyncio.get_running_loop().time() > deadline:
+            return outcome
+        await asyncio.sleep(0.05)
+
+
+def form_key_field() -> Markup:
+    """A form's hidden key (next to its CSRF token): a double click or a browser's resend of the form changes
+    nothing twice and shows the first answer."""
+    return Markup(f'<input type="hidden" name="{FORM_FIELD}" value="{secrets.token_urlsafe(18)}">')
+
+
+templates.env.globals["form_key_field"] = form_key_field
