@@ -53,6 +53,8 @@ ROUTERS = [
     "accountdesk.orders.account_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.oidc.routes",
+    "accountdesk.oidc.pages",
 ]
 
 
@@ -79,6 +81,9 @@ def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
         from accountdesk.registration.erp import PUSH, PushHandler
 
         handlers[PUSH] = PushHandler(db, settings)
+        from accountdesk.oidc import logout
+
+        handlers[logout.KIND] = logout.LogoutHandler(db, settings)
     return handlers
 
 

@@ -5,12 +5,13 @@ from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import Base
 from accountdesk.core.models import AuditEvent, AuthSession, NumberSequence, OutboxMessage, RateLimitHit, SingleUseToken
+from accountdesk.oidc.models import AuthorizationCode, OidcClient, OidcToken, SigningKey, Subject
 from accountdesk.orders.models import Order, OrderLine
 from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
 
-__all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact",
-           "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence", "Order",
-           "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken", "StaffRecoveryCode", "StaffUser",
-           "Storefront", "Subscription"]
+__all__ = ["Account", "Address", "AuditEvent", "AuthSession", "AuthorizationCode", "Base", "Cart", "CartLine",
+           "Contact", "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence",
+           "OidcClient", "OidcToken", "Order", "OrderLine", "OutboxMessage", "RateLimitHit", "SigningKey",
+           "SingleUseToken", "StaffRecoveryCode", "StaffUser", "Storefront", "Subject", "Subscription"]
