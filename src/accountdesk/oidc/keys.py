@@ -75,3 +75,7 @@ def signing_key(session: Session) -> RSAKey:
 def sign(session: Session, claims: dict[str, Any], typ: str = "JWT") -> str:
     key = signing_key(session)
     return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": typ}, claims, key, algorithms=[ALGORITHM])
+
+
+def key_set_from(document: dict[str, Any]) -> KeySet:
+    return KeySet.import_key_set(document)

@@ -210,7 +210,8 @@ class RefreshGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         """The refresh token, rotated at once by a conditional UPDATE; one already rotated is a reuse: the whole
         family (every token descended from the same sign-in) is revoked."""
-        row = self.db.scalar(select(OidcToken).where(OidcToken.refresh_digest == token_digest(refresh_token)))
+        row = self.db.scalar(select(OidcToken).where(OidcToken.refresh_digest == token_digest(refresh_token),
+                                                     OidcToken.client_id == self.request.client.row.id))
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()
