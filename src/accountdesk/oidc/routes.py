@@ -55,7 +55,7 @@ def _oauth_request(request: Request, server: AuthorizationServer, form: list[tup
     uri = server.issuer + request.url.path.removeprefix(f"/s/{server.storefront.slug}")
     if request.url.query:
         uri += "?" + request.url.query
-    return OAuthRequest(request.method, uri, dict(request.headers), list(request.query_params.multi_items()),
+    return OAuthRequest(request.method, uri, request.headers, list(request.query_params.multi_items()),
                         form or [])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -138,7 +139,7 @@ class Payload(OAuth2Payload):
 class Request(OAuth2Request):
     """An HTTP request as Authlib reads it: the query (authorize, logout) or the form (token endpoint)."""
 
-    def __init__(self, method: str, uri: str, headers: dict[str, str], query: list[tuple[str, str]],
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], query: list[tuple[str, str]],
                  form: list[tuple[str, str]]) -> None:
         super().__init__(method, uri, headers=headers)
         self._args, self._form = dict(query), dict(form)
@@ -235,6 +236,8 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """A storefront backend's own token: only the backend scopes the client was registered with."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
