@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from markupsafe import escape
 from sqlalchemy import select
 
 from accountdesk.contacts.models import Contact
@@ -64,6 +65,23 @@ def _answer(status: int, body: Any, headers: dict[str, str]) -> Response:
         return RedirectResponse(headers["Location"], status_code=302, headers=NO_STORE)
     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     return JSONResponse(body, status_code=status, headers={**headers, **NO_STORE})
+
+
+# After the sign-in form, a browser follows the redirects of its POST under the sign-in page's CSP form-action 'self',
+# which stops at the client's (other) site: browsers are sent on by a page that opens the client's address itself.
+ONWARD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={url}">
+<title>Returning to the shop</title><link rel="stylesheet" href="/static/accountdesk.css"></head>
+<body><main class="narrow"><h1>Signed in</h1><p>Returning to the shop… <a href="{url}">Continue</a></p></main></body>
+</html>
+"""
+
+
+def _to_client(request: Request, answer: tuple[int, Any, dict[str, str]]) -> Response:
+    status, _, headers = answer
+    if status == 302 and request.headers.get("sec-fetch-mode") == "navigate":
+        return HTMLResponse(ONWARD.format(url=escape(headers["Location"])), headers=NO_STORE)
+    return _answer(*answer)
 
 
 @router.get("/s/{slug}/.well-known/openid-configuration")
@@ -129,11 +147,11 @@ def authorize(request: Request, session: DbSession, storefront: CurrentStorefron
             raise InvalidRequestError("A public client must use PKCE (S256).", redirect_uri=redirect_uri)
     except OAuth2Error as error:
         error.state = oauth.payload.state
-        return _answer(*server.handle_error_response(oauth, error))
+        return _to_client(request, server.handle_error_response(oauth, error))
     if signed_in is None or not _fresh_enough(request, signed_in.auth.created_at.timestamp()):
         return _to_sign_in(request, storefront)
     server.auth_session_id, server.auth_time = signed_in.auth.id, signed_in.auth.created_at
-    return _answer(*server.create_authorization_response(oauth, grant_user=signed_in.contact, grant=grant))
+    return _to_client(request, server.create_authorization_response(oauth, grant_user=signed_in.contact, grant=grant))
 
 
 @router.post(BASE + "/token")
