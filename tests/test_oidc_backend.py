@@ -78,18 +78,18 @@ def test_staff_register_list_replace_and_remove_clients(db, client):
     assert client.post(token_url, data={"grant_type": "client_credentials"},
                        auth=(client_id, secret)).status_code == 200
     new = client.post(f"{url}/{client_id}/secret", headers=admin).json()["client_secret"]
-    assert client.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret)).status_code == 401
+    old = client.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    assert old.status_code == 401
     token = client.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, new)).json()
     assert client.delete(f"{url}/{client_id}", headers=admin).status_code == 204
     assert client.post(_orders(w), json={"lines": LINES, "buyer": "x"},
                        headers=_bearer(token["access_token"])).status_code == 401
     assert client.delete(f"{url}/{client_id}", headers=admin).json()["error"]["code"] == "oidc_client_not_found"
-    for bad, field in (({**body, "redirect_uris": ["http://shop.example/cb"]}, "redirect_uris"),
-                       ({**body, "redirect_uris": ["https://shop.example/cb#x"]}, "redirect_uris"),
-                       ({**body, "kind": "public"}, None), ({**body, "scopes": ["email"]}, None),
-                       ({"name": "x", "redirect_uris": [], "scopes": ["openid"]}, None)):
+    for bad in ({**body, "redirect_uris": ["http://shop.example/cb"]}, {**body, "redirect_uris": ["https://s.example/#x"]},
+                {**body, "kind": "public"}, {**body, "scopes": ["email"]},
+                {"name": "x", "redirect_uris": [], "scopes": ["openid"]}):
         refused = client.post(url, json=bad, headers=admin)
-        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_failed", refused.text
     assert client.get(f"/api/v1/storefronts/nope/{SUB}", headers=admin).status_code == 404
 
 

@@ -30,6 +30,7 @@ from accountdesk.staff.deps import api_staff, bearer_token
 from accountdesk.staff.service import ADMIN, OPERATOR, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
 
+# The protocol endpoints are described by each storefront's discovery document (OpenID Connect Discovery), not here.
 router = APIRouter(tags=["openid connect"])
 api = APIRouter(prefix="/api/v1/storefronts/{slug}", tags=["openid connect clients"])
 Operator = Annotated[StaffPrincipal, Depends(api_staff(OPERATOR))]
@@ -84,7 +85,7 @@ def _to_client(request: Request, answer: tuple[int, Any, dict[str, str]]) -> Res
     return _answer(*answer)
 
 
-@router.get("/s/{slug}/.well-known/openid-configuration")
+@router.get("/s/{slug}/.well-known/openid-configuration", include_in_schema=False)
 def discovery(request: Request, storefront: CurrentStorefront) -> dict[str, Any]:
     """The storefront's OpenID Provider metadata (issuer `<base URL>/s/<slug>`)."""
     iss = issuer(request.app.state.settings, storefront)
@@ -103,7 +104,7 @@ def discovery(request: Request, storefront: CurrentStorefront) -> dict[str, Any]
             "authorization_response_iss_parameter_supported": False}
 
 
-@router.get("/s/{slug}/oidc/jwks")
+@router.get("/s/{slug}/oidc/jwks", include_in_schema=False)
 def jwks(session: DbSession, storefront: CurrentStorefront) -> dict[str, Any]:
     """The public keys ID tokens and logout tokens are signed with (two during a key rollover)."""
     return keys.jwks(session)
@@ -130,7 +131,7 @@ def _to_sign_in(request: Request, storefront: Storefront) -> Response:
                             headers=NO_STORE)
 
 
-@router.get(BASE + "/authorize", responses={302: {"description": "To the client, or to the sign-in page"}})
+@router.get(BASE + "/authorize", include_in_schema=False)
 def authorize(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """Authorization code flow: signs the buyer in through the storefront's sign-in pages when needed, then returns
     to the client's redirect URI with a code (or an error)."""
@@ -154,7 +155,7 @@ def authorize(request: Request, session: DbSession, storefront: CurrentStorefron
     return _to_client(request, server.create_authorization_response(oauth, grant_user=signed_in.contact, grant=grant))
 
 
-@router.post(BASE + "/token")
+@router.post(BASE + "/token", include_in_schema=False)
 def token(request: Request, session: DbSession, storefront: CurrentStorefront, form: FormItems) -> Response:
     """Token endpoint: authorization_code (with PKCE), refresh_token (rotated) and client_credentials."""
     server = _server(request, session, storefront)
@@ -167,7 +168,7 @@ def _bearer_error(description: str) -> JSONResponse:
                                  **NO_STORE})
 
 
-@router.api_route(BASE + "/userinfo", methods=["GET", "POST"])
+@router.api_route(BASE + "/userinfo", methods=["GET", "POST"], include_in_schema=False)
 def userinfo(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """The signed-in buyer's claims, for an access token with the openid scope."""
     presented = bearer_token(request)
@@ -181,7 +182,7 @@ def userinfo(request: Request, session: DbSession, storefront: CurrentStorefront
     return JSONResponse(claims.user_claims(session, contact, row.scope), headers=NO_STORE)
 
 
-@router.get(BASE + "/logout", responses={302: {"description": "To the post-logout redirect URI or the sign-in page"}})
+@router.get(BASE + "/logout", include_in_schema=False)
 def end_session(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """RP-initiated logout: needs the ID token (`id_token_hint`); signs the browser out of the storefront, ends
     the relying parties' sessions of that sign-in, and returns to `post_logout_redirect_uri` when it is registered
