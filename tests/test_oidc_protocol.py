@@ -262,3 +262,26 @@ def test_keys_rotate_with_two_published_during_the_rollover(db, client):
         keys.rotate(session)
     third = client.get(f"{w.base}/oidc/jwks").json()["keys"]
     assert len(third) == 2 and first[0]["kid"] not in {k["kid"] for k in third}
+
+
+@pytest.mark.parametrize("method,path,params", [
+    ("GET", "/oidc/authorize", {}),
+    ("GET", "/oidc/authorize", {"client_id": "\x00", "response_type": "token", "redirect_uri": "javascript:x"}),
+    ("GET", "/oidc/authorize", {"client_id": "x", "client_id ": "y", "scope": "openid" * 500}),
+    ("POST", "/oidc/token", {}),
+    ("POST", "/oidc/token", {"grant_type": "password", "username": "a", "password": "b"}),
+    ("POST", "/oidc/token", {"grant_type": "authorization_code", "code": "\u2603" * 300, "client_id": "x"}),
+    ("POST", "/oidc/token", {"grant_type": "refresh_token", "refresh_token": "", "client_id": ""}),
+    ("GET", "/oidc/userinfo", {}),
+    ("POST", "/oidc/userinfo", {"access_token": "x"}),
+    ("GET", "/oidc/logout", {"id_token_hint": "a.b.c"}),
+    ("GET", "/oidc/logout", {"id_token_hint": "not a token", "client_id": "nobody"}),
+])
+def test_protocol_endpoints_answer_nonsense_with_an_oauth_error_not_a_server_error(db, client, method, path, params):
+    w = oidc_world(db)
+    if method == "GET":
+        response = client.get(w.base + path, params=params, follow_redirects=False)
+    else:
+        response = client.post(w.base + path, data=params)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]

@@ -137,7 +137,7 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     """Migrate the database, load demo storefronts, accounts, contacts and staff, then serve."""
     from accountdesk.core.migrate import upgrade
     from accountdesk.core.settings import get_settings
-    from accountdesk.demo import DEMO_PASSWORD, load
+    from accountdesk.demo import DEMO_PASSWORD, load, oidc_instructions
 
     upgrade(get_settings().database_url)
     loaded = load()
@@ -147,6 +147,8 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     console.print(f"storefront: http://{host}:{port}/s/main  (buyer anna@example.com / {DEMO_PASSWORD})")
     console.print(f"ERP storefront: http://{host}:{port}/s/erp  (maria.lopez@harbourtools.example / {DEMO_PASSWORD}: "
                   "two accounts, the account switcher)")
+    for line in oidc_instructions(get_settings().base_url):
+        console.print(line, soft_wrap=True, highlight=False)
     if serve_after:
         serve(host=host, port=port, workers=1)
 

@@ -43,6 +43,8 @@ def ensure_key(session: Session) -> bool:
 
 
 def published(session: Session) -> list[SigningKey]:
+    """The keys in the JWKS (a first one is made if `db upgrade` has not made it yet)."""
+    ensure_key(session)
     return list(session.scalars(select(SigningKey).where(SigningKey.state.in_((KeyState.active, KeyState.retiring)))
                                 .order_by(SigningKey.id.desc())))
 
