@@ -15,7 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from bench.common import CpuWatch, Target, fresh_database, make_staff, percentile, print_table, rate, running_app
+from bench.common import (
+    App,
+    CpuWatch,
+    Target,
+    fresh_database,
+    make_staff,
+    percentile,
+    print_table,
+    rate,
+    running_app,
+)
 from bench.common import sign_in as staff_sign_in
 from bench.runner import Bench
 
@@ -149,16 +159,17 @@ def _refreshes(shop: Shop, email: str) -> tuple[Callable, Callable]:
     return setup, step
 
 
-def run_kind(app_url: str, bench: Bench, steps: list[tuple[Callable | None, Callable]]) -> dict:
+def run_kind(app: App, bench: Bench, steps: list[tuple[Callable | None, Callable]]) -> dict:
     """Every client runs its own step back to back for bench.seconds (after its setup)."""
     with CpuWatch() as machine, ThreadPoolExecutor(len(steps)) as pool:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), app.cpu_seconds()
         deadline = started + bench.seconds
-        runs = list(pool.map(lambda s: _loop(app_url, deadline, s[1], s[0]), steps))
-        elapsed = time.perf_counter() - started
+        runs = list(pool.map(lambda s: _loop(app.base_url, deadline, s[1], s[0]), steps))
+        elapsed, server_cpu = time.perf_counter() - started, app.cpu_seconds() - cpu_before
     latencies = [ms for r in runs for ms in r.latencies_ms]
     statuses = sum((r.statuses for r in runs), Counter())
-    return {"rate": rate(sum(r.ok for r in runs), elapsed), "p50": percentile(latencies, 50),
+    done = sum(r.ok for r in runs)
+    return {"rate": rate(done, elapsed), "p50": percentile(latencies, 50), "cpu_ms": server_cpu * 1000 / max(1, done),
             "p95": percentile(latencies, 95), "busy": machine.busy_cores, "steal": machine.steal_cores,
             "errors": sum(n for code, n in statuses.items() if code != 200), "statuses": dict(statuses)}
 
@@ -166,7 +177,8 @@ def run_kind(app_url: str, bench: Bench, steps: list[tuple[Callable | None, Call
 def run(bench: Bench) -> None:
     print(f"  {bench.clients} concurrent clients, {bench.seconds:g} s per grant type, {WORKERS} app processes, "
           "rate limits off")
-    rows = [("database", "grant", "grants/s", "p50 ms", "p95 ms", "machine busy", "steal", "errors")]
+    rows = [("database", "grant", "grants/s", "app CPU ms/grant", "p50 ms", "p95 ms", "machine busy", "steal",
+             "errors")]
     for kind in bench.databases:
         with fresh_database(kind, bench.pg_url) as target, \
                 running_app(target, WORKERS, ACCOUNTDESK_RATE_LIMITS_ENABLED="false") as app:
@@ -178,12 +190,13 @@ def run(bench: Bench) -> None:
                 "refresh (rotating)": [_refreshes(shop, email) for email in shop.buyer_emails],
             }
             for grant, steps in plans.items():
-                m = run_kind(app.base_url, bench, steps)
-                rows.append((kind, grant, f"{m['rate']:.0f}", f"{m['p50']:.1f}", f"{m['p95']:.1f}",
-                             f"{m['busy']:.2f}", f"{m['steal']:.2f}", str(m["errors"])))
+                m = run_kind(app, bench, steps)
+                rows.append((kind, grant, f"{m['rate']:.0f}", f"{m['cpu_ms']:.1f}", f"{m['p50']:.1f}",
+                             f"{m['p95']:.1f}", f"{m['busy']:.2f}", f"{m['steal']:.2f}", str(m["errors"])))
                 if m["errors"]:
                     print(f"  {kind} {grant}: answers {m['statuses']}")
-                note = f"{bench.clients} clients, p95 {m['p95']:.0f} ms, machine busy {m['busy']:.2f} cores"
+                note = (f"{bench.clients} clients, p95 {m['p95']:.0f} ms, app CPU {m['cpu_ms']:.1f} ms per grant, "
+                        f"machine busy {m['busy']:.2f} cores")
                 if grant == "client_credentials":
                     met = "met" if m["rate"] >= TARGET_CLIENT_CREDENTIALS else "MISSED"
                     note += f"; target >= {TARGET_CLIENT_CREDENTIALS:.0f}/s: {met}"
