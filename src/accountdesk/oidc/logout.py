@@ -49,6 +49,16 @@ def end_contact_sessions(session: Session, contact_id: int, *, keep_auth_session
     return len(families)
 
 
+def end_rp_sign_in(session: Session, contact_id: int, family: str, auth_session_id: int | None) -> None:
+    """RP-initiated logout: the tokens of the ID token's sign-in (`sid`) end; when the browser's storefront session
+    is that contact's, every client signed in through it is ended too (and told by back channel)."""
+    if family:
+        session.execute(update(OidcToken).where(OidcToken.family == family, OidcToken.contact_id == contact_id,
+                                                OidcToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    if auth_session_id is not None:
+        end_contact_sessions(session, contact_id, only_auth_session_id=auth_session_id)
+
+
 def logout_token(session: Session, settings: Settings, client: OidcClient, subject: str, sid: str) -> str:
     storefront = session.get(Storefront, client.storefront_id)
     now = int(time.time())

@@ -199,20 +199,15 @@ def end_session(request: Request, session: DbSession, storefront: CurrentStorefr
             raise InvalidRequestError("Send id_token_hint: the ID token of the sign-in to end.")
     except OAuth2Error as error:
         return _answer(*server.handle_error_response(oauth, error))
-    target = ending.redirect_uri or sign_in_path(storefront)
-    response = RedirectResponse(target, status_code=302, headers=NO_STORE)
+    response = RedirectResponse(ending.redirect_uri or sign_in_path(storefront), status_code=302, headers=NO_STORE)
     contact = claims.contact_by_subject(session, storefront.id, str(ending.id_token_claims.get("sub", "")))
+    if contact is None:
+        return response
     signed_in = current_sign_in(request, session, storefront)
-    if contact is not None:
-        only = signed_in.auth.id if signed_in is not None and signed_in.contact.id == contact.id else None
-        if only is not None:
-            logout.end_contact_sessions(session, contact.id, only_auth_session_id=only)
-        family = ending.id_token_claims.get("sid")
-        if family:
-            session.execute(OidcToken.__table__.update().where(OidcToken.family == family,
-                                                               OidcToken.contact_id == contact.id)
-                            .values(revoked_at=utcnow()))
-    if signed_in is not None and contact is not None and signed_in.contact.id == contact.id:
+    this_browser = signed_in is not None and signed_in.contact.id == contact.id
+    logout.end_rp_sign_in(session, contact.id, str(ending.id_token_claims.get("sid", "")),
+                          signed_in.auth.id if this_browser else None)
+    if this_browser:
         sign_out(session, request, response, storefront)
     return response
 
