@@ -12,7 +12,10 @@ from accountdesk.core.pages import SAFE_METHODS, PageRoute
 from tests.page_world import app_routes, fill, page_world, sign_in_everywhere
 
 # Neither a page nor the API (bearer tokens, JSON bodies): each has its own protection.
-NOT_PAGES = {CSP_REPORT_PATH: "a JSON report any site may send by design; rate limited, it only writes a log line"}
+NOT_PAGES = {CSP_REPORT_PATH: "a JSON report any site may send by design; rate limited, it only writes a log line",
+             "/s/{slug}/oidc/token": "OAuth token endpoint: reads no cookie; a client secret or a code with its PKCE "
+                                     "verifier authenticates each call",
+             "/s/{slug}/oidc/userinfo": "OpenID Connect userinfo: reads no cookie, only a bearer access token"}
 REFUSED = "The form expired or came from another site."
 
 
@@ -30,7 +33,7 @@ def test_every_unsafe_route_is_a_page_the_api_or_a_named_exception(app):
 def test_every_form_post_of_a_page_is_refused_without_its_csrf_token(db, app, client):
     w = page_world(db)
     sign_in_everywhere(client, w)  # signed in, the forms would do their work if the token were not checked
-    ids = {**w.ids(), "action": "deactivate", "address_id": 1, "message_id": 1}
+    ids = {**w.ids(), "action": "deactivate", "address_id": 1, "message_id": 1, "client_id": "no-such-client"}
     posts = [(route.path, method) for route, method in unsafe_routes(app) if isinstance(route, PageRoute)]
     assert len(posts) >= 50, posts
     with db.transaction() as session:
