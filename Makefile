@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 # The exact dependency set CI tests; `make lock` regenerates it (see README, "Dependencies").
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
-# the accessibility test's checker (axe-core, from the npm registry), fetched once into a git-ignored folder
+# the accessibility test's checker (axe-core) and the OpenID Connect test's relying party (panva's openid-client),
+# from the npm registry, fetched once into a git-ignored folder (one install: a second `npm install --no-save` into
+# the same folder would drop the first's packages)
 AXE := var/node/node_modules/axe-core/axe.min.js
+OIDC_CLIENT := var/node/node_modules/openid-client/package.json
+NODE_TOOLS := axe-core@4 openid-client@6
 export ACCOUNTDESK_DATABASE_URL ?= sqlite:///var/accountdesk.db
 
 .PHONY: demo test lint bench install lock clean
@@ -17,10 +21,10 @@ $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-$(AXE):
-	npm install --prefix var/node --no-save --no-package-lock --no-audit --no-fund axe-core@4
+$(AXE) $(OIDC_CLIENT):
+	npm install --prefix var/node --no-save --no-package-lock --no-audit --no-fund $(NODE_TOOLS)
 
-install: $(BIN)/.installed $(AXE)
+install: $(BIN)/.installed $(AXE) $(OIDC_CLIENT)
 
 demo: install
 	$(BIN)/accountdesk demo --host 127.0.0.1 --port 8000

@@ -27,6 +27,9 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.models import SingleUseToken
 from accountdesk.domains import service as domains
+from accountdesk.oidc import clients as oidc_clients
+from accountdesk.oidc.claims import subject_of
+from accountdesk.oidc.schemas import ClientIn
 from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order
 from accountdesk.registration import instant
@@ -311,6 +314,19 @@ class Fresh:
                                                FavouriteIn(sku=f"FAV-{next(w.counter)}"))
             session.flush()
             return {"favourite_id": favourite.id}
+
+
+    @staticmethod
+    def oidc_client(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        with w.db.transaction() as session:
+            client, _ = oidc_clients.register(session, Actor.system(), session.get(Storefront, t.storefront.id),
+                                              ClientIn(name="Shop", redirect_uris=["https://shop.example/cb"]))
+            return {"client_id": client.client_id}
+
+    @staticmethod
+    def subject(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        with w.db.transaction() as session:
+            return {"subject": subject_of(session, t.buyer.id)}
 
 
 def snapshot(db: Database, reseller_id: int | None) -> tuple:

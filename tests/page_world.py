@@ -69,7 +69,8 @@ class PageWorld:
         return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
                 "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "domain_id": 0,
-                "decision": "approve", "import_id": self.import_id}
+                "decision": "approve", "import_id": self.import_id,
+                "client_id": "no-such-client", "subject": "no-such-buyer"}
 
 
 def page_world(db: Database) -> PageWorld:

@@ -65,6 +65,7 @@ RULES = {  #                anon admin csr  appr res_a res_b buy_a buy_b
     "staff_admin":     rule("401  ok    403  403  ok    404   401   401"),  # STAFF_ADMINS, on A's staff users
     "staff_admin_own": rule("401  ok    403  403  ok    ok    401   401"),  # STAFF_ADMINS, in its own scope
     "buyer":           rule("401  401   401  401  401   401   ok    401"),  # signed in on A's storefront
+    "backend":         rule("401  401   401  401  401   401   401   401"),  # a storefront backend credential only
 }
 
 Ids = dict[str, Any]
@@ -261,6 +262,12 @@ TABLE: dict[tuple[str, str], Op] = {
     ("POST", S + "/favourites"): Op("buyer", 201, lambda w, ids, n: {"sku": f"FAV-NEW-{n}"}),
     ("DELETE", S + "/favourites/{favourite_id}"): Op("buyer", 204, fresh=Fresh.favourite),
     ("GET", "/healthz"): Op("public", 200),
+    ("GET", S + "/oidc-clients"): Op("operator", 200),
+    ("POST", S + "/oidc-clients"): Op("admin", 201, lambda w, ids, n: {"name": f"Shop {n}",
+                                                                       "redirect_uris": ["https://shop.example/cb"]}),
+    ("POST", S + "/oidc-clients/{client_id}/secret"): Op("admin", 200, fresh=Fresh.oidc_client),
+    ("DELETE", S + "/oidc-clients/{client_id}"): Op("admin", 204, fresh=Fresh.oidc_client),
+    ("GET", S + "/buyers/{subject}"): Op("backend", 200, fresh=Fresh.subject),
 }
 
 PARAM = re.compile(r"{(\w+)}")

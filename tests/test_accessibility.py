@@ -220,7 +220,16 @@ def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
             page.wait_for_load_state()
         return act
 
+    def register_client(page: Page) -> None:
+        page.goto(f"/console/storefronts/{w.store.slug}/oidc-clients")
+        page.get_by_label("Name").fill("Next.js shop")
+        page.get_by_label("Redirect URIs", exact=True).fill("https://shop.example/callback")
+        page.get_by_role("button", name="Register client").click()
+        expect(page.get_by_test_id("client-secret")).to_be_visible()
+
     return [
+        ("sign-in client registered (its secret shown once)", register_client),
+        ("sign-in client refused", submit(f"/console/storefronts/{w.store.slug}/oidc-clients", "Register client")),
         ("new customer refused", submit("/console/accounts/new", "Save")),
         ("change password refused", submit(f"/s/{w.store.slug}/account/password", "Change password")),
         ("erasure refused", submit(f"/s/{w.store.slug}/account/privacy", "Erase my data")),

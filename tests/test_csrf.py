@@ -12,7 +12,10 @@ from accountdesk.core.pages import SAFE_METHODS, PageRoute
 from tests.page_world import app_routes, fill, page_world, sign_in_everywhere
 
 # Neither a page nor the API (bearer tokens, JSON bodies): each has its own protection.
-NOT_PAGES = {CSP_REPORT_PATH: "a JSON report any site may send by design; rate limited, it only writes a log line"}
+NOT_PAGES = {CSP_REPORT_PATH: "a JSON report any site may send by design; rate limited, it only writes a log line",
+             "/s/{slug}/oidc/token": "OAuth token endpoint: reads no cookie; a client secret or a code with its PKCE "
+                                     "verifier authenticates each call",
+             "/s/{slug}/oidc/userinfo": "OpenID Connect userinfo: reads no cookie, only a bearer access token"}
 REFUSED = "The form expired or came from another site."
 
 

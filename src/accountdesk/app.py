@@ -60,6 +60,8 @@ ROUTERS = [
     "accountdesk.privacy.pages",
     "accountdesk.domains.routes",
     "accountdesk.domains.pages",
+    "accountdesk.oidc.routes",
+    "accountdesk.oidc.pages",
 ]
 
 
@@ -86,6 +88,9 @@ def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
         from accountdesk.registration.erp import PUSH, PushHandler
 
         handlers[PUSH] = PushHandler(db, settings)
+        from accountdesk.oidc import logout
+
+        handlers[logout.KIND] = logout.LogoutHandler(db, settings)
     return handlers
 
 

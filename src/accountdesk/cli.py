@@ -13,6 +13,8 @@ app = typer.Typer(help="accountdesk: customer accounts, storefront users, regist
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+oidc_app = typer.Typer(help="The storefronts' OpenID Connect provider.", no_args_is_help=True)
+app.add_typer(oidc_app, name="oidc")
 console = Console()
 
 
@@ -73,6 +75,32 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
     upgrade(get_settings().database_url, revision)
     console.print(f"database at revision {revision}")
+    if revision == "head" and _signing_key(rotate=False):
+        console.print("created the first OpenID Connect signing key")
+
+
+def _signing_key(*, rotate: bool) -> bool:
+    from accountdesk.core import security
+    from accountdesk.core.db import Database
+    from accountdesk.core.settings import get_settings
+    from accountdesk.oidc import keys
+
+    settings = get_settings()
+    security.bind(settings)  # the keys' private halves are sealed with the secret key
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            return keys.rotate(session) is not None if rotate else keys.ensure_key(session)
+    finally:
+        db.dispose()
+
+
+@oidc_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Make a new signing key; the previous one stays published until the next rotation (tokens it signed still
+    verify), older ones are withdrawn. Rotate, wait at least the ID-token lifetime, rotate again when you like."""
+    _signing_key(rotate=True)
+    console.print("new OpenID Connect signing key in use; the previous one is still published")
 
 
 @app.command("create-staff")
@@ -227,7 +255,7 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     """Migrate the database, load demo storefronts, accounts, contacts and staff, then serve."""
     from accountdesk.core.migrate import upgrade
     from accountdesk.core.settings import get_settings
-    from accountdesk.demo import DEMO_PASSWORD, load
+    from accountdesk.demo import DEMO_PASSWORD, load, oidc_instructions
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -238,6 +266,8 @@ def demo(serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="S
     console.print(f"storefront: http://{host}:{port}/s/main  (buyer anna@example.com / {DEMO_PASSWORD})")
     console.print(f"ERP storefront: http://{host}:{port}/s/erp  (maria.lopez@harbourtools.example / {DEMO_PASSWORD}: "
                   "two accounts, the account switcher)")
+    for line in oidc_instructions(settings.base_url):
+        console.print(line, soft_wrap=True, highlight=False)
     if serve_after:
         serve(host=host, port=port, workers=1)
 

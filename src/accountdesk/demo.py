@@ -3,9 +3,12 @@ file ERP's demo folder with an ERP-verified storefront."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,12 +22,20 @@ from accountdesk.core.db import Database, utcnow
 from accountdesk.core.security import hash_password
 from accountdesk.core.settings import Settings
 from accountdesk.erp.demo_data import CASH_ACCOUNT, SHARED_EMAIL, demo_dataset, write_demo_folder
+from accountdesk.oidc import keys
+from accountdesk.oidc.models import ClientKind, OidcClient
 from accountdesk.registration.erp import account_from_erp
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff_admin.service import create_staff
 from accountdesk.storefronts.models import Storefront
 
 DEMO_PASSWORD = "demo-password-2026"
+# The demo storefront's OpenID Connect client: public (PKCE), returning to a page that shows the code. The PKCE
+# verifier is fixed so that the printed authorize URL and token command fit together; a real client makes a new one
+# for every sign-in.
+DEMO_CLIENT_ID = "demo-shop"
+DEMO_REDIRECT = "https://oidcdebugger.com/debug"
+DEMO_VERIFIER = "demo-pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 CUSTOMERS = [
     ("Acme Office Supplies", "orders@acme.example", "+49 30 1234567",
@@ -67,6 +78,26 @@ def load_erp_store(session: Session) -> None:
         accounts.reindex(session, account)
 
 
+def load_oidc_client(session: Session, storefront: Storefront) -> None:
+    keys.ensure_key(session)
+    session.add(OidcClient(client_id=DEMO_CLIENT_ID, storefront_id=storefront.id, name="Demo shop (OIDC)",
+                           kind=ClientKind.public, redirect_uris=[DEMO_REDIRECT],
+                           post_logout_redirect_uris=[DEMO_REDIRECT], scopes=["openid", "profile", "email", "account"]))
+
+
+def oidc_instructions(base_url: str, slug: str = "main") -> list[str]:
+    """How to try the demo storefront's OpenID Connect provider: discovery, a ready authorize URL, the token call."""
+    issuer = f"{base_url.rstrip('/')}/s/{slug}"
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(DEMO_VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    query = urlencode({"response_type": "code", "client_id": DEMO_CLIENT_ID, "redirect_uri": DEMO_REDIRECT,
+                       "scope": "openid profile email account", "state": "demo", "nonce": "demo",
+                       "code_challenge": challenge, "code_challenge_method": "S256"})
+    return [f"OpenID Connect discovery: {issuer}/.well-known/openid-configuration",
+            f"sign in through it (client {DEMO_CLIENT_ID}): {issuer}/oidc/authorize?{query}",
+            f"then: curl -d grant_type=authorization_code -d client_id={DEMO_CLIENT_ID} "
+            f"-d redirect_uri={DEMO_REDIRECT} -d code_verifier={DEMO_VERIFIER} -d code=<the code> {issuer}/oidc/token"]
+
+
 def load(settings: Settings, db: Database | None = None) -> bool:
     """Load once; returns False when demo data is already there."""
     security.bind(settings)
@@ -104,6 +135,7 @@ def load(settings: Settings, db: Database | None = None) -> bool:
             session.flush()
             accounts.reindex(session, account)
         load_erp_store(session)
+        load_oidc_client(session, main)
         create_staff(session, "admin@example.com", DEMO_PASSWORD, "admin", "Alex Morgan")
         create_staff(session, "csr@example.com", DEMO_PASSWORD, "csr", "Sam Rivera")
         create_staff(session, "approver@example.com", DEMO_PASSWORD, "approver", "Jo Baker")

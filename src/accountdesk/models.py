@@ -7,12 +7,14 @@ from accountdesk.core.db import Base
 from accountdesk.core.models import AuditEvent, AuthSession, NumberSequence, OutboxMessage, RateLimitHit, SingleUseToken
 from accountdesk.domains.models import AccountDomain
 from accountdesk.imports.models import Import
+from accountdesk.oidc.models import AuthorizationCode, OidcClient, OidcToken, SigningKey, Subject
 from accountdesk.orders.models import Order, OrderLine
 from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
 
-__all__ = ["Account", "AccountDomain", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact",
-           "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Import", "Invoice", "NumberSequence",
-           "Order", "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken", "StaffRecoveryCode", "StaffUser",
-           "Storefront", "Subscription"]
+__all__ = ["Account", "AccountDomain", "Address", "AuditEvent", "AuthSession", "AuthorizationCode", "Base", "Cart",
+           "CartLine", "Contact", "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Import",
+           "Invoice", "NumberSequence", "OidcClient", "OidcToken", "Order", "OrderLine", "OutboxMessage",
+           "RateLimitHit", "SigningKey", "SingleUseToken", "StaffRecoveryCode", "StaffUser", "Storefront",
+           "Subject", "Subscription"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,11 @@ from sqlalchemy.orm import Session
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import AuthSession
 from accountdesk.core.security import new_token, token_digest
+
+# Called with (session, contact_id, keep_id) whenever a contact is signed out everywhere (deactivated, expired,
+# password changed, "sign out everywhere"), in the same transaction: the OpenID Connect provider ends the sessions of
+# the storefront's relying parties too. Domains register here because core may not import them.
+CONTACT_SIGN_OUT_HOOKS: list[Callable[[Session, int, int | None], None]] = []
 
 
 def open_session(session: Session, kind: str, lifetime: timedelta, *, staff_user_id: int | None = None,
@@ -50,4 +56,8 @@ def end_sessions(session: Session, *, contact_id: int | None = None, staff_user_
         raise ValueError("whose sessions?")
     if keep_id is not None:
         stmt = stmt.where(AuthSession.id != keep_id)
-    return session.execute(stmt.values(revoked_at=utcnow())).rowcount or 0
+    ended = session.execute(stmt.values(revoked_at=utcnow())).rowcount or 0
+    if contact_id is not None:
+        for hook in CONTACT_SIGN_OUT_HOOKS:
+            hook(session, contact_id, keep_id)
+    return ended

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     erp_timeout_seconds: float = Field(2.0, description="Time limit of every ERP request (seconds)")
     erp_cache_seconds: float = Field(60.0, description="How long ERP read answers are kept (seconds); 0 turns the "
                                                        "cache off")
+    oidc_access_token_seconds: int = Field(600, description="Lifetime of OpenID Connect access tokens (sign-in and "
+                                                            "backend credentials)")
+    oidc_id_token_seconds: int = Field(600, description="Lifetime of OpenID Connect ID tokens and logout tokens")
+    oidc_refresh_token_days: int = Field(30, description="Lifetime of a refresh token (each refresh issues a new one)")
+    oidc_logout_timeout_seconds: float = Field(3.0, description="Time limit of a back-channel logout request to a "
+                                                                "client (seconds)")
 
     dns_nameserver: str | None = Field(None, description="host:port of the DNS server that e-mail domain checks ask "
                                                          "(TXT records); unset uses the system's resolver")

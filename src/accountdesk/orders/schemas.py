@@ -28,12 +28,16 @@ class OrderIn(BaseModel):
 class StorefrontLineIn(LineIn):
     unit_cost: Decimal | None = Field(  # type: ignore[assignment]
         None, ge=0, max_digits=14, decimal_places=4,
-        description="Leave out: a buyer's own token may not price an order (422 price_not_allowed); the lines are "
-                    "recorded unpriced, for the distributor to price")
+        description="Only with the storefront's backend credential (scope orders:write): a buyer's own token may "
+                    "not price an order (422 price_not_allowed); lines without a price are recorded unpriced, for "
+                    "the distributor to price")
 
 
 class StorefrontOrderIn(BaseModel):
     lines: list[StorefrontLineIn] = Field(min_length=1, max_length=200)
+    buyer: str | None = Field(None, min_length=1, max_length=64,
+                              description="With a backend credential: the buyer (the `sub` of their ID token) the "
+                                          "order is placed for; a buyer's own token leaves it out")
 
 
 class LineOut(BaseModel):

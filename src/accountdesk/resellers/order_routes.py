@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from accountdesk.contacts.service import contact_may_order
 from accountdesk.core import exports
-from accountdesk.core.errors import Forbidden
+from accountdesk.core.errors import Forbidden, NotAuthenticated, field_error
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
+from accountdesk.oidc.backend import backend_credential
+from accountdesk.oidc.claims import contact_by_subject
 from accountdesk.orders import service
 from accountdesk.orders.schemas import OrderIn, OrderOut, OrderPage, StorefrontOrderIn
 from accountdesk.resellers import service as resellers
-from accountdesk.signin.session import ApiContact
+from accountdesk.signin.session import ApiContact, CurrentStorefront, OptionalContact
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
@@ -29,15 +31,31 @@ CUSTOMER_ORDERS = "/resellers/{reseller_id}/customers/{customer_id}/orders"
 
 
 @router.post("/storefronts/{slug}/orders", status_code=201, response_model=OrderOut, dependencies=[IDEMPOTENT])
-def place_storefront_order(body: StorefrontOrderIn, session: DbSession, signed_in: ApiContact) -> dict[str, Any]:
-    """Order as the signed-in contact, without prices (422 price_not_allowed: a buyer's own token never prices
-    an order); it waits for the reseller's approval when the customer needs it."""
-    contact = signed_in.contact
-    if not contact_may_order(contact, signed_in.storefront):
+def place_storefront_order(body: StorefrontOrderIn, request: Request, session: DbSession,
+                           storefront: CurrentStorefront, signed_in: OptionalContact) -> dict[str, Any]:
+    """Order as the signed-in contact, without prices (422 price_not_allowed: a buyer's own token never prices an
+    order), or, with the storefront's backend credential (scope orders:write), for the buyer named by `buyer`, with
+    or without prices. It waits for the reseller's approval when the customer needs it."""
+    backend = backend_credential(session, request, storefront)
+    if backend is not None:
+        backend.require("orders:write")
+        contact = contact_by_subject(session, storefront.id, body.buyer) if body.buyer else None
+        if contact is None:
+            raise field_error("buyer", "Name a buyer of this storefront by the sub of their ID token.",
+                              code="buyer_not_found")
+        actor, may_price = backend.actor, True
+    elif signed_in is not None:
+        if body.buyer is not None:
+            raise field_error("buyer", "Leave buyer out: you order for yourself.", code="buyer_not_allowed")
+        contact, actor, may_price = signed_in.contact, signed_in.actor, False
+    else:
+        raise NotAuthenticated("Sign in to this storefront first: Authorization: Bearer <token>.",
+                               code="not_signed_in", headers={"WWW-Authenticate": "Bearer"})
+    if not contact_may_order(contact, storefront):
         raise Forbidden("Confirm your e-mail address before ordering.", code="email_not_verified")
     customer = contact.account
-    order = service.place_order(session, signed_in.actor, customer, resellers.reseller_of(session, customer),
-                                [line.model_dump() for line in body.lines], may_price=False, contact=contact)
+    order = service.place_order(session, actor, customer, resellers.reseller_of(session, customer),
+                                [line.model_dump() for line in body.lines], may_price=may_price, contact=contact)
     return service.describe(order)
 
 

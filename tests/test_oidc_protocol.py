@@ -1,0 +1,287 @@
+"""The storefront's OpenID Connect provider over HTTP, on both databases: the code flow with PKCE, the claims, and
+every failure path a relying party or an attacker can take (wrong redirect URI, PKCE, reused or expired codes,
+refresh-token reuse, unknown clients, tampered ID tokens), refresh rotation, logout, keys and client registration."""
+
+from __future__ import annotations
+
+import pytest
+from joserfc import jwt
+from joserfc.errors import BadSignatureError
+from sqlalchemy import func, select, update
+
+from accountdesk.core.db import utcnow
+from accountdesk.core.models import OutboxMessage
+from accountdesk.oidc import keys
+from accountdesk.oidc.claims import ACCOUNT_CLAIM
+from accountdesk.oidc.models import AuthorizationCode
+from tests import factories as f
+from tests.oidc_world import (
+    LOGGED_OUT,
+    REDIRECT,
+    authorize,
+    code_from,
+    exchange,
+    oidc_world,
+    pkce,
+    sign_in,
+    signed_in_tokens,
+    verified_claims,
+)
+
+
+def _userinfo(client, w, access_token: str):
+    return client.get(f"{w.base}/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def _refresh(client, w, refresh_token: str, rp=None):
+    rp = rp or w.confidential
+    return client.post(f"{w.base}/oidc/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                                                     **rp.auth()})
+
+
+def test_discovery_names_the_storefront_issuer_and_its_endpoints(db, client):
+    w = oidc_world(db)
+    meta = client.get(f"{w.base}/.well-known/openid-configuration").json()
+    issuer = f"http://127.0.0.1:8000{w.base}"
+    assert meta["issuer"] == issuer and meta["token_endpoint"] == issuer + "/oidc/token"
+    assert meta["code_challenge_methods_supported"] == ["S256"] and meta["backchannel_logout_supported"] is True
+    assert client.get("/s/no-such-store/.well-known/openid-configuration").status_code == 404
+
+
+def test_code_flow_gives_verified_claims_userinfo_and_a_stable_random_subject(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    claims = verified_claims(client, w, tokens["id_token"], w.confidential.client_id)
+    assert claims["nonce"] == "n0nce" and claims["email"] == w.buyer.email and claims["email_verified"] is True
+    assert claims["locale"] == "de" and claims["name"] == w.buyer.name and claims["auth_time"] <= claims["iat"]
+    account = claims[ACCOUNT_CLAIM]
+    assert account == {"number": w.account.number, "name": w.account.name, "kind": "b2b", "role": "account_admin",
+                       "customer_group": "trade", "price_group": "P2", "payment_method": "cash", "currency": "EUR",
+                       "may_order": True, "reseller": None}
+    assert claims["sub"] != str(w.buyer.id) and len(claims["sub"]) >= 40
+    info = _userinfo(client, w, tokens["access_token"])
+    assert info.status_code == 200 and info.json()["sub"] == claims["sub"] and info.json()[ACCOUNT_CLAIM] == account
+    again = signed_in_tokens(client, w, w.public)
+    assert verified_claims(client, w, again["id_token"], w.public.client_id)["sub"] == claims["sub"]
+
+
+def test_without_a_session_authorize_sends_the_buyer_to_the_storefront_sign_in_and_back(db, client):
+    w = oidc_world(db)
+    response = authorize(client, w, w.confidential, None, pkce()[1])
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(f"{w.base}/sign-in?next=%2Fs%2F{w.storefront.slug}%2Foidc%2Fauthorize%3F")
+    none = authorize(client, w, w.confidential, None, pkce()[1], prompt="none")
+    assert none.headers["location"].startswith(REDIRECT + "?error=login_required")
+
+
+def test_prompt_login_and_max_age_ask_for_a_new_sign_in(db, client):
+    w = oidc_world(db)
+    session = sign_in(client, w)
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        response = authorize(client, w, w.confidential, session, pkce()[1], **extra)
+        assert response.headers["location"].startswith(f"{w.base}/sign-in?next="), extra
+        assert "login_after" in response.headers["location"]
+    assert authorize(client, w, w.confidential, session, pkce()[1], max_age="3600").headers["location"].startswith(
+        REDIRECT + "?code=")
+    old = str(int(utcnow().timestamp()) + 60)  # a sign-in before this moment does not count
+    response = authorize(client, w, w.confidential, session, pkce()[1], prompt="login", login_after=old)
+    assert response.headers["location"].startswith(f"{w.base}/sign-in?next=")
+
+
+def test_wrong_redirect_uri_is_refused_without_redirecting(db, client):
+    w = oidc_world(db)
+    session = sign_in(client, w)
+    for uri in ("https://evil.example/callback", REDIRECT + "/", REDIRECT + "?x=1"):
+        response = authorize(client, w, w.confidential, session, pkce()[1], redirect_uri=uri)
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request", uri
+        assert "location" not in response.headers
+    verifier, challenge = pkce()
+    code = code_from(authorize(client, w, w.confidential, session, challenge))
+    response = exchange(client, w, w.confidential, code, verifier, redirect_uri="https://evil.example/callback")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_pkce_is_required_for_public_clients_and_checked(db, client):
+    w = oidc_world(db)
+    session = sign_in(client, w)
+    refused = authorize(client, w, w.public, session, None)
+    assert refused.headers["location"].startswith(REDIRECT + "?error=invalid_request")
+    plain = authorize(client, w, w.public, session, None, code_challenge="a" * 43, code_challenge_method="plain")
+    assert plain.headers["location"].startswith(REDIRECT + "?error=invalid_request")
+    verifier, challenge = pkce()
+    missing = exchange(client, w, w.public, code_from(authorize(client, w, w.public, session, challenge)), None)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    wrong = exchange(client, w, w.public, code_from(authorize(client, w, w.public, session, challenge)), pkce()[0])
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    confidential = exchange(client, w, w.confidential,
+                            code_from(authorize(client, w, w.confidential, session, challenge)), None)
+    assert confidential.status_code == 400 and confidential.json()["error"] == "invalid_request"
+    right = exchange(client, w, w.public, code_from(authorize(client, w, w.public, session, challenge)), verifier)
+    assert right.status_code == 200 and "refresh_token" in right.json()
+
+
+def test_a_reused_code_is_refused_and_revokes_what_it_gave(db, client):
+    w = oidc_world(db)
+    verifier, challenge = pkce()
+    code = code_from(authorize(client, w, w.confidential, sign_in(client, w), challenge))
+    first = exchange(client, w, w.confidential, code, verifier)
+    assert first.status_code == 200
+    assert _userinfo(client, w, first.json()["access_token"]).status_code == 200
+    second = exchange(client, w, w.confidential, code, verifier)
+    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert _userinfo(client, w, first.json()["access_token"]).status_code == 401
+    assert _refresh(client, w, first.json()["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_an_expired_code_is_refused(db, client):
+    w = oidc_world(db)
+    verifier, challenge = pkce()
+    code = code_from(authorize(client, w, w.confidential, sign_in(client, w), challenge))
+    with db.transaction() as session:
+        session.execute(update(AuthorizationCode).values(expires_at=utcnow()))
+    response = exchange(client, w, w.confidential, code, verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    refreshed = _refresh(client, w, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    assert body["refresh_token"] != tokens["refresh_token"] and body["access_token"] != tokens["access_token"]
+    claims = verified_claims(client, w, body["id_token"], w.confidential.client_id)
+    first = verified_claims(client, w, tokens["id_token"], w.confidential.client_id)
+    assert claims["sub"] == first["sub"] and claims["sid"] == first["sid"] and claims["auth_time"] == first["auth_time"]
+    assert _refresh(client, w, tokens["refresh_token"]).json()["error"] == "invalid_grant"  # reuse
+    assert _refresh(client, w, body["refresh_token"]).json()["error"] == "invalid_grant"  # the family is revoked
+    assert _userinfo(client, w, body["access_token"]).status_code == 401
+    other = signed_in_tokens(client, w, w.public)  # another client's family is untouched
+    assert _refresh(client, w, other["refresh_token"]).json()["error"] == "invalid_grant"  # not this client's
+    assert _refresh(client, w, other["refresh_token"], w.public).status_code == 200
+
+
+def test_unknown_clients_and_wrong_secrets_are_refused(db, client):
+    w = oidc_world(db)
+    session = sign_in(client, w)
+    unknown = authorize(client, w, w.confidential, session, pkce()[1], client_id="nobody")
+    assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_client"
+    other_store = oidc_world(db)
+    foreign = authorize(client, w, other_store.confidential, session, pkce()[1])
+    assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_client"
+    verifier, challenge = pkce()
+    code = code_from(authorize(client, w, w.confidential, session, challenge))
+    for auth in ({"client_id": "nobody", "client_secret": "x"},
+                 {"client_id": w.confidential.client_id, "client_secret": "wrong"}):
+        response = client.post(f"{w.base}/oidc/token", data={"grant_type": "authorization_code", "code": code,
+                                                              "redirect_uri": REDIRECT, "code_verifier": verifier,
+                                                              **auth})
+        assert response.status_code in (400, 401) and response.json()["error"] == "invalid_client"
+    assert exchange(client, w, w.confidential, code, verifier).status_code == 200  # the code was not spent
+    basic = client.post(f"{w.base}/oidc/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x"))
+    assert basic.status_code == 401 and basic.json()["error"] == "invalid_client"
+
+
+def test_a_tampered_id_token_fails_verification_and_is_refused_as_a_logout_hint(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    header, payload, signature = tokens["id_token"].split(".")
+    claims = jwt.decode(tokens["id_token"], keys.key_set_from(client.get(f"{w.base}/oidc/jwks").json())).claims
+    forged_claims = {**claims, "email": "ceo@example.com"}
+    import base64
+    import json
+
+    forged_payload = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
+    forged = f"{header}.{forged_payload}.{signature}"
+    with pytest.raises(BadSignatureError):
+        verified_claims(client, w, forged, w.confidential.client_id)
+    response = client.get(f"{w.base}/oidc/logout", params={"id_token_hint": forged,
+                                                            "post_logout_redirect_uri": LOGGED_OUT},
+                          follow_redirects=False)
+    assert response.status_code == 400 and "location" not in response.headers
+
+
+def test_rp_initiated_logout_returns_only_to_a_registered_address(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    response = client.get(f"{w.base}/oidc/logout", params={"id_token_hint": tokens["id_token"], "state": "s1",
+                                                            "post_logout_redirect_uri": LOGGED_OUT},
+                          follow_redirects=False)
+    assert response.status_code == 302 and response.headers["location"] == LOGGED_OUT + "?state=s1"
+    assert _userinfo(client, w, tokens["access_token"]).status_code == 401
+    again = signed_in_tokens(client, w)
+    foreign = client.get(f"{w.base}/oidc/logout", params={"id_token_hint": again["id_token"],
+                                                           "post_logout_redirect_uri": "https://evil.example/"},
+                         follow_redirects=False)
+    assert foreign.status_code == 302 and foreign.headers["location"] == f"{w.base}/sign-in"
+    no_hint = client.get(f"{w.base}/oidc/logout", params={"post_logout_redirect_uri": LOGGED_OUT},
+                         follow_redirects=False)
+    assert no_hint.status_code == 400
+
+
+def test_deactivating_the_login_revokes_its_tokens_and_queues_a_back_channel_logout(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    public = signed_in_tokens(client, w, w.public)
+    admin = f.token(client, f.staff(db, "admin"))
+    response = client.post(f"/api/v1/accounts/{w.account.id}/contacts/{w.buyer.id}/deactivate", headers=admin)
+    assert response.status_code == 200, response.text
+    assert _userinfo(client, w, tokens["access_token"]).status_code == 401
+    assert _refresh(client, w, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    assert _refresh(client, w, public["refresh_token"], w.public).json()["error"] == "invalid_grant"
+    sid = verified_claims(client, w, tokens["id_token"], w.confidential.client_id)["sid"]
+    with db.transaction() as session:
+        notices = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "oidc_logout")).all()
+        assert [n.payload["sid"] for n in notices] == [sid]  # only the client with a back-channel URI is told
+
+
+def test_sign_out_everywhere_ends_the_relying_parties_sessions_too(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    session = sign_in(client, w)
+    assert client.delete(f"/api/v1/storefronts/{w.storefront.slug}/sessions", headers=session).status_code == 204
+    assert _userinfo(client, w, tokens["access_token"]).status_code == 401
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).where(OutboxMessage.kind == "oidc_logout")) == 1
+
+
+def test_keys_rotate_with_two_published_during_the_rollover(db, client):
+    w = oidc_world(db)
+    tokens = signed_in_tokens(client, w)
+    first = client.get(f"{w.base}/oidc/jwks").json()["keys"]
+    assert len(first) == 1 and "d" not in first[0]
+    with db.transaction() as session:
+        keys.rotate(session)
+    second = client.get(f"{w.base}/oidc/jwks").json()["keys"]
+    assert len(second) == 2 and first[0]["kid"] in {k["kid"] for k in second}
+    verified_claims(client, w, tokens["id_token"], w.confidential.client_id)  # still verifies
+    newer = signed_in_tokens(client, w)
+    assert jwt.decode(newer["id_token"], keys.key_set_from({"keys": second})).header["kid"] != first[0]["kid"]
+    with db.transaction() as session:
+        keys.rotate(session)
+    third = client.get(f"{w.base}/oidc/jwks").json()["keys"]
+    assert len(third) == 2 and first[0]["kid"] not in {k["kid"] for k in third}
+
+
+@pytest.mark.parametrize("method,path,params", [
+    ("GET", "/oidc/authorize", {}),
+    ("GET", "/oidc/authorize", {"client_id": "\x00", "response_type": "token", "redirect_uri": "javascript:x"}),
+    ("GET", "/oidc/authorize", {"client_id": "x", "client_id ": "y", "scope": "openid" * 500}),
+    ("POST", "/oidc/token", {}),
+    ("POST", "/oidc/token", {"grant_type": "password", "username": "a", "password": "b"}),
+    ("POST", "/oidc/token", {"grant_type": "authorization_code", "code": "\u2603" * 300, "client_id": "x"}),
+    ("POST", "/oidc/token", {"grant_type": "refresh_token", "refresh_token": "", "client_id": ""}),
+    ("GET", "/oidc/userinfo", {}),
+    ("POST", "/oidc/userinfo", {"access_token": "x"}),
+    ("GET", "/oidc/logout", {"id_token_hint": "a.b.c"}),
+    ("GET", "/oidc/logout", {"id_token_hint": "not a token", "client_id": "nobody"}),
+])
+def test_protocol_endpoints_answer_nonsense_with_an_oauth_error_not_a_server_error(db, client, method, path, params):
+    w = oidc_world(db)
+    if method == "GET":
+        response = client.get(w.base + path, params=params, follow_redirects=False)
+    else:
+        response = client.post(w.base + path, data=params)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]
