@@ -30,6 +30,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "instant_registration": ("link", "expires_hours"),
     "staff_invitation": ("role", "link", "expires_hours", "invited_by", "sign_in_link"),
     "sign_in_attack": ("site_name", "attempts", "reset_link"),
+    "webhook_endpoint_disabled": ("url", "failing_since", "console_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -54,6 +55,9 @@ VALUES: dict[str, Any] = {
     "role": "reseller_admin",
     "site_name": "Acme Shop",
     "attempts": 20,
+    "url": "https://hooks.example.com/accountdesk",
+    "failing_since": "2024-05-01 10:00 UTC",
+    "console_link": "https://admin.example.com/console/webhooks/3?from=mail",
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]

@@ -25,6 +25,7 @@ from accountdesk.core.web import (
     install_error_handlers,
     refuse_unstorable_text,
 )
+from accountdesk.webhooks.openapi import document_webhooks
 
 ROUTERS = [
     "accountdesk.staff.routes",
@@ -53,6 +54,8 @@ ROUTERS = [
     "accountdesk.orders.account_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.webhook_admin.routes",
+    "accountdesk.webhook_admin.pages",
 ]
 
 
@@ -70,15 +73,18 @@ def _include_routers(app: FastAPI) -> None:
 
 
 def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
-    """What the outbox worker does with each kind of row. ERP pushes need the worker's database: without `db`
-    they are not handled (their rows fail as having no handler)."""
+    """What the outbox worker does with each kind of row. ERP pushes and webhooks need the worker's database:
+    without `db` they are not handled (their rows fail as having no handler)."""
     from accountdesk.mail import delivery
 
     handlers: Handlers = {"email": delivery.handler(settings)}
     if db is not None:
         from accountdesk.registration.erp import PUSH, PushHandler
+        from accountdesk.webhooks import events
+        from accountdesk.webhooks.delivery import DeliveryHandler
 
         handlers[PUSH] = PushHandler(db, settings)
+        handlers[events.KIND] = DeliveryHandler(db, settings)
     return handlers
 
 
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     app.include_router(headers.router)
     _include_routers(app)
+    document_webhooks(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

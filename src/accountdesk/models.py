@@ -9,8 +9,9 @@ from accountdesk.orders.models import Order, OrderLine
 from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Account", "Address", "AuditEvent", "AuthSession", "Base", "Cart", "CartLine", "Contact",
            "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Invoice", "NumberSequence", "Order",
            "OrderLine", "OutboxMessage", "RateLimitHit", "SingleUseToken", "StaffRecoveryCode", "StaffUser",
-           "Storefront", "Subscription"]
+           "Storefront", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]
