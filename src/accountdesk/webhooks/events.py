@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -102,10 +103,11 @@ def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return event_type in (endpoint.event_types or ())
 
 
-def emit(session: Session, event_type: str, data: dict[str, Any], *, storefront_id: int | None,
-         subject: str) -> list[WebhookDelivery]:
+def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], dict[str, Any]], *,
+         storefront_id: int | None, subject: str) -> list[WebhookDelivery]:
     """Queue the event for every enabled endpoint that wants it (the storefront's and the operator-wide ones), in
-    the caller's transaction: nothing is sent unless the change commits."""
+    the caller's transaction: nothing is sent unless the change commits. `data` may be a function, called only when
+    some endpoint wants the event."""
     if event_type not in EVENTS:
         raise ValueError(f"unknown webhook event {event_type!r}")
     scope = WebhookEndpoint.storefront_id.is_(None)
@@ -115,7 +117,8 @@ def emit(session: Session, event_type: str, data: dict[str, Any], *, storefront_
                                             .order_by(WebhookEndpoint.id)) if wants(e, event_type)]
     if not endpoints:
         return []
-    body = event_body(event_type, EVENTS[event_type][0].model_validate(data).model_dump(mode="json"), utcnow())
+    fields = data() if callable(data) else data
+    body = event_body(event_type, EVENTS[event_type][0].model_validate(fields).model_dump(mode="json"), utcnow())
     message_id = f"msg_{uuid.uuid4().hex}"  # the same for every endpoint: one event, one id
     made = []
     for endpoint in endpoints:
@@ -141,11 +144,14 @@ def account_event(session: Session, event_type: str, account: Any) -> None:
 
 
 def contact_event(session: Session, event_type: str, contact: Any, account_number: str | None = None) -> None:
-    number = account_number if account_number is not None else contact.account.number
-    data = {"contact_id": contact.id, "account_id": contact.account_id, "account_number": number,
-            "storefront_id": contact.storefront_id}
-    if event_type != "login.signed_in":
-        data |= {"email": contact.email, "role": contact.role, "status": contact.status}
+    def data() -> dict[str, Any]:
+        number = account_number if account_number is not None else contact.account.number
+        found = {"contact_id": contact.id, "account_id": contact.account_id, "account_number": number,
+                 "storefront_id": contact.storefront_id}
+        if event_type != "login.signed_in":
+            found |= {"email": contact.email, "role": contact.role, "status": contact.status}
+        return found
+
     emit(session, event_type, data, storefront_id=contact.storefront_id, subject=account_subject(contact.account_id))
 
 
