@@ -62,11 +62,13 @@ class PageWorld:
     reseller: World
     customer: Account
     admin: StaffUser
+    webhook: tuple[int, int]  # an endpoint of the storefront and a failed delivery in its log
 
     def ids(self) -> dict[str, object]:
         return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
-                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id}
+                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id,
+                "endpoint_id": self.webhook[0], "delivery_id": self.webhook[1]}
 
 
 def page_world(db: Database) -> PageWorld:
@@ -76,7 +78,7 @@ def page_world(db: Database) -> PageWorld:
     contact = f.contact(db, account, store, first_name="Robin", last_name="Keel", email="robin@lighthouse.example")
     reseller = world(db, name="Channel Partner")
     return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"),
-                     f.staff(db, "admin"))
+                     f.staff(db, "admin"), f.webhook_endpoint(db, store))
 
 
 def storefront_sign_in(client: TestClient, store: Storefront, email: str, password: str = f.PASSWORD) -> None:
