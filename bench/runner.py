@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from types import ModuleType
 
-SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency"]
+SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency", "webhooks"]
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 # Default sizes keep `make bench` to about 10 minutes on 2 cores; --full runs the issues' target sizes.

@@ -75,6 +75,7 @@ def _include_routers(app: FastAPI) -> None:
 def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
     """What the outbox worker does with each kind of row. ERP pushes and webhooks need the worker's database:
     without `db` they are not handled (their rows fail as having no handler)."""
+    import accountdesk.models  # noqa: F401 — every table, so that foreign keys between packages resolve in a worker
     from accountdesk.mail import delivery
 
     handlers: Handlers = {"email": delivery.handler(settings)}

@@ -49,6 +49,7 @@ def worker() -> None:
     from accountdesk.core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per webhook or ERP request
     settings = get_settings()
     db = Database(settings.database_url)
     runner = Worker(db, outbox_handlers(settings, db), settings.outbox_poll_seconds, settings.outbox_max_attempts)

@@ -99,6 +99,12 @@ def subject_key(endpoint_id: int, subject: str) -> str:
     return f"webhook-{endpoint_id}-{subject}"
 
 
+def outbox_payload(delivery: WebhookDelivery) -> dict[str, Any]:
+    """What the worker needs to send a delivery without reading it back: its ids and the exact body."""
+    return {"delivery_id": delivery.id, "endpoint_id": delivery.endpoint_id, "message_id": delivery.message_id,
+            "body": delivery.body}
+
+
 def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return event_type in (endpoint.event_types or ())
 
@@ -126,7 +132,7 @@ def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], 
                                    subject=subject, body=body)
         session.add(delivery)
         session.flush()
-        outbox.enqueue(session, KIND, {"delivery_id": delivery.id}, subject_key(endpoint.id, subject))
+        outbox.enqueue(session, KIND, outbox_payload(delivery), subject_key(endpoint.id, subject))
         made.append(delivery)
     return made
 

@@ -20,7 +20,7 @@ from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound, field_error
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
-from accountdesk.webhooks.events import EVENTS, KIND, subject_key
+from accountdesk.webhooks.events import EVENTS, KIND, outbox_payload, subject_key
 from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from accountdesk.webhooks.targets import TargetRefused, check_url
 
@@ -176,7 +176,7 @@ def replay(session: Session, actor: Actor, delivery: WebhookDelivery) -> Webhook
     if moved.rowcount != 1:
         raise Conflict("This delivery is still on its way.", code="webhook_delivery_pending")
     session.refresh(delivery)
-    outbox.enqueue(session, KIND, {"delivery_id": delivery.id}, subject_key(endpoint.id, delivery.subject))
+    outbox.enqueue(session, KIND, outbox_payload(delivery), subject_key(endpoint.id, delivery.subject))
     _log(session, actor, "webhook_delivery.replayed", endpoint, note=f"{delivery.event_type} {delivery.message_id}")
     return delivery
 
