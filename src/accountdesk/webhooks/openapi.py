@@ -34,4 +34,5 @@ def document_webhooks(app: FastAPI) -> None:
         receive.__annotations__ = {"event": envelope, "return": None}  # a class made here, not a name to resolve
         receive.__name__ = event_type.replace(".", "_")
         app.webhooks.post(event_type, summary=text, description=SIGNED, operation_id=f"webhook_{receive.__name__}",
-                          tags=["webhooks"], status_code=200)(receive)
+                          tags=["webhooks"], status_code=200,
+                          responses={"4XX": {"description": "Not taken: the delivery is retried later"}})(receive)
