@@ -90,7 +90,8 @@ def run(bench: Bench) -> None:
         _emit(target, f"http://127.0.0.1:{port}/hook")
         environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCOUNTDESK_")}
         environment.update(ACCOUNTDESK_DATABASE_URL=target.url, ACCOUNTDESK_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
-                           ACCOUNTDESK_OUTBOX_POLL_SECONDS="0.05", ACCOUNTDESK_MAIL_DIR=str(target.workdir / "mail"))
+                           ACCOUNTDESK_OUTBOX_POLL_SECONDS="0.05", ACCOUNTDESK_MAIL_DIR=str(target.workdir / "mail"),
+                           ACCOUNTDESK_SECRET_KEY=get_settings().secret_key)  # it sealed the endpoint's secret
         receiving = _start_receiver(port)
         workers: list[subprocess.Popen[bytes]] = []
         try:
@@ -98,12 +99,15 @@ def run(bench: Bench) -> None:
             log = (target.workdir / "workers.log").open("wb")
             workers = [subprocess.Popen([sys.executable, "-m", "accountdesk.cli", "worker"], env=environment,
                                         stdout=log, stderr=subprocess.STDOUT) for _ in range(WORKERS)]
-            done, deadline = 0, started + max(bench.seconds * 10, 120)
+            done, deadline, warm = 0, started + max(bench.seconds * 10, 120), None
             while done < EVENTS and time.monotonic() < deadline:
                 time.sleep(0.2)
                 done = _delivered(target)
+                if warm is None and done:  # the workers have started: CPU from here on is delivery work
+                    warm = (done, sum(_cpu_seconds(process.pid) for process in workers))
             elapsed = time.monotonic() - started  # includes the workers' start-up (imports, ~1 s)
-            cpu = sum(_cpu_seconds(process.pid) for process in workers)
+            cpu = sum(_cpu_seconds(process.pid) for process in workers) - (warm[1] if warm else 0)
+            counted = done - (warm[0] if warm else 0)
         finally:
             for process in [*workers, receiving]:
                 process.terminate()
@@ -117,8 +121,9 @@ def run(bench: Bench) -> None:
         figure = rate(done, elapsed)
         print(f"  {done} of {EVENTS} delivered in {elapsed:.1f} s: {figure:,.0f} deliveries/s "
               f"({WORKERS} workers, start-up included)")
-        per_delivery = cpu / done * 1000 if done else 0.0
-        print(f"  worker CPU: {cpu:.1f} s, {per_delivery:.1f} ms per delivery (start-up included) — on idle cores "
-              f"that is at most {2000 / per_delivery if per_delivery else 0:,.0f} deliveries/s for 2 workers")
+        per_delivery = cpu / counted * 1000 if counted > 0 else 0.0
+        ceiling = 2000 / per_delivery if per_delivery else 0
+        print(f"  worker CPU after start-up: {cpu:.1f} s for {counted} deliveries, {per_delivery:.1f} ms each; on "
+              f"2 idle cores that is at most {ceiling:,.0f} deliveries/s")
         bench.report(NAME, "postgresql", "deliveries/s, 2 workers", figure, "/s", "target ≥ 1,000")
-        bench.report(NAME, "postgresql", "worker CPU per delivery", per_delivery, "ms", "load-independent cost")
+        bench.report(NAME, "postgresql", "worker CPU per delivery", per_delivery, "ms", "after start-up")
