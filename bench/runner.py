@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 SECTIONS = ["hashing", "signin", "search", "resellers", "instant", "storefront", "efficiency", "import", "idempotency",
-            "oidc"]
+            "oidc", "webhooks"]
 MODULES = {"import": "imports"}  # a section whose module cannot take its name (a keyword)
 DATABASES = ("sqlite", "postgresql")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"

@@ -280,6 +280,12 @@ class Fresh:
             return {"message_id": row.id}
 
     @staticmethod
+    def webhook_endpoint(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        """An operator-wide endpoint with a failed delivery in its log."""
+        endpoint_id, delivery_id = f.webhook_endpoint(w.db, None)
+        return {"endpoint_id": endpoint_id, "delivery_id": delivery_id}
+
+    @staticmethod
     def staff_with_second_factor(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         """A staff user of the tenant with two-step sign-in on (its removal is what the call uses up)."""
         user = f.staff(w.db, "reseller_admin", reseller_account_id=t.world.reseller.id)

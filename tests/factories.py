@@ -13,12 +13,16 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.contacts.models import Contact
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database
+from accountdesk.core.db import Database, utcnow
 from accountdesk.core.security import hash_password
+from accountdesk.core.settings import get_settings
 from accountdesk.staff import second_factor
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff_admin.service import create_staff
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks import service as webhooks
+from accountdesk.webhooks.events import event_body
+from accountdesk.webhooks.models import WebhookDelivery
 
 PASSWORD = "correct-horse-battery-staple"
 _seq = itertools.count(1)
@@ -56,6 +60,22 @@ def contact(db: Database, account: Account, storefront: Storefront, *, password:
         session.flush()
         accounts.reindex(session, session.get(Account, account.id))
         return row
+
+
+def webhook_endpoint(db: Database, store: Storefront | None, url: str = "https://hooks.example.com/accountdesk",
+                     ) -> tuple[int, int]:
+    """An endpoint (through the service) with one failed delivery in its log, not queued: (endpoint id, delivery
+    id). Nothing is sent to its URL."""
+    with db.transaction() as session:
+        endpoint, _ = webhooks.create_endpoint(session, Actor.system(), get_settings(), url=url,
+                                               event_types=["account.created"],
+                                               storefront_id=store.id if store else None)
+        delivery = WebhookDelivery(endpoint_id=endpoint.id, message_id="msg_page_world", event_type="account.created",
+                                   subject="account-0", status="failed", attempts=1, response_status=500,
+                                   last_error="HTTP 500", body=event_body("account.created", {}, utcnow()))
+        session.add(delivery)
+        session.flush()
+        return endpoint.id, delivery.id
 
 
 def staff(db: Database, role: str = "admin", *, reseller_account_id: int | None = None,

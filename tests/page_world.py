@@ -63,6 +63,7 @@ class PageWorld:
     reseller: World
     customer: Account
     admin: StaffUser
+    webhook: tuple[int, int]  # an endpoint of the storefront and a failed delivery in its log
     import_id: int = 0
 
     def ids(self) -> dict[str, object]:
@@ -70,7 +71,8 @@ class PageWorld:
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
                 "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "domain_id": 0,
                 "decision": "approve", "import_id": self.import_id,
-                "client_id": "no-such-client", "subject": "no-such-buyer"}
+                "client_id": "no-such-client", "subject": "no-such-buyer",
+                "endpoint_id": self.webhook[0], "delivery_id": self.webhook[1]}
 
 
 def page_world(db: Database) -> PageWorld:
@@ -81,7 +83,7 @@ def page_world(db: Database) -> PageWorld:
     reseller = world(db, name="Channel Partner")
     admin = f.staff(db, "admin")
     return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"), admin,
-                     previewed_import(db, store, admin))
+                     f.webhook_endpoint(db, store), previewed_import(db, store, admin))
 
 
 def previewed_import(db: Database, store: Storefront, admin: StaffUser) -> int:

@@ -123,6 +123,9 @@ S = "/api/v1/storefronts/{slug}"
 U = "/api/v1/staff/users"
 R = "/api/v1/resellers/{reseller_id}"
 RC = R + "/customers/{customer_id}"
+W = "/api/v1/webhooks/endpoints"
+WE = W + "/{endpoint_id}"
+WD = "/api/v1/webhooks/deliveries/{delivery_id}"
 TABLE: dict[tuple[str, str], Op] = {
     ("POST", "/api/v1/staff/tokens"): Op("public", 201, lambda w, ids, n: {"email": w.staff["csr"].email,
                                                                            "password": f.PASSWORD}),
@@ -253,6 +256,18 @@ TABLE: dict[tuple[str, str], Op] = {
     ("POST", "/api/v1/erp/instant-accounts"): Op("operator_manage", 201, lambda w, ids, n: {
         "email": STAFF_INSTANT_EMAIL, "account_code": STAFF_INSTANT_CODE, "storefront_id": w.erp_store.id},
                                                  tenant_bound=False),
+    ("GET", "/api/v1/webhooks/event-types"): Op("admin", 200, tenant_bound=False),
+    ("GET", W): Op("admin", 200, tenant_bound=False),
+    ("POST", W): Op("admin", 201, lambda w, ids, n: {"url": f"https://hooks.example.com/{n}",
+                                                     "event_types": ["account.created"]}, tenant_bound=False),
+    ("GET", WE): Op("admin", 200, fresh=Fresh.webhook_endpoint, tenant_bound=False),
+    ("PATCH", WE): Op("admin", 200, body({"description": "Changed"}), fresh=Fresh.webhook_endpoint,
+                      tenant_bound=False),
+    ("DELETE", WE): Op("admin", 204, fresh=Fresh.webhook_endpoint, tenant_bound=False),
+    ("POST", WE + "/secret"): Op("admin", 200, body({}), fresh=Fresh.webhook_endpoint, tenant_bound=False),
+    ("GET", WE + "/deliveries"): Op("admin", 200, fresh=Fresh.webhook_endpoint, tenant_bound=False),
+    ("GET", WD): Op("admin", 200, fresh=Fresh.webhook_endpoint, tenant_bound=False),
+    ("POST", WD + "/replay"): Op("admin", 202, fresh=Fresh.webhook_endpoint, tenant_bound=False),
     ("GET", S + "/cart"): Op("buyer", 200),
     ("PUT", S + "/cart"): Op("buyer", 200, body({"lines": [{"sku": "CART-1", "quantity": 1, "unit_price": "1.00"}]})),
     ("POST", S + "/cart/lines"): Op("buyer", 201, lambda w, ids, n: {"sku": f"CART-{n}", "quantity": 1,

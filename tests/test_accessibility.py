@@ -237,7 +237,16 @@ def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
         ("reseller customer refused", submit(f"/console/resellers/{w.reseller.reseller.id}/customers/new", "Save")),
         ("unknown customer", lambda page: page.goto("/console/accounts/999999")),
         ("ERP search", lambda page: page.goto(f"/console/erp/instant?email={SHARED_EMAIL}")),
+        ("webhook endpoint refused", submit("/console/webhooks", "Create endpoint")),
+        ("webhook endpoint created, its secret shown", create_webhook_endpoint),
     ]
+
+
+def create_webhook_endpoint(page: Page) -> None:
+    page.goto("/console/webhooks")
+    page.get_by_label("URL").fill("https://hooks.example.com/created")
+    page.get_by_role("button", name="Create endpoint").click()
+    expect(page.get_by_test_id("webhook-secret")).to_be_visible()
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # the pages' HTML does not depend on the database

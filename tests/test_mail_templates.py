@@ -31,6 +31,7 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "staff_invitation": ("role", "link", "expires_hours", "invited_by", "sign_in_link"),
     "sign_in_attack": ("site_name", "attempts", "reset_link"),
     "domain_join_request": ("registrant_name", "registrant_email", "review_link"),
+    "webhook_endpoint_disabled": ("url", "failing_since", "console_link"),
 }
 
 EVIL_NAME = "<script>alert('x')</script> & Co"
@@ -55,6 +56,9 @@ VALUES: dict[str, Any] = {
     "role": "reseller_admin",
     "site_name": "Acme Shop",
     "attempts": 20,
+    "url": "https://hooks.example.com/accountdesk",
+    "failing_since": "2024-05-01 10:00 UTC",
+    "console_link": "https://admin.example.com/console/webhooks/3?from=mail",
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]

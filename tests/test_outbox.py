@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from accountdesk.app import outbox_handlers
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import OutboxMessage
-from accountdesk.core.outbox import PermanentFailure, Worker, deliver_due, enqueue
+from accountdesk.core.outbox import PermanentFailure, Retry, Worker, deliver_due, enqueue
 from accountdesk.mail import service as mail
 from tests.conftest import free_port
 from tests.mailbox import start_smtp, wait_for
@@ -135,3 +135,30 @@ def test_smtp_down_then_up_delivers_once(db, settings):
     finally:
         controller.stop()
     assert len(sink.received) == 1 and _rows(db)[0].status == "sent"
+
+
+def test_rows_about_one_subject_go_out_in_order_whatever_the_retries(db):
+    """A row waits while an earlier row of its subject is pending (even for a retry far ahead); other subjects and
+    rows without a subject are not held up. A handler's Retry sets its own delay, past max_attempts."""
+    sent: list[str] = []
+    failing = {"a1"}
+
+    def handler(payload):
+        if payload["n"] in failing:
+            raise Retry("receiver down", timedelta(hours=1))
+        sent.append(payload["n"])
+
+    with db.transaction() as session:
+        for n, subject in (("a1", "a"), ("b1", "b"), ("a2", "a"), ("x", None), ("a3", "a")):
+            enqueue(session, "hook", {"n": n}, subject)
+    for _ in range(3):
+        deliver_due(db, {"hook": handler}, max_attempts=1)
+    assert sent == ["b1", "x"]
+    first = _rows(db)[0]
+    assert (first.status, first.attempts) == ("pending", 1)  # Retry outlives max_attempts
+
+    failing.clear()
+    with db.transaction() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == first.id).values(next_attempt_at=utcnow()))
+    deliver_due(db, {"hook": handler})
+    assert sent == ["b1", "x", "a1", "a2", "a3"]

@@ -26,6 +26,7 @@ from accountdesk.core.web import (
     install_error_handlers,
     refuse_unstorable_text,
 )
+from accountdesk.webhooks.openapi import document_webhooks
 
 FAVICON = "favicon.svg"
 ROUTERS = [
@@ -62,6 +63,8 @@ ROUTERS = [
     "accountdesk.domains.pages",
     "accountdesk.oidc.routes",
     "accountdesk.oidc.pages",
+    "accountdesk.webhook_admin.routes",
+    "accountdesk.webhook_admin.pages",
 ]
 
 
@@ -79,18 +82,22 @@ def _include_routers(app: FastAPI) -> None:
 
 
 def outbox_handlers(settings: Settings, db: Database | None = None) -> Handlers:
-    """What the outbox worker does with each kind of row. ERP pushes need the worker's database: without `db`
-    they are not handled (their rows fail as having no handler)."""
+    """What the outbox worker does with each kind of row. ERP pushes and webhooks need the worker's database:
+    without `db` they are not handled (their rows fail as having no handler)."""
+    import accountdesk.models  # noqa: F401 — every table, so that foreign keys between packages resolve in a worker
     from accountdesk.mail import delivery
 
     handlers: Handlers = {"email": delivery.handler(settings)}
     if db is not None:
         from accountdesk.registration.erp import PUSH, PushHandler
+        from accountdesk.webhooks import events
+        from accountdesk.webhooks.delivery import DeliveryHandler
 
         handlers[PUSH] = PushHandler(db, settings)
         from accountdesk.oidc import logout
 
         handlers[logout.KIND] = logout.LogoutHandler(db, settings)
+        handlers[events.KIND] = DeliveryHandler(db, settings)
     return handlers
 
 
@@ -136,6 +143,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     app.include_router(headers.router)
     _include_routers(app)
+    document_webhooks(app)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:

@@ -54,6 +54,7 @@ def worker() -> None:
     from accountdesk.core.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per webhook or ERP request
     settings = get_settings()
     security.bind(settings)
     db = Database(settings.database_url)

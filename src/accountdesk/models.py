@@ -12,9 +12,10 @@ from accountdesk.orders.models import Order, OrderLine
 from accountdesk.resellers.models import Subscription
 from accountdesk.staff.models import StaffRecoveryCode, StaffUser
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = ["Account", "AccountDomain", "Address", "AuditEvent", "AuthSession", "AuthorizationCode", "Base", "Cart",
            "CartLine", "Contact", "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Import",
            "Invoice", "NumberSequence", "OidcClient", "OidcToken", "Order", "OrderLine", "OutboxMessage",
            "RateLimitHit", "SigningKey", "SingleUseToken", "StaffRecoveryCode", "StaffUser", "Storefront",
-           "Subject", "Subscription"]
+           "Subject", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]

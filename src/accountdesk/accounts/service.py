@@ -25,6 +25,7 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, ValidationFailed, field_error
 from accountdesk.core.models import AuditEvent
 from accountdesk.staff.service import as_seen_by
+from accountdesk.webhooks import events as webhooks
 
 DEFAULT_PREFIX = "W"
 SEARCH_TEXT_MAX = 1_000  # characters; a b-tree entry holds at most ~2,700 bytes
@@ -277,6 +278,7 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
     reindex(session, account)
     audit.record(session, actor, "account.created", subject_type="account", subject_id=account.id,
                  account_id=account.id, changes=audit.created({**data, "number": number}))
+    webhooks.account_event(session, "account.created", account)
     return account
 
 
@@ -306,6 +308,8 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
             action = "account.activated" if account.status == AccountStatus.active else "account.deactivated"
         audit.record(session, actor, action, subject_type="account", subject_id=account.id, account_id=account.id,
                      changes=changes)
+        webhooks.account_event(session, "account.deactivated" if action == "account.deactivated" else
+                               "account.updated", account)
     return changes
 
 

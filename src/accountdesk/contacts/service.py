@@ -20,6 +20,7 @@ from accountdesk.core.security import hash_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks import events as webhooks
 
 RESET = "password_reset"
 ACTIVATION = "activation"
@@ -82,6 +83,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
     contact.account = account
     accounts.reindex(session, account)
     _log(session, actor, "contact.created", contact, audit.created({**data, "status": contact.status}))
+    webhooks.contact_event(session, "contact.created", contact, account.number)
     return contact
 
 
@@ -112,6 +114,7 @@ def set_active(session: Session, actor: Actor, contact: Contact, active: bool) -
         sessions.end_sessions(session, contact_id=contact.id)
     _log(session, actor, "contact.activated" if active else "contact.deactivated", contact,
          {"status": [old, contact.status]})
+    webhooks.contact_event(session, "contact.activated" if active else "contact.deactivated", contact)
 
 
 def mail_context(session: Session, contact: Contact, **extra: Any) -> dict[str, Any]:

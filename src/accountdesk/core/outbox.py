@@ -2,6 +2,9 @@
 
 Workers claim rows with FOR UPDATE SKIP LOCKED (PostgreSQL) and mark them `sending` with a lease, so several
 workers on several hosts never deliver one row twice; a worker that dies leaves a lease that expires.
+
+Rows with the same `subject_key` are delivered one after the other in id order: a row is not due while an earlier
+row of its subject is still waiting (pending, being sent or waiting for a retry), so no retry reorders them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, event, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.idempotency import purge_expired
@@ -31,6 +34,15 @@ LEASE = timedelta(minutes=5)
 
 class PermanentFailure(Exception):
     """A delivery that can never succeed (a refused address): no retry."""
+
+
+class Retry(Exception):
+    """A failed delivery its handler wants tried again after `delay`, however many attempts it took: the handler,
+    not the outbox, decides when to give up (by raising PermanentFailure)."""
+
+    def __init__(self, message: str, delay: timedelta) -> None:
+        super().__init__(message)
+        self.delay = delay
 
 
 WAITING = ("pending", "sending")
@@ -65,7 +77,12 @@ def claim(db: Database, batch: int = 20) -> list[OutboxMessage]:
     with db.transaction() as session:
         due = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
                   and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now))
-        rows = list(session.scalars(select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(batch)
+        earlier = aliased(OutboxMessage)
+        first_of_subject = or_(OutboxMessage.subject_key.is_(None), ~exists().where(
+            earlier.subject_key == OutboxMessage.subject_key, earlier.id < OutboxMessage.id,
+            earlier.status.in_(WAITING)))
+        rows = list(session.scalars(select(OutboxMessage).where(due, first_of_subject).order_by(OutboxMessage.id)
+                                    .limit(batch)
                                     .with_for_update(skip_locked=True)))
         for row in rows:
             row.status = "sending"
@@ -84,7 +101,9 @@ def _finish(db: Database, message_id: int, error: Exception | None, max_attempts
             row.status, row.sent_at, row.last_error = "sent", utcnow(), ""
             return
         row.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+        if isinstance(error, Retry):
+            row.status, row.next_attempt_at = "pending", utcnow() + error.delay
+        elif isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
             row.status = "failed"
         else:
             row.status, row.next_attempt_at = "pending", utcnow() + backoff(row.attempts)

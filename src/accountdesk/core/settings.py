@@ -81,11 +81,37 @@ class Settings(BaseSettings):
                                                          "(TXT records); unset uses the system's resolver")
     dns_timeout_seconds: float = Field(3.0, description="Time limit of a domain's DNS check (seconds)")
 
+    webhook_timeout_seconds: float = Field(5.0, description="Time limit of one webhook delivery, connecting and "
+                                                            "answering together (seconds)")
+    webhook_retry_seconds: str = Field("5,300,1800,7200,18000,36000", description="Waits before each retry of a "
+                                       "failed webhook delivery (seconds, comma list; the last repeats)")
+    webhook_disable_after_hours: float = Field(120.0, description="An endpoint failing without a success for this "
+                                               "long is disabled and its owner e-mailed")
+    webhook_secret_overlap_hours: float = Field(24.0, description="After a secret rotation, how long deliveries are "
+                                                "also signed with the old secret")
+    webhook_allow_private_targets: bool = Field(False, description="Let webhooks reach private, loopback, link-local "
+                                                "and other non-public addresses (tests, closed networks)")
+    webhook_allowed_networks: str = Field("", description="Comma list of networks (CIDR) webhooks may reach even "
+                                          "though they are not public, e.g. 10.1.2.0/24")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
         for item in filter(None, (part.strip() for part in value.split(","))):
             ipaddress.ip_network(item, strict=False)  # a ValueError names the entry that is not an address
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        cls._proxies_are_addresses(value)
+        return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _retry_waits(cls, value: str) -> str:
+        if not value.strip() or any(float(part) < 0 for part in value.split(",")):
+            raise ValueError("a comma list of waits in seconds, each 0 or more")
         return value
 
     @property

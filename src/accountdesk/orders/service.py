@@ -21,6 +21,7 @@ from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
 from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
 from accountdesk.registration import erp
 from accountdesk.storefronts.models import ErpSync, Storefront
+from accountdesk.webhooks import events as webhooks
 
 CENT = Decimal("0.01")
 NUMBER_PREFIX = "SO-"
@@ -125,6 +126,7 @@ def place_order(session: Session, actor: Actor, customer: Account, reseller: Acc
     audit.record(session, actor, "order.placed", subject_type="order", subject_id=order.id, account_id=customer.id,
                  changes={"number": [None, order.number], "status": [None, order.status],
                           "total_amount": [None, None if order.total_amount is None else str(order.total_amount)]})
+    webhooks.order_event(session, "order.placed", order, customer)
     return order
 
 
@@ -205,4 +207,6 @@ def decide(session: Session, actor: Actor, order: Order, *, accept: bool, staff_
     audit.record(session, actor, "order.accepted" if accept else "order.canceled", subject_type="order",
                  subject_id=order.id, account_id=order.account_id,
                  changes={"status": [OrderStatus.pending_approval.value, order.status]})
+    webhooks.order_event(session, "order.accepted" if accept else "order.canceled", order,
+                         session.get(Account, order.account_id))
     return order

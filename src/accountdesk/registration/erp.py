@@ -42,6 +42,7 @@ from accountdesk.erp.gateway import (
     gateway_from_settings,
 )
 from accountdesk.storefronts.models import ErpSync, Storefront
+from accountdesk.webhooks import events as webhooks
 
 PUSH = "erp_push"  # outbox kind
 CASH_REFUSED = "The cash sales account cannot have an instant account."
@@ -109,6 +110,10 @@ def push_account(db: Database, gateway: ErpGateway, account_id: int) -> str:
     try:
         code = gateway.create_customer(customer, idempotency_key(account_id))
     except ErpError as exc:
+        with db.transaction() as session:
+            account = session.get(Account, account_id)
+            if account is not None:
+                webhooks.erp_push_event(session, "erp_push.failed", account, str(exc))
         raise outbox.PermanentFailure(f"The ERP refused the customer: {exc}") from exc
     with db.transaction() as session:
         _write_back(session, account_id, code)
@@ -127,6 +132,7 @@ def _write_back(session: Session, account_id: int, code: str) -> None:
     session.flush()
     accounts.reindex(session, account)
     _log_account(session, Actor.system(), "account.erp_pushed", account, f"ERP customer {code}", changes)
+    webhooks.erp_push_event(session, "erp_push.succeeded", account)
 
 
 class PushHandler:

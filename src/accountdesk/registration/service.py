@@ -42,6 +42,7 @@ from accountdesk.staff.service import APPROVE
 from accountdesk.staff_admin import service as staff_admin
 from accountdesk.storefronts.models import ErpSync, RegistrationMode, Storefront
 from accountdesk.storefronts.policy import by_slug
+from accountdesk.webhooks import events as webhooks
 
 log = logging.getLogger("accountdesk.registration")
 
@@ -649,6 +650,7 @@ def _log(session: Session, actor: Actor, action: str, subject: Account | Contact
 
 def _tell_approved(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
     _log(session, actor, "contact.approved", contact, ContactStatus.pending_approval)
+    webhooks.contact_event(session, "contact.activated", contact)
     mail.send(session, "registration_approved", contact.email, language=contact.language,
               context=contacts.mail_context(session, contact, sign_in_link=contacts.storefront_link(
                   session, contact, "/sign-in", base_url)))
@@ -664,6 +666,7 @@ def approve_account(session: Session, actor: Actor, account_id: int, settings: S
     registrant is also invited to the console as its first reseller administrator (My Customers)."""
     account = _decide_account(session, account_id, AccountStatus.active)
     _log(session, actor, "registration.approved", account, AccountStatus.pending_approval)
+    webhooks.account_event(session, "account.approved", account)
     waiting = [c for c in contacts.list_contacts(session, account) if c.status == ContactStatus.pending_approval]
     for contact in waiting:
         contact.status = ContactStatus.active
@@ -680,6 +683,7 @@ def reject_account(session: Session, actor: Actor, account_id: int, reason: str)
     """Reject a registration: the account is marked rejected, its contacts deactivated, the reason e-mailed."""
     account = _decide_account(session, account_id, AccountStatus.rejected)
     _log(session, actor, "registration.rejected", account, AccountStatus.pending_approval, note=reason)
+    webhooks.account_event(session, "account.rejected", account)
     for contact in contacts.list_contacts(session, account):
         was_waiting = contact.status == ContactStatus.pending_approval
         contacts.set_active(session, actor, contact, False)
@@ -698,6 +702,7 @@ def approve_contact(session: Session, actor: Actor, contact_id: int, base_url: s
 def reject_contact(session: Session, actor: Actor, contact_id: int, reason: str) -> Contact:
     contact = _decide_contact(session, contact_id, ContactStatus.deactivated)
     _log(session, actor, "contact.rejected", contact, ContactStatus.pending_approval, note=reason)
+    webhooks.contact_event(session, "contact.deactivated", contact)
     _tell_rejected(session, contact, reason)
     return contact
 

@@ -23,6 +23,7 @@ from accountdesk.core.errors import Forbidden, ValidationFailed
 from accountdesk.core.models import SingleUseToken
 from accountdesk.mail import service as mail
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks import events as webhooks
 
 REVERIFICATION = "reverification"
 LINK_HOURS = 24
@@ -88,6 +89,7 @@ def expire_if_inactive(session: Session, storefront: Storefront, contact: Contac
     _log(session, INACTIVITY_CHECK, "contact.expired", live,
          f"not used since {last_used(live):%Y-%m-%d} (inactivity period {storefront.inactivity_days} days)",
          {"status": [ContactStatus.active.value, ContactStatus.expired.value]})
+    webhooks.contact_event(session, "contact.expired", live)
     _send_link(session, storefront, live, base_url)
     raise Forbidden(CONFIRM_FIRST, code="reverification_required")
 
@@ -112,4 +114,5 @@ def reverify(session: Session, storefront: Storefront, token: str) -> Contact:
     contact.email_verified_at = contact.email_verified_at or now
     _log(session, Actor("contact", contact.id, contact.email), "contact.reverified", contact,
          changes={"status": [ContactStatus.expired.value, ContactStatus.active.value]})
+    webhooks.contact_event(session, "contact.reverified", contact)
     return contact

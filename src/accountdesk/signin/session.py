@@ -26,6 +26,7 @@ from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import bearer_token
 from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.policy import by_slug
+from accountdesk.webhooks import events as webhooks
 
 SESSION_KIND = "storefront"
 SEEN_EVERY = timedelta(minutes=5)  # last_seen_at is refreshed at most this often, not on every request
@@ -66,6 +67,7 @@ def start_contact_session(session: Session, contact: Contact, settings: Settings
     """Open a new storefront session for the contact (no cookie); returns the token for a bearer header."""
     live = session.get(Contact, contact.id)  # the caller's object may come from another (finished) transaction
     live.last_sign_in_at = live.last_seen_at = utcnow()
+    webhooks.contact_event(session, "login.signed_in", live)
     return sessions.open_session(session, SESSION_KIND, timedelta(hours=settings.session_hours),
                                  contact_id=live.id, data={"storefront_id": live.storefront_id})
 
