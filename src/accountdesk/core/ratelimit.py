@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 
 import redis
 from limits import parse
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import Database, serialise, utcnow
 from accountdesk.core.errors import TooManyRequests
 from accountdesk.core.models import RateLimitHit
 
@@ -225,14 +225,12 @@ class RateLimits:
     # Stores ------------------------------------------------------------------------------------------------------
 
     def _db_take(self, counts: Sequence[Count]) -> tuple[float, list[int]]:
-        """One transaction that no other attempt on these keys can interleave with: SQLite's BEGIN IMMEDIATE takes
-        the sidecar's write lock, PostgreSQL an advisory lock per key (in one order, so never a deadlock). The time
-        is read once the locks are held, so that it never runs behind an attempt already written."""
+        """One transaction that no other attempt on these keys can interleave with (`core.db.serialise`: on SQLite
+        the sidecar's write lock, on PostgreSQL an advisory lock per key, taken in one order, so never a deadlock).
+        The time is read once the locks are held, so that it never runs behind an attempt already written."""
         with self.db.transaction() as session:
-            session.connection()
-            if self.db.is_postgresql:
-                for key in sorted({count.key for count in counts}):
-                    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+            for key in sorted({count.key for count in counts}):
+                serialise(session, f"ratelimit:{key}")
             now = utcnow()
             kept = [self._db_times(session, count, now) for count in counts]
             retry_after = max(count.wait(times, now.timestamp()) for count, times in zip(counts, kept, strict=True))
