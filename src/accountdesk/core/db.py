@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event, func, select
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -108,6 +108,14 @@ def serialise(session: Session, key: str) -> None:
     connection = session.connection().connection.dbapi_connection
     if connection is not None and not connection.in_transaction:
         connection.execute("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
+    # SQLite has no SELECT … FOR UPDATE: a read meant to lock its rows begins the write transaction instead.
+    if getattr(state.statement, "_for_update_arg", None) is not None and state.is_select \
+            and state.session.get_bind().dialect.name == "sqlite":
+        serialise(state.session, "")
 
 
 def after_commit(session: Session, action: Callable[[], None]) -> None:

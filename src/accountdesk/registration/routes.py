@@ -68,8 +68,9 @@ def subdivisions(code: str) -> dict[str, Any]:
             "subdivisions": [{"code": c, "name": n} for c, n in items]}
 
 
-@router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
-             tags=STOREFRONT)
+# response_model=None: the answer is not validated again, in another trip to the thread pool
+@router.post("/storefronts/{slug}/registrations", status_code=202, response_model=None, tags=STOREFRONT,
+             responses={202: {"model": RegistrationAnswer, "description": "Received"}})
 def register(slug: str, body: RegistrationIn, request: Request, response: Response,
              session: DbSession) -> dict[str, Any]:
     """Create an account and its first contact under the storefront's registration policy (the same answer, after

@@ -375,8 +375,9 @@ def notify_staff(session: Session, storefront: Storefront, account: Account, con
 # --- e-mail verification -------------------------------------------------------------------------------------------
 
 def send_verification(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
-    """E-mail a single-use link (24 hours) that confirms the contact's address."""
-    token = tokens.issue(session, VERIFY_EMAIL, VERIFY_LIFETIME, contact_id=contact.id)
+    """E-mail a single-use link (24 hours) that confirms the address of a contact made in this transaction (which
+    has no earlier link to supersede)."""
+    token = tokens.issue(session, VERIFY_EMAIL, VERIFY_LIFETIME, contact_id=contact.id, supersede=False)
     link = contacts.storefront_link(session, contact, f"/verify-email?token={token}", base_url)
     hours = int(VERIFY_LIFETIME.total_seconds() // 3600)
     mail.send(session, "email_verification", contact.email, language=contact.language,

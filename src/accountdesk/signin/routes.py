@@ -51,7 +51,8 @@ def read_policy(storefront: CurrentStorefront) -> dict[str, Any]:
     return service.policy_summary(storefront)
 
 
-@router.post("/{slug}/sessions", status_code=201)
+# response_model=None: the answer is not validated again, in another trip to the thread pool
+@router.post("/{slug}/sessions", status_code=201, response_model=None)
 def sign_in(slug: str, body: SignInRequest, request: Request, response: Response, session: DbSession,
             erp: Erp) -> dict[str, Any]:
     """Sign a contact in: a bearer token, or (200) the accounts to choose from when several match."""

@@ -48,8 +48,11 @@ def lookup_email(value: str) -> str:
 
 
 def contacts_by_email(session: Session, storefront: Storefront, email: str) -> list[Contact]:
-    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id,
-                                                      Contact.email == lookup_email(email))
+    return _contacts(session, storefront, lookup_email(email))
+
+
+def _contacts(session: Session, storefront: Storefront, address: str) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id, Contact.email == address)
                                 .options(joinedload(Contact.account)).order_by(Contact.id)))
 
 
@@ -107,9 +110,10 @@ def find_candidates(session: Session, limits: RateLimits, slug: str, email: str,
     Call it before the request's transaction writes: the attempt is counted first (429 when over the limits), the
     hashes are verified while nothing is locked, and an unknown e-mail costs one dummy verification so that timing
     does not reveal it."""
-    attempt = limits.password_attempt(password_realm(slug), lookup_email(email), client)
+    address = lookup_email(email)
+    attempt = limits.password_attempt(password_realm(slug), address, client)
     storefront = get_storefront(session, slug)
-    found = contacts_by_email(session, storefront, email)
+    found = _contacts(session, storefront, address)
     if attempt.warn_owner and found:
         _warn_of_attack(session, storefront, found, base_url)
     if not found:
