@@ -93,17 +93,20 @@ def _sqlite_begin_at_first_write(_conn: Any, cursor: Any, statement: str, *_: An
         cursor.execute("BEGIN IMMEDIATE")
 
 
-def serialise(session: Session, key: str) -> None:
-    """Make the transactions that pass the same `key` take turns from here until they end, so that what one reads
-    next and decides on is not changed by another before it commits: PostgreSQL takes a transaction-level advisory
-    lock on the key; SQLite begins the write transaction now (its one write lock serialises every writer).
+def serialise(session: Session, *keys: str) -> None:
+    """Make the transactions that pass one of the same `keys` take turns from here until they end, so that what one
+    reads next and decides on is not changed by another before it commits: PostgreSQL takes a transaction-level
+    advisory lock on each key (in one order, in one statement); SQLite begins the write transaction now (its one
+    write lock serialises every writer).
 
     Take it before the reads it protects, and only while no other request could need a thread of this one's to
     release it: every lock waiter holds a thread of the pool, which is why the pool is larger than the requests an
     app process takes at once (app.py)."""
     if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
+        if not keys:
+            return
+        digests = (hashlib.blake2b(key.encode(), digest_size=8).digest() for key in sorted(set(keys)))
+        session.execute(select(*(func.pg_advisory_xact_lock(int.from_bytes(d, signed=True)) for d in digests)))
         return
     connection = session.connection().connection.dbapi_connection
     if connection is not None and not connection.in_transaction:
@@ -115,7 +118,7 @@ def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
     # SQLite has no SELECT … FOR UPDATE: a read meant to lock its rows begins the write transaction instead.
     if getattr(state.statement, "_for_update_arg", None) is not None and state.is_select \
             and state.session.get_bind().dialect.name == "sqlite":
-        serialise(state.session, "")
+        serialise(state.session)
 
 
 def after_commit(session: Session, action: Callable[[], None]) -> None:
@@ -126,14 +129,17 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 @contextmanager
 def kept(session: Session) -> Iterator[Session]:
     """A step of its own, committed when the block ends whatever becomes of the request's `session`: for what a
-    refusal must leave behind (a login marked expired and its e-mail, a warning to an owner). It runs on another
-    connection, so `session` must not hold the write lock yet (SQLite: it has not written), or the step would wait
-    for its own request; pass it ids, not rows."""
+    refusal must leave behind (a login marked expired and its e-mail, a warning to an owner). Pass it ids, not rows.
+    It runs on another connection, so take it before `session` writes; on SQLite, once `session` holds the write
+    lock, another connection would wait for the request's own lock, so the step then joins the request's
+    transaction (a savepoint) and stays only if the request commits."""
     bind = session.get_bind()
     if bind.dialect.name == "sqlite" and session.in_transaction():
         connection = session.connection().connection.dbapi_connection
         if connection is not None and connection.in_transaction:
-            raise RuntimeError("a kept step after the request's first write would wait for the request's own lock")
+            with session.begin_nested():
+                yield session
+            return
     with Session(bind, expire_on_commit=False) as step:
         try:
             yield step
