@@ -222,10 +222,11 @@ def search_text_for(name: str, number: str, email: str = "", phone: str = "", er
 
 
 def reindex(session: Session, account: Account) -> None:
-    """Refresh the one column the search looks at, from the account, its city and its contacts' e-mails."""
+    """Refresh the one column the search looks at, from the account, its city and its contacts' e-mails (a new
+    account, not yet flushed, has none)."""
     query = select(CONTACT_EMAILS.c.email).where(CONTACT_EMAILS.c.account_id == account.id)
     emails = session.scalars(query).all() if account.id else []
-    account.search_text = search_text_for(account.name, account.number, account.email, account.phone,
+    account.search_text = search_text_for(account.name, account.number, account.email or "", account.phone or "",
                                           account.erp_code, [a.city for a in account.addresses], emails)
 
 
@@ -272,10 +273,10 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
     account = Account(number=number, **data)
     if billing_address:
         account.addresses.append(Address(**{**billing_address, "is_billing": True}))
+    reindex(session, account)  # before the INSERT, which then carries the search text
     session.add(account)
     session.flush()
-    set_attributes(session, account, attributes, required_check=True)
-    reindex(session, account)
+    set_attributes(session, account, attributes, required_check=True, new=True)
     audit.record(session, actor, "account.created", subject_type="account", subject_id=account.id,
                  account_id=account.id, changes=audit.created({**data, "number": number}))
     webhooks.account_event(session, "account.created", account)
@@ -381,7 +382,8 @@ def attribute_values_for(session: Session, account_ids: list[int]) -> dict[int, 
 
 
 def set_attributes(session: Session, account: Account, values: dict[str, Any], *,
-                   required_check: bool = False) -> dict[str, list[Any]]:
+                   required_check: bool = False, new: bool = False) -> dict[str, list[Any]]:
+    """Set the account's custom attributes (`new`: it has none yet, so none are read)."""
     by_key = {d.key: d for d in definitions(session)}
     errors = {f"attributes.{key}": "No such attribute." for key in values if key not in by_key}
     parsed: dict[str, str | None] = {}
@@ -391,8 +393,8 @@ def set_attributes(session: Session, account: Account, values: dict[str, Any], *
                 parsed[key] = parse_attribute(by_key[key], raw)
             except ValueError as exc:
                 errors[f"attributes.{key}"] = str(exc)
-    current = {row.definition.key: row for row in
-               session.scalars(select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id))}
+    current = {} if new else {row.definition.key: row for row in session.scalars(
+        select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id))}
     for key, definition in by_key.items():
         missing = parsed.get(key) is None if key in parsed else (required_check and key not in current)
         if definition.required and missing:

@@ -54,6 +54,11 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     """The storefront a contact signs in to: the one asked for, else the account's, else the first one, always
     among those the caller may use (accounts.usable_storefronts): any other answers like one that does not exist."""
     wanted = storefront_id or account.storefront_id
+    if wanted and reseller_scope is None:  # every storefront is usable: often already loaded in this session
+        storefront = session.get(Storefront, wanted)
+        if storefront is None:
+            raise field_error("storefront_id", "No such storefront.")
+        return storefront
     stmt = select(Storefront).where(Storefront.id.in_(accounts.usable_storefronts(reseller_scope)))
     stmt = stmt.where(Storefront.id == wanted) if wanted else stmt.order_by(Storefront.id).limit(1)
     storefront = session.scalar(stmt)

@@ -1,15 +1,22 @@
-"""Engine, declarative base and the request-scoped session that commits or rolls back as one unit."""
+"""Engine, declarative base and the request-scoped session that commits or rolls back as one unit.
+
+Transactions on SQLite work as PostgreSQL's READ COMMITTED does: reads take no lock (WAL, each read sees what was
+committed when it ran), and a transaction begins, with `BEGIN IMMEDIATE`, at its first write: concurrent writers
+queue for the write lock on busy_timeout, and a transaction never has to upgrade a read snapshot to a write (which
+SQLite refuses once another writer committed in between). A request that decides on what it reads and then
+writes takes the lock first: `serialise`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event, func, select
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -56,7 +63,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "before_cursor_execute", _sqlite_begin_at_first_write)
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
@@ -67,7 +74,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin_immediate)
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin_at_first_write)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -76,9 +83,70 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # A write lock at BEGIN: concurrent writers queue on busy_timeout instead of failing on upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+_READS = ("SELECT", "PRAGMA", "EXPLAIN")
+
+
+def _sqlite_begin_at_first_write(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    # Reads run on their own (no lock held); the first write (or savepoint) begins the transaction with the write
+    # lock, which the transaction then holds until it ends. COMMIT and ROLLBACK are the driver's.
+    if not cursor.connection.in_transaction and not statement.lstrip()[:7].upper().startswith(_READS):
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+def serialise(session: Session, *keys: str) -> None:
+    """Make the transactions that pass one of the same `keys` take turns from here until they end, so that what one
+    reads next and decides on is not changed by another before it commits: PostgreSQL takes a transaction-level
+    advisory lock on each key (in one order, in one statement); SQLite begins the write transaction now (its one
+    write lock serialises every writer).
+
+    Take it before the reads it protects, and only while no other request could need a thread of this one's to
+    release it: every lock waiter holds a thread of the pool, which is why the pool is larger than the requests an
+    app process takes at once (app.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not keys:
+            return
+        digests = (hashlib.blake2b(key.encode(), digest_size=8).digest() for key in sorted(set(keys)))
+        session.execute(select(*(func.pg_advisory_xact_lock(int.from_bytes(d, signed=True)) for d in digests)))
+        return
+    connection = session.connection().connection.dbapi_connection
+    if connection is not None and not connection.in_transaction:
+        connection.execute("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
+    # SQLite has no SELECT … FOR UPDATE: a read meant to lock its rows begins the write transaction instead.
+    if getattr(state.statement, "_for_update_arg", None) is not None and state.is_select \
+            and state.session.get_bind().dialect.name == "sqlite":
+        serialise(state.session)
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the session's transaction has committed (not when it rolls back)."""
+    session.info.setdefault("after_commit", []).append(action)
+
+
+@contextmanager
+def kept(session: Session) -> Iterator[Session]:
+    """A step of its own, committed when the block ends whatever becomes of the request's `session`: for what a
+    refusal must leave behind (a login marked expired and its e-mail, a warning to an owner). Pass it ids, not rows.
+    It runs on another connection, so take it before `session` writes; on SQLite, once `session` holds the write
+    lock, another connection would wait for the request's own lock, so the step then joins the request's
+    transaction (a savepoint) and stays only if the request commits."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and session.in_transaction():
+        connection = session.connection().connection.dbapi_connection
+        if connection is not None and connection.in_transaction:
+            with session.begin_nested():
+                yield session
+            return
+    with Session(bind, expire_on_commit=False) as step:
+        try:
+            yield step
+            step.commit()
+        except BaseException:
+            step.rollback()
+            raise
 
 
 class Database:
@@ -95,7 +163,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A unit of work: commits when the block ends, rolls back when it raises."""
+        """A unit of work: commits when the block ends, rolls back when it raises; then runs the session's
+        `after_commit` actions."""
         with self.sessionmaker() as session:
             try:
                 yield session
@@ -103,6 +172,8 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+            for action in session.info.pop("after_commit", ()):
+                action()
 
     def dispose(self) -> None:
         self.engine.dispose()

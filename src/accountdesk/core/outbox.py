@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, event, exists, or_, select
+from sqlalchemy import and_, event, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from accountdesk.core.db import Database, utcnow
@@ -30,6 +30,7 @@ Handler = Callable[[dict[str, Any]], None]
 Handlers = dict[str, Handler]
 wakeup = threading.Event()
 LEASE = timedelta(minutes=5)
+GATHER = 0.05  # seconds a woken worker waits for more messages before it claims them
 
 
 class PermanentFailure(Exception):
@@ -91,28 +92,33 @@ def claim(db: Database, batch: int = 20) -> list[OutboxMessage]:
         return rows
 
 
-def _finish(db: Database, message_id: int, error: Exception | None, max_attempts: int) -> None:
+def _finish(db: Database, outcomes: dict[int, Exception | None], max_attempts: int) -> None:
+    """Record a batch's deliveries in one transaction: one UPDATE for the messages sent, each failure on its own."""
+    now = utcnow()
     with db.transaction() as session:
-        row = session.get(OutboxMessage, message_id)
-        if row is None:
-            return
-        row.locked_until = None
-        if error is None:
-            row.status, row.sent_at, row.last_error = "sent", utcnow(), ""
-            return
-        row.last_error = f"{type(error).__name__}: {error}"[:2000]
-        if isinstance(error, Retry):
-            row.status, row.next_attempt_at = "pending", utcnow() + error.delay
-        elif isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
-            row.status = "failed"
-        else:
-            row.status, row.next_attempt_at = "pending", utcnow() + backoff(row.attempts)
+        sent = [message_id for message_id, error in outcomes.items() if error is None]
+        if sent:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                            .values(status="sent", sent_at=now, last_error="", locked_until=None))
+        for message_id, error in outcomes.items():
+            row = session.get(OutboxMessage, message_id) if error is not None else None
+            if row is None:
+                continue
+            row.locked_until = None
+            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if isinstance(error, Retry):
+                row.status, row.next_attempt_at = "pending", now + error.delay
+            elif isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+                row.status = "failed"
+            else:
+                row.status, row.next_attempt_at = "pending", now + backoff(row.attempts)
 
 
-def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8) -> int:
+def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: int = 20) -> int:
     """Deliver what is due now with the handler of each row's kind; returns how many rows were handled."""
     handled = 0
-    while rows := claim(db):
+    while rows := claim(db, batch):
+        outcomes: dict[int, Exception | None] = {}
         for row in rows:
             handler = handlers.get(row.kind)
             error: Exception | None = None
@@ -123,8 +129,11 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8) -> int:
             except Exception as exc:  # noqa: BLE001 — every failure is recorded and retried
                 log.warning("outbox %s %s failed: %s", row.kind, row.id, exc)
                 error = exc
-            _finish(db, row.id, error, max_attempts)
-            handled += 1
+            outcomes[row.id] = error
+        _finish(db, outcomes, max_attempts)
+        handled += len(rows)
+        if len(rows) < batch:  # nothing more was due when this batch was claimed
+            break
     return handled
 
 
@@ -165,7 +174,8 @@ class Worker:
             except Exception:  # noqa: BLE001 — a database hiccup must not kill the worker
                 log.exception("outbox worker pass failed")
             self.run_chores()
-            wakeup.wait(self.poll_seconds)
+            if wakeup.wait(self.poll_seconds):
+                self.stopping.wait(GATHER)  # let the commits of a burst arrive, to deliver them in one batch
             wakeup.clear()
 
     def run_chores(self) -> None:

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 
 import redis
 from limits import parse
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import Database, serialise, utcnow
 from accountdesk.core.errors import TooManyRequests
 from accountdesk.core.models import RateLimitHit
 
@@ -185,13 +185,16 @@ class RateLimits:
             raise TooManyRequests(math.ceil(retry_after))
         return earlier
 
-    def remember(self, key: str, period: timedelta) -> None:
-        key = _bounded(key)
+    def remember(self, key: str, period: timedelta, *, clearing: Sequence[str] = ()) -> None:
+        """Remember `key` for `period` (and clear the keys `clearing`, in the same step)."""
+        key, cleared = _bounded(key), [_bounded(k) for k in clearing]
         if self.redis is not None:
+            if cleared:
+                self.redis.delete(*(self._name(k) for k in cleared))
             self.redis.set(self._name(key), 1, ex=period)
             return
         with self.db.transaction() as session:
-            session.execute(delete(RateLimitHit).where(RateLimitHit.key == key))
+            session.execute(delete(RateLimitHit).where(RateLimitHit.key.in_([key, *cleared])))
             session.add(RateLimitHit(key=key, hit_at=utcnow()))
 
     def remembers(self, key: str, period: timedelta) -> bool:
@@ -229,33 +232,35 @@ class RateLimits:
     def password_accepted(self, attempt: PasswordAttempt) -> None:
         """The password was right: its pair starts afresh and its address counts as the owner's from now on."""
         if self.enabled:
-            self.clear(attempt.pair_key)
-            self.remember(attempt.known_key, KNOWN_ADDRESS)
+            self.remember(attempt.known_key, KNOWN_ADDRESS, clearing=[attempt.pair_key])
 
     # Stores ------------------------------------------------------------------------------------------------------
 
     def _db_take(self, counts: Sequence[Count]) -> tuple[float, list[int]]:
-        """One transaction that no other attempt on these keys can interleave with: SQLite's BEGIN IMMEDIATE takes
-        the sidecar's write lock, PostgreSQL an advisory lock per key (in one order, so never a deadlock). The time
-        is read once the locks are held, so that it never runs behind an attempt already written."""
+        """One transaction that no other attempt on these keys can interleave with (`core.db.serialise`: on SQLite
+        the sidecar's write lock, on PostgreSQL an advisory lock per key, taken in one order, so never a deadlock).
+        The time is read once the locks are held, so that it never runs behind an attempt already written."""
         with self.db.transaction() as session:
-            session.connection()
-            if self.db.is_postgresql:
-                for key in sorted({count.key for count in counts}):
-                    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+            serialise(session, *(f"ratelimit:{count.key}" for count in counts))
             now = utcnow()
-            kept = [self._db_times(session, count, now) for count in counts]
+            kept = self._db_times(session, counts, now)
             retry_after = max(count.wait(times, now.timestamp()) for count, times in zip(counts, kept, strict=True))
             if retry_after <= 0:
                 session.add_all(RateLimitHit(key=count.key, hit_at=now) for count in counts)
             return retry_after, [len(times) for times in kept]
 
     @staticmethod
-    def _db_times(session: Session, count: Count, now: datetime) -> list[float]:
-        session.execute(delete(RateLimitHit).where(RateLimitHit.key == count.key,
-                                                   RateLimitHit.hit_at <= now - count.window))
-        return [t.timestamp() for t in session.scalars(select(RateLimitHit.hit_at).where(RateLimitHit.key == count.key)
-                                                       .order_by(RateLimitHit.hit_at.desc()).limit(count.kept))]
+    def _db_times(session: Session, counts: Sequence[Count], now: datetime) -> list[list[float]]:
+        """Per count, the times of the attempts within its window, newest first (at most `kept`): what has left
+        its window is deleted, and every key's times are read in one statement."""
+        session.execute(delete(RateLimitHit).where(or_(*(
+            and_(RateLimitHit.key == count.key, RateLimitHit.hit_at <= now - count.window) for count in counts))))
+        times: dict[str, list[float]] = {}
+        for key, hit_at in session.execute(select(RateLimitHit.key, RateLimitHit.hit_at)
+                                           .where(RateLimitHit.key.in_({count.key for count in counts}))
+                                           .order_by(RateLimitHit.hit_at.desc())):
+            times.setdefault(key, []).append(hit_at.timestamp())
+        return [times.get(count.key, [])[:count.kept] for count in counts]
 
     def _redis_take(self, counts: Sequence[Count]) -> tuple[float, list[int]]:
         """The same on Redis, a list of attempt times per key: read and extended in one optimistic transaction

@@ -1,43 +1,41 @@
-"""Never-reused counters (account numbers per prefix, order numbers).
-
-On PostgreSQL a number is taken in a short transaction of its own, so concurrent registrations never queue on the
-counter row while their own transactions run; a number whose transaction later rolls back is skipped, never reused.
-On SQLite every write transaction already holds the database's write lock, so the number is taken in it."""
+"""Never-reused counters (account numbers per prefix, order numbers), taken in the caller's transaction by one
+statement that creates the counter or moves it on and returns the new value. The counter row stays locked until
+that transaction ends, so take a number as late in it as you can; a number whose transaction rolls back is taken
+again by the next one (numbers are never reused by committed rows, and gaps do not occur)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from accountdesk.core.models import NumberSequence
 
 
 def next_value(session: Session, name: str, count: int = 1) -> int:
-    """The next value, or with `count` the last of a block of `count` values taken at once (a bulk import)."""
+    """The next value, in the request's own transaction; with `count` the last of a block of `count` values (a bulk
+    import). A block is taken in its own short transaction on PostgreSQL: the import's long transaction would
+    otherwise hold the sequence's row, and with it every other number, until it ends."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
-        return _next(session.connection(), name, count)
+        return session.execute(_take(sqlite, name, count)).scalar_one()
+    if count == 1:
+        return session.execute(_take(postgresql, name, count)).scalar_one()
     with bind.engine.connect() as conn:
-        value = _next(conn, name, count)
+        value = conn.execute(_take(postgresql, name, count)).scalar_one()
         conn.commit()
         return value
+
+
+def _take(dialect: Any, name: str, count: int) -> Insert:
+    stmt = dialect.insert(NumberSequence).values(name=name, last_value=count)
+    stmt = stmt.on_conflict_do_update(index_elements=[NumberSequence.name],
+                                      set_={"last_value": NumberSequence.last_value + count})
+    return stmt.returning(NumberSequence.last_value)
 
 
 def peek(session: Session, name: str) -> int:
     """The last value taken, taking none (a dry run shows the numbers a real run would most likely give)."""
     return session.scalar(select(NumberSequence.last_value).where(NumberSequence.name == name)) or 0
-
-
-def _next(conn: Connection, name: str, count: int = 1) -> int:
-    stmt = (update(NumberSequence).where(NumberSequence.name == name)
-            .values(last_value=NumberSequence.last_value + count).returning(NumberSequence.last_value))
-    value = conn.execute(stmt).scalar_one_or_none()
-    if value is not None:
-        return value
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(NumberSequence).values(name=name, last_value=0))
-    except IntegrityError:
-        pass  # another transaction created it first; the UPDATE below waits for it
-    return conn.execute(stmt).scalar_one()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -44,10 +45,33 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
-def _session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit when the endpoint returns, roll back when it raises."""
-    with request.app.state.db.transaction() as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """The request's one transaction: committed when the endpoint returns, rolled back when it raises. Services
+    only flush. Opening a session costs no I/O (the connection comes with the first statement), so it opens on
+    the event loop; the commit runs in a thread of its own limiter, so that it never waits for the pool's threads
+    while the transaction holds locks that the pool's other requests are waiting for."""
+    db: Database = request.app.state.db
+    session = db.sessionmaker()
+    try:
         yield session
+    except BaseException:
+        await to_thread.run_sync(_end, session, False, limiter=CapacityLimiter(1), abandon_on_cancel=False)
+        raise
+    await to_thread.run_sync(_end, session, True, limiter=CapacityLimiter(1), abandon_on_cancel=False)
+
+
+def _end(session: Session, commit: bool) -> None:
+    with session:
+        if not commit:
+            session.rollback()
+            return
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    for action in session.info.pop("after_commit", ()):
+        action()
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit becomes an error response.

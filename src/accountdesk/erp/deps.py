@@ -27,4 +27,9 @@ def erp_gateway(request: Request) -> ErpGateway:
     return gateway
 
 
-Erp = Annotated[ErpGateway, Depends(erp_gateway)]
+async def _gateway(request: Request) -> ErpGateway:
+    # async: the gateway is built without I/O, so asking for it costs a request no trip to the thread pool
+    return erp_gateway(request)
+
+
+Erp = Annotated[ErpGateway, Depends(_gateway)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from accountdesk.core.errors import AppError
-from accountdesk.core.web import get_db
+from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.orders import overview
 from accountdesk.signin.account_pages import storefront_page
@@ -16,9 +16,9 @@ storefront_pages = APIRouter(prefix="/s/{slug}", route_class=StorefrontPageRoute
 
 
 @storefront_pages.get("/account")
-def account_overview(slug: str, request: Request, erp: Erp) -> Response:
+def account_overview(slug: str, request: Request, session: DbSession, erp: Erp) -> Response:
     """The signed-in login's account: orders, and statements, invoices and credit read from the ERP."""
-    view = overview.read_overview(get_db(request), request, slug)
+    view = overview.read_overview(session, request, slug)
     finances, erp_message = None, ""
     try:
         finances = overview.login_finances(erp, view.storefront, view.signed_in.contact)

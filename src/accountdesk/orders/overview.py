@@ -1,15 +1,15 @@
 """What a signed-in login sees of its account on the storefront: orders, the logins it may switch to, and the
-finances read from the ERP. Local data is read in a short transaction of its own and the ERP afterwards, with no
-transaction open (see signin.erp_check)."""
+finances read from the ERP. Local data is read first and the ERP afterwards, before the request writes anything
+(see signin.erp_check)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact, ContactRole
-from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotFound
 from accountdesk.core.pages import sign_in_required
 from accountdesk.erp.gateway import ErpGateway
@@ -33,16 +33,15 @@ class Overview:
     switchable: list[Contact]
 
 
-def read_overview(db: Database, request: Request, slug: str) -> Overview:
+def read_overview(session: Session, request: Request, slug: str) -> Overview:
     """The login's orders and switchable logins; SignInRequired (a redirect) when nobody is signed in."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
-        signed_in = current_sign_in(request, session, storefront)
-        if signed_in is None:
-            raise SignInRequired(sign_in_required(request, sign_in_path(storefront)).url)
-        return Overview(storefront, signed_in, orders.list_orders(session, signed_in.contact.account,
-                                                                  per_page=ORDERS_SHOWN),
-                        switcher.switchable(session, signed_in.contact))
+    storefront = by_slug(session, slug)
+    signed_in = current_sign_in(request, session, storefront)
+    if signed_in is None:
+        raise SignInRequired(sign_in_required(request, sign_in_path(storefront)).url)
+    return Overview(storefront, signed_in, orders.list_orders(session, signed_in.contact.account,
+                                                              per_page=ORDERS_SHOWN),
+                    switcher.switchable(session, signed_in.contact))
 
 
 def login_finances(gateway: ErpGateway, storefront: Storefront, contact: Contact) -> Finances:

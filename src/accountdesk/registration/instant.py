@@ -17,9 +17,8 @@ login from the e-mail address the ERP holds for them.
 The link stays usable until it expires or every eligible account has a login from it, so one link can make the
 logins of several accounts; a new request sends a new link (earlier ones keep working until they expire).
 
-The ERP is asked while no database transaction is open (see registration.erp); when it cannot be asked the step
-answers 503 with Retry-After and nothing is made: the account and its login are created in one transaction, after
-the ERP answered.
+The ERP is asked before the request's transaction writes or locks anything; when it cannot be asked the step
+answers 503 with Retry-After and nothing is made: the account and its login are created after the ERP answered.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from accountdesk.accounts.models import Account
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, tokens, validation
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password
@@ -58,9 +57,9 @@ RECORDS_DOWN = ("We cannot check your e-mail address with our customer records r
 NOT_OFFERED = "Choose one of the accounts offered."
 
 
-def instant_storefront(db: Database, slug: str) -> Storefront:
+def instant_storefront(session: Session, slug: str) -> Storefront:
     """The storefront, if it takes instant registrations (404 unknown, 403 off or another mode)."""
-    storefront = service.open_storefront(db, slug)
+    storefront = service.open_storefront(session, slug)
     if service.workflow(storefront) is not service.INSTANT:
         raise Forbidden("This storefront does not take instant registrations.",
                         code="instant_registration_unavailable")
@@ -113,11 +112,11 @@ def eligibility(session: Session, storefront: Storefront, email: str, matches: l
 
 # --- 1. the e-mail -------------------------------------------------------------------------------------------------
 
-def look_up(db: Database, limits: RateLimits, gateway: ErpGateway, slug: str, email: str,
+def look_up(session: Session, limits: RateLimits, gateway: ErpGateway, slug: str, email: str,
             client: str) -> tuple[Storefront, list[ErpMatch]]:
-    """Everything before the transaction: the storefront, the rate limits (as for registration), the ERP's
-    contacts with this e-mail (503 when the ERP cannot be asked)."""
-    storefront = instant_storefront(db, slug)
+    """Everything before the writes: the storefront, the rate limits (as for registration), the ERP's contacts
+    with this e-mail (503 when the ERP cannot be asked)."""
+    storefront = instant_storefront(session, slug)
     service.count_registration(limits, email, client)
     return storefront, _ask_erp(gateway, storefront, email)
 
@@ -145,10 +144,9 @@ def send_link(session: Session, storefront: Storefront, email: str, matches: lis
 
 # --- 2. the link: the accounts to choose from ---------------------------------------------------------------------
 
-def link_email(db: Database, storefront: Storefront, token: str) -> str:
+def link_email(session: Session, storefront: Storefront, token: str) -> str:
     """The e-mail a still-valid link of this storefront was sent to (the link is not used); 404 otherwise."""
-    with db.transaction() as session:
-        row = tokens.peek(session, PURPOSE, token)
+    row = tokens.peek(session, PURPOSE, token)
     if row is None or row.data.get("storefront_id") != storefront.id:
         raise NotFound(LINK_INVALID, code="invalid_token")
     return str(row.data["email"])
@@ -170,12 +168,11 @@ class Offer:
         return match
 
 
-def offer(db: Database, gateway: ErpGateway, storefront: Storefront, token: str) -> Offer:
+def offer(session: Session, gateway: ErpGateway, storefront: Storefront, token: str) -> Offer:
     """The accounts a link may still create logins for, read from the ERP now (503 when it cannot be asked)."""
-    email = link_email(db, storefront, token)
+    email = link_email(session, storefront, token)
     matches = _ask_erp(gateway, storefront, email)
-    with db.transaction() as session:
-        return Offer(email, matches, eligibility(session, storefront, email, matches).offered)
+    return Offer(email, matches, eligibility(session, storefront, email, matches).offered)
 
 
 def describe_offer(found: Offer) -> dict[str, Any]:
@@ -197,11 +194,11 @@ class NewLogin:
     password_hash: str = field(repr=False)
 
 
-def prepare_login(db: Database, gateway: ErpGateway, storefront: Storefront, token: str, account_code: str,
+def prepare_login(session: Session, gateway: ErpGateway, storefront: Storefront, token: str, account_code: str,
                   password: str, first_name: str = "", last_name: str = "") -> NewLogin:
-    """Everything before the transaction: the link, the ERP's word now, the chosen account, names and password
-    under the storefront's policy (422 with a message per field), the hash."""
-    found = offer(db, gateway, storefront, token)
+    """Everything before the writes: the link, the ERP's word now, the chosen account, names and password under
+    the storefront's policy (422 with a message per field), the hash."""
+    found = offer(session, gateway, storefront, token)
     match = found.chosen(account_code)
     first, last = (first_name.strip() or match.contact.first_name), (last_name.strip() or match.contact.last_name)
     errors = {name: "This field is required." for name, value in (("first_name", first), ("last_name", last))
@@ -234,8 +231,7 @@ def _still_offered(session: Session, storefront: Storefront, token: str, new: Ne
 
 def create_login(session: Session, storefront_id: int, token: str, new: NewLogin) -> Contact:
     """Make the local account from the ERP's data (or reuse it) and the registrant's active, verified login on it.
-    The link is used up once no account is left for it. Call inside a transaction committed in this thread (see
-    service.serialise)."""
+    The link is used up once no account is left for it."""
     email = new.offer.email
     service.serialise(session, storefront_id, email)
     storefront = session.get(Storefront, storefront_id)

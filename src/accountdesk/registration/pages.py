@@ -16,7 +16,7 @@ from accountdesk.core import validation
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, client_address, get_db
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import erp_gateway
 from accountdesk.registration import erp as erp_service
 from accountdesk.registration import instant, service
@@ -76,36 +76,34 @@ def _register_page(request: Request, storefront: Storefront, form: Form, status:
 
 
 @storefront_pages.get("/register")
-def registration_form(slug: str, request: Request) -> Response:
+def registration_form(slug: str, request: Request, session: DbSession) -> Response:
     """The "Create an account" form, or only the e-mail on an ERP-verified storefront (a readable 403 page when
     the storefront takes no registrations)."""
-    storefront = service.open_storefront(get_db(request), slug)
+    storefront = service.open_storefront(session, slug)
     if service.workflow(storefront) is service.INSTANT:
         return _instant_page(request, storefront, Form(prefix="instant"))
     return _register_page(request, storefront, Form(prefix="reg"))
 
 
 @storefront_pages.post("/register")
-def register(slug: str, request: Request, form: Fields) -> Response:
+def register(slug: str, request: Request, form: Fields, session: DbSession) -> Response:
     """Create the account (or, on an ERP-verified storefront, send the instant registration link); refused input
     shows the form again with a message beside each field."""
-    db = get_db(request)
-    storefront = service.open_storefront(db, slug)
+    storefront = service.open_storefront(session, slug)
     if service.workflow(storefront) is service.INSTANT:
-        return _request_instant(request, storefront, form)
+        return _request_instant(request, session, storefront, form)
     try:
         _same_passwords(form)
         body = RegistrationIn.model_validate(nest(form, "billing_address"))
-        applicant, password = service.prepare_registration(db, request.app.state.rate_limits, storefront, body,
-                                                           client_address(request))
+        applicant, password = service.prepare_registration(session, request.app.state.rate_limits, storefront,
+                                                           body, client_address(request))
     except REFUSED as exc:
         errors, status, headers = _refusal(exc)
         return _register_page(request, storefront, Form.refused(form, errors, "reg"), status, headers)
-    # committed in this thread (see service.serialise), then timed alike
-    with service.evenly_timed() as timed, db.transaction() as session:
-        outcome = timed(service.register(session, storefront.id, applicant, password,
-                                         request.app.state.settings.base_url))
-        return _received(request, storefront, session, outcome)
+    timed = service.evenly_timed(session)
+    outcome = timed(service.register(session, storefront.id, applicant, password,
+                                     request.app.state.settings.base_url))
+    return _received(request, storefront, session, outcome)
 
 
 # --- instant registration (erp_verified) -----------------------------------------------------------------------------
@@ -117,18 +115,16 @@ def _instant_page(request: Request, storefront: Storefront, form: Form, status: 
     return response
 
 
-def _request_instant(request: Request, storefront: Storefront, form: dict[str, str]) -> Response:
+def _request_instant(request: Request, session: Session, storefront: Storefront, form: dict[str, str]) -> Response:
     """Step 1: the e-mail; every accepted address gets the same redirect and message."""
-    db = get_db(request)
     try:
         email = InstantRequestIn.model_validate(form).email
-        storefront, matches = instant.look_up(db, request.app.state.rate_limits, erp_gateway(request),
+        storefront, matches = instant.look_up(session, request.app.state.rate_limits, erp_gateway(request),
                                               storefront.slug, email, client_address(request))
     except (*REFUSED, AppError) as exc:  # AppError: the ERP cannot be asked (503 with Retry-After)
         errors, status, headers = _refusal(exc)
         return _instant_page(request, storefront, Form.refused(form, errors, "instant"), status, headers)
-    with db.transaction() as session:
-        answer = instant.send_link(session, storefront, email, matches, request.app.state.settings.base_url)
+    answer = instant.send_link(session, storefront, email, matches, request.app.state.settings.base_url)
     return flash_redirect(request, f"/s/{storefront.slug}/register/received", answer["message"])
 
 
@@ -155,12 +151,12 @@ def _login_form(request: Request, storefront: Storefront, found: instant.Offer,
     return response
 
 
-def _instant_step(request: Request, storefront: Storefront, token: str, account: str, form: Form | None = None,
-                  status: int = 200, headers: dict[str, str] | None = None,
+def _instant_step(request: Request, session: Session, storefront: Storefront, token: str, account: str,
+                  form: Form | None = None, status: int = 200, headers: dict[str, str] | None = None,
                   problem: AppError | None = None) -> Response:
     """Step 2: the chooser, or (with `account`) that account's login form, as the ERP and the link allow now."""
     try:
-        found = instant.offer(get_db(request), erp_gateway(request), storefront, token)
+        found = instant.offer(session, erp_gateway(request), storefront, token)
     except AppError as exc:
         return _chooser(request, storefront, None, exc)
     try:
@@ -173,34 +169,34 @@ def _instant_step(request: Request, storefront: Storefront, token: str, account:
 
 
 @storefront_pages.get("/register/instant")
-def instant_link(slug: str, request: Request, token: LinkToken,
+def instant_link(slug: str, request: Request, session: DbSession, token: LinkToken,
                  account: Annotated[str, Query(max_length=40)] = "") -> Response:
     """The link of the instant registration e-mail: the accounts to choose from, then the chosen one's form."""
-    storefront = instant.instant_storefront(get_db(request), slug)
-    return _instant_step(request, storefront, token, account)
+    storefront = instant.instant_storefront(session, slug)
+    return _instant_step(request, session, storefront, token, account)
 
 
 @storefront_pages.post("/register/instant")
-def create_instant_login(slug: str, request: Request, form: Fields, token: LinkToken) -> Response:
+def create_instant_login(slug: str, request: Request, session: DbSession, form: Fields,
+                         token: LinkToken) -> Response:
     """Step 3: create the login for the chosen account and sign in; refused input shows the form again."""
-    db = get_db(request)
-    storefront = instant.instant_storefront(db, slug)
+    storefront = instant.instant_storefront(session, slug)
     try:
         _same_passwords(form)
         body = InstantLoginIn.model_validate(form)
-        new = instant.prepare_login(db, erp_gateway(request), storefront, token, body.account_code, body.password,
-                                    body.first_name, body.last_name)
-        with db.transaction() as session:  # committed in this thread: see service.serialise
+        new = instant.prepare_login(session, erp_gateway(request), storefront, token, body.account_code,
+                                    body.password, body.first_name, body.last_name)
+        with session.begin_nested():  # a refusal shows the form again with nothing of this attempt kept
             contact = instant.create_login(session, storefront.id, token, new)
-            response = flash_redirect(request, f"/s/{storefront.slug}",
-                                      f"Welcome, {contact.first_name}: your login for {contact.account.name} is ready.")
-            sign_in_contact(session, response, storefront, contact, request=request)
-            return response
     except (ValidationError, AppError) as exc:
         errors, status, headers = _refusal(exc)
-        return _instant_step(request, storefront, token, form.get("account_code", ""),
+        return _instant_step(request, session, storefront, token, form.get("account_code", ""),
                              Form.refused(form, errors, "login"), status, headers,
                              exc if isinstance(exc, AppError) else None)
+    response = flash_redirect(request, f"/s/{storefront.slug}",
+                              f"Welcome, {contact.first_name}: your login for {contact.account.name} is ready.")
+    sign_in_contact(session, response, storefront, contact, request=request)
+    return response
 
 
 @storefront_pages.get("/register/received")
@@ -225,50 +221,48 @@ def _login_page(request: Request, storefront: Storefront, token: str, account: d
 
 
 @storefront_pages.get("/register/contact")
-def claim_form(slug: str, request: Request) -> Response:
+def claim_form(slug: str, request: Request, session: DbSession) -> Response:
     """Step 1 of a new contact for an existing account: prove the account."""
-    return _claim_page(request, service.claim_storefront(get_db(request), slug), Form(prefix="claim"))
+    return _claim_page(request, service.claim_storefront(session, slug), Form(prefix="claim"))
 
 
 @storefront_pages.post("/register/contact")
-def claim(slug: str, request: Request, form: Fields) -> Response:
+def claim(slug: str, request: Request, session: DbSession, form: Fields) -> Response:
     """Check the proof; on success show the account's basic details and the create-login form."""
-    db = get_db(request)
-    storefront = service.claim_storefront(db, slug)
+    storefront = service.claim_storefront(session, slug)
     try:
         body = ClaimIn.model_validate(form)
-        account_id = service.match_account(db, request.app.state.rate_limits, storefront, body,
+        account_id = service.match_account(session, request.app.state.rate_limits, storefront, body,
                                            client_address(request))
     except REFUSED as exc:
         errors, status, headers = _refusal(exc)
         return _claim_page(request, storefront, Form.refused(form, errors, "claim"), status, headers)
-    with db.transaction() as session:
-        proof = service.issue_claim(session, storefront, account_id)
+    proof = service.issue_claim(session, storefront, account_id)
     return _login_page(request, storefront, proof["claim_token"], proof["account"], Form(prefix="login"))
 
 
 @storefront_pages.post("/register/contact/login")
-def add_contact(slug: str, request: Request, form: Fields) -> Response:
+def add_contact(slug: str, request: Request, session: DbSession, form: Fields) -> Response:
     """Step 2: create the visitor's login on the proven account."""
-    db = get_db(request)
-    storefront = service.claim_storefront(db, slug)
+    storefront = service.claim_storefront(session, slug)
     token = form.get("claim_token", "")
     try:
         _same_passwords(form)
-        person, password = service.prepare_new_contact(db, storefront, token, ClaimContactIn.model_validate(form))
-        # committed in this thread (see service.serialise), then timed alike
-        with service.evenly_timed() as timed, db.transaction() as session:
+        person, password = service.prepare_new_contact(session, storefront, token,
+                                                       ClaimContactIn.model_validate(form))
+        timed = service.evenly_timed(session)
+        with session.begin_nested():  # a refusal shows the form again with nothing of this attempt kept
             outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
                                                         request.app.state.settings.base_url))
-            return _received(request, storefront, session, outcome)
     except ValidationFailed as exc:
         if exc.code == "claim_expired":
             return _claim_page(request, storefront, Form.refused({}, {"form": exc.message}, "claim"), 422)
-        return _login_page(request, storefront, token, service.claim_details(db, storefront, token),
+        return _login_page(request, storefront, token, service.claim_details(session, storefront, token),
                            Form.refused(form, field_errors(exc), "login"), 422)
     except ValidationError as exc:
-        return _login_page(request, storefront, token, service.claim_details(db, storefront, token),
+        return _login_page(request, storefront, token, service.claim_details(session, storefront, token),
                            Form.refused(form, field_errors(exc), "login"), 422)
+    return _received(request, storefront, session, outcome)
 
 
 # --- e-mail verification -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
-from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute, store_answer
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
@@ -69,21 +69,21 @@ def subdivisions(code: str) -> dict[str, Any]:
             "subdivisions": [{"code": c, "name": n} for c, n in items]}
 
 
-@router.post("/storefronts/{slug}/registrations", status_code=202, response_model=RegistrationAnswer,
-             tags=STOREFRONT, dependencies=[IDEMPOTENT])
-def register(slug: str, body: RegistrationIn, request: Request, response: Response) -> dict[str, Any]:
+# response_model=None: the answer is not validated again, in another trip to the thread pool
+@router.post("/storefronts/{slug}/registrations", status_code=202, response_model=None, tags=STOREFRONT,
+             responses={202: {"model": RegistrationAnswer, "description": "Received"}},
+             dependencies=[IDEMPOTENT])
+def register(slug: str, body: RegistrationIn, request: Request, response: Response,
+             session: DbSession) -> dict[str, Any]:
     """Create an account and its first contact under the storefront's registration policy (the same answer, after
     as long, for a known e-mail). The registrant then signs in; only where the policy signs registrants in at once
     does an `open`-mode answer carry this storefront's session cookie (which a known e-mail's does not)."""
-    db = request.app.state.db
-    storefront = service.registration_storefront(db, slug)
-    applicant, password = service.prepare_registration(db, request.app.state.rate_limits, storefront, body,
+    storefront = service.registration_storefront(session, slug)
+    applicant, password = service.prepare_registration(session, request.app.state.rate_limits, storefront, body,
                                                        client_address(request))
-    # committed in this thread (see `service.serialise`), then timed alike
-    with service.evenly_timed() as timed, db.transaction() as session:
-        outcome = timed(service.register(session, storefront.id, applicant, password, _base_url(request)))
-        _sign_in(session, request, response, storefront, outcome)
-        store_answer(request, session, outcome.answer)
+    timed = service.evenly_timed(session)
+    outcome = timed(service.register(session, storefront.id, applicant, password, _base_url(request)))
+    _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 
 
@@ -98,26 +98,24 @@ def verify_email(slug: str, body: EmailVerificationIn, session: DbSession) -> di
              dependencies=[IDEMPOTENT])
 def claim_account(slug: str, body: ClaimIn, request: Request, session: DbSession) -> dict[str, Any]:
     """Prove an existing account (number, billing postcode, recent invoice number) to add a contact to it."""
-    storefront = service.claim_storefront(request.app.state.db, slug)
-    account_id = service.match_account(request.app.state.db, request.app.state.rate_limits, storefront, body,
+    storefront = service.claim_storefront(session, slug)
+    account_id = service.match_account(session, request.app.state.rate_limits, storefront, body,
                                        client_address(request))
     return service.issue_claim(session, storefront, account_id)
 
 
 @router.post("/storefronts/{slug}/account-claims/{token}/contacts", status_code=202, tags=STOREFRONT,
              dependencies=[IDEMPOTENT])
-def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response) -> dict[str, Any]:
+def add_contact(slug: str, token: str, body: ClaimContactIn, request: Request, response: Response,
+                session: DbSession) -> dict[str, Any]:
     """Create the visitor's login on the claimed account: active at once or waiting for approval, per policy (the
     same answer, after as long, for an e-mail the account already has; a session cookie only as for `register`)."""
-    db = request.app.state.db
-    storefront = service.claim_storefront(db, slug)
-    person, password = service.prepare_new_contact(db, storefront, token, body)
-    # committed in this thread (see `service.serialise`), then timed alike
-    with service.evenly_timed() as timed, db.transaction() as session:
-        outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
-                                                    _base_url(request)))
-        _sign_in(session, request, response, storefront, outcome)
-        store_answer(request, session, outcome.answer)
+    storefront = service.claim_storefront(session, slug)
+    person, password = service.prepare_new_contact(session, storefront, token, body)
+    timed = service.evenly_timed(session)
+    outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
+                                                _base_url(request)))
+    _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
 
 
@@ -127,30 +125,28 @@ def request_instant_registration(slug: str, body: InstantRequestIn, request: Req
                                  erp: Erp) -> dict[str, Any]:
     """Instant registration (erp_verified): e-mail a link when the address is a trade contact in the ERP; the same
     answer for every address (503 with Retry-After when the ERP cannot be asked)."""
-    storefront, matches = instant.look_up(request.app.state.db, request.app.state.rate_limits, erp, slug,
+    storefront, matches = instant.look_up(session, request.app.state.rate_limits, erp, slug,
                                           body.email, client_address(request))
     return instant.send_link(session, storefront, body.email, matches, _base_url(request))
 
 
 @router.get("/storefronts/{slug}/instant-registrations/{token}", response_model=InstantOfferOut, tags=STOREFRONT)
-def read_instant_registration(slug: str, token: str, request: Request, erp: Erp) -> dict[str, Any]:
+def read_instant_registration(slug: str, token: str, session: DbSession, erp: Erp) -> dict[str, Any]:
     """The ERP accounts the link may still create a login for (404 when the link is spent or expired)."""
-    storefront = instant.instant_storefront(request.app.state.db, slug)
-    return instant.describe_offer(instant.offer(request.app.state.db, erp, storefront, token))
+    storefront = instant.instant_storefront(session, slug)
+    return instant.describe_offer(instant.offer(session, erp, storefront, token))
 
 
 @router.post("/storefronts/{slug}/instant-registrations/{token}", status_code=201, tags=STOREFRONT)
 def complete_instant_registration(slug: str, token: str, body: InstantLoginIn, request: Request,
-                                  erp: Erp) -> dict[str, Any]:
+                                  session: DbSession, erp: Erp) -> dict[str, Any]:
     """Create the login for the chosen ERP account (its local account made from the ERP's data), signed in."""
-    db = request.app.state.db
-    storefront = instant.instant_storefront(db, slug)
-    new = instant.prepare_login(db, erp, storefront, token, body.account_code, body.password, body.first_name,
+    storefront = instant.instant_storefront(session, slug)
+    new = instant.prepare_login(session, erp, storefront, token, body.account_code, body.password, body.first_name,
                                 body.last_name)
-    with db.transaction() as session:  # committed in this thread: see `service.serialise`
-        contact = instant.create_login(session, storefront.id, token, new)
-        access_token, _ = start_contact_session(session, contact, request.app.state.settings)
-        return api_sign_in_body(access_token, contact, request.app.state.settings)
+    contact = instant.create_login(session, storefront.id, token, new)
+    access_token, _ = start_contact_session(session, contact, request.app.state.settings)
+    return api_sign_in_body(access_token, contact, request.app.state.settings)
 
 
 @router.get("/registrations", response_model=AccountRequestPage, tags=APPROVALS)

@@ -3,23 +3,20 @@
 Enumeration: an e-mail that already has a contact gets exactly the answer a new one gets, after as long (the same
 password hash, then `evenly_timed`); its owner is e-mailed instead. Only a storefront whose policy signs
 registrants in at once answers differently, by setting a session cookie (README: registration modes).
-Races: the slow password hash runs before the transaction; inside it, registrations of one e-mail on one
-storefront are serialised (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE write lock), then checked.
-Rate limits use their own transactions, so they run before the request's session makes its first query.
+Races: the slow password hash runs before the request's transaction writes or locks anything; then registrations of
+one e-mail on one storefront are serialised (`core.db.serialise`) and checked again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
@@ -28,7 +25,8 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, timing, tokens, validation
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import after_commit, utcnow
+from accountdesk.core.db import serialise as take_turns
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
@@ -116,28 +114,26 @@ def signs_in_at_once(storefront: Storefront, active: bool) -> bool:
     return active and storefront.sign_in_after_registration
 
 
-def open_storefront(db: Database, slug: str) -> Storefront:
+def open_storefront(session: Session, slug: str) -> Storefront:
     """The storefront, if it takes registrations in any mode (404 unknown, 403 off, also without anonymous
     access, which self-registration needs)."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
+    storefront = by_slug(session, slug)
     if not storefront.takes_registrations:
         raise Forbidden("This storefront does not take new account registrations.", code="self_registration_disabled")
     workflow(storefront)
     return storefront
 
 
-def registration_storefront(db: Database, slug: str) -> Storefront:
+def registration_storefront(session: Session, slug: str) -> Storefront:
     """The storefront, if it takes registrations through the form now (404 unknown, 403 off or erp_verified)."""
-    storefront = open_storefront(db, slug)
+    storefront = open_storefront(session, slug)
     form_workflow(storefront)
     return storefront
 
 
-def claim_storefront(db: Database, slug: str) -> Storefront:
+def claim_storefront(session: Session, slug: str) -> Storefront:
     """The storefront, if visitors may add themselves to an existing account (404 unknown, 403 off)."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
+    storefront = by_slug(session, slug)
     if not storefront.new_contact_for_existing_account:
         raise Forbidden("This storefront does not let visitors add a contact to an existing account.",
                         code="new_contact_disabled")
@@ -227,15 +223,15 @@ class Password:
         return self.hashed
 
 
-def prepare_password(db: Database, storefront: Storefront, email: str, plain: str, *, signs_in: bool,
+def prepare_password(session: Session, storefront: Storefront, email: str, plain: str, *, signs_in: bool,
                      account_id: int | None = None) -> Password:
-    """One argon2 computation, outside any transaction, whether or not the e-mail is known: the hash for a new
-    contact; for a known e-mail the same hash, or, where a right password signs its owner in, a check against
-    the one login it would sign in. (A race noticed later is settled inside the transaction.)"""
-    with db.transaction() as session:
-        known = _known(session, storefront, email, account_id)
+    """One argon2 computation, before the request's transaction writes or locks anything, whether or not the
+    e-mail is known: the hash for a new contact; for a known e-mail the same hash, or, where a right password signs
+    its owner in, a check against the one login it would sign in. (A race noticed later is settled under
+    `serialise`.)"""
     password = Password(plain)
-    owner = next((c for c in known if c.can_sign_in), None) if signs_in else None
+    owner = next((c for c in _known(session, storefront, email, account_id) if c.can_sign_in), None) \
+        if signs_in else None
     if owner is None:
         password.hash()
     elif verify_password(owner.password_hash, plain):
@@ -251,15 +247,8 @@ def _known(session: Session, storefront: Storefront, email: str, account_id: int
 
 
 def serialise(session: Session, storefront_id: int, email: str) -> None:
-    """Make concurrent sign-ups of one e-mail on one storefront take turns until the transaction ends.
-
-    Callers commit in the thread that took the lock (`db.transaction()` inside the endpoint), not in the request's
-    DbSession teardown: that teardown needs a free worker thread, and under a burst every thread may be waiting
-    for this very lock (or SQLite's write lock), which would never be released."""
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.blake2b(f"signup:{storefront_id}:{email}".encode(), digest_size=8).digest()
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, signed=True)})
-    # SQLite: the transaction began with BEGIN IMMEDIATE (core.db), which already holds the only write lock.
+    """Make concurrent sign-ups of one e-mail on one storefront take turns until the transaction ends."""
+    take_turns(session, f"signup:{storefront_id}:{email}")
 
 
 # --- registering ---------------------------------------------------------------------------------------------------
@@ -278,30 +267,28 @@ class Outcome:
 DURATIONS = timing.EvenDurations()
 
 
-@contextmanager
-def evenly_timed() -> Iterator[Callable[[Outcome], Outcome]]:
-    """Around a registration's transaction (commit included): pass it the outcome. A request that created a login
-    records how long it took; then every request, also one for a known e-mail (which does less), waits for the
+def evenly_timed(session: Session) -> Callable[[Outcome], Outcome]:
+    """Pass it a registration's outcome. Once `session` has committed, a request that created a login records how
+    long it took from this call; then every request, also one for a known e-mail (which does less), waits for the
     floor of its kind (core.timing), so that the duration of the answer does not tell the two apart. Nothing is
     held while it waits: the transaction has ended."""
-    started, seen = time.perf_counter(), []
+    started = time.perf_counter()
 
     def note(outcome: Outcome) -> Outcome:
-        seen.append(outcome)
+        after_commit(session, lambda: DURATIONS.finished(outcome.kind, time.perf_counter() - started,
+                                                            costly=outcome.created))
         return outcome
 
-    yield note
-    if seen:
-        DURATIONS.finished(seen[-1].kind, time.perf_counter() - started, costly=seen[-1].created)
+    return note
 
 
-def prepare_registration(db: Database, limits: RateLimits, storefront: Storefront, body: RegistrationIn,
+def prepare_registration(session: Session, limits: RateLimits, storefront: Storefront, body: RegistrationIn,
                          client: str) -> tuple[Applicant, Password]:
-    """Everything before the transaction: rate limits, the checks, the password hash."""
+    """Everything before the writes: rate limits, the checks, the password hash."""
     count_registration(limits, body.email, client)
     applicant = check_registration(storefront, body)
     signs_in = signs_in_at_once(storefront, form_workflow(storefront).contact_status == ContactStatus.active)
-    return applicant, prepare_password(db, storefront, applicant.email, body.password, signs_in=signs_in)
+    return applicant, prepare_password(session, storefront, applicant.email, body.password, signs_in=signs_in)
 
 
 def register(session: Session, storefront_id: int, applicant: Applicant, password: Password,
@@ -385,8 +372,9 @@ def notify_staff(session: Session, storefront: Storefront, account: Account, con
 # --- e-mail verification -------------------------------------------------------------------------------------------
 
 def send_verification(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
-    """E-mail a single-use link (24 hours) that confirms the contact's address."""
-    token = tokens.issue(session, VERIFY_EMAIL, VERIFY_LIFETIME, contact_id=contact.id)
+    """E-mail a single-use link (24 hours) that confirms the address of a contact made in this transaction (which
+    has no earlier link to supersede)."""
+    token = tokens.issue(session, VERIFY_EMAIL, VERIFY_LIFETIME, contact_id=contact.id, supersede=False)
     link = contacts.storefront_link(session, contact, f"/verify-email?token={token}", base_url)
     hours = int(VERIFY_LIFETIME.total_seconds() // 3600)
     mail.send(session, "email_verification", contact.email, language=contact.language,
@@ -414,14 +402,13 @@ def _compact(value: str) -> str:
     return "".join(value.split()).upper()
 
 
-def match_account(db: Database, limits: RateLimits, storefront: Storefront, body: ClaimIn, client: str) -> int:
+def match_account(session: Session, limits: RateLimits, storefront: Storefront, body: ClaimIn, client: str) -> int:
     """The id of the account the visitor proved (number + billing postcode + a recent invoice), else one generic
     refusal whatever was wrong. Attempts count per client address and per account number, before the check; a
     match clears the account number's count."""
     number_key = f"claim:number:{_compact(body.account_number)}"
     limits.hit({f"claim:address:{client}": CLAIM_LIMIT, number_key: CLAIM_LIMIT})
-    with db.transaction() as session:
-        account_id = _matching_account_id(session, storefront, body)
+    account_id = _matching_account_id(session, storefront, body)
     if account_id is None:
         raise ValidationFailed(NOT_MATCHED, code="account_not_matched")
     limits.clear(number_key)
@@ -476,21 +463,19 @@ def claimed_account(session: Session, storefront: Storefront, token: str) -> Acc
     return account
 
 
-def prepare_new_contact(db: Database, storefront: Storefront, token: str,
+def prepare_new_contact(session: Session, storefront: Storefront, token: str,
                         body: PersonIn) -> tuple[dict[str, Any], Password]:
-    """Everything before the transaction: the claim token, the checks, the password work."""
-    with db.transaction() as session:
-        account = claimed_account(session, storefront, token)
-        person = check_new_contact(storefront, account, body)
+    """Everything before the writes: the claim token, the checks, the password work."""
+    account = claimed_account(session, storefront, token)
+    person = check_new_contact(storefront, account, body)
     signs_in = signs_in_at_once(storefront, not storefront.new_contact_requires_approval)
-    return person, prepare_password(db, storefront, person["email"], body.password, signs_in=signs_in,
+    return person, prepare_password(session, storefront, person["email"], body.password, signs_in=signs_in,
                                     account_id=account.id)
 
 
-def claim_details(db: Database, storefront: Storefront, token: str) -> dict[str, str]:
+def claim_details(session: Session, storefront: Storefront, token: str) -> dict[str, str]:
     """The basic details of the account a still-valid claim token proves (to show them again)."""
-    with db.transaction() as session:
-        return claimed_details(claimed_account(session, storefront, token))
+    return claimed_details(claimed_account(session, storefront, token))
 
 
 def add_claimed_contact(session: Session, storefront_id: int, token: str, person: dict[str, Any],

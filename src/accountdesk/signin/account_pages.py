@@ -14,7 +14,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
 from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, get_db, templates
+from accountdesk.core.web import DbSession, templates
 from accountdesk.erp.deps import Erp
 from accountdesk.signin import erp_check, reverification, switcher
 from accountdesk.signin.pages import StorefrontPageRoute
@@ -49,9 +49,9 @@ def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
                    contact_id: Annotated[Id, FormField()] = 0) -> Response:
     """Switch to another login of the same e-mail from the header's drop-down; a new session, no password."""
     try:
-        signed_in, target = switcher.prepare_switch(get_db(request), request, slug, contact_id)
+        signed_in, target = switcher.prepare_switch(session, request, slug, contact_id)
         erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
-    except AppError as exc:  # answered, not raised: what the ERP check recorded is kept
+    except AppError as exc:  # what the ERP check recorded is kept (core.db.kept)
         storefront = by_slug(session, slug)
         return storefront_page(request, "erp/refused.html", storefront, error=exc)
     response = flash_redirect(request, f"/s/{slug}/account", f"You are now working for {target.account.name}.")

@@ -7,22 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
-from accountdesk.contacts.models import Contact
-from accountdesk.core.errors import AppError
-from accountdesk.core.web import DbSession, error_response, get_db
+from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.signin import erp_check, reverification, switcher
 from accountdesk.signin.schemas import ReverificationIn, SwitchIn
 from accountdesk.signin.session import ApiContact, CurrentStorefront, api_sign_in_body
 
 router = APIRouter(prefix="/api/v1")
-
-
-def _refused(exc: AppError) -> JSONResponse:
-    """A refusal answered rather than raised, so that what the checks recorded is committed."""
-    return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
 
 
 @router.get("/storefronts/{slug}/switchable-accounts", tags=["storefront accounts"])
@@ -37,13 +29,10 @@ def switchable_accounts(session: DbSession, signed_in: ApiContact) -> dict[str, 
 @router.post("/storefronts/{slug}/switch", status_code=201, tags=["storefront accounts"])
 def switch_account(slug: str, body: SwitchIn, request: Request, session: DbSession, erp: Erp) -> Any:
     """Switch to another login without signing in again: this token ends, a new one is returned."""
-    signed_in, target = switcher.prepare_switch(get_db(request), request, slug, body.contact_id)
-    try:
-        erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
-    except AppError as exc:
-        return _refused(exc)
+    signed_in, target = switcher.prepare_switch(session, request, slug, body.contact_id)
+    erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
     token = switcher.switch_api_session(session, signed_in, target, request.app.state.settings)
-    return api_sign_in_body(token, session.get(Contact, target.id), request.app.state.settings)
+    return api_sign_in_body(token, target, request.app.state.settings)
 
 
 @router.post("/storefronts/{slug}/reverifications", tags=["storefront sign-in"])

@@ -2,8 +2,8 @@
 another account); a contact the ERP no longer has is deactivated, an unreachable ERP is handled per the
 storefront's policy.
 
-The ERP is asked while no database transaction is open: on SQLite a transaction holds the only write lock from its
-first query, and an ERP answer may take the whole timeout.
+The ERP is asked before the request's transaction writes: a write holds a lock (on SQLite the only write lock) until
+the commit, and an ERP answer may take the whole timeout.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact
 from accountdesk.core import audit
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import utcnow
+from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import Forbidden
 from accountdesk.erp.errors import ErpUnreachableError
 from accountdesk.erp.gateway import ErpFailure, ErpGateway
@@ -62,10 +62,10 @@ def _recently_confirmed(storefront: Storefront, contact: Contact) -> bool:
 def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront, contact: Contact) -> None:
     """The ERP's word on a sign-in of an ERP-linked login; raises an AppError to refuse.
 
-    Asks the ERP before touching `session` (call it before the session's first query). A contact the ERP no longer
-    has is deactivated; an unreachable ERP is handled per the storefront's policy (`deny`, or `allow` when the
-    ERP confirmed the login within `erp_stale_hours`) and recorded either way. What this records must be committed
-    even when sign-in is refused."""
+    Call it before `session` writes: the ERP is asked while nothing is locked, and what a refusal records (a
+    contact the ERP no longer has is deactivated; an unreachable ERP is handled per the storefront's policy,
+    `deny`, or `allow` when the ERP confirmed the login within `erp_stale_hours`, and recorded either way) is
+    committed in a step of its own (`core.db.kept`)."""
     if not erp_linked(storefront, contact):
         return
     known = _ask(gateway, contact)
@@ -74,14 +74,19 @@ def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront
         live.erp_checked_at = utcnow()
         return
     if known is False:
-        contacts.set_active(session, SIGN_IN_CHECK, live, False)
-        _log_contact(session, SIGN_IN_CHECK, "contact.erp_missing", live,
-                     f"{live.email} is no longer a contact of ERP customer {live.account.erp_code}")
+        with kept(session) as step:
+            gone = step.get(Contact, contact.id)
+            contacts.set_active(step, SIGN_IN_CHECK, gone, False)
+            _log_contact(step, SIGN_IN_CHECK, "contact.erp_missing", gone,
+                         f"{gone.email} is no longer a contact of ERP customer {gone.account.erp_code}")
         raise Forbidden(ERP_MISSING, code="erp_contact_missing")
     allowed = (storefront.erp_unreachable_policy == ErpUnreachable.allow and _recently_confirmed(storefront, live))
     last = live.erp_checked_at.strftime("%Y-%m-%d %H:%M UTC") if live.erp_checked_at else "never"
-    _log_contact(session, SIGN_IN_CHECK, "contact.erp_unreachable", live,
-                 f"{'allowed' if allowed else 'denied'}: ERP unreachable (policy {storefront.erp_unreachable_policy},"
-                 f" last confirmed {last})")
-    if not allowed:
-        raise ErpUnreachableError()
+    note = (f"{'allowed' if allowed else 'denied'}: ERP unreachable (policy {storefront.erp_unreachable_policy}, "
+            f"last confirmed {last})")
+    if allowed:
+        _log_contact(session, SIGN_IN_CHECK, "contact.erp_unreachable", live, note)
+        return
+    with kept(session) as step:
+        _log_contact(step, SIGN_IN_CHECK, "contact.erp_unreachable", step.get(Contact, contact.id), note)
+    raise ErpUnreachableError()

@@ -15,7 +15,7 @@ from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect
 from accountdesk.core.pages import LinkToken, PageRoute, flash_redirect, page
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, client_address, get_db
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
@@ -80,9 +80,9 @@ def sign_in_form(request: Request, storefront: CurrentStorefront, next: str = ""
 @router.post("/sign-in")
 def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Text = "", password: Text = "",
             next: Text = "") -> Response:
-    # No storefront dependency here: the password is checked before this request's transaction begins.
+    # No storefront dependency: a sign-in to an unknown storefront is counted before it is refused.
     try:
-        found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, email, password,
+        found = service.find_candidates(session, request.app.state.rate_limits, slug, email, password,
                                         client_address(request), request.app.state.settings.base_url)
         if len(found.contacts) > 1:
             choice_token = service.offer_choice(session, found.storefront, found.contacts)
@@ -97,9 +97,8 @@ def sign_in(slug: str, request: Request, session: DbSession, erp: Erp, email: Te
 @router.post("/sign-in/choose")
 def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, choice_token: Text = "",
                    contact_id: Annotated[Id, Form()] = 0, next: Text = "") -> Response:
-    # No storefront dependency: the ERP is asked before this request's transaction begins.
     try:
-        storefront, contact = service.chosen_contact(get_db(request), slug, choice_token, contact_id)
+        storefront, contact = service.chosen_contact(session, slug, choice_token, contact_id)
         return _finish_sign_in(session, request, storefront, contact, next, erp, choice_token)
     except AppError as exc:
         return _page(request, "storefronts/sign_in.html", by_slug(session, slug), {"next": next}, error=exc)

@@ -18,7 +18,7 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import utcnow
+from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import Forbidden, ValidationFailed
 from accountdesk.core.models import SingleUseToken
 from accountdesk.mail import service as mail
@@ -69,29 +69,34 @@ def _sent_recently(session: Session, contact: Contact) -> bool:
 
 
 def refuse_if_expired(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> None:
-    """An expired login is refused; it gets a new link unless one went out in the last few minutes."""
+    """An expired login is refused; it gets a new link unless one went out in the last few minutes (sent in a step
+    of its own, `core.db.kept`: the refusal rolls the request back)."""
     if contact.status != ContactStatus.expired:
         return
-    live = session.get(Contact, contact.id)
-    if not _sent_recently(session, live):
-        _send_link(session, storefront, live, base_url)
+    if not _sent_recently(session, contact):
+        with kept(session) as step:
+            _send_link(step, storefront, step.get(Contact, contact.id), base_url)
     raise Forbidden(CONFIRM_FIRST, code="reverification_required")
 
 
 def expire_if_inactive(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> None:
     """A login unused for longer than the storefront's inactivity period becomes expired; sign-in is refused and
-    the re-verification link is e-mailed."""
-    live = session.get(Contact, contact.id)
-    if live.status != ContactStatus.active or not is_inactive(storefront, live):
+    the re-verification link is e-mailed (in a step of its own, `core.db.kept`)."""
+    if contact.status != ContactStatus.active or not is_inactive(storefront, contact):
         return
-    live.status = ContactStatus.expired
-    sessions.end_sessions(session, contact_id=live.id)
-    _log(session, INACTIVITY_CHECK, "contact.expired", live,
-         f"not used since {last_used(live):%Y-%m-%d} (inactivity period {storefront.inactivity_days} days)",
-         {"status": [ContactStatus.active.value, ContactStatus.expired.value]})
-    webhooks.contact_event(session, "contact.expired", live)
-    _send_link(session, storefront, live, base_url)
+    with kept(session) as step:
+        _expire(step, storefront, step.get(Contact, contact.id), base_url)
     raise Forbidden(CONFIRM_FIRST, code="reverification_required")
+
+
+def _expire(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> None:
+    contact.status = ContactStatus.expired
+    sessions.end_sessions(session, contact_id=contact.id)
+    _log(session, INACTIVITY_CHECK, "contact.expired", contact,
+         f"not used since {last_used(contact):%Y-%m-%d} (inactivity period {storefront.inactivity_days} days)",
+         {"status": [ContactStatus.active.value, ContactStatus.expired.value]})
+    webhooks.contact_event(session, "contact.expired", contact)
+    _send_link(session, storefront, contact, base_url)
 
 
 def contact_for_link(session: Session, storefront: Storefront, token: str) -> Contact | None:

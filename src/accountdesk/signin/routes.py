@@ -6,14 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
-from accountdesk.core.errors import AppError
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
-from accountdesk.core.web import DbSession, client_address, error_response, get_db
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
@@ -40,15 +38,12 @@ router = APIRouter(route_class=ApiRoute, prefix="/api/v1/storefronts", tags=["st
 
 
 def _signed_in(session: Session, request: Request, storefront: Storefront, contact: Contact, erp: ErpGateway,
-               choice_token: str = "") -> dict[str, Any] | JSONResponse:
-    try:
-        service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
-    except AppError as exc:  # answered, not raised: what the checks recorded (a login marked, a link sent) is kept
-        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+               choice_token: str = "") -> dict[str, Any]:
+    service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
     if choice_token:
         contact = service.choose(session, storefront, choice_token, contact.id)
     token, _ = start_contact_session(session, contact, request.app.state.settings)
-    return api_sign_in_body(token, session.get(Contact, contact.id), request.app.state.settings)
+    return api_sign_in_body(token, contact, request.app.state.settings)
 
 
 @router.get("/{slug}")
@@ -57,11 +52,12 @@ def read_policy(storefront: CurrentStorefront) -> dict[str, Any]:
     return service.policy_summary(storefront)
 
 
-@router.post("/{slug}/sessions", status_code=201)
+# response_model=None: the answer is not validated again, in another trip to the thread pool
+@router.post("/{slug}/sessions", status_code=201, response_model=None)
 def sign_in(slug: str, body: SignInRequest, request: Request, response: Response, session: DbSession,
             erp: Erp) -> dict[str, Any]:
     """Sign a contact in: a bearer token, or (200) the accounts to choose from when several match."""
-    found = service.find_candidates(get_db(request), request.app.state.rate_limits, slug, body.email,
+    found = service.find_candidates(session, request.app.state.rate_limits, slug, body.email,
                                     body.password, client_address(request), request.app.state.settings.base_url)
     if len(found.contacts) > 1:
         response.status_code = 200
@@ -74,7 +70,7 @@ def sign_in(slug: str, body: SignInRequest, request: Request, response: Response
 def choose_account(slug: str, body: AccountChoice, request: Request, session: DbSession,
                    erp: Erp) -> dict[str, Any]:
     """Finish a sign-in by choosing one of the accounts offered."""
-    storefront, contact = service.chosen_contact(get_db(request), slug, body.choice_token, body.contact_id)
+    storefront, contact = service.chosen_contact(session, slug, body.choice_token, body.contact_id)
     return _signed_in(session, request, storefront, contact, erp, body.choice_token)
 
 
@@ -128,9 +124,6 @@ def complete_activation(body: LinkCompletion, request: Request, session: DbSessi
 def change_password(body: PasswordChange, request: Request, session: DbSession, signed_in: ApiContact) -> Response:
     """Change the signed-in contact's password; their other sessions end. The current password is checked under
     the sign-in's limits (429)."""
-    try:
-        service.change_password(session, request.app.state.rate_limits, signed_in, body.current_password,
-                                body.new_password, request.app.state.settings.base_url, client_address(request))
-    except AppError as exc:  # answered, not raised: a warning to the owner queued by the check is kept
-        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+    service.change_password(session, request.app.state.rate_limits, signed_in, body.current_password,
+                            body.new_password, request.app.state.settings.base_url, client_address(request))
     return Response(status_code=204)

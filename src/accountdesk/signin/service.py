@@ -8,14 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from accountdesk.accounts.models import AccountStatus
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit, tokens, validation
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database
+from accountdesk.core.db import kept
 from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
@@ -49,8 +49,12 @@ def lookup_email(value: str) -> str:
 
 
 def contacts_by_email(session: Session, storefront: Storefront, email: str) -> list[Contact]:
-    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id,
-                                                      Contact.email == lookup_email(email)).order_by(Contact.id)))
+    return _contacts(session, storefront, lookup_email(email))
+
+
+def _contacts(session: Session, storefront: Storefront, address: str) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id, Contact.email == address)
+                                .options(joinedload(Contact.account)).order_by(Contact.id)))
 
 
 def password_realm(slug: str) -> str:
@@ -60,7 +64,13 @@ def password_realm(slug: str) -> str:
 
 def _warn_of_attack(session: Session, storefront: Storefront, owners: list[Contact], base_url: str) -> None:
     """Tell the owner of an e-mail (one message, whatever the number of its logins) that someone keeps trying to
-    sign in with it, with a link to choose a new password."""
+    sign in with it, with a link to choose a new password: a step of its own (`kept`), as the attempt it comes
+    with may well be refused."""
+    with kept(session) as step:
+        _warn(step, storefront, owners, base_url)
+
+
+def _warn(session: Session, storefront: Storefront, owners: list[Contact], base_url: str) -> None:
     first = owners[0]
     mail.send(session, "sign_in_attack", first.email, language=first.language, context={
         "name": first.name, "site_name": storefront.name, "attempts": EMAIL_DELAYS.free,
@@ -94,38 +104,39 @@ def _refusal(matched: list[Contact]) -> AppError:
     return Forbidden(NOT_ACTIVE, code="login_inactive")
 
 
-def find_candidates(db: Database, limits: RateLimits, slug: str, email: str, password: str, client: str,
+def find_candidates(session: Session, limits: RateLimits, slug: str, email: str, password: str, client: str,
                     base_url: str) -> SignInCandidates:
     """Check e-mail and password against every contact with that e-mail on the storefront.
 
-    Runs before the request's own transaction: the attempt is counted first (429 when over the limits), the
-    hashes are verified outside any transaction (no lock held), and an unknown e-mail costs one dummy verification
-    so that timing does not reveal it."""
-    attempt = limits.password_attempt(password_realm(slug), lookup_email(email), client)
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
-        found = contacts_by_email(session, storefront, email)
-        if attempt.warn_owner and found:
-            _warn_of_attack(session, storefront, found, base_url)
+    Call it before the request's transaction writes: the attempt is counted first (429 when over the limits), the
+    hashes are verified while nothing is locked, and an unknown e-mail costs one dummy verification so that timing
+    does not reveal it."""
+    address = lookup_email(email)
+    attempt = limits.password_attempt(password_realm(slug), address, client)
+    storefront = by_slug(session, slug)
+    found = _contacts(session, storefront, address)
+    if attempt.warn_owner and found:
+        _warn_of_attack(session, storefront, found, base_url)
     if not found:
         verify_password(None, password)  # the same work as for a known e-mail
     matched = [c for c in found if verify_password(c.password_hash, password)]
     if not matched:
         raise NotAuthenticated(WRONG_CREDENTIALS, code="invalid_credentials")
     limits.password_accepted(attempt)
-    _rehash(db, matched, password)
+    _rehash(session, matched, password)
     candidates = [c for c in matched if _may_try(c)]
     if not candidates:
         raise _refusal(matched)
     return SignInCandidates(storefront, candidates)
 
 
-def _rehash(db: Database, matched: list[Contact], password: str) -> None:
-    stale = [c.id for c in matched if needs_rehash(c.password_hash or "")]
+def _rehash(session: Session, matched: list[Contact], password: str) -> None:
+    """A hash made with older parameters is replaced, in a step of its own: whether or not the sign-in goes on."""
+    stale = {c.id: hash_password(password) for c in matched if needs_rehash(c.password_hash or "")}
     if stale:
-        with db.transaction() as session:
-            for contact_id in stale:
-                session.get(Contact, contact_id).password_hash = hash_password(password)
+        with kept(session) as step:
+            for contact_id, hashed in stale.items():
+                step.get(Contact, contact_id).password_hash = hashed
 
 
 def before_sign_in(session: Session, storefront: Storefront, contact: Contact, erp: ErpGateway | None = None, *,
@@ -133,10 +144,10 @@ def before_sign_in(session: Session, storefront: Storefront, contact: Contact, e
     """Last checks before a contact is signed in; raises an AppError to refuse.
 
     An expired login is refused and e-mailed a re-verification link; an ERP-linked login is checked with the ERP
-    (signin.erp_check.verify_sign_in); a login unused for the storefront's inactivity period expires. Call it before
-    `session`'s first query, so that the ERP is asked while no transaction is open. What it records (a login
-    marked, a link e-mailed) must be committed even when it refuses: answer normally rather than raise. Without a
-    gateway an ERP-linked login is refused (it can still sign in through the sign-in form)."""
+    (signin.erp_check.verify_sign_in); a login unused for the storefront's inactivity period expires. What it
+    records (a login
+    marked, a link e-mailed) is committed in steps of their own (`core.db.kept`), so call it before `session`
+    writes. Without a gateway an ERP-linked login is refused (it can still sign in through the sign-in form)."""
     reverification.refuse_if_expired(session, storefront, contact, base_url)
     if erp is not None:
         erp_check.verify_sign_in(session, erp, storefront, contact)
@@ -158,12 +169,11 @@ def offered_contacts(session: Session, storefront: Storefront, choice_token: str
     return [c for c in (session.get(Contact, i) for i in row.data["contact_ids"]) if c is not None]
 
 
-def chosen_contact(db: Database, slug: str, choice_token: str, contact_id: int) -> tuple[Storefront, Contact]:
-    """The storefront and the contact chosen among those offered, read in a short transaction of their own and
-    without using the choice, so that `before_sign_in` can ask the ERP before the request's transaction begins."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
-        offered = {c.id: c for c in offered_contacts(session, storefront, choice_token)}
+def chosen_contact(session: Session, slug: str, choice_token: str, contact_id: int) -> tuple[Storefront, Contact]:
+    """The storefront and the contact chosen among those offered, read without using the choice, so that
+    `before_sign_in` can ask the ERP before the request's transaction writes."""
+    storefront = by_slug(session, slug)
+    offered = {c.id: c for c in offered_contacts(session, storefront, choice_token)}
     if contact_id not in offered:
         raise Forbidden("Choose one of the accounts offered.", code="choice_not_offered")
     if not _may_try(offered[contact_id]):
@@ -226,7 +236,7 @@ def complete_link(session: Session, storefront: Storefront, purpose: str, token:
 def check_current_password(session: Session, limits: RateLimits, signed_in: StorefrontSignIn, password: str,
                            base_url: str, client: str) -> None:
     """A signed-in contact confirms a change with their password, under the sign-in's limits (422 wrong_password,
-    429); a warning to the owner is queued in `session`, so a refusal must be answered rather than raised."""
+    429); a warning to the owner is sent in a step of its own (`kept`), so it outlives the refusal."""
     storefront, contact = signed_in.storefront, signed_in.contact
     attempt = limits.password_attempt(password_realm(storefront.slug), contact.email, client)
     if attempt.warn_owner:
@@ -240,8 +250,7 @@ def check_current_password(session: Session, limits: RateLimits, signed_in: Stor
 def change_password(session: Session, limits: RateLimits, signed_in: StorefrontSignIn, current_password: str,
                     new_password: str, base_url: str, client: str) -> None:
     """A signed-in contact changes their password: this session stays, every other one ends. The current password
-    is checked under the sign-in's limits; a warning to the owner is queued in `session`, so a refusal must be
-    answered rather than raised for it to be sent."""
+    is checked under the sign-in's limits; a warning to the owner is sent in a step of its own."""
     check_current_password(session, limits, signed_in, current_password, base_url, client)
     contact = signed_in.contact
     contacts.set_password(session, Actor("contact", contact.id, contact.email), contact, new_password, base_url,

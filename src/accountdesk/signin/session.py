@@ -1,9 +1,5 @@
 """Storefront sign-in sessions: one HttpOnly cookie per storefront for pages, bearer tokens for headless
-storefronts, and the FastAPI dependencies that make a page or an API route require a signed-in contact.
-
-SQLite note for callers: the request's DbSession takes the database's write lock at its first query, so call
-rate limits (which use their own transactions) before the first use of the session in a request.
-"""
+storefronts, and the FastAPI dependencies that make a page or an API route require a signed-in contact."""
 
 from __future__ import annotations
 

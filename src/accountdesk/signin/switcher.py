@@ -11,12 +11,9 @@ from sqlalchemy.orm import Session
 from accountdesk.accounts.models import Account, AccountStatus
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, sessions
-from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotAuthenticated
-from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
 from accountdesk.signin.session import StorefrontSignIn, current_sign_in, start_contact_session
-from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.policy import by_slug
 
 NOT_SWITCHABLE = "You cannot switch to this account."
@@ -37,23 +34,15 @@ def switchable(session: Session, contact: Contact) -> list[Contact]:
         .order_by(Account.name, Account.id)))
 
 
-def read_sign_in(db: Database, request: Request, slug: str) -> tuple[Storefront, StorefrontSignIn | None]:
-    """The storefront and the request's sign-in, read in a short transaction of their own (its objects are then
-    detached), so that the ERP can be asked before the request's transaction begins."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
-        return storefront, current_sign_in(request, session, storefront)
-
-
-def prepare_switch(db: Database, request: Request, slug: str,
+def prepare_switch(session: Session, request: Request, slug: str,
                    contact_id: int) -> tuple[StorefrontSignIn, Contact]:
-    """(the current sign-in, the login to switch to), checked in a short transaction of their own."""
-    with db.transaction() as session:
-        storefront = by_slug(session, slug)
-        signed_in = current_sign_in(request, session, storefront)
-        if signed_in is None:
-            raise NotAuthenticated("Sign in to this storefront first.", code="not_signed_in")
-        target = next((c for c in switchable(session, signed_in.contact) if c.id == contact_id), None)
+    """(the current sign-in, the login to switch to), read before the request writes, so that the ERP can be asked
+    while nothing is locked."""
+    storefront = by_slug(session, slug)
+    signed_in = current_sign_in(request, session, storefront)
+    if signed_in is None:
+        raise NotAuthenticated("Sign in to this storefront first.", code="not_signed_in")
+    target = next((c for c in switchable(session, signed_in.contact) if c.id == contact_id), None)
     if target is None:
         raise Forbidden(NOT_SWITCHABLE, code="switch_not_allowed")
     return signed_in, target
@@ -70,7 +59,7 @@ def record_switch(session: Session, signed_in: StorefrontSignIn, target: Contact
 def switch_api_session(session: Session, signed_in: StorefrontSignIn, target: Contact,
                        settings: Settings) -> str:
     """Close the current bearer session and open one for the target login; returns its token."""
-    sessions.close_session(session, session.get(AuthSession, signed_in.auth.id))
+    sessions.close_session(session, signed_in.auth)
     token, _ = start_contact_session(session, target, settings)
     record_switch(session, signed_in, target)
     return token

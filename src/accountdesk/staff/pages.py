@@ -11,7 +11,7 @@ from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
-from accountdesk.core.web import DbSession, client_address, get_db
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor, service
 from accountdesk.staff.deps import CONSOLE_SIGN_IN, console_cookie, console_staff
 from accountdesk.staff.models import StaffUser
@@ -53,7 +53,7 @@ def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
     email, target = form.get("email", "").strip().lower(), safe_next(form.get("next"), HOME, "/console")
     context = {"next": target if target != HOME else "", "email": email}
     try:
-        user = service.authenticate(get_db(request), request.app.state.rate_limits, email, form.get("password", ""),
+        user = service.authenticate(session, request.app.state.rate_limits, email, form.get("password", ""),
                                     client_address(request))
     except TooManyRequests as exc:
         return _too_many(request, context, exc)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.core import sessions
 from accountdesk.core.errors import NotAuthenticated
-from accountdesk.core.web import DbSession, client_address, get_db
+from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor, service
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.schemas import TokenRequest, TokenResponse
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 def create_token(body: TokenRequest, request: Request, session: DbSession) -> TokenResponse:
     """Sign a staff user in and return a bearer token for the API (under the sign-in limits shared with the
     console: 429)."""
-    user = service.authenticate(get_db(request), request.app.state.rate_limits, body.email, body.password,
+    user = service.authenticate(session, request.app.state.rate_limits, body.email, body.password,
                                 client_address(request))
     if user is None:
         raise NotAuthenticated("E-mail or password is not right.", code="invalid_credentials")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import ValidationFailed
 from accountdesk.core.models import AuditEvent, AuthSession
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
@@ -70,21 +70,23 @@ def check_password(password: str, email: str, name: str = "") -> None:
         raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
 
 
-def authenticate(db: Database, limits: RateLimits, email: str, password: str, client: str) -> StaffUser | None:
-    """Check e-mail and password, for the console and the API alike. The attempt is counted first (429 when over
-    the limits); the hash is verified outside any transaction so no lock is held meanwhile, and an unknown e-mail
-    costs one dummy verification, like a known one."""
+def authenticate(session: Session, limits: RateLimits, email: str, password: str, client: str) -> StaffUser | None:
+    """Check e-mail and password, for the console and the API alike; call it before `session` writes. The attempt
+    is counted first (429 when over the limits); the hash is verified while nothing is locked, and an unknown
+    e-mail costs one dummy verification, like a known one. A warning to the owner and a rehash are steps of their
+    own (`core.db.kept`): they stay whatever becomes of the request."""
     attempt = limits.password_attempt(PASSWORD_REALM, email, client)
-    with db.transaction() as session:
-        user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
-        if attempt.warn_owner and user is not None:
-            warn_of_attack(session, user)
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    if attempt.warn_owner and user is not None:
+        with kept(session) as step:
+            warn_of_attack(step, step.get(StaffUser, user.id))
     if not verify_password(user.password_hash if user else None, password) or user is None or not user.active:
         return None
     limits.password_accepted(attempt)
     if needs_rehash(user.password_hash):
-        with db.transaction() as session:
-            session.get(StaffUser, user.id).password_hash = hash_password(password)
+        hashed = hash_password(password)
+        with kept(session) as step:
+            step.get(StaffUser, user.id).password_hash = hashed
     return user
 
 
