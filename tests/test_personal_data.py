@@ -23,6 +23,9 @@ from accountdesk.orders import service as orders
 from accountdesk.orders.models import Order
 from accountdesk.registration import service as registration
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks import service as webhooks
+from accountdesk.webhooks.events import EVENT_TYPES
+from accountdesk.webhooks.models import WebhookDelivery
 from tests import factories as f
 from tests.page_world import storefront_sign_in
 from tests.reseller_world import csrf_of
@@ -37,6 +40,9 @@ LINES = [{"sku": "LAMP-1", "name": "Desk lamp", "quantity": 2, "unit_cost": Deci
 def person(db, settings, *, open_order: bool = False):
     """Zorya: a buyer of a company (B2B) on one storefront and a private (B2C) customer on another, with orders,
     a cart, favourites, history, e-mails to her and a staff notification about her; and a bystander."""
+    with db.transaction() as session:  # an operator-wide webhook endpoint takes every event (nothing is sent)
+        webhooks.create_endpoint(session, Actor.system(), settings, url="https://hooks.example.com/all",
+                                 event_types=list(EVENT_TYPES), storefront_id=None)
     shop = f.storefront(db, name="Trade Shop", staff_notification_to="team@trade.example")
     home = f.storefront(db, name="Home Shop")
     company = f.account(db, name="Brightwater Trading", storefront_id=shop.id, email=EMAIL, phone=PHONE)
@@ -143,6 +149,11 @@ def test_erasure_removes_every_personal_field_from_the_whole_database_and_keeps_
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.erased",
                                                            AuditEvent.subject_id == erased.id)).all()
         assert (event.actor_label, event.changes, event.note) == (admin.email, {}, "Request of 2026-11-20")
+        announced = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_type == "contact.erased")
+                                    .order_by(WebhookDelivery.id)).all()
+        assert [json.loads(d.body)["data"] for d in announced] == [  # ids only
+            {"contact_id": c.id, "account_id": c.account_id, "storefront_id": c.storefront_id}
+            for c in sorted([w["buyer"], w["customer"]], key=lambda c: c.id)]
     assert client.get(f"/api/v1/storefronts/{w['shop'].slug}/sessions/current", headers={
         "Authorization": f"Bearer {buyer_session.json()['access_token']}"}).status_code == 401
     again = client.post(url, json={}, headers=f.token(client, admin))

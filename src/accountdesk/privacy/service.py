@@ -8,6 +8,7 @@ invoices and numbers the books need; it is refused while an order is open or a l
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from accountdesk.core.models import AuditEvent, OutboxMessage, RateLimitHit, Sin
 from accountdesk.orders.models import Order, OrderStatus
 from accountdesk.resellers.models import Subscription
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks import events as webhooks
+from accountdesk.webhooks.models import WebhookDelivery
 
 FORMAT = "accountdesk-personal-data/1"
 OPEN_ORDERS = (OrderStatus.pending_approval, OrderStatus.in_progress)
@@ -313,6 +316,12 @@ def _scrub_outbox(session: Session, person: Person, terms: list[str]) -> None:
         message.last_error = scrub(message.last_error, terms) if message.last_error else ""
 
 
+def _scrub_webhooks(session: Session, person: Person, terms: list[str]) -> None:
+    """Events already delivered (or waiting) keep their ids, not the texts that name the person."""
+    for delivery in session.scalars(select(WebhookDelivery).where(_mentioning(WebhookDelivery.body, person.email))):
+        delivery.body = json.dumps(scrub(json.loads(delivery.body), terms), separators=(",", ":"), ensure_ascii=False)
+
+
 def _forget_links(session: Session, person: Person) -> None:
     session.execute(delete(SingleUseToken).where(or_(SingleUseToken.contact_id.in_(person.ids),
                                                      _mentioning(SingleUseToken.data, person.email))))
@@ -329,6 +338,7 @@ def erase(session: Session, actor: Actor, person: Person, reason: str = "") -> N
     terms = _terms(person)
     _scrub_history(session, person, terms)
     _scrub_outbox(session, person, terms)
+    _scrub_webhooks(session, person, terms)
     _forget_links(session, person)
     for contact in person.logins:
         _anonymise_login(session, contact)
@@ -340,13 +350,8 @@ def erase(session: Session, actor: Actor, person: Person, reason: str = "") -> N
     for contact in person.logins:
         audit.record(session, actor, "contact.erased", subject_type="contact", subject_id=contact.id,
                      account_id=contact.account_id, note=scrub(reason, terms))
-    announce_erasure(session, person.ids)
-
-
-def announce_erasure(session: Session, contact_ids: list[int]) -> None:
-    """Hook point: called in the erasure's transaction with the erased logins' ids, after every change. Webhooks
-    (when accountdesk has them) announce the erasure from here, carrying ids only."""
-
+    for contact in person.logins:
+        webhooks.erased_event(session, contact)  # ids only, in the erasure's transaction
 
 def erasing_actor(actor: Actor) -> Actor:
     """The person erasing their own data is recorded without their e-mail."""

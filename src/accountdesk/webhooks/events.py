@@ -59,6 +59,12 @@ class OrderData(BaseModel):
     total_amount: str | None = Field(description="Decimal as text; null while the order is not priced")
 
 
+class ErasedData(BaseModel):
+    contact_id: int
+    account_id: int
+    storefront_id: int
+
+
 class ErpPushData(BaseModel):
     account_id: int
     number: str
@@ -77,6 +83,7 @@ EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     "contact.deactivated": (ContactData, "A login was deactivated or its request rejected."),
     "contact.expired": (ContactData, "A login unused for the storefront's inactivity period expired."),
     "contact.reverified": (ContactData, "An expired login confirmed its e-mail and is active again."),
+    "contact.erased": (ErasedData, "A person's data was erased: the login keeps only its ids (forget what you hold)."),
     "login.signed_in": (SignInData, "A login signed in (only to endpoints that ask for it by name)."),
     "order.placed": (OrderData, "An order was placed."),
     "order.accepted": (OrderData, "A pending order was accepted."),
@@ -159,6 +166,13 @@ def contact_event(session: Session, event_type: str, contact: Any, account_numbe
         return found
 
     emit(session, event_type, data, storefront_id=contact.storefront_id, subject=account_subject(contact.account_id))
+
+
+def erased_event(session: Session, contact: Any) -> None:
+    """Ids only: the person's data is gone (and earlier deliveries' bodies are scrubbed by the erasure)."""
+    emit(session, "contact.erased", {"contact_id": contact.id, "account_id": contact.account_id,
+                                     "storefront_id": contact.storefront_id},
+         storefront_id=contact.storefront_id, subject=account_subject(contact.account_id))
 
 
 def order_event(session: Session, event_type: str, order: Any, account: Any) -> None:
