@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError
-from accountdesk.core.web import DbSession, error_response, get_db
+from accountdesk.core.web import DbSession, get_db, refusal
 from accountdesk.erp.deps import Erp
 from accountdesk.signin import erp_check, reverification, switcher
 from accountdesk.signin.schemas import ReverificationIn, SwitchIn
@@ -20,9 +20,9 @@ from accountdesk.signin.session import ApiContact, CurrentStorefront, api_sign_i
 router = APIRouter(prefix="/api/v1")
 
 
-def _refused(exc: AppError) -> JSONResponse:
+def _refused(request: Request, exc: AppError) -> JSONResponse:
     """A refusal answered rather than raised, so that what the checks recorded is committed."""
-    return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+    return refusal(request, exc)
 
 
 @router.get("/storefronts/{slug}/switchable-accounts", tags=["storefront accounts"])
@@ -41,7 +41,7 @@ def switch_account(slug: str, body: SwitchIn, request: Request, session: DbSessi
     try:
         erp_check.verify_sign_in(session, erp, signed_in.storefront, target)
     except AppError as exc:
-        return _refused(exc)
+        return _refused(request, exc)
     token = switcher.switch_api_session(session, signed_in, target, request.app.state.settings)
     return api_sign_in_body(token, session.get(Contact, target.id), request.app.state.settings)
 

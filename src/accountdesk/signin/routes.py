@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError
-from accountdesk.core.web import DbSession, client_address, error_response, get_db
+from accountdesk.core.web import DbSession, client_address, get_db, refusal
 from accountdesk.erp.deps import Erp
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
@@ -43,7 +43,7 @@ def _signed_in(session: Session, request: Request, storefront: Storefront, conta
     try:
         service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
     except AppError as exc:  # answered, not raised: what the checks recorded (a login marked, a link sent) is kept
-        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+        return refusal(request, exc)
     if choice_token:
         contact = service.choose(session, storefront, choice_token, contact.id)
     token, _ = start_contact_session(session, contact, request.app.state.settings)
@@ -131,5 +131,5 @@ def change_password(body: PasswordChange, request: Request, session: DbSession, 
         service.change_password(session, request.app.state.rate_limits, signed_in, body.current_password,
                                 body.new_password, request.app.state.settings.base_url, client_address(request))
     except AppError as exc:  # answered, not raised: a warning to the owner queued by the check is kept
-        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+        return refusal(request, exc)
     return Response(status_code=204)
