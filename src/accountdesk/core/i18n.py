@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import LazyProxy, Translations
 
+from accountdesk.core.cookies import host_cookie
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -134,10 +135,10 @@ def _locale(language: str | None = None) -> Locale:
 
 
 def format_day(value: date | datetime | None, date_format: str | None = None, language: str | None = None) -> str:
-    """A date in the person's chosen format (DD/MM/YYYY …), else the language's short form."""
+    """A date in the person's chosen format (DD/MM/YYYY …), else the language's medium form (`3 Nov 2026`)."""
     if value is None:
         return ""
-    pattern = DATE_PATTERNS.get(date_format or _date_format.get() or "", "short")
+    pattern = DATE_PATTERNS.get(date_format or _date_format.get() or "", "medium")
     day = value.date() if isinstance(value, datetime) else value
     return babel_date(day, pattern, locale=_locale(language))
 
@@ -156,10 +157,18 @@ def format_money(amount: Decimal | float | int | str | None, currency: str = "EU
     return format_currency(Decimal(str(amount)), currency or "EUR", locale=_locale(language))
 
 
-def format_number(value: Decimal | float | int | str | None, language: str | None = None) -> str:
+def format_number(value: Decimal | float | int | str | None, decimals: int | None = None,
+                  language: str | None = None) -> str:
+    """A number as the language writes it; `decimals` fixes the digits after the separator."""
     if value is None or value == "":
         return ""
-    return format_decimal(Decimal(str(value)), locale=_locale(language))
+    pattern = None if decimals is None else "#,##0." + "0" * decimals if decimals else "#,##0"
+    return format_decimal(Decimal(str(value)), pattern, locale=_locale(language))
+
+
+def format_month(value: date | datetime | None, language: str | None = None) -> str:
+    """A month and its year (`November 2026`, `novembre 2026`)."""
+    return "" if value is None else babel_date(value, "LLLL yyyy", locale=_locale(language))
 
 
 def format_phone(value: str | None) -> str:
@@ -182,7 +191,7 @@ def install(env: Any) -> None:
                                   ngettext=lambda singular, plural, n: translations(current_language()).ungettext(
                                       singular, plural, n), newstyle=True)
     env.filters.update({"date": format_day, "datetime": format_moment, "money": format_money,
-                        "number": format_number, "phone": format_phone})
+                        "number": format_number, "phone": format_phone, "month": format_month})
     env.globals["language_names"] = LANGUAGES
 
 
@@ -203,7 +212,8 @@ def page_language(request: Any, context: dict[str, Any]) -> tuple[str, str | Non
         return supported(getattr(staff.user, "language", None)) or DEFAULT_LANGUAGE, None
     reader = _reader(context)
     date_format = getattr(reader, "date_format", None)
-    chosen = supported(request.cookies.get(LANGUAGE_COOKIE)) if context.get("storefront") is not None else None
+    cookie = host_cookie(LANGUAGE_COOKIE, request.app.state.settings.cookie_secure)
+    chosen = supported(request.cookies.get(cookie)) if context.get("storefront") is not None else None
     known = supported(getattr(reader, "language", None))
     accepted = negotiate(request.headers.get("accept-language"))
     default = supported(getattr(context.get("storefront"), "default_language", None))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.forms import CSRF_FIELD, redirect, render, verify_csrf
-from accountdesk.core.i18n import _l, later, translate
+from accountdesk.core.i18n import LANGUAGE_COOKIE, _l, later, supported, translate
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
 
 T = TypeVar("T")
@@ -272,10 +272,20 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     return response
 
 
-def flash_redirect(request: Request, url: str, message: str) -> Response:
+def choose_language(request: Request, language: str, back: str) -> Response:
+    """The language switcher: remember the visitor's choice in a cookie (a year) and go back to the page."""
+    response, secure = redirect(back), request.app.state.settings.cookie_secure
+    if supported(language):
+        response.set_cookie(host_cookie(LANGUAGE_COOKIE, secure), supported(language) or "", max_age=365 * 86400,
+                            path="/", httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+def flash_redirect(request: Request, url: str, message: Any) -> Response:
     """Redirect after a POST (303) with a short message for the next page. A cookie rather than the query string,
-    so that nobody can put words on our pages with a link; the page escapes it anyway."""
+    so that nobody can put words on our pages with a link; the page escapes it anyway. The English text travels;
+    the next page shows it in its reader's language when the catalogue has it (write constant messages as `_l()`)."""
     response, secure = redirect(url), request.app.state.settings.cookie_secure
-    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(message[:300]), max_age=60, path="/",
+    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(str(message)[:300]), max_age=60, path="/",
                         httponly=True, samesite="lax", secure=secure)
     return response

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
+from accountdesk.core.i18n import _l
 from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db, templates
@@ -81,7 +82,7 @@ def reverify(request: Request, session: DbSession, storefront: CurrentStorefront
     except AppError as exc:
         return _reverify_page(request, session, storefront, token, exc)
     return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
-                          "Thank you: your login is confirmed. Sign in with your usual password.")
+                          _l("Thank you: your login is confirmed. Sign in with your usual password."))
 
 
 router = APIRouter(include_in_schema=False)

@@ -89,7 +89,7 @@ def authenticate(db: Database, limits: RateLimits, email: str, password: str, cl
 
 def warn_of_attack(session: Session, user: StaffUser) -> None:
     """Tell a staff user that someone keeps trying to sign in with their e-mail."""
-    mail.send(session, "sign_in_attack", user.email, context={
+    mail.send(session, "sign_in_attack", user.email, language=user.language, context={
         "name": user.label, "site_name": CONSOLE_NAME, "attempts": EMAIL_DELAYS.free, "reset_link": ""})
     audit.record(session, Actor.system(), "staff.sign_in_attack_warned", subject_type="staff_user",
                  subject_id=user.id, account_id=None, note=user.email)
