@@ -53,7 +53,9 @@ lock:
 # language's catalogue (new strings arrive empty, to be translated), compile them to .mo files with statistics (the
 # app itself compiles the .po files in memory when it starts, so the .mo files are only for other tools; git-ignored).
 LOCALE := src/accountdesk/locale
-I18N_KEYWORDS := -k _l -k lazy_gettext
+# besides _() and gettext(): lazy strings, and the literal messages of the errors API answers and pages show
+I18N_KEYWORDS := -k _l -k lazy_gettext -k AppError -k BadRequest -k NotAuthenticated -k Forbidden -k NotFound \
+  -k Conflict -k ValidationFailed -k TooManyRequests:2 -k field_error:2
 i18n-extract: $(BIN)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg $(I18N_KEYWORDS) --no-wrap --no-location --sort-output --omit-header \
 	  --project accountdesk -o $(LOCALE)/messages.pot src

@@ -16,6 +16,7 @@ from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l, joined
 from accountdesk.core.security import hash_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
@@ -57,7 +58,7 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     stmt = stmt.where(Storefront.id == wanted) if wanted else stmt.order_by(Storefront.id).limit(1)
     storefront = session.scalar(stmt)
     if storefront is None:
-        raise field_error("storefront_id", "No such storefront." if wanted else "Choose a storefront.")
+        raise field_error("storefront_id", _l("No such storefront.") if wanted else _l("Choose a storefront."))
     return storefront
 
 
@@ -152,7 +153,8 @@ def check_password(session: Session, contact: Contact, password: str) -> None:
     problems = storefront.password_policy.problems(
         password, personal=(contact.first_name, contact.last_name, contact.email.split("@")[0]))
     if problems:
-        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+        message = joined(problems)
+        raise ValidationFailed(message, code="weak_password", fields={"password": message})
 
 
 def set_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str, *,

@@ -228,3 +228,8 @@ def request_language(request: Any) -> str:
 def later(message: Any) -> LazyProxy:
     """A message (lazy or a plain catalogue msgid) translated when it is shown."""
     return LazyProxy(translate, message, enable_cache=False)
+
+
+def joined(messages: list[Any], separator: str = " ") -> LazyProxy:
+    """Several messages as one, each translated when shown (e.g. every problem of a refused password)."""
+    return LazyProxy(lambda: separator.join(translate(message) for message in messages), enable_cache=False)

@@ -38,6 +38,7 @@ from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, tokens
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import joined
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password
 from accountdesk.erp.errors import ErpUnreachableError
@@ -208,7 +209,7 @@ def prepare_login(db: Database, gateway: ErpGateway, storefront: Storefront, tok
               if not value}
     problems = storefront.password_policy.problems(password, personal=(first, last, found.email.split("@")[0]))
     if problems:
-        errors["password"] = " ".join(problems)
+        errors["password"] = joined(problems)
     if errors:
         raise ValidationFailed(fields=errors)
     return NewLogin(found, match, first, last, hash_password(password))

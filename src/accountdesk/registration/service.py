@@ -30,6 +30,7 @@ from accountdesk.core import audit, timing, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from accountdesk.core.i18n import joined
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import Settings
@@ -163,7 +164,7 @@ def _person(storefront: Storefront, person: PersonIn, country: str | None, error
     problems = storefront.password_policy.problems(
         person.password, personal=(person.first_name, person.last_name, person.email.split("@")[0]))
     if problems:
-        errors["password"] = " ".join(problems)
+        errors["password"] = joined(problems)
     return values
 
 

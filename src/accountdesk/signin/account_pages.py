@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
-from accountdesk.core.i18n import _l
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, get_db, templates
@@ -38,7 +38,7 @@ templates.env.globals["switch_options"] = _switch_options
 
 def storefront_page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None,
                     *, error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
-    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+    response = page(request, template, {"storefront": storefront, "error": later(error.message) if error else None,
                                         **(context or {})}, status_code=error.status_code if error else 200)
     response.headers.update({**(error.headers if error else {}), **(headers or {})})
     return response

@@ -13,7 +13,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect
-from accountdesk.core.i18n import _l
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import LinkToken, PageRoute, choose_language, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address, get_db
@@ -46,7 +46,7 @@ Text = Annotated[str, Form()]
 def _page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None, *,
           error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
     """Render a storefront page; with an error, its message and its status (422, 401, 403, 429 + Retry-After)."""
-    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+    response = page(request, template, {"storefront": storefront, "error": later(error.message) if error else None,
                                         "fields": error.fields if error else {}, **(context or {})},
                     status_code=error.status_code if error else 200)
     response.headers.update({**(error.headers if error else {}), **(headers or {})})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect
+from accountdesk.core.i18n import later
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
@@ -118,7 +119,7 @@ def sign_in_with_code(request: Request, session: DbSession, form: Fields) -> Res
         response.headers.update(exc.headers)
         return response
     except NotAuthenticated as exc:
-        return page(request, "staff/sign_in_code.html", {"error": exc.message}, 400)
+        return page(request, "staff/sign_in_code.html", {"error": later(exc.message)}, 400)
     step = tokens.consume(session, SIGN_IN_STEP, request.cookies.get(STEP_COOKIE, ""))
     if step is None:
         return _start_again(request)

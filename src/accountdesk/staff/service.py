@@ -13,6 +13,7 @@ from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import ValidationFailed
+from accountdesk.core.i18n import joined
 from accountdesk.core.models import AuthSession
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
@@ -66,7 +67,8 @@ def check_password(password: str, email: str, name: str = "") -> None:
     """The staff password policy (12+ characters, not a common one, not the user's name or e-mail)."""
     problems = PasswordPolicy().problems(password, personal=(email.split("@")[0], *name.split()))
     if problems:
-        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+        message = joined(problems)
+        raise ValidationFailed(message, code="weak_password", fields={"password": message})
 
 
 def authenticate(db: Database, limits: RateLimits, email: str, password: str, client: str) -> StaffUser | None:
