@@ -11,6 +11,7 @@ from fastapi import Request
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotFound
+from accountdesk.core.i18n import _l
 from accountdesk.core.pages import sign_in_required
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.orders import service as orders
@@ -20,8 +21,8 @@ from accountdesk.signin.session import SignInRequired, StorefrontSignIn, current
 from accountdesk.storefronts.models import Storefront
 
 ORDERS_SHOWN = 20
-NOT_LINKED = "Statements and credit details appear here once your account is linked to our records."
-ADMINS_ONLY = "Statements and credit details are shown to your account administrators."
+NOT_LINKED = _l("Statements and credit details appear here once your account is linked to our records.")
+ADMINS_ONLY = _l("Statements and credit details are shown to your account administrators.")
 
 
 @dataclass(frozen=True)

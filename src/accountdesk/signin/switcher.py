@@ -13,12 +13,13 @@ from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, sessions
 from accountdesk.core.db import Database
 from accountdesk.core.errors import Forbidden, NotAuthenticated
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession
 from accountdesk.core.settings import Settings
 from accountdesk.signin.session import StorefrontSignIn, current_sign_in, get_storefront, start_contact_session
 from accountdesk.storefronts.models import Storefront
 
-NOT_SWITCHABLE = "You cannot switch to this account."
+NOT_SWITCHABLE = _l("You cannot switch to this account.")
 
 
 def switchable(session: Session, contact: Contact) -> list[Contact]:

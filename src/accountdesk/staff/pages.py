@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect
-from accountdesk.core.i18n import later
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, client_address, get_db
 from accountdesk.staff import second_factor, service
@@ -25,7 +25,7 @@ CODE_STEP = "/console/sign-in/code"
 STEP_COOKIE = "accountdesk_console_step"
 SIGN_IN_STEP = "staff_sign_in_step"  # single-use token between the password and the code
 STEP_LIFETIME = timedelta(minutes=5)
-TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes, then sign in again."
+TOO_MANY_CODES = _l("Too many wrong codes. Wait a few minutes, then sign in again.")
 
 
 def home_for(user: StaffUser) -> str:

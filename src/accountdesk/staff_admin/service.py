@@ -26,7 +26,7 @@ from accountdesk.staff.models import StaffRole, StaffUser
 from accountdesk.staff.service import PASSWORD_REALM, StaffPrincipal, actor_of, check_password, log, warn_of_attack
 
 INVITATION = "staff_invitation"
-INVITATION_INVALID = "This invitation link has expired or was already used. Ask an administrator for a new one."
+INVITATION_INVALID = _l("This invitation link has expired or was already used. Ask an administrator for a new one.")
 SIGNED_OUT = "signed out everywhere"
 
 
