@@ -68,8 +68,9 @@ def test_french_buyer_resets_the_password_and_reads_the_account_page_in_french(d
         page.get_by_role("link", name="Mon compte").click()
 
         expect(page.get_by_role("heading", name="Crédit")).to_be_visible()
-        # Babel's French: a narrow no-break space between thousands, a no-break space before the currency
-        expect(page.get_by_test_id("credit-limit")).to_have_text("5\u202f000,00\xa0£GB")  # CLDR: French writes the pound £GB
+        # Babel's French: a narrow no-break space between thousands, a no-break space before the currency, and the
+        # pound written £GB (CLDR)
+        expect(page.get_by_test_id("credit-limit")).to_have_text("5\u202f000,00\xa0£GB")
         invoice = page.get_by_test_id("invoices").get_by_role("row").filter(has_text="1001")
         issued = (date.today() - timedelta(days=75)).strftime("%d/%m/%Y")
         expect(invoice).to_contain_text(issued)

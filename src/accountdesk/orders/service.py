@@ -27,10 +27,10 @@ CENT = Decimal("0.01")
 NUMBER_PREFIX = "SO-"
 FORCED_MESSAGE = "The payment method set by your distributor requires order approval for all customers."
 PRICE_NOT_ALLOWED = _l("Leave the price out: prices come from your distributor, not from the storefront user.")
-EXPORT_COLUMNS = (exports.Column("Order #", width=14), exports.Column("Placed by", width=12),
-                  exports.Column("Status", width=26), exports.Column("Order date", "datetime", width=18),
-                  exports.Column("Total cost", "money", width=14), exports.Column("Total amount", "money", width=14),
-                  exports.Column("Currency", width=10))
+EXPORT_COLUMNS = (exports.Column(_l("Order #"), width=14), exports.Column(_l("Placed by"), width=12),
+                  exports.Column(_l("Status"), width=26), exports.Column(_l("Order date"), "datetime", width=18),
+                  exports.Column(_l("Total cost"), "money", width=14),
+                  exports.Column(_l("Total amount"), "money", width=14), exports.Column(_l("Currency"), width=10))
 
 
 # --- approval and markup ---------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def export_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: R
     """The orders table's Excel button: Orders.xlsx with the current search."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = resellers.get_customer(session, reseller, customer_id)
-    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q))
+    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q),
+                                   language=staff.user.language)
 
 
 @router.post("/orders/{order_id}/{action}")

@@ -100,7 +100,7 @@ def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Sear
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     sort = sort if sort in service.GRID_SORTS else "name"
     return exports.export_response("Customers", fmt, service.EXPORT_COLUMNS,
-                                   service.export_rows(session, reseller, q, sort))
+                                   service.export_rows(session, reseller, q, sort), language=staff.user.language)
 
 
 @router.get("/{reseller_id}/customers/new")
