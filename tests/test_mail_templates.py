@@ -9,6 +9,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, meta
 from markupsafe import escape
 
+from accountdesk.core import i18n
 from accountdesk.mail.service import LANGUAGES, TEMPLATES, render
 
 COMMON = ("name", "storefront_name", "account_name")
@@ -85,7 +86,8 @@ def test_one_template_per_mail_for_every_language() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXTRA))
 def test_template_uses_only_its_variables_and_all_blocks(name: str) -> None:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), extensions=["jinja2.ext.i18n"])
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)))
+    i18n.install(env)
     source = env.loader.get_source(env, f"{name}.j2")[0]  # type: ignore[union-attr]
     used = meta.find_undeclared_variables(env.parse(source)) - {"_", "gettext", "ngettext"}
     assert used <= set(COMMON) | set(EXTRA[name])

@@ -165,8 +165,8 @@ def set_password(session: Session, actor: Actor, contact: Contact, password: str
     if contact.status == ContactStatus.invited:
         contact.status = ContactStatus.active
     sessions.end_sessions(session, contact_id=contact.id, keep_id=keep_session_id)
-    mail.send(session, "password_changed", contact.email, language=contact.language,
-              context=mail_context(session, contact, changed_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+    mail.send(session, "password_changed", contact.email, language=contact.language, date_format=contact.date_format,
+              context=mail_context(session, contact, changed_at=utcnow().isoformat(),
                                    reset_link=storefront_link(session, contact, "/password/forgot", base_url)))
     _log(session, actor, "contact.password_changed", contact, {"password": ["•••", "•••"]})
 

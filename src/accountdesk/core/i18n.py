@@ -143,11 +143,19 @@ def format_day(value: date | datetime | None, date_format: str | None = None, la
     return babel_date(day, pattern, locale=_locale(language))
 
 
-def format_moment(value: datetime | None, date_format: str | None = None, language: str | None = None) -> str:
-    """A date and time (UTC) in the person's date format followed by the time of day."""
+def format_moment(value: datetime | str | None, date_format: str | None = None, language: str | None = None, *,
+                  utc: bool = False) -> str:
+    """A date and time in the person's date format followed by the time of day (and "UTC" with `utc`). An ISO
+    text (an e-mail's context is JSON) is read first; any other text is shown as it is."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if value is None:
         return ""
-    return f"{format_day(value, date_format, language)} {babel_datetime(value, 'HH:mm', locale=_locale(language))}"
+    text = f"{format_day(value, date_format, language)} {babel_datetime(value, 'HH:mm', locale=_locale(language))}"
+    return f"{text} UTC" if utc else text
 
 
 def format_money(amount: Decimal | float | int | str | None, currency: str = "EUR", language: str | None = None) -> str:

@@ -22,13 +22,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def send(session: Session, template: str, to: list[str] | str, *, language: str = "en", context: dict[str, Any],
-         cc: list[str] | None = None, bcc: list[str] | None = None) -> OutboxMessage:
-    """Queue one message; it goes out only if the surrounding transaction commits."""
+         cc: list[str] | None = None, bcc: list[str] | None = None, date_format: str | None = None) -> OutboxMessage:
+    """Queue one message; it goes out only if the surrounding transaction commits. `language` and `date_format`
+    are the recipient's: the message is written in them when it is sent."""
     recipients = [to] if isinstance(to, str) else list(to)
     if not (TEMPLATES / f"{template}.j2").exists():
         raise ValueError(f"no mail template {template!r}")
     return enqueue(session, "email", {"template": template, "language": language if language in LANGUAGES else "en",
-                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context})
+                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context,
+                                      "date_format": date_format})
 
 
 @lru_cache
