@@ -63,6 +63,7 @@ i18n-extract: $(BIN)/.installed
 i18n-update: $(BIN)/.installed
 	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-wrap --no-fuzzy-matching \
 	  --ignore-obsolete
+	perl -ni -e 'print unless /^"POT-Creation-Date: /' $(LOCALE)/*/LC_MESSAGES/messages.po  # a date: merge conflicts
 
 i18n-compile: $(BIN)/.installed
 	$(BIN)/pybabel compile --statistics -d $(LOCALE)
