@@ -3,6 +3,8 @@ translation tags, Babel formats, and the language a page or an API answer speaks
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shlex
 from datetime import date
@@ -13,13 +15,15 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_keywords, parse_mapping_cfg
 from babel.messages.pofile import read_po
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from accountdesk.core import i18n
 from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.models import AuditEvent
+from accountdesk.staff.models import StaffUser
 from tests import factories as f
 from tests.page_world import storefront_sign_in
+from tests.reseller_world import customer, world
 from tests.test_console_pages import post, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,3 +253,17 @@ def test_console_speaks_the_staff_users_language_chosen_on_my_account(db, client
                                                          AuditEvent.subject_id == staff.id)
                                 .order_by(AuditEvent.id.desc())).first()
         assert event.changes == {"language": ["en", "de"]}
+
+
+def test_console_exports_title_their_columns_in_the_staff_users_language(db, client):
+    w = world(db)
+    customer(db, w, name="Radhaus Müller")
+    admin = f.staff(db, "admin")
+    with db.transaction() as session:
+        session.execute(update(StaffUser).where(StaffUser.id == admin.id).values(language="de"))
+    sign_in(client, admin)
+    response = client.get(f"/console/resellers/{w.reseller.id}/customers/export", params={"format": "csv"})
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == ["Nummer", "Name", "Telefon", "Ort", "E-Mail", "Monatlicher Umsatz", "Shop-Zugang"]
+    assert rows[1][1] == "Radhaus Müller" and rows[1][6] == "Nein"
