@@ -66,7 +66,7 @@ class PageWorld:
     def ids(self) -> dict[str, object]:
         return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
-                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id}
+                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "language": "en"}
 
 
 def page_world(db: Database) -> PageWorld:
