@@ -13,7 +13,7 @@ OIDC_CLIENT := var/node/node_modules/openid-client/package.json
 NODE_TOOLS := axe-core@4 openid-client@6
 export ACCOUNTDESK_DATABASE_URL ?= sqlite:///var/accountdesk.db
 
-.PHONY: demo test lint bench install lock clean
+.PHONY: demo test lint bench install lock clean i18n-extract i18n-update i18n-compile
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,25 @@ lock:
 	  $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	rm -rf $(LOCK_VENV)
+
+# Languages (README "Languages"): extract every wrapped string into the template catalogue, merge it into each
+# language's catalogue (new strings arrive empty, to be translated), compile them to .mo files with statistics (the
+# app itself compiles the .po files in memory when it starts, so the .mo files are only for other tools; git-ignored).
+LOCALE := src/accountdesk/locale
+# besides _() and gettext(): lazy strings, and the literal messages of the errors API answers and pages show
+I18N_KEYWORDS := -k _l -k lazy_gettext -k AppError -k BadRequest -k NotAuthenticated -k Forbidden -k NotFound \
+  -k Conflict -k ValidationFailed -k TooManyRequests:2 -k field_error:2
+i18n-extract: $(BIN)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg $(I18N_KEYWORDS) --no-wrap --no-location --sort-output --omit-header \
+	  --project accountdesk -o $(LOCALE)/messages.pot src
+
+i18n-update: $(BIN)/.installed
+	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-wrap --no-fuzzy-matching \
+	  --ignore-obsolete
+	perl -ni -e 'print unless /^"POT-Creation-Date: /' $(LOCALE)/*/LC_MESSAGES/messages.po  # a date: merge conflicts
+
+i18n-compile: $(BIN)/.installed
+	$(BIN)/pybabel compile --statistics -d $(LOCALE)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) var

@@ -72,7 +72,7 @@ class PageWorld:
                 "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "domain_id": 0,
                 "decision": "approve", "import_id": self.import_id,
                 "client_id": "no-such-client", "subject": "no-such-buyer",
-                "endpoint_id": self.webhook[0], "delivery_id": self.webhook[1]}
+                "endpoint_id": self.webhook[0], "delivery_id": self.webhook[1], "language": "en"}
 
 
 def page_world(db: Database) -> PageWorld:

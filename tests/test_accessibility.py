@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parent.parent / "var/node/node_modules/axe-core/axe.min.js"
 AXE_URL = "/__axe__/axe.min.js"  # answered by Playwright from AXE: same origin, so the pages' CSP stays on
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-LANGUAGES = ["en"]  # the pages' languages (the browser's Accept-Language); add one when the pages are translated
+LANGUAGES = ["en"]  # the pages' languages (the browser's Accept-Language); add one when the states below speak it
 
 
 @pytest.fixture
@@ -257,14 +257,14 @@ def test_every_page_has_no_wcag_a_or_aa_violation(db, app, browser, live_server,
     context = audit_context(browser, live_server, language, axe_source)
     try:
         audit = Audit(context)
-        audit.visit_routes(paths, w.ids())
+        audit.visit_routes(paths, {**w.ids(), "language": language})
         for label, act in page_states(db, w):
             act(audit.page)
             audit.check(label)
         signed_out = len(audit.results)
         sign_in_both(audit.page, w)
         audit.who = "signed in"
-        audit.visit_routes(paths, w.ids())
+        audit.visit_routes(paths, {**w.ids(), "language": language})
         for label, act in signed_in_states(w):
             act(audit.page)
             audit.check(label)

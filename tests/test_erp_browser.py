@@ -66,7 +66,7 @@ def test_account_switcher(db, page: Page, live_server):
     expect(page.locator("#signed-in-as")).to_contain_text("Harbour Tools Ltd")
     page.get_by_role("link", name="My account").click()
     expect(page.get_by_test_id("account-name")).to_contain_text("Harbour Tools Ltd")
-    expect(page.get_by_test_id("credit-limit")).to_have_text("5,000.00 GBP")
+    expect(page.get_by_test_id("credit-limit")).to_have_text("£5,000.00")
     expect(page.get_by_test_id("invoices")).to_contain_text("1003")
     page.locator("summary", has_text="closing balance").last.click()
 
@@ -75,8 +75,8 @@ def test_account_switcher(db, page: Page, live_server):
     switcher.get_by_role("button", name="Switch").click()
     expect(page.get_by_role("status")).to_have_text("You are now working for Harbour Tools North.")
     expect(page.get_by_test_id("account-name")).to_contain_text("Harbour Tools North C20001")
-    expect(page.get_by_test_id("credit-limit")).to_have_text("2,500.00 GBP")
-    expect(page.get_by_test_id("balance")).to_have_text("640.00 GBP")
+    expect(page.get_by_test_id("credit-limit")).to_have_text("£2,500.00")
+    expect(page.get_by_test_id("balance")).to_have_text("£640.00")
     page.get_by_role("link", name="Harbour Trade Counter").click()
     expect(page.locator("#signed-in-as")).to_contain_text("Harbour Tools North")
 

@@ -136,7 +136,7 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
             user = make(session, email, password, role, name, reseller_id)
             console.print(f"created {user.role} {user.email}")
     except AppError as exc:
-        details = " ".join(text for text in exc.fields.values() if text != exc.message)
+        details = " ".join(str(text) for text in exc.fields.values() if str(text) != str(exc.message))
         console.print(f"[red]{exc.message}[/] {details}".rstrip())
         raise typer.Exit(1) from exc
     except Exception as exc:  # IntegrityError: e-mail taken

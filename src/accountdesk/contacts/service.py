@@ -16,6 +16,7 @@ from accountdesk.core import audit, sessions, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.security import hash_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
@@ -63,7 +64,7 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     stmt = stmt.where(Storefront.id == wanted) if wanted else stmt.order_by(Storefront.id).limit(1)
     storefront = session.scalar(stmt)
     if storefront is None:
-        raise field_error("storefront_id", "No such storefront." if wanted else "Choose a storefront.")
+        raise field_error("storefront_id", _l("No such storefront.") if wanted else _l("Choose a storefront."))
     return storefront
 
 
@@ -167,7 +168,8 @@ def check_password(session: Session, contact: Contact, password: str) -> None:
                              "email": contact.email, "password": password}, problems,
                             policy=storefront.password_policy)
     if "password" in problems:
-        raise ValidationFailed(problems["password"], code="weak_password", fields={"password": problems["password"]})
+        message = problems["password"]
+        raise ValidationFailed(message, code="weak_password", fields={"password": message})
 
 
 def set_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str, *,
@@ -178,8 +180,8 @@ def set_password(session: Session, actor: Actor, contact: Contact, password: str
     if contact.status == ContactStatus.invited:
         contact.status = ContactStatus.active
     sessions.end_sessions(session, contact_id=contact.id, keep_id=keep_session_id)
-    mail.send(session, "password_changed", contact.email, language=contact.language,
-              context=mail_context(session, contact, changed_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+    mail.send(session, "password_changed", contact.email, language=contact.language, date_format=contact.date_format,
+              context=mail_context(session, contact, changed_at=utcnow().isoformat(),
                                    reset_link=storefront_link(session, contact, "/password/forgot", base_url)))
     _log(session, actor, "contact.password_changed", contact, {"password": ["•••", "•••"]})
 

@@ -21,6 +21,8 @@ from sqlalchemy import Executable
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
+from accountdesk.core.i18n import gettext, speaking, translate
+
 Format = Literal["xlsx", "csv"]
 Kind = Literal["text", "integer", "money", "datetime", "bool"]
 BATCH = 2000
@@ -33,7 +35,7 @@ _NUMBER_LIKE = re.compile(r"[+-][0-9 .()-]*")  # a phone number such as +1217555
 
 @dataclass(frozen=True)
 class Column:
-    title: str
+    title: Any  # a lazy string (`_l`), shown in the export's language
     kind: Kind = "text"
     width: int = 18
 
@@ -53,7 +55,7 @@ def _xlsx_writers(workbook: Any, sheet: Any, columns: Sequence[Column]) -> list[
         "integer": lambda r, c, v: sheet.write_number(r, c, v),
         "money": lambda r, c, v: sheet.write_number(r, c, v, money),
         "datetime": lambda r, c, v: sheet.write_datetime(r, c, v, when),
-        "bool": lambda r, c, v: sheet.write_string(r, c, "Yes" if v else "No"),
+        "bool": lambda r, c, v: sheet.write_string(r, c, _yes_no(v)),
     }
     return [by_kind[column.kind] for column in columns]
 
@@ -66,7 +68,7 @@ def write_xlsx(path: Path, sheet_name: str, columns: Sequence[Column], rows: Ite
     bold = workbook.add_format({"bold": True})
     for c, column in enumerate(columns):
         sheet.set_column(c, c, column.width)
-        sheet.write_string(0, c, column.title, bold)
+        sheet.write_string(0, c, translate(column.title), bold)
     writers = _xlsx_writers(workbook, sheet, columns)
     count = 0
     for count, row in enumerate(rows, start=1):
@@ -78,11 +80,15 @@ def write_xlsx(path: Path, sheet_name: str, columns: Sequence[Column], rows: Ite
     return count
 
 
+def _yes_no(value: Any) -> str:
+    return gettext("Yes") if value else gettext("No")
+
+
 def _csv_cell(kind: str, value: Any) -> str:
     if value is None:
         return ""
     if kind == "bool":
-        return "Yes" if value else "No"
+        return _yes_no(value)
     if kind == "datetime" and isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if kind == "money" and isinstance(value, Decimal):
@@ -99,22 +105,25 @@ def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence[Any
     count = 0
     with path.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
-        writer.writerow([column.title for column in columns])
+        writer.writerow([translate(column.title) for column in columns])
         for row in rows:
             writer.writerow([_csv_cell(kind, value) for kind, value in zip(kinds, row, strict=True)])
             count += 1
     return count
 
 
-def export_response(name: str, fmt: Format, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> FileResponse:
-    """Write `rows` to a temporary `name`.xlsx or `name`.csv and stream it as a download; the file goes afterwards."""
+def export_response(name: str, fmt: Format, columns: Sequence[Column], rows: Iterable[Sequence[Any]],
+                    language: str = "en") -> FileResponse:
+    """Write `rows` to a temporary `name`.xlsx or `name`.csv and stream it as a download; the file goes afterwards.
+    Column titles and yes/no cells are in `language` (the staff user's); numbers, dates and codes stay as data."""
     folder = Path(tempfile.mkdtemp(prefix="accountdesk-export-"))
     path = folder / f"{name}.{fmt}"
     try:
-        if fmt == "xlsx":
-            write_xlsx(path, name, columns, rows)
-        else:
-            write_csv(path, columns, rows)
+        with speaking(language):
+            if fmt == "xlsx":
+                write_xlsx(path, name, columns, rows)
+            else:
+                write_csv(path, columns, rows)
     except BaseException:
         _remove(folder)
         raise

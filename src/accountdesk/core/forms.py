@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accountdesk.core.cookies import host_cookie
 from accountdesk.core.errors import Forbidden
+from accountdesk.core.i18n import _l, page_language, speaking
 from accountdesk.core.web import templates
 
 CSRF_COOKIE = "accountdesk_csrf"
@@ -58,15 +59,25 @@ async def verify_csrf(request: Request) -> None:
     form = await request.form()
     sent = str(form.get(CSRF_FIELD, ""))
     if not hmac.compare_digest(sent, csrf_token(request)):
-        raise Forbidden("The form expired or came from another site. Reload the page and try again.",
+        raise Forbidden(_l("The form expired or came from another site. Reload the page and try again."),
                         code="csrf_failed")
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None,
            status_code: int = 200) -> HTMLResponse:
-    """Render a page with the CSRF token and the request at hand."""
-    return templates.TemplateResponse(request, template, {"csrf_token": csrf_token(request), **(context or {})},
-                                      status_code=status_code)
+    """Render a page with the CSRF token and the request at hand, in the language of the person who reads it (see
+    core.i18n.page_language) and with their date format."""
+    context = {"csrf_token": csrf_token(request), **(context or {})}
+    language, date_format = page_language(request, context)
+    context.update(language=language, date_format=date_format, here=_here(request))
+    with speaking(language, date_format):
+        response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers["Content-Language"] = language
+    return response
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def redirect(url: str, status_code: int = 303) -> RedirectResponse:

@@ -42,8 +42,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from accountdesk.core import i18n
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
 from accountdesk.core.security import token_digest
 from accountdesk.core.web import DbSession, ErrorBody, conflict_from_integrity_error, error_response, templates
@@ -97,7 +99,8 @@ def parse_key(raw: str) -> str:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     if not key or len(key) > MAX_KEY or any(not " " <= c <= "~" for c in key):
-        raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters (a UUID is a good choice).",
+        raise BadRequest(_l("%(header)s must be 1 to %(count)s printable ASCII characters (a UUID is a good choice).",
+                            header=HEADER, count=MAX_KEY),
                          code="invalid_idempotency_key")
     return key
 
@@ -427,7 +430,8 @@ async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[A
         response = await handler(request)
     except (AppError, IntegrityError) as exc:
         error = conflict_from_integrity_error(exc) if isinstance(exc, IntegrityError) else exc
-        response = error_response(error.status_code, error.code, error.message, error.fields, error.headers)
+        response = error_response(error.status_code, error.code, error.message, error.fields, error.headers,
+                                  language=i18n.request_language(request))
         if not storable(response):
             await _release(request, held)
             raise

@@ -22,6 +22,7 @@ from accountdesk.core import idempotency
 from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.forms import CSRF_FIELD, redirect, render, verify_csrf
+from accountdesk.core.i18n import LANGUAGE_COOKIE, _l, later, supported, translate
 from accountdesk.core.security import token_digest
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
 
@@ -174,14 +175,15 @@ class PageRoute(APIRoute):
 
 def error_page(request: Request, exc: Exception, template: str) -> Response:
     if isinstance(exc, RequestValidationError):
-        exc = BadRequest("This address has a value the page cannot use.")
+        exc = BadRequest(_l("This address has a value the page cannot use."))
     elif isinstance(exc, IntegrityError):
         exc = conflict_from_integrity_error(exc)
     assert isinstance(exc, AppError)
-    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not accepted",
-              429: "Too many attempts", 401: "Sign in first"}
-    context = {**getattr(request.state, "page_context", {}), "title": titles.get(exc.status_code, "Something is wrong"),
-               "message": exc.message, "code": exc.code}
+    titles = {400: _l("Bad request"), 403: _l("Not allowed"), 404: _l("Not found"), 409: _l("Conflict"),
+              422: _l("Not accepted"), 429: _l("Too many attempts"), 401: _l("Sign in first")}
+    context = {**getattr(request.state, "page_context", {}),
+               "title": titles.get(exc.status_code, _l("Something is wrong")), "message": later(exc.message),
+               "code": exc.code}
     response = render(request, template, context, status_code=exc.status_code)
     response.headers.update(exc.headers)
     return response
@@ -211,20 +213,20 @@ def without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value.strip()}
 
 
-def _friendly(error: Mapping[str, Any]) -> str:
+def _friendly(error: Mapping[str, Any]) -> Any:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
-        return "This field is required."
+        return _l("This field is required.")
     if kind == "string_too_short":
-        return f"Use at least {ctx.get('min_length')} characters."
+        return _l("Use at least %(count)s characters.", count=ctx.get("min_length"))
     if kind == "string_too_long":
-        return f"Use at most {ctx.get('max_length')} characters."
+        return _l("Use at most %(count)s characters.", count=ctx.get("max_length"))
     if kind in ("literal_error", "enum"):
-        return "Choose one of the options."
+        return _l("Choose one of the options.")
     if kind in ("int_parsing", "int_type", "float_parsing", "decimal_parsing"):
-        return "Enter a number."
+        return _l("Enter a number.")
     if kind == "extra_forbidden":
-        return "This field cannot be changed here."
+        return _l("This field cannot be changed here.")
     return str(error.get("msg", "Check this value.")).removeprefix("Value error, ")
 
 
@@ -277,13 +279,13 @@ class Form:
 
     def error(self, name: str) -> str:
         self._shown.add(name)
-        return self.errors.get(name, "")
+        return translate(self.errors.get(name, ""))
 
     def id(self, name: str) -> str:
         return f"{self.prefix}-{name.replace('.', '-').replace('_', '-')}"
 
     def unshown(self) -> list[str]:
-        return [message for name, message in self.errors.items() if name not in self._shown]
+        return [translate(message) for name, message in self.errors.items() if name not in self._shown]
 
 
 def page(request: Request, template: str, context: dict[str, Any] | None = None,
@@ -291,17 +293,28 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     """Render a page with the flash message left by the previous redirect (shown once)."""
     secure = request.app.state.settings.cookie_secure
     flash = unquote(request.cookies.get(host_cookie(FLASH_COOKIE, secure), ""))[:300]
-    response = render(request, template, {"flash": flash, **(context or {})}, status_code=status_code)
+    response = render(request, template, {"flash": later(flash) if flash else "", **(context or {})},
+                      status_code=status_code)
     if flash:
         response.delete_cookie(host_cookie(FLASH_COOKIE, secure), path="/", httponly=True, samesite="lax",
                                secure=secure)
     return response
 
 
-def flash_redirect(request: Request, url: str, message: str) -> Response:
+def choose_language(request: Request, language: str, back: str) -> Response:
+    """The language switcher: remember the visitor's choice in a cookie (a year) and go back to the page."""
+    response, secure = redirect(back), request.app.state.settings.cookie_secure
+    if supported(language):
+        response.set_cookie(host_cookie(LANGUAGE_COOKIE, secure), supported(language) or "", max_age=365 * 86400,
+                            path="/", httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+def flash_redirect(request: Request, url: str, message: Any) -> Response:
     """Redirect after a POST (303) with a short message for the next page. A cookie rather than the query string,
-    so that nobody can put words on our pages with a link; the page escapes it anyway."""
+    so that nobody can put words on our pages with a link; the page escapes it anyway. The English text travels;
+    the next page shows it in its reader's language when the catalogue has it (write constant messages as `_l()`)."""
     response, secure = redirect(url), request.app.state.settings.cookie_secure
-    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(message[:300]), max_age=60, path="/",
+    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(str(message)[:300]), max_age=60, path="/",
                         httponly=True, samesite="lax", secure=secure)
     return response

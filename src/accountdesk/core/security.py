@@ -7,10 +7,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from accountdesk.core.i18n import _l
 from accountdesk.core.settings import Settings
 
 
@@ -86,25 +88,26 @@ class PasswordPolicy:
     require_character_classes: bool = False
     reject_common: bool = True
 
-    def problems(self, password: str, *, personal: tuple[str, ...] = ()) -> list[str]:
-        """Readable reasons the password is refused; empty when it is accepted."""
-        found: list[str] = []
+    def problems(self, password: str, *, personal: tuple[str, ...] = ()) -> list[Any]:
+        """Readable reasons the password is refused (lazy strings: shown in the reader's language); empty when it is
+        accepted."""
+        found: list[Any] = []
         if len(password) < self.min_length:
-            found.append(f"Use at least {self.min_length} characters.")
+            found.append(_l("Use at least %(count)s characters.", count=self.min_length))
         if len(password) > self.max_length:
-            found.append(f"Use at most {self.max_length} characters.")
+            found.append(_l("Use at most %(count)s characters.", count=self.max_length))
         if self.require_character_classes:
             if not any(c.isupper() for c in password):
-                found.append("Include a capital letter.")
+                found.append(_l("Include a capital letter."))
             if not any(c.isdigit() for c in password):
-                found.append("Include a number.")
+                found.append(_l("Include a number."))
             if all(c.isalnum() for c in password):
-                found.append("Include a special character such as ! or #.")
+                found.append(_l("Include a special character such as ! or #."))
         if self.reject_common and is_common_password(password):
-            found.append("This password is too common; choose one that is harder to guess.")
+            found.append(_l("This password is too common; choose one that is harder to guess."))
         lowered = password.lower()
         if any(p and len(p) >= 4 and p.lower() in lowered for p in personal):
-            found.append("Do not use your name or e-mail address in the password.")
+            found.append(_l("Do not use your name or e-mail address in the password."))
         return found
 
 

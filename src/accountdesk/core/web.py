@@ -18,8 +18,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from accountdesk.core import i18n
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.settings import Settings
 from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
 
@@ -84,6 +86,7 @@ def template_dirs() -> list[Path]:
 
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader([str(p) for p in template_dirs()]),
                                            autoescape=select_autoescape(default=True)))
+i18n.install(templates.env)
 
 
 def _json_texts(body: Any) -> Iterator[tuple[str, str]]:
@@ -131,21 +134,22 @@ async def refuse_unstorable_text(request: Request) -> None:
             problems.setdefault(name, problem)
     if problems:
         first, problem = next(iter(problems.items()))
-        raise ValidationFailed(f"Check {first}: {problem}", code="invalid_text", fields=problems)
+        raise ValidationFailed(_l("Check %(field)s: %(problem)s", field=first, problem=problem), code="invalid_text",
+                               fields=problems)
 
 
 # Constraint name -> (field, message): the race-safe way to report a duplicate.
-UNIQUE_FIELDS: dict[str, tuple[str, str]] = {
-    "uq_accounts_number": ("number", "This account number is already taken."),
-    "uq_accounts_erp_code": ("erp_code", "Another account already has this ERP code."),
-    "uq_contacts_account_id_storefront_id_email": ("email", "This account already has a contact with this e-mail "
-                                                            "on this storefront."),
-    "uq_staff_users_email": ("email", "A staff user with this e-mail already exists."),
-    "uq_storefronts_slug": ("slug", "This storefront address is already taken."),
-    "uq_custom_attribute_definitions_key": ("key", "An attribute with this key already exists."),
-    "uq_invoices_account_id_number": ("number", "This invoice number is already recorded for the account."),
-    "uq_cart_lines_cart_id_sku": ("sku", "This product is already in the cart."),
-    "uq_favourites_contact_id_sku": ("sku", "This product is already a favourite."),
+UNIQUE_FIELDS: dict[str, tuple[str, Any]] = {
+    "uq_accounts_number": ("number", _l("This account number is already taken.")),
+    "uq_accounts_erp_code": ("erp_code", _l("Another account already has this ERP code.")),
+    "uq_contacts_account_id_storefront_id_email": ("email", _l("This account already has a contact with this e-mail "
+                                                            "on this storefront.")),
+    "uq_staff_users_email": ("email", _l("A staff user with this e-mail already exists.")),
+    "uq_storefronts_slug": ("slug", _l("This storefront address is already taken.")),
+    "uq_custom_attribute_definitions_key": ("key", _l("An attribute with this key already exists.")),
+    "uq_invoices_account_id_number": ("number", _l("This invoice number is already recorded for the account.")),
+    "uq_cart_lines_cart_id_sku": ("sku", _l("This product is already in the cart.")),
+    "uq_favourites_contact_id_sku": ("sku", _l("This product is already a favourite.")),
 }
 
 
@@ -165,7 +169,7 @@ def conflict_from_integrity_error(exc: IntegrityError) -> Conflict:
     if field_message:
         field, message = field_message
         return Conflict(message, code="duplicate", fields={field: message})
-    return Conflict("This change conflicts with existing data.", code="conflict")
+    return Conflict(_l("This change conflicts with existing data."), code="conflict")
 
 
 class ErrorDetail(BaseModel):
@@ -191,12 +195,21 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+def error_response(status: int, code: str, message: Any, fields: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None, language: str = i18n.DEFAULT_LANGUAGE) -> JSONResponse:
+    """The one error shape; `message` and the field messages in `language` (lazy strings and catalogue msgids are
+    translated, the code never)."""
+    with i18n.speaking(language):
+        error: dict[str, Any] = {"code": code, "message": i18n.translate(message)}
+        if fields:
+            error["fields"] = {name: i18n.translate(text) for name, text in fields.items()}
+    return JSONResponse({"error": error}, status_code=status, headers={**(headers or {}), "Content-Language": language})
+
+
+def refusal(request: Request, exc: AppError) -> JSONResponse:
+    """An AppError as the API's answer, in the request's language."""
+    return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers,
+                          language=i18n.request_language(request))
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -206,37 +219,41 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return refusal(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields: dict[str, str] = {}
         for err in exc.errors():
             if err.get("type") == "json_invalid":
-                return error_response(400, "invalid_json", "The request body is not valid JSON.")
+                return error_response(400, "invalid_json", _l("The request body is not valid JSON."),
+                                      language=i18n.request_language(request))
             message = str(err.get("msg", "Invalid value.")).removeprefix("Value error, ")
             fields.setdefault(_field_name(tuple(err.get("loc", ()))), message)
-        return error_response(422, "validation_failed", "Some fields need attention.", fields)
+        return error_response(422, "validation_failed", _l("Some fields need attention."), fields,
+                              language=i18n.request_language(request))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 403: "forbidden"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+                              headers=getattr(exc, "headers", None), language=i18n.request_language(request))
 
     @app.exception_handler(IntegrityError)
-    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         conflict = conflict_from_integrity_error(exc)
-        return error_response(409, conflict.code, conflict.message, conflict.fields)
+        return error_response(409, conflict.code, conflict.message, conflict.fields,
+                              language=i18n.request_language(request))
 
     @app.exception_handler(OperationalError)
-    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+    async def database_busy(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
-        return error_response(503, "database_unavailable", "The database is busy; try again.",
-                              headers={"Retry-After": "1"})
+        return error_response(503, "database_unavailable", _l("The database is busy; try again."),
+                              headers={"Retry-After": "1"}, language=i18n.request_language(request))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return error_response(500, "internal_error", _l("Something went wrong on our side."),
+                              language=i18n.request_language(request))

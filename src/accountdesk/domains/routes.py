@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.accounts import service as accounts
+from accountdesk.core import i18n
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.domains import service
@@ -51,7 +52,9 @@ def check_domain(account_id: Id, domain_id: Id, request: Request, session: DbSes
     row = service.get_domain(session, account, domain_id)
     if check.verified:
         service.mark_verified(session, staff.actor, account, row, "dns")
-    return DomainCheckOut(**service.describe(row), problem=check.problem)
+    with i18n.speaking(i18n.request_language(request)):
+        problem = i18n.translate(check.problem)
+    return DomainCheckOut(**service.describe(row), problem=problem)
 
 
 @router.post("/domains/{domain_id}/verify", response_model=DomainOut)

@@ -28,6 +28,7 @@ from accountdesk.core import audit, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.settings import Settings
 from accountdesk.domains.models import AccountDomain
 from accountdesk.mail import service as mail
@@ -44,7 +45,7 @@ PUBLIC_MAIL = frozenset({
     "live.com", "mail.com", "mail.ru", "me.com", "msn.com", "outlook.com", "proton.me", "protonmail.com",
     "qq.com", "t-online.de", "web.de", "yahoo.com", "yandex.ru", "zoho.com"})
 ORDERS = table("orders", column("account_id"))  # orders sit beside domains: read by table name
-OFFER_GONE = "This offer is no longer available. Sign in with the login you registered."
+OFFER_GONE = _l("This offer is no longer available. Sign in with the login you registered.")
 
 
 class DomainJoin(StrEnum):
@@ -55,7 +56,7 @@ class DomainJoin(StrEnum):
 class DnsUnreachable(Conflict):
     status_code = 503
     code = "dns_unreachable"
-    message = "The DNS did not answer. Try the check again in a few minutes."
+    message = _l("The DNS did not answer. Try the check again in a few minutes.")
 
 
 # --- domains -------------------------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def txt_values(settings: Settings, domain: str) -> list[str]:
 @dataclass(frozen=True)
 class Check:
     verified: bool
-    problem: str = ""
+    problem: Any = ""  # a lazy string: shown in the reader's language
 
 
 def record_found(settings: Settings, domain: str, expected: str) -> Check:
@@ -183,8 +184,8 @@ def record_found(settings: Settings, domain: str, expected: str) -> Check:
         return Check(False, exc.message)
     if expected in values:
         return Check(True)
-    return Check(False, f"No TXT record {expected} was found at {domain} yet. DNS changes can take a while to "
-                        "show; try again later.")
+    return Check(False, _l("No TXT record %(record)s was found at %(domain)s yet. DNS changes can take a while to "
+                           "show; try again later.", record=expected, domain=domain))
 
 
 def describe(row: AccountDomain) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from accountdesk.core.errors import AppError
+from accountdesk.core.i18n import _l
 
-ERP_DOWN = "We cannot check your account right now. Please try again in a few minutes."
+ERP_DOWN = _l("We cannot check your account right now. Please try again in a few minutes.")
 
 
 class ErpUnreachableError(AppError):

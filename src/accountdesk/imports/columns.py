@@ -12,6 +12,7 @@ from typing import Any
 
 from accountdesk.core import exports
 from accountdesk.core.errors import ValidationFailed
+from accountdesk.core.i18n import _l
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
         raise ValidationFailed("The file is not UTF-8 text. Save it as \"CSV UTF-8\" and upload it again.",
                                code="import_file_encoding") from exc
     except csv.Error as exc:
-        raise ValidationFailed(f"The CSV file cannot be read: {exc}.", code="import_file_unreadable") from exc
+        raise ValidationFailed(_l("The CSV file cannot be read: %(problem)s.", problem=str(exc)),
+                               code="import_file_unreadable") from exc
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[str]]:

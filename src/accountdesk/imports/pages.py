@@ -101,7 +101,7 @@ def upload(request: Request, session: DbSession, staff: Importer,
         service.run_file(db, settings, record, path, options, staff.actor)
     except ValidationFailed as exc:  # the file itself cannot be read
         path.unlink(missing_ok=True)
-        _set_status(db, record.id, ImportStatus.cancelled, {"problems": [exc.message]})
+        _set_status(db, record.id, ImportStatus.cancelled, {"problems": [str(exc.message)]})
     return flash_redirect(request, f"/console/imports/{record.id}", "Preview ready: nothing has been changed yet.")
 
 

@@ -31,6 +31,7 @@ from accountdesk.core import audit
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.errors import NotFound, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.settings import Settings
 from accountdesk.imports.checks import ADDRESS_FIELDS, STATUSES, Row, check_row, header_problems, read_phone
@@ -578,7 +579,7 @@ def storefront_by_slug(session: Session, slug: str | None) -> Storefront:
     if slug:
         found = session.scalar(select(Storefront).where(Storefront.slug == slug))
         if found is None:
-            raise NotFound(f"No storefront is called {slug}.", code="storefront_not_found")
+            raise NotFound(_l("No storefront is called %(slug)s.", slug=slug), code="storefront_not_found")
         return found
     only = session.scalars(select(Storefront).limit(2)).all()
     if len(only) != 1:

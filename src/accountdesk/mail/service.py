@@ -1,4 +1,5 @@
-"""E-mail: queue a message in the caller's transaction; render it per language when the worker sends it."""
+"""E-mail: queue a message in the caller's transaction; render it in the recipient's language when the worker sends
+it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
+from accountdesk.core import i18n
 from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.outbox import OutboxMessage, enqueue
 
@@ -20,13 +22,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def send(session: Session, template: str, to: list[str] | str, *, language: str = "en", context: dict[str, Any],
-         cc: list[str] | None = None, bcc: list[str] | None = None) -> OutboxMessage:
-    """Queue one message; it goes out only if the surrounding transaction commits."""
+         cc: list[str] | None = None, bcc: list[str] | None = None, date_format: str | None = None) -> OutboxMessage:
+    """Queue one message; it goes out only if the surrounding transaction commits. `language` and `date_format`
+    are the recipient's: the message is written in them when it is sent."""
     recipients = [to] if isinstance(to, str) else list(to)
-    if not (TEMPLATES / "en" / f"{template}.j2").exists():
+    if not (TEMPLATES / f"{template}.j2").exists():
         raise ValueError(f"no mail template {template!r}")
     return enqueue(session, "email", {"template": template, "language": language if language in LANGUAGES else "en",
-                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context})
+                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context,
+                                      "date_format": date_format})
 
 
 @lru_cache
@@ -35,6 +39,8 @@ def _environments() -> tuple[Environment, Environment]:
     text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
     html = Environment(loader=loader, autoescape=select_autoescape(default=True, default_for_string=True),
                        undefined=StrictUndefined)
+    for env in (text, html):
+        i18n.install(env)
     return text, html
 
 
@@ -50,11 +56,14 @@ def header_text(value: str) -> str:
 
 
 def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
-    """Build the MIME message (plain text + HTML) from an outbox payload."""
-    language = payload.get("language", "en")
-    name = f"{language}/{payload['template']}.j2"
-    if not (TEMPLATES / name).exists():
-        name = f"en/{payload['template']}.j2"
+    """Build the MIME message (plain text + HTML) from an outbox payload, in the recipient's language (one template
+    per mail; its words come from the language's catalogue)."""
+    language = i18n.supported(payload.get("language")) or i18n.DEFAULT_LANGUAGE
+    with i18n.speaking(language, payload.get("date_format")):
+        return _message(payload, f"{payload['template']}.j2", language, mail_from)
+
+
+def _message(payload: dict[str, Any], name: str, language: str, mail_from: str) -> EmailMessage:
     text_env, html_env = _environments()
     context = payload["context"]
     message = EmailMessage()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden
+from accountdesk.core.i18n import _l
 from accountdesk.core.security import token_digest
 from accountdesk.oidc.models import OidcClient, OidcToken
 from accountdesk.staff.deps import bearer_token
@@ -31,7 +32,7 @@ class BackendCredential:
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
-            raise Forbidden(f"This credential lacks the {scope} scope.", code="insufficient_scope",
+            raise Forbidden(_l("This credential lacks the %(scope)s scope.", scope=scope), code="insufficient_scope",
                             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
 
 

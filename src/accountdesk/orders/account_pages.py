@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from accountdesk.core.errors import AppError
+from accountdesk.core.i18n import later
 from accountdesk.core.web import DbSession
 from accountdesk.erp.deps import Erp
 from accountdesk.orders import overview
@@ -23,7 +24,7 @@ def account_overview(slug: str, request: Request, session: DbSession, erp: Erp) 
     try:
         finances = overview.login_finances(erp, view.storefront, view.signed_in.contact)
     except AppError as exc:
-        erp_message = exc.message
+        erp_message = later(exc.message)
     return storefront_page(request, "erp/account.html", view.storefront, {
         "signed_in": view.signed_in, "orders": view.orders, "switchable": view.switchable, "finances": finances,
         "erp_message": erp_message})

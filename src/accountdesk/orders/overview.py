@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.core.errors import Forbidden, NotFound
+from accountdesk.core.i18n import _l
 from accountdesk.core.pages import sign_in_required
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.orders import service as orders
@@ -21,8 +22,8 @@ from accountdesk.storefronts.models import Storefront
 from accountdesk.storefronts.policy import by_slug
 
 ORDERS_SHOWN = 20
-NOT_LINKED = "Statements and credit details appear here once your account is linked to our records."
-ADMINS_ONLY = "Statements and credit details are shown to your account administrators."
+NOT_LINKED = _l("Statements and credit details appear here once your account is linked to our records.")
+ADMINS_ONLY = _l("Statements and credit details are shown to your account administrators.")
 
 
 @dataclass(frozen=True)

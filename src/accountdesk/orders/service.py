@@ -18,6 +18,7 @@ from accountdesk.core import audit, exports, sequences
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
 from accountdesk.registration import erp
 from accountdesk.storefronts.models import ErpSync, Storefront
@@ -26,11 +27,11 @@ from accountdesk.webhooks import events as webhooks
 CENT = Decimal("0.01")
 NUMBER_PREFIX = "SO-"
 FORCED_MESSAGE = "The payment method set by your distributor requires order approval for all customers."
-PRICE_NOT_ALLOWED = "Leave the price out: prices come from your distributor, not from the storefront user."
-EXPORT_COLUMNS = (exports.Column("Order #", width=14), exports.Column("Placed by", width=12),
-                  exports.Column("Status", width=26), exports.Column("Order date", "datetime", width=18),
-                  exports.Column("Total cost", "money", width=14), exports.Column("Total amount", "money", width=14),
-                  exports.Column("Currency", width=10))
+PRICE_NOT_ALLOWED = _l("Leave the price out: prices come from your distributor, not from the storefront user.")
+EXPORT_COLUMNS = (exports.Column(_l("Order #"), width=14), exports.Column(_l("Placed by"), width=12),
+                  exports.Column(_l("Status"), width=26), exports.Column(_l("Order date"), "datetime", width=18),
+                  exports.Column(_l("Total cost"), "money", width=14),
+                  exports.Column(_l("Total amount"), "money", width=14), exports.Column(_l("Currency"), width=10))
 
 
 # --- approval and markup ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent, OutboxMessage, RateLimitHit, SingleUseToken
 from accountdesk.orders.models import Order, OrderStatus
 from accountdesk.resellers.models import Subscription
@@ -214,13 +215,13 @@ def check_erasable(session: Session, person: Person) -> None:
     held = [c for c in person.logins if c.legal_hold or c.account.legal_hold]
     if held:
         where = ", ".join(sorted({c.account.name for c in held}))
-        raise Conflict(f"This person's data is under a legal hold ({where}); it cannot be erased until the hold is "
-                       "lifted.", code="legal_hold")
+        raise Conflict(_l("This person's data is under a legal hold (%(accounts)s); it cannot be erased until the hold "
+                          "is lifted.", accounts=where), code="legal_hold")
     numbers = session.scalars(_orders_query(person).where(Order.status.in_(OPEN_ORDERS))
                               .with_only_columns(Order.number).order_by(Order.number)).all()
     if numbers:
-        raise Conflict(f"Open orders need this person's data: {', '.join(numbers)}. Erase it once they are executed "
-                       "or canceled.", code="open_orders")
+        raise Conflict(_l("Open orders need this person's data: %(numbers)s. Erase it once they are executed or "
+                          "canceled.", numbers=", ".join(numbers)), code="open_orders")
 
 
 def _terms(person: Person) -> list[str]:

@@ -13,6 +13,7 @@ from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import ContactRole
 from accountdesk.core import outbox
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
+from accountdesk.core.i18n import later
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id, parse_id
 from accountdesk.core.web import DbSession
@@ -62,7 +63,7 @@ def _instant_page(request: Request, session: Session, staff: StaffPrincipal, erp
         try:
             matches = service.erp_matches(erp, storefront, email)
         except AppError as exc:
-            search_error, status = exc.message, max(status, exc.status_code)
+            search_error, status = later(exc.message), max(status, exc.status_code)
     return page(request, "erp/instant.html", {
         "staff": staff, "email": email.strip(), "storefronts": storefronts, "storefront": storefront,
         "matches": matches, "search_error": search_error, "roles": ROLES, "form": form or Form(prefix="instant")},

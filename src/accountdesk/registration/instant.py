@@ -37,6 +37,7 @@ from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, tokens, validation
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password
 from accountdesk.erp.errors import ErpUnreachableError
@@ -51,10 +52,10 @@ log = logging.getLogger("accountdesk.registration")
 
 PURPOSE = "instant_registration"
 LIFETIME = timedelta(hours=24)
-LINK_INVALID = "This link has expired or was already used for every account. Ask for a new one."
-RECORDS_DOWN = ("We cannot check your e-mail address with our customer records right now. "
+LINK_INVALID = _l("This link has expired or was already used for every account. Ask for a new one.")
+RECORDS_DOWN = _l("We cannot check your e-mail address with our customer records right now. "
                 "Please try again in a few minutes.")
-NOT_OFFERED = "Choose one of the accounts offered."
+NOT_OFFERED = _l("Choose one of the accounts offered.")
 
 
 def instant_storefront(session: Session, slug: str) -> Storefront:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core import validation
-from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed
+from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed, field_error
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
@@ -51,7 +52,7 @@ def _refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int, dict
 
 def _same_passwords(form: dict[str, str]) -> None:
     if form.get("password", "") != form.get("password_confirm", ""):
-        raise ValidationFailed(fields={"password_confirm": "The two passwords differ."})
+        raise field_error("password_confirm", _l("The two passwords differ."))
 
 
 def _received(request: Request, storefront: Storefront, session: Session, outcome: service.Outcome) -> Response:
@@ -133,7 +134,7 @@ def _chooser(request: Request, storefront: Storefront, found: instant.Offer | No
     """The link's accounts to choose from; or why there are none: the link is spent (404), the ERP cannot be
     asked (503), the account chosen is not (or no longer) offered."""
     response = page(request, "registration/instant_accounts.html", {
-        "storefront": storefront, "offer": found, "problem": problem.message if problem else "",
+        "storefront": storefront, "offer": found, "problem": later(problem.message) if problem else "",
         "retry": bool(problem) and problem.status_code == 503}, problem.status_code if problem else 200)
     response.headers.update(problem.headers if problem else {})
     return response
@@ -279,7 +280,7 @@ def verify_email(request: Request, session: DbSession, storefront: CurrentStoref
     try:
         contact, problem = service.verify_email(session, storefront, token), ""
     except ValidationFailed as exc:
-        contact, problem = None, exc.message
+        contact, problem = None, later(exc.message)
     offers = [offer for make in VERIFIED_OFFERS if contact is not None and (offer := make(session, contact))]
     return page(request, "registration/verify_email.html", {"storefront": storefront, "contact": contact,
                                                               "problem": problem, "offers": offers},

@@ -28,6 +28,7 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import after_commit, utcnow
 from accountdesk.core.db import serialise as take_turns
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import Settings
@@ -52,10 +53,10 @@ REGISTRATION_ADDRESS_LIMIT = "10/hour"  # registration attempts per client addre
 REGISTRATION_EMAIL_LIMIT = "5/hour"  # registration attempts per e-mail
 CLAIM_LIMIT = "5/hour"  # account claims per client address and per account number (a match clears the number)
 
-NOT_MATCHED = "We could not match these details to an account."
-CLAIM_EXPIRED = "This step has expired or was already completed. Please start again."
-LINK_INVALID = "This link has expired or was already used."
-ALREADY_DECIDED = "This request has already been decided."
+NOT_MATCHED = _l("We could not match these details to an account.")
+CLAIM_EXPIRED = _l("This step has expired or was already completed. Please start again.")
+LINK_INVALID = _l("This link has expired or was already used.")
+ALREADY_DECIDED = _l("This request has already been decided.")
 
 
 def visitor(email: str) -> Actor:
@@ -84,7 +85,7 @@ APPROVAL = Workflow(RegistrationMode.approval, AccountStatus.pending_approval, C
 INSTANT = Workflow(RegistrationMode.erp_verified, AccountStatus.active, ContactStatus.active,
                    "If this address belongs to one of our trade customers, we have sent you a link. "
                    "Open it within 24 hours to create your login.")
-USE_INSTANT = ("This storefront opens accounts for our trade customers from the e-mail address we hold for them: "
+USE_INSTANT = _l("This storefront opens accounts for our trade customers from the e-mail address we hold for them: "
                "register with your e-mail address only (instant registration).")
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from accountdesk.core import exports
 from accountdesk.core.errors import NotFound
+from accountdesk.core.i18n import joined
 from accountdesk.core.pages import PageRoute, attempt, flash_redirect
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -30,7 +31,8 @@ def export_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: R
     """The orders table's Excel button: Orders.xlsx with the current search."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = resellers.get_customer(session, reseller, customer_id)
-    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q))
+    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q),
+                                   language=staff.user.language)
 
 
 @router.post("/orders/{order_id}/{action}")
@@ -47,7 +49,7 @@ def decide_order(reseller_id: Id, order_id: Id, action: str, request: Request, s
                                                         staff_id=staff.user.id))
     if errors:
         session.refresh(order)
-        return record_page(request, session, staff, reseller, customer, problem=" ".join(errors.values()),
+        return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
     done = ORDER_ACTIONS[action][3].format(number=order.number)
     return flash_redirect(request, customer_url(reseller, customer, "orders"), done)

@@ -18,6 +18,7 @@ from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import exports, validation
 from accountdesk.core.errors import NotFound
 from accountdesk.core.forms import redirect
+from accountdesk.core.i18n import joined
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id
@@ -99,7 +100,7 @@ def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Sear
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     sort = sort if sort in service.GRID_SORTS else "name"
     return exports.export_response("Customers", fmt, service.EXPORT_COLUMNS,
-                                   service.export_rows(session, reseller, q, sort))
+                                   service.export_rows(session, reseller, q, sort), language=staff.user.language)
 
 
 @router.get("/{reseller_id}/customers/new")
@@ -234,7 +235,7 @@ def set_order_approval(reseller_id: Id, customer_id: Id, request: Request, sessi
     _, errors = attempt(session, lambda: orders.set_order_approval(session, service.actor_for(staff.actor, reseller),
                                                                    customer, reseller, required))
     if errors:
-        return record_page(request, session, staff, reseller, customer, problem=" ".join(errors.values()),
+        return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
     message = "Orders of this customer now need your approval." if required else "Orders no longer need approval."
     return flash_redirect(request, customer_url(reseller, customer), message)
@@ -268,7 +269,7 @@ def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, requ
     _, errors = attempt(session, lambda: service.run_user_action(session, staff.actor, reseller, contact, action,
                                                                  settings))
     if errors:
-        return record_page(request, session, staff, reseller, customer, problem=" ".join(errors.values()),
+        return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
     done = USER_ACTIONS[action][3].format(name=contact.name, email=contact.email)
     return flash_redirect(request, customer_url(reseller, customer, "users"), done)

@@ -18,6 +18,7 @@ from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit, exports, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
@@ -82,10 +83,10 @@ GRID_SORTS: dict[str, tuple[Any, ...]] = {
     "monthly_run_rate": (Account.monthly_run_rate.asc(), Account.id.asc()),
     "-monthly_run_rate": (Account.monthly_run_rate.desc(), Account.id.desc()),
 }
-EXPORT_COLUMNS = (exports.Column("Number", width=12), exports.Column("Name", width=36),
-                  exports.Column("Phone", width=18), exports.Column("City", width=20),
-                  exports.Column("E-mail", width=32), exports.Column("Monthly run rate", "money", width=16),
-                  exports.Column("Storefront access", "bool", width=16))
+EXPORT_COLUMNS = (exports.Column(_l("Number"), width=12), exports.Column(_l("Name"), width=36),
+                  exports.Column(_l("Phone"), width=18), exports.Column(_l("City"), width=20),
+                  exports.Column(_l("E-mail"), width=32), exports.Column(_l("Monthly run rate"), "money", width=16),
+                  exports.Column(_l("Storefront access"), "bool", width=16))
 
 
 @dataclass

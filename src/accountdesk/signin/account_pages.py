@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.errors import AppError, BadRequest
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import LinkToken, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, templates
@@ -38,7 +39,7 @@ templates.env.globals["switch_options"] = _switch_options
 
 def storefront_page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None,
                     *, error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
-    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+    response = page(request, template, {"storefront": storefront, "error": later(error.message) if error else None,
                                         **(context or {})}, status_code=error.status_code if error else 200)
     response.headers.update({**(error.headers if error else {}), **(headers or {})})
     return response
@@ -82,7 +83,7 @@ def reverify(request: Request, session: DbSession, storefront: CurrentStorefront
     except AppError as exc:
         return _reverify_page(request, session, storefront, token, exc)
     return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
-                          "Thank you: your login is confirmed. Sign in with your usual password.")
+                          _l("Thank you: your login is confirmed. Sign in with your usual password."))
 
 
 router = APIRouter(include_in_schema=False)

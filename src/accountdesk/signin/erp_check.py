@@ -20,13 +20,14 @@ from accountdesk.core import audit
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import Forbidden
+from accountdesk.core.i18n import _l
 from accountdesk.erp.errors import ErpUnreachableError
 from accountdesk.erp.gateway import ErpFailure, ErpGateway
 from accountdesk.storefronts.models import ErpUnreachable, RegistrationMode, Storefront
 
 log = logging.getLogger("accountdesk.erp")
 
-ERP_MISSING = "Your login is no longer linked to an account in our records. Please contact us."
+ERP_MISSING = _l("Your login is no longer linked to an account in our records. Please contact us.")
 SIGN_IN_CHECK = Actor("system", None, "ERP check at sign-in")
 
 

@@ -13,7 +13,8 @@ from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.errors import AppError, ValidationFailed
 from accountdesk.core.forms import redirect
-from accountdesk.core.pages import LinkToken, PageRoute, flash_redirect, page
+from accountdesk.core.i18n import _l, later
+from accountdesk.core.pages import LinkToken, PageRoute, choose_language, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.erp.deps import Erp
@@ -45,7 +46,7 @@ Text = Annotated[str, Form()]
 def _page(request: Request, template: str, storefront: Storefront, context: dict[str, Any] | None = None, *,
           error: AppError | None = None, headers: dict[str, str] | None = None) -> Response:
     """Render a storefront page; with an error, its message and its status (422, 401, 403, 429 + Retry-After)."""
-    response = page(request, template, {"storefront": storefront, "error": error.message if error else None,
+    response = page(request, template, {"storefront": storefront, "error": later(error.message) if error else None,
                                         "fields": error.fields if error else {}, **(context or {})},
                     status_code=error.status_code if error else 200)
     response.headers.update({**(error.headers if error else {}), **(headers or {})})
@@ -106,7 +107,7 @@ def choose_account(slug: str, request: Request, session: DbSession, erp: Erp, ch
 
 @router.post("/sign-out")
 def sign_out_page(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
-    response = flash_redirect(request, f"/s/{storefront.slug}/sign-in", "You are signed out.")
+    response = flash_redirect(request, f"/s/{storefront.slug}/sign-in", _l("You are signed out."))
     sign_out(session, request, response, storefront)
     return response
 
@@ -115,9 +116,15 @@ def sign_out_page(request: Request, session: DbSession, storefront: CurrentStore
 def sign_out_everywhere_page(request: Request, session: DbSession, signed_in: PageContact) -> Response:
     sign_out_everywhere(session, signed_in.contact)
     response = flash_redirect(request, f"/s/{signed_in.storefront.slug}/sign-in",
-                              "You are signed out on every device.")
+                              _l("You are signed out on every device."))
     sign_out(session, request, response, signed_in.storefront)
     return response
+
+
+@router.get("/language/{language}")
+def switch_language(request: Request, storefront: CurrentStorefront, language: str, next: str = "") -> Response:
+    """The language switcher's links: the visitor's choice of language for this site's pages."""
+    return choose_language(request, language, safe_next(storefront, next))
 
 
 @router.get("/password/forgot")
@@ -163,7 +170,7 @@ def reset(request: Request, session: DbSession, storefront: CurrentStorefront, t
     except AppError as exc:
         return _link_form(request, session, storefront, RESET, token, exc)
     return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
-                          "Your password was changed. Sign in with your new password.")
+                          _l("Your password was changed. Sign in with your new password."))
 
 
 @router.get("/activate")
@@ -183,8 +190,8 @@ def activate(request: Request, session: DbSession, storefront: CurrentStorefront
         return _link_form(request, session, storefront, ACTIVATION, token, exc)
     if not contact.can_sign_in:
         return flash_redirect(request, f"/s/{storefront.slug}/sign-in",
-                              "Your password is set. You can sign in once your account is active.")
-    response = flash_redirect(request, f"/s/{storefront.slug}", "Your password is set. Welcome!")
+                              _l("Your password is set. You can sign in once your account is active."))
+    response = flash_redirect(request, f"/s/{storefront.slug}", _l("Your password is set. Welcome!"))
     sign_in_contact(session, response, storefront, contact, request=request)
     return response
 

@@ -20,6 +20,7 @@ from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import Forbidden, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import SingleUseToken
 from accountdesk.mail import service as mail
 from accountdesk.storefronts.models import Storefront
@@ -28,8 +29,8 @@ from accountdesk.webhooks import events as webhooks
 REVERIFICATION = "reverification"
 LINK_HOURS = 24
 RESEND_EVERY = timedelta(minutes=5)  # an expired login signing in again gets a new link at most this often
-CONFIRM_FIRST = "For your security, please confirm it is still you: we have sent you an e-mail with a link."
-LINK_INVALID = "This link has expired or was already used. Sign in again to get a new one."
+CONFIRM_FIRST = _l("For your security, please confirm it is still you: we have sent you an e-mail with a link.")
+LINK_INVALID = _l("This link has expired or was already used. Sign in again to get a new one.")
 INACTIVITY_CHECK = Actor("system", None, "inactivity check at sign-in")
 
 

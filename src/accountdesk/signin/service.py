@@ -17,6 +17,7 @@ from accountdesk.core import audit, tokens, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import kept
 from accountdesk.core.errors import AppError, Forbidden, NotAuthenticated, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import hash_password, needs_rehash, verify_password
 from accountdesk.core.settings import Settings
@@ -34,10 +35,10 @@ CHOICE = "sign_in_choice"
 CHOICE_LIFETIME = timedelta(minutes=5)
 
 WRONG_CREDENTIALS = "E-mail or password is not right."
-NOT_ACTIVE = "This login is not active. Contact your account administrator."
-WAITING_FOR_APPROVAL = "Your account is waiting for approval."
-CHOICE_EXPIRED = "This choice has expired. Sign in again."
-LINK_INVALID = "This link has expired or was already used. Ask for a new one."
+NOT_ACTIVE = _l("This login is not active. Contact your account administrator.")
+WAITING_FOR_APPROVAL = _l("Your account is waiting for approval.")
+CHOICE_EXPIRED = _l("This choice has expired. Sign in again.")
+LINK_INVALID = _l("This link has expired or was already used. Ask for a new one.")
 
 
 def lookup_email(value: str) -> str:

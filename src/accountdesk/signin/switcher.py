@@ -12,11 +12,12 @@ from accountdesk.accounts.models import Account, AccountStatus
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
 from accountdesk.core import audit, sessions
 from accountdesk.core.errors import Forbidden, NotAuthenticated
+from accountdesk.core.i18n import _l
 from accountdesk.core.settings import Settings
 from accountdesk.signin.session import StorefrontSignIn, current_sign_in, start_contact_session
 from accountdesk.storefronts.policy import by_slug
 
-NOT_SWITCHABLE = "You cannot switch to this account."
+NOT_SWITCHABLE = _l("You cannot switch to this account.")
 
 
 def switchable(session: Session, contact: Contact) -> list[Contact]:

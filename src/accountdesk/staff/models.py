@@ -28,6 +28,7 @@ class StaffUser(Base):
     reseller_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))  # "" until the invitation is accepted: never matches
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")  # of the console and mails
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # second factor (RFC 6238): the secret sealed by core.crypto, and the last time step used, so a code works once

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.core import sessions, tokens
 from accountdesk.core.errors import NotAuthenticated, TooManyRequests
 from accountdesk.core.forms import redirect
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import PageRoute, flash_redirect, form_fields, page, safe_next
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor, service
@@ -24,7 +25,7 @@ CODE_STEP = "/console/sign-in/code"
 STEP_COOKIE = "accountdesk_console_step"
 SIGN_IN_STEP = "staff_sign_in_step"  # single-use token between the password and the code
 STEP_LIFETIME = timedelta(minutes=5)
-TOO_MANY_CODES = "Too many wrong codes. Wait a few minutes, then sign in again."
+TOO_MANY_CODES = _l("Too many wrong codes. Wait a few minutes, then sign in again.")
 
 
 def home_for(user: StaffUser) -> str:
@@ -118,7 +119,7 @@ def sign_in_with_code(request: Request, session: DbSession, form: Fields) -> Res
         response.headers.update(exc.headers)
         return response
     except NotAuthenticated as exc:
-        return page(request, "staff/sign_in_code.html", {"error": exc.message}, 400)
+        return page(request, "staff/sign_in_code.html", {"error": later(exc.message)}, 400)
     step = tokens.consume(session, SIGN_IN_STEP, request.cookies.get(STEP_COOKIE, ""))
     if step is None:
         return _start_again(request)

@@ -22,6 +22,7 @@ from accountdesk.core import crypto, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden, NotAuthenticated, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import token_digest
 from accountdesk.core.settings import Settings
@@ -35,8 +36,8 @@ ENROLMENT_SECONDS = 15 * 60  # time to scan the code and type the first one
 CODE_LIMIT = "5/15 minutes"  # wrong second-factor codes per staff user, wherever they are typed
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
-WRONG_CODE = "This code is not right. Type the current code of your authenticator app, or a recovery code."
-ENROLMENT_REQUIRED = "Administrators need two-step sign-in: set it up in the console (My account) first."
+WRONG_CODE = _l("This code is not right. Type the current code of your authenticator app, or a recovery code.")
+ENROLMENT_REQUIRED = _l("Administrators need two-step sign-in: set it up in the console (My account) first.")
 
 
 def required(user: StaffUser, settings: Settings) -> bool:

@@ -14,6 +14,7 @@ from accountdesk.core import audit, sessions
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import kept, utcnow
 from accountdesk.core.errors import ValidationFailed
+from accountdesk.core.i18n import joined
 from accountdesk.core.models import AuditEvent, AuthSession
 from accountdesk.core.ratelimit import EMAIL_DELAYS, RateLimits
 from accountdesk.core.security import PasswordPolicy, hash_password, needs_rehash, verify_password
@@ -67,7 +68,8 @@ def check_password(password: str, email: str, name: str = "") -> None:
     """The staff password policy (12+ characters, not a common one, not the user's name or e-mail)."""
     problems = PasswordPolicy().problems(password, personal=(email.split("@")[0], *name.split()))
     if problems:
-        raise ValidationFailed(" ".join(problems), code="weak_password", fields={"password": " ".join(problems)})
+        message = joined(problems)
+        raise ValidationFailed(message, code="weak_password", fields={"password": message})
 
 
 def authenticate(session: Session, limits: RateLimits, email: str, password: str, client: str) -> StaffUser | None:
@@ -108,7 +110,7 @@ def as_seen_by(session: Session, reseller_scope: int | None, events: list[AuditE
 
 def warn_of_attack(session: Session, user: StaffUser) -> None:
     """Tell a staff user that someone keeps trying to sign in with their e-mail."""
-    mail.send(session, "sign_in_attack", user.email, context={
+    mail.send(session, "sign_in_attack", user.email, language=user.language, context={
         "name": user.label, "site_name": CONSOLE_NAME, "attempts": EMAIL_DELAYS.free, "reset_link": ""})
     audit.record(session, Actor.system(), "staff.sign_in_attack_warned", subject_type="staff_user",
                  subject_id=user.id, account_id=None, note=user.email)

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from accountdesk.core.errors import field_error
+from accountdesk.core.i18n import _l
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.pages import Form, LinkToken, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession, client_address
 from accountdesk.staff import second_factor
@@ -65,9 +67,10 @@ def activate(request: Request, session: DbSession, form: Fields, token: LinkToke
 # --- My account ---------------------------------------------------------------------------------------------------
 
 def account_page(request: Request, session: Session, staff: StaffPrincipal, *, password: Form | None = None,
-                 totp: Form | None = None, status: int = 200) -> Response:
+                 totp: Form | None = None, language: Form | None = None, status: int = 200) -> Response:
     return page(request, "staff/account.html", {
         "staff": staff, "me": staff.user, "password_form": password or Form(prefix="password"),
+        "language_form": language or Form(prefix="language"), "languages": list(LANGUAGES.items()),
         "totp_form": totp or Form(prefix="totp"), "required": second_factor.required(staff.user,
                                                                                     request.app.state.settings),
         "codes_left": second_factor.recovery_codes_left(session, staff.user)}, status)
@@ -77,6 +80,15 @@ def account_page(request: Request, session: Session, staff: StaffPrincipal, *, p
 def my_account(request: Request, session: DbSession, staff: Me) -> Response:
     """My account: password and two-step sign-in."""
     return account_page(request, session, staff)
+
+
+@router.post("/account/language")
+def change_language(request: Request, session: DbSession, staff: Me, form: Fields) -> Response:
+    """The language of the console (and of the console's e-mails) for this staff user."""
+    _, errors = attempt(session, lambda: admin.set_language(session, staff.user, form.get("language", "")))
+    if errors:
+        return account_page(request, session, staff, language=Form.refused(form, errors, "language"), status=422)
+    return flash_redirect(request, ACCOUNT, _l("Your language was saved."))
 
 
 @router.post("/account/password")

@@ -15,6 +15,8 @@ from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core import audit, sessions, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.ratelimit import PasswordAttempt, RateLimits
 from accountdesk.core.security import hash_password, verify_password
@@ -32,7 +34,7 @@ from accountdesk.staff.service import (
 )
 
 INVITATION = "staff_invitation"
-INVITATION_INVALID = "This invitation link has expired or was already used. Ask an administrator for a new one."
+INVITATION_INVALID = _l("This invitation link has expired or was already used. Ask an administrator for a new one.")
 SIGNED_OUT = "signed out everywhere"
 
 
@@ -116,30 +118,31 @@ def invite(session: Session, limits: RateLimits, principal: StaffPrincipal, data
         limits.hit({f"staff-invite:reseller:{principal.reseller_scope}": RESELLER_INVITE_LIMIT})
     role, reseller_id = _role_for(principal, data.get("role"), data.get("reseller_account_id"))
     return _invite(session, principal.actor, data["email"], data.get("name") or "", role, reseller_id, settings,
-                   invited_by=principal.user.label)
+                   invited_by=principal.user.label, language=principal.user.language)
 
 
 def _invite(session: Session, actor: Actor, email: str, name: str, role: str, reseller_id: int | None,
             settings: Settings, *, invited_by: str, language: str = "en", note: str = "") -> StaffUser:
     check_role(session, role, reseller_id)
-    values = {"email": email.strip().lower(), "name": name, "role": role, "reseller_account_id": reseller_id}
+    values = {"email": email.strip().lower(), "name": name, "role": role, "reseller_account_id": reseller_id,
+              "language": language if language in LANGUAGES else "en"}
     user = StaffUser(**values, password_hash="")
     session.add(user)
     session.flush()
     log(session, actor, "staff.invited", user, audit.created({k: v for k, v in values.items() if v is not None}),
         note=note)
-    send_invitation(session, actor, user, settings, invited_by=invited_by, language=language)
+    send_invitation(session, actor, user, settings, invited_by=invited_by)
     return user
 
 
-def send_invitation(session: Session, actor: Actor, user: StaffUser, settings: Settings, *, invited_by: str = "",
-                    language: str = "en") -> None:
+def send_invitation(session: Session, actor: Actor, user: StaffUser, settings: Settings, *,
+                    invited_by: str = "") -> None:
     """E-mail the invitation link (valid ACCOUNTDESK_ACTIVATION_TOKEN_HOURS); an earlier link stops working."""
     hours = settings.activation_token_hours
     token = tokens.issue(session, INVITATION, timedelta(hours=hours), staff_user_id=user.id)
     base = settings.base_url.rstrip("/")
     reseller = session.get(Account, user.reseller_account_id) if user.reseller_account_id else None
-    mail.send(session, "staff_invitation", user.email, language=language, context={
+    mail.send(session, "staff_invitation", user.email, language=user.language, context={
         "name": user.name, "account_name": reseller.name if reseller else "", "role": user.role,
         "link": f"{base}/console/activate?token={token}", "expires_hours": hours, "invited_by": invited_by,
         "sign_in_link": f"{base}/console/sign-in"})
@@ -229,6 +232,17 @@ def update(session: Session, principal: StaffPrincipal, user: StaffUser, values:
     action = "staff." + {True: "reactivated", False: "deactivated"}.get(changes.get("active", [None, None])[1],
                                                                         "updated")
     log(session, principal.actor, action, user, changes, note=f"{user.email} · {SIGNED_OUT}" if ends else "")
+    return changes
+
+
+def set_language(session: Session, user: StaffUser, language: str) -> dict[str, Any]:
+    """The staff user's own choice of the console's language (one of core.languages.LANGUAGES)."""
+    if language not in LANGUAGES:
+        raise field_error("language", _l("Choose one of the options."))
+    user = session.get(StaffUser, user.id)
+    changes = audit.apply_changes(user, {"language": language})
+    if changes:
+        log(session, actor_of(user), "staff.updated", user, changes)
     return changes
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accountdesk.core import audit, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import Language
 from accountdesk.core.validation import Id
 from accountdesk.storefronts.models import Storefront
@@ -118,7 +119,7 @@ def by_slug(session: Session, slug: str) -> Storefront:
     return storefront
 
 
-NEEDS_ANONYMOUS_ACCESS = ("Self-registration is for anonymous visitors: turn anonymous access on, or turn "
+NEEDS_ANONYMOUS_ACCESS = _l("Self-registration is for anonymous visitors: turn anonymous access on, or turn "
                           "self-registration off.")
 
 
@@ -136,7 +137,7 @@ def _check_access(before: Storefront | None, data: dict[str, Any]) -> None:
 # A reseller's storefront belongs to a reseller account. Accounts build on storefronts (a new account takes its
 # storefront's defaults), so the account's kind is read from the accounts table by name rather than its model.
 ACCOUNT_KINDS = table("accounts", column("id"), column("kind"))
-NOT_A_RESELLER = "No such reseller account."
+NOT_A_RESELLER = _l("No such reseller account.")
 
 
 def _check_reseller(session: Session, data: dict[str, Any]) -> None:

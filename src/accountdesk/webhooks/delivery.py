@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import httpx
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -27,6 +28,8 @@ log = logging.getLogger("accountdesk.webhooks")
 ENDPOINT_SECONDS = 1.0
 MAX_ANSWER_BYTES = 64 * 1024  # read (and drop) at most this much of an answer, so the connection can be reused
 USER_AGENT = "accountdesk-webhooks/1"
+# the owner of an endpoint is a console user (a layer above): only their language is read, to write the mail in it
+STAFF_USERS = table("staff_users", column("email"), column("language"))
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,11 @@ class DeliveryHandler:
         audit.record(session, Actor.system(), "webhook_endpoint.disabled", subject_type="webhook_endpoint",
                      subject_id=endpoint.id, account_id=None, note=endpoint.disabled_reason)
         if endpoint.owner_email:
-            mail.send(session, "webhook_endpoint_disabled", endpoint.owner_email, context={
+            language = session.scalar(select(STAFF_USERS.c.language).where(
+                STAFF_USERS.c.email == endpoint.owner_email.lower()))
+            mail.send(session, "webhook_endpoint_disabled", endpoint.owner_email, language=language or "en", context={
                 "name": endpoint.owner_email, "storefront_name": "", "account_name": "", "url": endpoint.url,
-                "failing_since": since,
+                "failing_since": endpoint.failing_since.isoformat(),
                 "console_link": f"{self.settings.base_url.rstrip('/')}/console/webhooks/{endpoint.id}"})
         log.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
         return True

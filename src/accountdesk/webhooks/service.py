@@ -18,6 +18,7 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.crypto import seal, unseal
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
 from accountdesk.webhooks.events import EVENTS, KIND, outbox_payload, subject_key
@@ -57,8 +58,8 @@ def _checked(values: dict[str, Any], settings: Settings) -> dict[str, Any]:
         chosen = list(dict.fromkeys(values["event_types"] or []))
         unknown = [t for t in chosen if t not in EVENTS]
         if unknown or not chosen:
-            raise field_error("event_types", f"Unknown event type: {', '.join(unknown)}." if unknown else
-                              "Choose at least one event type.")
+            raise field_error("event_types", _l("Unknown event type: %(types)s.", types=", ".join(unknown)) if unknown
+                              else _l("Choose at least one event type."))
         values["event_types"] = chosen
     return values
 
