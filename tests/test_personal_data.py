@@ -193,13 +193,13 @@ def test_the_person_downloads_and_erases_their_own_data_from_the_storefront(db, 
     slug = w["shop"].slug
     storefront_sign_in(client, w["shop"], EMAIL)
     page = client.get(f"/s/{slug}/account/privacy")
-    assert page.status_code == 200 and "Erase my data" in page.text
+    assert page.status_code == 200 and "Meine Daten löschen" in page.text  # the person's language (de, above)
     download = client.get(f"/s/{slug}/account/personal-data")
     assert len(download.json()["logins"]) == 2  # a confirmed address sees all its logins
     url = f"/s/{slug}/account/privacy/erase"
     wrong = client.post(url, data={"csrf_token": csrf_of(page.text), "current_password": "not-my-password",
                                    "confirm": "yes"})
-    assert wrong.status_code == 422 and "not right" in wrong.text
+    assert wrong.status_code == 422 and "nicht richtig" in wrong.text
     done = client.post(url, data={"csrf_token": csrf_of(page.text), "current_password": f.PASSWORD,
                                   "confirm": "yes"}, follow_redirects=False)
     assert done.status_code == 303, done.text

@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from accountdesk.accounts import service as accounts
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
+from accountdesk.core.i18n import _l
 from accountdesk.core.pages import Form as PageForm
 from accountdesk.core.pages import PageRoute, flash_redirect, page
 from accountdesk.core.settings import Settings
@@ -34,9 +35,9 @@ router = APIRouter(prefix="/console/imports", route_class=PageRoute, include_in_
 IMPORTERS = frozenset({StaffRole.admin, StaffRole.csr})
 Importer = Annotated[StaffPrincipal, Depends(console_page(IMPORTERS))]
 Flag = Annotated[bool, Form()]
-OPTION_LABELS = {"update_existing": "Update existing accounts and contacts that the file changes",
-                 "good_rows_only": "Import the good rows even if some rows have problems",
-                 "send_welcome": "E-mail each new contact a welcome with a link to choose a password"}
+OPTION_LABELS = {"update_existing": _l("Update existing accounts and contacts that the file changes"),
+                 "good_rows_only": _l("Import the good rows even if some rows have problems"),
+                 "send_welcome": _l("E-mail each new contact a welcome with a link to choose a password")}
 LISTED = 50
 
 

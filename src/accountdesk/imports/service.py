@@ -193,6 +193,13 @@ def load_stored(session: Session, storefront_id: int, rows: list[Row]) -> Stored
 
 # --- matching and deciding, row by row -----------------------------------------------------------------------
 
+
+def _storefront_defaults(storefront: Storefront) -> dict[str, Any]:
+    """What a new account on the storefront takes from its policy (accounts.STOREFRONT_DEFAULTS), with its id."""
+    return {"storefront_id": storefront.id,
+            **{field: getattr(storefront, name) for field, name in accounts.STOREFRONT_DEFAULTS.items()}}
+
+
 def _account_problems(row: Row) -> list[str]:
     return [p for p in row.problems if not p.startswith("contact_")]
 
@@ -298,7 +305,7 @@ class Chunk:
             account["phone"] = read_phone(row, "account_phone", None)
         if _account_problems(row):
             return None
-        values = {**run.storefront.account_defaults(), "kind": "b2b", "status": "active", "email": "", "phone": "",
+        values = {**_storefront_defaults(run.storefront), "kind": "b2b", "status": "active", "email": "", "phone": "",
                   "erp_code": None, "number": None, **account}
         target = Target(values=values, attributes=dict(row.attributes),
                         new_addresses=[{**address, "is_billing": kind == "billing", "is_shipping": kind == "shipping"}
