@@ -261,10 +261,21 @@ class _Owners:
 
 
 OWNERS = _Owners()
+# Other kinds of bearer tokens (a storefront's backend credential): (connection, token digest) -> "kind:id" or None.
+TOKEN_OWNERS: list[Callable[[Connection, str], str | None]] = []
+
+
+def _owner(conn: Connection, digest: str) -> str | None:
+    row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
+                       .where(AuthSession.token_digest == digest)).first()
+    if row is not None:
+        return f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+    return next((owner for find in TOKEN_OWNERS if (owner := find(conn, digest)) is not None), None)
 
 
 def _scope(request: Request) -> Callable[[Connection], str]:
-    """The caller the key belongs to: the staff user or contact of the bearer token, else an anonymous visitor of
+    """The caller the key belongs to: the staff user or contact of the bearer token (or the storefront client of a
+    backend credential, see TOKEN_OWNERS), else an anonymous visitor of
     the storefront in the path (registration, claims, resets). Visitors share one scope per storefront; the keyed
     fingerprint covers the whole body, so only someone who sends the very same request (password and all) can get
     its stored answer, which tells them nothing they did not send."""
@@ -276,10 +287,8 @@ def _scope(request: Request) -> Callable[[Connection], str]:
             digest = token_digest(token.strip())
             owner = OWNERS.get(digest)
             if owner is None:
-                row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
-                                   .where(AuthSession.token_digest == digest)).first()
-                if row is not None:  # a token's owner never changes: kept (whether it still works is not ours)
-                    owner = f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+                owner = _owner(conn, digest)
+                if owner is not None:  # a token's owner never changes: kept (whether it still works is not ours)
                     OWNERS.put(digest, owner)
             if owner is not None:
                 return owner
