@@ -114,9 +114,19 @@ def _phone(text: str, region: str | None) -> tuple[str, str]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
+@lru_cache(maxsize=1024)
+def _known_country(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+@lru_cache(maxsize=1024)
+def _known_currency(code: str) -> bool:
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
 def country_code(value: str) -> str:
     code = value.strip().upper()
-    if pycountry.countries.get(alpha_2=code) is None:
+    if not _known_country(code):
         raise ValueError("Choose a country (ISO 3166 two-letter code).")
     return code
 
@@ -209,7 +219,7 @@ def check_address(address: Mapping[str, str], problems: dict[str, str], prefix: 
 
 def currency_code(value: str) -> str:
     code = value.strip().upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
+    if not _known_currency(code):
         raise ValueError("Choose a currency (ISO 4217 three-letter code).")
     return code
 
