@@ -76,9 +76,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+NO_TRANSACTION = {"accountdesk_no_transaction": True}  # execution options: on SQLite each statement commits alone
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # A write lock at BEGIN: concurrent writers queue on busy_timeout instead of failing on upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if not conn.get_execution_options().get("accountdesk_no_transaction"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
