@@ -8,7 +8,8 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
    `idempotency_key_in_use` with Retry-After, a repeat with another request (method, path or body) 422
    `idempotency_key_reused`, a finished one the stored status, headers and body with `Idempotent-Replayed: true`,
    and nothing runs again. On PostgreSQL an API operation checks in the request's own transaction (in the same
-   thread hop as its session): `pg_try_advisory_xact_lock` on the key says whether another request holds it, the
+   thread hop as its session) when the operation changes things in that session: `pg_try_advisory_xact_lock` on
+   the key says whether another request holds it, the
    same statement reads its row, and the row is only written at the end (`Held`); the lock goes with the commit or
    rollback, so a dead process leaves nothing behind. Elsewhere (SQLite, page forms) the key is claimed first by an
    INSERT committed alone, which a unique (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
@@ -398,7 +399,7 @@ def _request_session(request: Request, session: DbSession) -> None:
         return
     db, hours = request.app.state.db, request.app.state.settings.idempotency_key_hours
     works = False
-    if db.is_postgresql:
+    if db.is_postgresql and getattr(request.scope.get("route"), "in_session", False):
         conn = session.connection()
         outcome = check(conn, _scope(request)(conn), pending.key, pending.fingerprint, hours)
         works = isinstance(outcome, Replay) and _credential_works(request, conn)
@@ -442,6 +443,10 @@ class ApiRoute(APIRoute):
                 dependencies.insert(0, Depends(_request_session))
             responses = {**RESPONSES, **(responses or {})}
         super().__init__(path, endpoint, dependencies=dependencies, responses=responses, **kwargs)
+        # The change is made in the request's session (not in a transaction of the endpoint's own, whose second
+        # connection a key held by the session's transaction would keep waiting in a burst): a `Held` key fits.
+        session = DbSession.__metadata__[0].dependency
+        self.in_session = any(d.call is session and d.name for d in self.dependant.dependencies)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
