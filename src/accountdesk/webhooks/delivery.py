@@ -31,6 +31,7 @@ log = logging.getLogger("accountdesk.webhooks")
 ENDPOINT_SECONDS = 1.0
 MAX_ANSWER_BYTES = 64 * 1024  # read (and drop) at most this much of an answer, so the connection can be reused
 USER_AGENT = "accountdesk-webhooks/1"
+SENDERS = 8  # threads sending a batch: more cost CPU per request (the GIL), fewer make a slow batch longer
 DISABLED = "endpoint disabled or removed"
 
 
@@ -82,14 +83,14 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
 class DeliveryHandler:
     """One per worker: a connection pool kept alive across batches and threads that send a batch's requests at once."""
 
-    def __init__(self, db: Database, settings: Settings, concurrency: int = outbox.BATCH) -> None:
+    def __init__(self, db: Database, settings: Settings, senders: int = SENDERS) -> None:
         self.db, self.settings = db, settings
         self._endpoints: dict[int, Signer] = {}
         self.client = httpx.Client(timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False,
                                    trust_env=False, headers={"user-agent": USER_AGENT},
-                                   limits=httpx.Limits(max_connections=concurrency * 2,
-                                                       max_keepalive_connections=concurrency * 2))
-        self.senders = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook-send")
+                                   limits=httpx.Limits(max_connections=outbox.BATCH,
+                                                       max_keepalive_connections=outbox.BATCH))
+        self.senders = ThreadPoolExecutor(senders, thread_name_prefix="webhook-send")
 
     def deliver_batch(self, messages: list[outbox.Claimed]) -> outbox.Recorder:
         sendings = [Sending(m.id, int(m.payload["delivery_id"]), int(m.payload["endpoint_id"]),
