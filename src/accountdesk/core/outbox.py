@@ -197,8 +197,6 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: 
             with db.transaction() as session:
                 _finish_all(session, singles, outcomes, max_attempts)
         handled += len(rows)
-        if len(rows) < batch:  # nothing more was due when this batch was claimed
-            break
     return handled
 
 
