@@ -20,7 +20,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from authlib.oidc.rpinitiated import EndSessionEndpoint
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
@@ -32,16 +32,26 @@ from accountdesk.oidc.models import AuthorizationCode, ClientKind, OidcClient, O
 from accountdesk.storefronts.models import Storefront
 
 CODE_LIFETIME = timedelta(minutes=2)
+_clients = OidcClient.__table__
+# Built once: the token endpoint runs them on every grant (statement building costs more than the query itself).
+CLIENT_BY_ID = (select(_clients).join(Storefront, Storefront.id == _clients.c.storefront_id)
+                .where(_clients.c.client_id == bindparam("client_id"), Storefront.slug == bindparam("slug")))
+INSERT_TOKEN = insert(OidcToken.__table__)
 
 
 def issuer(settings: Settings, storefront: Storefront) -> str:
-    return f"{settings.base_url.rstrip('/')}/s/{storefront.slug}"
+    return issuer_of(settings, storefront.slug)
+
+
+def issuer_of(settings: Settings, slug: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/s/{slug}"
 
 
 class Client(ClientMixin):
-    """A registered client as Authlib sees it."""
+    """A registered client as Authlib sees it: its table row, read without the ORM (a token request reads it once
+    and changes nothing)."""
 
-    def __init__(self, row: OidcClient) -> None:
+    def __init__(self, row: Row[Any]) -> None:
         self.row = row
 
     @property
@@ -308,12 +318,13 @@ class EndSession(EndSessionEndpoint):
 
 
 class AuthorizationServer(_AuthorizationServer):
-    """One storefront's server for one request (its database session and storefront)."""
+    """One storefront's server for one request (its database session and the storefront's slug: the storefront
+    itself is read with the client, in one query)."""
 
-    def __init__(self, session: Session, storefront: Storefront, settings: Settings) -> None:
+    def __init__(self, session: Session, slug: str, settings: Settings) -> None:
         super().__init__(scopes_supported=list(claims.SCOPES))
-        self.session, self.storefront, self.settings = session, storefront, settings
-        self.issuer = issuer(settings, storefront)
+        self.session, self.slug, self.settings = session, slug, settings
+        self.issuer = issuer_of(settings, slug)
         self.auth_session_id: int | None = None
         self.auth_time: datetime | None = None
         self.sid: str | None = None
@@ -325,8 +336,9 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_endpoint(EndSession)
 
     def query_client(self, client_id: str) -> Client | None:
-        row = self.session.scalar(select(OidcClient).where(OidcClient.client_id == client_id,
-                                                           OidcClient.storefront_id == self.storefront.id))
+        """One indexed read per request (client_id is unique), so a replaced secret or a removed client stops
+        working at once."""
+        row = self.session.connection().execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
         return Client(row) if row is not None else None
 
     def _generate(self, grant_type: str, client: Client, user: Contact | None = None, scope: str | None = None,
@@ -347,15 +359,15 @@ class AuthorizationServer(_AuthorizationServer):
             old = request.refresh_token.row
             family, auth_session_id, auth_time = old.family, old.auth_session_id, old.auth_time
         refresh = token.get("refresh_token")
-        self.session.add(OidcToken(
-            client_id=request.client.row.id, storefront_id=self.storefront.id,
+        self.session.connection().execute(INSERT_TOKEN, dict(
+            client_id=request.client.row.id, storefront_id=request.client.row.storefront_id,
             contact_id=request.user.id if request.user is not None else None, auth_session_id=auth_session_id,
             code_id=code_id, family=family, scope=token.get("scope", ""),
             access_digest=token_digest(token["access_token"]),
             refresh_digest=token_digest(refresh) if refresh else None,
             access_expires_at=now + timedelta(seconds=token["expires_in"]),
             refresh_expires_at=now + timedelta(days=self.settings.oidc_refresh_token_days) if refresh else None,
-            auth_time=auth_time))
+            auth_time=auth_time, created_at=now))
         self.auth_time, self.sid = auth_time, family if request.user is not None else None
 
     def create_oauth2_request(self, request: Request) -> Request:
