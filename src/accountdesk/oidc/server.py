@@ -10,6 +10,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
@@ -277,13 +278,13 @@ class IdTokens(OpenIDToken):
         self.server = server
 
     def resolve_client_private_key(self, client: Client) -> Any:
-        return keys.signing_key(self.server.session)
+        return self.server.signing_key
 
     def get_client_algorithm(self, client: Client) -> str:
         return keys.ALGORITHM
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        return {"alg": keys.ALGORITHM, "kid": keys.signing_key(self.server.session).kid, "typ": "JWT"}
+        return {"alg": keys.ALGORITHM, "kid": self.server.signing_key.kid, "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(utcnow().timestamp())
@@ -334,6 +335,11 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(RefreshGrant, [IdTokens(self)])
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(EndSession)
+
+    @cached_property
+    def signing_key(self) -> Any:
+        """The ID token's key, read once per request (Authlib asks for it and for its kid)."""
+        return keys.signing_key(self.session)
 
     def query_client(self, client_id: str) -> Client | None:
         """One indexed read per request (client_id is unique), so a replaced secret or a removed client stops
