@@ -37,7 +37,12 @@ _clients = OidcClient.__table__
 # Built once: the token endpoint runs them on every grant (statement building costs more than the query itself).
 CLIENT_BY_ID = (select(_clients).join(Storefront, Storefront.id == _clients.c.storefront_id)
                 .where(_clients.c.client_id == bindparam("client_id"), Storefront.slug == bindparam("slug")))
-INSERT_TOKEN = insert(OidcToken.__table__)
+_tokens = OidcToken.__table__
+INSERT_TOKEN = insert(_tokens)
+TOKEN_BY_REFRESH = select(_tokens).where(_tokens.c.refresh_digest == bindparam("digest"),
+                                         _tokens.c.client_id == bindparam("client"))
+ROTATE_TOKEN = (update(_tokens).where(_tokens.c.id == bindparam("token"), _tokens.c.rotated_at.is_(None),
+                                      _tokens.c.revoked_at.is_(None)).values(rotated_at=bindparam("now")))
 
 
 def issuer(settings: Settings, storefront: Storefront) -> str:
@@ -112,7 +117,7 @@ class Code(AuthorizationCodeMixin):
 
 
 class Token(TokenMixin):
-    def __init__(self, row: OidcToken) -> None:
+    def __init__(self, row: OidcToken | Row[Any]) -> None:
         self.row = row
 
     def check_client(self, client: Client) -> bool:
@@ -222,14 +227,13 @@ class RefreshGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         """The refresh token, rotated at once by a conditional UPDATE; one already rotated is a reuse: the whole
         family (every token descended from the same sign-in) is revoked."""
-        row = self.db.scalar(select(OidcToken).where(OidcToken.refresh_digest == token_digest(refresh_token),
-                                                     OidcToken.client_id == self.request.client.row.id))
+        connection = self.db.connection()
+        row = connection.execute(TOKEN_BY_REFRESH, {"digest": token_digest(refresh_token),
+                                                    "client": self.request.client.row.id}).first()
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()
-        won = self.db.execute(update(OidcToken).where(OidcToken.id == row.id, OidcToken.rotated_at.is_(None),
-                                                      OidcToken.revoked_at.is_(None))
-                              .values(rotated_at=now).execution_options(synchronize_session=False)).rowcount == 1
+        won = connection.execute(ROTATE_TOKEN, {"token": row.id, "now": now}).rowcount == 1
         if not won:
             _revoke_family(self.db, row.family)
             return None
