@@ -334,6 +334,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.auth_time: datetime | None = None
         self.sid: str | None = None
         self.ended: Any = None
+        self._clients: dict[str, Client | None] = {}
         self.register_token_generator("default", self._generate)
         self.register_grant(CodeGrant, [S256Challenge(required=True), CodeIdTokens(self)])
         self.register_grant(RefreshGrant, [IdTokens(self)])
@@ -347,9 +348,11 @@ class AuthorizationServer(_AuthorizationServer):
 
     def query_client(self, client_id: str) -> Client | None:
         """One indexed read per request (client_id is unique), so a replaced secret or a removed client stops
-        working at once."""
-        row = self.session.connection().execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
-        return Client(row) if row is not None else None
+        working at once. Authlib asks twice on the authorize endpoint: the answer is kept for the request."""
+        if client_id not in self._clients:
+            row = self.session.connection().execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
+            self._clients[client_id] = Client(row) if row is not None else None
+        return self._clients[client_id]
 
     def _generate(self, grant_type: str, client: Client, user: Contact | None = None, scope: str | None = None,
                   expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
