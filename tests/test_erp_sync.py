@@ -147,7 +147,7 @@ def test_push_follows_the_storefront_erp_sync_policy(db):
 
 
 def test_outbox_handlers_of_the_app_push_to_the_erp(db, settings):
-    assert set(outbox_handlers(settings, db)) == {"email", erp_service.PUSH, "webhook"}
+    assert set(outbox_handlers(settings, db)) == {"email", erp_service.PUSH, "webhook", "oidc_logout"}
     assert set(outbox_handlers(settings)) == {"email"}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from accountdesk.accounts.models import Account
 from accountdesk.core import idempotency
@@ -151,6 +151,19 @@ def test_a_key_in_use_is_409_until_its_process_is_taken_for_dead(db, client):
     with db.transaction() as session, pytest.raises(AppError) as refused:
         idempotency.store(session, held, 201, {}, b"{}")
     assert refused.value.code == "idempotency_key_in_use"
+    if db.is_postgresql:  # an API request running there holds the key's advisory lock in its own transaction
+        lock = {"lock": idempotency.advisory_lock_id(f"staff:{user.id}", "running")}
+        with db.transaction() as running:
+            running.execute(text("SELECT pg_advisory_xact_lock(:lock)"), lock)
+            busy = client.post("/api/v1/accounts", json=ACCOUNT, headers=keyed(staff, "running"))
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_key_in_use"
+        assert busy.headers["Retry-After"] == "1" and accounts(db) == 1
+        assert client.post("/api/v1/accounts", json=ACCOUNT, headers=keyed(staff, "running")).status_code == 201
+        # one that checked the key just before another committed it cannot store its answer (nor its change)
+        late = idempotency.Held(f"staff:{user.id}", "running", printed, 24)
+        with db.transaction() as session, pytest.raises(AppError) as refused:
+            idempotency.store(session, late, 201, {}, b"{}")
+        assert refused.value.code == "idempotency_key_in_use" and accounts(db) == 2
 
 
 def test_twenty_at_once_with_one_key_make_one_change(db, live_server):

@@ -103,3 +103,18 @@ def test_client_registration_is_recorded_in_the_history(db, client):
     with db.transaction() as session:
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.subject_type == "oidc_client")).all()
     assert actions.count("oidc_client.registered") == 4
+
+
+def test_a_backend_retrying_with_its_idempotency_key_places_one_order(db, client):
+    """A backend credential's keys are its client's (any token of it), not the anonymous visitors' of the store."""
+    w = oidc_world(db)
+    subject = verified_claims(client, w, signed_in_tokens(client, w)["id_token"], w.confidential.client_id)["sub"]
+    body, key = {"lines": LINES, "buyer": subject}, {"Idempotency-Key": '"backend-order-1"'}
+    first = client.post(_orders(w), json=body, headers={**_bearer(backend_token(client, w)), **key})
+    again = client.post(_orders(w), json=body, headers={**_bearer(backend_token(client, w)), **key})
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers.get("idempotent-replayed") == "true" and again.json() == first.json()
+    anonymous = client.post(_orders(w), json=body, headers=key)  # no credential: another caller, its own key space
+    assert anonymous.status_code == 401
+    listed = client.get(_orders(w), headers=sign_in(client, w))
+    assert [o["number"] for o in listed.json()["items"]] == [first.json()["number"]]

@@ -84,12 +84,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 _READS = ("SELECT", "PRAGMA", "EXPLAIN")
+NO_TRANSACTION = {"accountdesk_no_transaction": True}  # execution options: on SQLite each statement commits alone
 
 
-def _sqlite_begin_at_first_write(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+def _sqlite_begin_at_first_write(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
     # Reads run on their own (no lock held); the first write (or savepoint) begins the transaction with the write
-    # lock, which the transaction then holds until it ends. COMMIT and ROLLBACK are the driver's.
-    if not cursor.connection.in_transaction and not statement.lstrip()[:7].upper().startswith(_READS):
+    # lock, which the transaction then holds until it ends. COMMIT and ROLLBACK are the driver's. With NO_TRANSACTION
+    # a write commits by itself.
+    if not cursor.connection.in_transaction and not statement.lstrip()[:7].upper().startswith(_READS) \
+            and not conn.get_execution_options().get("accountdesk_no_transaction"):
         cursor.execute("BEGIN IMMEDIATE")
 
 

@@ -4,14 +4,19 @@ answer (a 502, a timeout, a dropped connection, a double click) gets the first a
 API operations opt in with `dependencies=[IDEMPOTENT]` on routers built with `route_class=ApiRoute`; page forms
 carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.PageRoute runs it). The flow:
 
-1. the key is claimed in its own short transaction (an INSERT that a unique (scope, key) makes race-safe): a repeat
-   while the first still runs answers 409 `idempotency_key_in_use` with Retry-After, a repeat with another request
-   (method, path or body) 422 `idempotency_key_reused`, a finished one the stored status, headers and body with
-   `Idempotent-Replayed: true`, and nothing runs again;
+1. the key is checked before the endpoint runs: a repeat while the first still runs answers 409
+   `idempotency_key_in_use` with Retry-After, a repeat with another request (method, path or body) 422
+   `idempotency_key_reused`, a finished one the stored status, headers and body with `Idempotent-Replayed: true`,
+   and nothing runs again. On PostgreSQL an API operation checks in the request's own transaction (in the same
+   thread hop as its session) when the operation changes things in that session: `pg_try_advisory_xact_lock` on
+   the key says whether another request holds it, the
+   same statement reads its row, and the row is only written at the end (`Held`); the lock goes with the commit or
+   rollback, so a dead process leaves nothing behind. Elsewhere (SQLite, page forms) the key is claimed first by an
+   INSERT committed alone, which a unique (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
 2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
    the stored answer are committed together: a process that dies after the commit leaves the answer to replay;
 3. a final refusal (400, 404, 409, 410, 422) is stored too; anything else (401/403, 429, 5xx, a crash) releases
-   the key so that a retry runs again. A key whose process died while running is taken over after LOCK.
+   the key so that a retry runs again. A claimed key whose process died while running is taken over after LOCK.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from markupsafe import Markup
-from sqlalchemy import Connection, bindparam, delete, event, select, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, column, delete, event, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +48,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from accountdesk.core import i18n
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import NO_TRANSACTION, Database, utcnow
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
@@ -72,6 +77,25 @@ class Claim:
 
 
 @dataclass
+class Held:
+    """PostgreSQL: the key's advisory lock, held by the request's transaction; its row is written by `store`."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    hours: int
+    stored: bool = False
+
+
+@dataclass
+class Pending:
+    """An API request's key, checked by the session dependency (`_request_session`)."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass
 class Replay:
     status: int
     headers: dict[str, str]
@@ -90,7 +114,15 @@ class Reused:
     pass
 
 
-Outcome = Claim | Replay | InUse | Reused
+Outcome = Claim | Held | Replay | InUse | Reused
+
+
+class Answered(Exception):  # noqa: N818 - not an error: the check answered without running the operation
+    """Raised by the session dependency when the key's check answers the request (replay, 409, 422)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(type(outcome).__name__)
+        self.outcome = outcome
 
 
 def parse_key(raw: str) -> str:
@@ -141,17 +173,58 @@ STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token
                  response_headers=bindparam("response_headers"), response_body=bindparam("response_body")))
 
 
+# PostgreSQL: whether another transaction holds the key (a request running) and its row, in one round trip.
+CHECK = text("SELECT pg_try_advisory_xact_lock(:lock) AS free, k.fingerprint, k.status, k.locked_at, "
+             "k.response_status, k.response_headers, k.response_body, k.expires_at FROM (SELECT 1) AS one "
+             "LEFT JOIN idempotency_keys AS k ON k.scope = :scope AND k.key = :key").columns(
+    column("free", Boolean()), *(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status",
+                                                           "response_headers", "response_body", "expires_at")))
+_KEPT = pg_insert(KEYS).values({name: bindparam(name) for name in (
+    "scope", "key", "fingerprint", "response_status", "response_headers", "response_body", "created_at",
+    "expires_at")} | {"status": "complete"})
+# The finished row of a `Held` key; an expired row, or a claim whose process died, is replaced. No row back: another
+# request committed the key meanwhile (between the check's snapshot and its lock), and this change must not count.
+KEEP = _KEPT.on_conflict_do_update(
+    index_elements=["scope", "key"],
+    set_={**{name: _KEPT.excluded[name] for name in FRESH if name not in ("lock_token", "locked_at")},
+          "lock_token": None, "locked_at": None},
+    where=or_(KEYS.c.expires_at <= _KEPT.excluded.created_at,
+              and_(KEYS.c.status != "complete",
+                   or_(KEYS.c.locked_at.is_(None), KEYS.c.locked_at <= bindparam("stale"))))).returning(KEYS.c.id)
+
+
+def advisory_lock_id(scope: str, key: str) -> int:
+    """The key's PostgreSQL advisory lock: a signed 64-bit digest of (scope, key)."""
+    digest = hashlib.blake2b(f"{scope}\n{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 @contextmanager
 def _short_transaction(db: Database) -> Iterator[Connection]:
-    """The claim's own transaction. On PostgreSQL each statement commits by itself: the INSERT that claims a fresh
-    key is the whole work and every UPDATE below is conditional, so no BEGIN/COMMIT round trips are needed. SQLite
-    takes its write lock (BEGIN IMMEDIATE) as every transaction there does."""
-    if db.is_postgresql:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            yield conn
-    else:
-        with db.engine.begin() as conn:
-            yield conn
+    """The claim's statements, each committed by itself: the INSERT that claims a fresh key is the whole work and
+    every UPDATE below is conditional, so no BEGIN/COMMIT round trips are needed (on SQLite no BEGIN IMMEDIATE:
+    each statement takes the write lock for itself)."""
+    options = {"isolation_level": "AUTOCOMMIT"} if db.is_postgresql else NO_TRANSACTION
+    with db.engine.connect().execution_options(**options) as conn:
+        yield conn
+
+
+def check(conn: Connection, scope: str, key: str, print_: str, hours: int) -> Outcome:
+    """PostgreSQL, in the request's transaction: the key's advisory lock and row (see the module's docstring)."""
+    now = utcnow()
+    row = conn.execute(CHECK, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
+    if not row.free:
+        return InUse(1)
+    held = Held(scope, key, print_, hours)
+    if row.fingerprint is None or row.expires_at <= now:
+        return held
+    if row.fingerprint != print_:
+        return Reused()
+    if row.status == "complete":
+        return Replay(row.response_status, dict(row.response_headers), bytes(row.response_body or b""))
+    if row.locked_at is None or row.locked_at <= now - LOCK:  # a page's claim whose process died: replaced
+        return held
+    return InUse(max(1, min(int((row.locked_at + LOCK - now).total_seconds()) + 1, 5)))
 
 
 def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_: str, hours: int) -> Outcome:
@@ -182,12 +255,19 @@ def claim(db: Database, scope_of: Callable[[Connection], str], key: str, print_:
         return InUse(max(1, min(int(left) + 1, 5)))
 
 
-def store(session: Session, held: Claim, status: int, headers: dict[str, str], body: bytes) -> None:
+def store(session: Session, held: Claim | Held, status: int, headers: dict[str, str], body: bytes) -> None:
     """Keep the answer in the transaction of the change. A lock taken over meanwhile (this request ran longer than
-    LOCK) refuses, and the change rolls back with it: only one of the two may count."""
-    done = session.connection().execute(STORE, {"held_id": held.id, "held_lock": held.lock_token,
-                                                "response_status": status, "response_headers": headers,
-                                                "response_body": body}).rowcount
+    LOCK), or a `Held` key another request committed first, refuses, and the change rolls back with it: only one of
+    the two may count."""
+    answer = {"response_status": status, "response_headers": headers, "response_body": body}
+    if isinstance(held, Held):
+        now = utcnow()
+        done = session.connection().scalar(KEEP, {
+            "scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
+            "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer}) is not None
+    else:
+        done = session.connection().execute(STORE, {"held_id": held.id, "held_lock": held.lock_token,
+                                                    **answer}).rowcount > 0
     if not done:
         raise Conflict("Another request with this Idempotency-Key took over; try again.",
                        code="idempotency_key_in_use", headers={"Retry-After": "1"})
@@ -227,7 +307,7 @@ def _crash_hook_armed(request: Request) -> bool:
             and hmac.compare_digest(sent.encode(), token.encode()))
 
 
-def _keep(request: Request, session: Session, held: Claim, status: int, headers: dict[str, str],
+def _keep(request: Request, session: Session, held: Claim | Held, status: int, headers: dict[str, str],
           body: bytes) -> None:
     store(session, held, status, headers, body)
     if _crash_hook_armed(request):
@@ -238,7 +318,7 @@ def _keep(request: Request, session: Session, held: Claim, status: int, headers:
 def store_answer(request: Request, session: Session, body: Any, status: int | None = None) -> None:
     """For an endpoint that commits its own transaction: store its JSON answer in that transaction (call it inside
     the `with db.transaction()` block). Without a claimed key it does nothing."""
-    held: Claim | None = getattr(request.state, "idempotency", None)
+    held: Claim | Held | None = getattr(request.state, "idempotency", None)
     if held is None:
         return
     route = request.scope.get("route")
@@ -264,10 +344,21 @@ class _Owners:
 
 
 OWNERS = _Owners()
+# Other kinds of bearer tokens (a storefront's backend credential): (connection, token digest) -> "kind:id" or None.
+TOKEN_OWNERS: list[Callable[[Connection, str], str | None]] = []
+
+
+def _owner(conn: Connection, digest: str) -> str | None:
+    row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
+                       .where(AuthSession.token_digest == digest)).first()
+    if row is not None:
+        return f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+    return next((owner for find in TOKEN_OWNERS if (owner := find(conn, digest)) is not None), None)
 
 
 def _scope(request: Request) -> Callable[[Connection], str]:
-    """The caller the key belongs to: the staff user or contact of the bearer token, else an anonymous visitor of
+    """The caller the key belongs to: the staff user or contact of the bearer token (or the storefront client of a
+    backend credential, see TOKEN_OWNERS), else an anonymous visitor of
     the storefront in the path (registration, claims, resets). Visitors share one scope per storefront; the keyed
     fingerprint covers the whole body, so only someone who sends the very same request (password and all) can get
     its stored answer, which tells them nothing they did not send."""
@@ -279,10 +370,8 @@ def _scope(request: Request) -> Callable[[Connection], str]:
             digest = token_digest(token.strip())
             owner = OWNERS.get(digest)
             if owner is None:
-                row = conn.execute(select(AuthSession.staff_user_id, AuthSession.contact_id)
-                                   .where(AuthSession.token_digest == digest)).first()
-                if row is not None:  # a token's owner never changes: kept (whether it still works is not ours)
-                    owner = f"staff:{row.staff_user_id}" if row.staff_user_id else f"contact:{row.contact_id}"
+                owner = _owner(conn, digest)
+                if owner is not None:  # a token's owner never changes: kept (whether it still works is not ours)
                     OWNERS.put(digest, owner)
             if owner is not None:
                 return owner
@@ -302,20 +391,40 @@ def _credential(request: Request) -> str | None:
                  if name.removeprefix("__Host-").startswith("accountdesk_sf_")), None)
 
 
-def _credential_works(request: Request) -> bool:
+def _credential_works(request: Request, conn: Connection) -> bool:
     """Before a replay: the token or session cookie the key's scope came from is still signed in (scopes are
     cached per token, and a stored answer is no less private than the operation)."""
     token = _credential(request)
     if token is None:
         return True
-    with request.app.state.db.engine.connect() as conn:
-        row = conn.execute(select(AuthSession.revoked_at, AuthSession.expires_at)
-                           .where(AuthSession.token_digest == token_digest(token))).first()
+    row = conn.execute(select(AuthSession.revoked_at, AuthSession.expires_at)
+                       .where(AuthSession.token_digest == token_digest(token))).first()
     return row is None or (row.revoked_at is None and row.expires_at > utcnow())
 
 
 def _request_session(request: Request, session: DbSession) -> None:
+    """The request's session, and the check of its Idempotency-Key in the same thread hop: the key is held
+    (`request.state.idempotency`) or `Answered` says what to answer instead of running the operation."""
     request.state.idempotent_session = session
+    pending: Pending | None = getattr(request.state, "idempotency_pending", None)
+    if pending is None:
+        return
+    db, hours = request.app.state.db, request.app.state.settings.idempotency_key_hours
+    works = False
+    if db.is_postgresql and getattr(request.scope.get("route"), "in_session", False):
+        conn = session.connection()
+        outcome = check(conn, _scope(request)(conn), pending.key, pending.fingerprint, hours)
+        works = isinstance(outcome, Replay) and _credential_works(request, conn)
+    else:
+        outcome = claim(db, _scope(request), pending.key, pending.fingerprint, hours)
+        if isinstance(outcome, Replay):
+            with _short_transaction(db) as conn:
+                works = _credential_works(request, conn)
+    if isinstance(outcome, Claim | Held):
+        request.state.idempotency = outcome
+    elif not isinstance(outcome, Replay) or works:
+        raise Answered(outcome)
+    # else a signed-out token: no stored answer, the operation runs without the key (and says 401)
 
 
 def idempotency_key(key: Annotated[str | None, Header(
@@ -346,6 +455,10 @@ class ApiRoute(APIRoute):
                 dependencies.insert(0, Depends(_request_session))
             responses = {**RESPONSES, **(responses or {})}
         super().__init__(path, endpoint, dependencies=dependencies, responses=responses, **kwargs)
+        # The change is made in the request's session (not in a transaction of the endpoint's own, whose second
+        # connection a key held by the session's transaction would keep waiting in a burst): a `Held` key fits.
+        session = DbSession.__metadata__[0].dependency
+        self.in_session = any(d.call is session and d.name for d in self.dependant.dependencies)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -356,40 +469,46 @@ class ApiRoute(APIRoute):
             raw = request.headers.get(HEADER)
             if raw is None:
                 return await handler(request)
-            outcome = await claim_for(request, parse_key(raw))
-            if isinstance(outcome, Replay):
-                if await run_in_threadpool(_credential_works, request):
-                    return outcome.response()
-                return await handler(request)  # a signed-out token gets no stored answer: the operation says 401
+            request.state.idempotency_pending = Pending(parse_key(raw), await request_fingerprint(request))
+            try:
+                return await run_claimed(request, handler)
+            except Answered as answered:
+                outcome = answered.outcome
             if isinstance(outcome, InUse):
                 raise Conflict("A request with this Idempotency-Key is still running; try again shortly.",
                                code="idempotency_key_in_use", headers={"Retry-After": str(outcome.retry_after)})
             if isinstance(outcome, Reused):
                 raise ValidationFailed("This Idempotency-Key was used for another request; send a new key.",
                                        code="idempotency_key_reused")
-            return await run_claimed(request, handler, outcome)
+            assert isinstance(outcome, Replay)
+            return outcome.response()
 
         return idempotent_handler
 
 
-async def claim_for(request: Request, key: str, scope: str | None = None) -> Outcome:
-    settings = request.app.state.settings
+async def request_fingerprint(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    print_ = fingerprint(settings.secret_key, request.method, target, await request.body(),
-                         request.headers.get("content-type", ""))
-    scope_of = (lambda _conn: scope) if scope else _scope(request)
-    return await run_in_threadpool(claim, request.app.state.db, scope_of, key, print_,
-                                   settings.idempotency_key_hours)
+    return fingerprint(request.app.state.settings.secret_key, request.method, target, await request.body(),
+                       request.headers.get("content-type", ""))
+
+
+async def claim_for(request: Request, key: str, scope: str) -> Outcome:
+    """A page form's key, claimed before the page runs (its scope is the browser)."""
+    print_ = await request_fingerprint(request)
+    return await run_in_threadpool(claim, request.app.state.db, lambda _conn: scope, key, print_,
+                                   request.app.state.settings.idempotency_key_hours)
 
 
 def _session_of(request: Request) -> Session | None:
     return getattr(request.state, "idempotent_session", None) or getattr(request.state, "page_session", None)
 
 
-async def _release(request: Request, held: Claim) -> None:
+async def _release(request: Request, held: Claim | Held | None) -> None:
     session = _session_of(request)
     if session is not None:
-        session.rollback()  # first: on SQLite its write lock would keep our own release waiting
+        session.rollback()  # first: on SQLite its write lock would keep our own release waiting; a Held key goes
+    if not isinstance(held, Claim):
+        return
 
     def work() -> None:
         with request.app.state.db.transaction() as own:
@@ -398,7 +517,7 @@ async def _release(request: Request, held: Claim) -> None:
     await run_in_threadpool(work)
 
 
-async def finish(request: Request, held: Claim, response: Response, keep: bool) -> None:
+async def finish(request: Request, held: Claim | Held, response: Response, keep: bool) -> None:
     """Store `response` (or, when not `keep`, release the key) in the request's transaction, committed with the
     change; without one (an error before any session), in a transaction of its own."""
     if held.stored:
@@ -408,7 +527,7 @@ async def finish(request: Request, held: Claim, response: Response, keep: bool) 
     def work(target: Session) -> None:
         if keep:
             _keep(request, target, held, response.status_code, _stored_headers(response), bytes(response.body))
-        else:
+        elif isinstance(held, Claim):
             release(target, held)
 
     if session is not None:
@@ -421,14 +540,21 @@ async def finish(request: Request, held: Claim, response: Response, keep: bool) 
         await run_in_threadpool(own)
 
 
-async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]], held: Claim,
-                      keep: Callable[[Response], bool] = storable) -> Response:
-    """Run the request that holds the key and keep its answer when `keep` says it is final; release the key
-    otherwise, or when anything goes wrong, so that a retry runs again."""
-    request.state.idempotency = held
+async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]],
+                      held: Claim | None = None, keep: Callable[[Response], bool] = storable) -> Response:
+    """Run the request that holds the key (a page's `held` claim, or what the session dependency holds) and keep
+    its answer when `keep` says it is final; release the key otherwise, or when anything goes wrong, so that a
+    retry runs again."""
+    if held is not None:
+        request.state.idempotency = held
     try:
         response = await handler(request)
+    except Answered:
+        raise
     except (AppError, IntegrityError) as exc:
+        held = getattr(request.state, "idempotency", None)
+        if held is None:
+            raise
         error = conflict_from_integrity_error(exc) if isinstance(exc, IntegrityError) else exc
         response = error_response(error.status_code, error.code, error.message, error.fields, error.headers,
                                   language=i18n.request_language(request))
@@ -441,8 +567,11 @@ async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[A
         await finish(request, held, response, keep=True)
         return response
     except BaseException:
-        await _release(request, held)
+        await _release(request, getattr(request.state, "idempotency", None))
         raise
+    held = getattr(request.state, "idempotency", None)
+    if held is None:
+        return response
     try:
         await finish(request, held, response, keep=keep(response))
     except BaseException:

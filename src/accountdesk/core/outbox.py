@@ -4,7 +4,9 @@ Workers claim rows with FOR UPDATE SKIP LOCKED (PostgreSQL) and mark them `sendi
 workers on several hosts never deliver one row twice; a worker that dies leaves a lease that expires.
 
 Rows with the same `subject_key` are delivered one after the other in id order: a row is not due while an earlier
-row of its subject is still waiting (pending, being sent or waiting for a retry), so no retry reorders them.
+row of its subject is still waiting (pending, being sent or waiting for a retry), so no retry reorders them. So a
+claimed batch never holds two rows of one subject, and a `BatchHandler` may deliver a batch's rows concurrently; it
+records their outcomes in the one transaction that also finishes the rows.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import and_, event, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -27,7 +30,32 @@ from accountdesk.core.models import OutboxMessage
 log = logging.getLogger("accountdesk.outbox")
 
 Handler = Callable[[dict[str, Any]], None]
-Handlers = dict[str, Handler]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row a worker holds: `attempts` counts this one."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+Outcomes = dict[int, Exception | None]  # claimed row id → None when delivered, else why not
+Recorder = Callable[[Session], Outcomes]
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """Delivers a claimed batch at once (no two rows share a subject) and returns what records the outcomes: it is
+    called in the transaction that finishes the rows, so a batch costs one write transaction besides its claim."""
+
+    def deliver_batch(self, messages: list[Claimed]) -> Recorder: ...
+
+
+Handlers = dict[str, Handler | BatchHandler]
+BATCH = 20
 wakeup = threading.Event()
 LEASE = timedelta(minutes=5)
 GATHER = 0.05  # seconds a woken worker waits for more messages before it claims them
@@ -73,67 +101,102 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
 
 
-def claim(db: Database, batch: int = 20) -> list[OutboxMessage]:
+def claim(db: Database, batch: int = BATCH, due_at: datetime | None = None) -> list[Claimed]:
+    """Up to `batch` rows due at `due_at` (default: now), marked `sending` under a lease."""
     now = utcnow()
+    due_at = due_at or now
     with db.transaction() as session:
-        due = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        due = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= due_at),
                   and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now))
         earlier = aliased(OutboxMessage)
         first_of_subject = or_(OutboxMessage.subject_key.is_(None), ~exists().where(
             earlier.subject_key == OutboxMessage.subject_key, earlier.id < OutboxMessage.id,
             earlier.status.in_(WAITING)))
-        rows = list(session.scalars(select(OutboxMessage).where(due, first_of_subject).order_by(OutboxMessage.id)
-                                    .limit(batch)
-                                    .with_for_update(skip_locked=True)))
-        for row in rows:
-            row.status = "sending"
-            row.locked_until = now + LEASE
-            row.attempts += 1
-        return rows
+        rows = session.execute(select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload,
+                                      OutboxMessage.attempts).where(due, first_of_subject).order_by(OutboxMessage.id)
+                               .limit(batch).with_for_update(skip_locked=True)).all()
+        if rows:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
+                            .values(status="sending", locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+                            .execution_options(synchronize_session=False))
+        return [Claimed(row.id, row.kind, row.payload, row.attempts + 1) for row in rows]
 
 
-def _finish(db: Database, outcomes: dict[int, Exception | None], max_attempts: int) -> None:
-    """Record a batch's deliveries in one transaction: one UPDATE for the messages sent, each failure on its own."""
-    now = utcnow()
+def _finish(session: Session, message: Claimed, error: Exception | None, max_attempts: int) -> None:
+    values: dict[str, Any] = {"locked_until": None}
+    if error is None:
+        values.update(status="sent", sent_at=utcnow(), last_error="")
+    else:
+        values["last_error"] = f"{type(error).__name__}: {error}"[:2000]
+        if isinstance(error, Retry):
+            values.update(status="pending", next_attempt_at=utcnow() + error.delay)
+        elif isinstance(error, PermanentFailure) or message.attempts >= max_attempts:
+            values["status"] = "failed"
+        else:
+            values.update(status="pending", next_attempt_at=utcnow() + backoff(message.attempts))
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
+def _finish_all(session: Session, messages: list[Claimed], outcomes: Outcomes, max_attempts: int) -> None:
+    sent = [m.id for m in messages if m.id in outcomes and outcomes[m.id] is None]
+    if sent:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                        .values(status="sent", sent_at=utcnow(), last_error="", locked_until=None)
+                        .execution_options(synchronize_session=False))
+    for message in messages:
+        error = outcomes.get(message.id, PermanentFailure("the handler reported nothing"))
+        if error is not None:
+            log.warning("outbox %s %s failed: %s", message.kind, message.id, error)
+            _finish(session, message, error, max_attempts)
+
+
+def _deliver_one(handler: Handler | None, message: Claimed) -> Exception | None:
+    try:
+        if handler is None:
+            raise PermanentFailure(f"no handler for {message.kind!r}")
+        handler(message.payload)
+    except Exception as exc:  # noqa: BLE001 — every failure is recorded (by _finish_all) and retried
+        return exc
+    return None
+
+
+def _deliver_batch(db: Database, handler: BatchHandler, messages: list[Claimed], max_attempts: int) -> None:
+    try:
+        record = handler.deliver_batch(messages)
+    except Exception as exc:  # noqa: BLE001 — a broken handler fails its rows, to be retried
+        log.exception("outbox batch of %s failed", messages[0].kind)
+        with db.transaction() as session:
+            _finish_all(session, messages, dict.fromkeys((m.id for m in messages), exc), max_attempts)
+        return
     with db.transaction() as session:
-        sent = [message_id for message_id, error in outcomes.items() if error is None]
-        if sent:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                            .values(status="sent", sent_at=now, last_error="", locked_until=None))
-        for message_id, error in outcomes.items():
-            row = session.get(OutboxMessage, message_id) if error is not None else None
-            if row is None:
-                continue
-            row.locked_until = None
-            row.last_error = f"{type(error).__name__}: {error}"[:2000]
-            if isinstance(error, Retry):
-                row.status, row.next_attempt_at = "pending", now + error.delay
-            elif isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
-                row.status = "failed"
-            else:
-                row.status, row.next_attempt_at = "pending", now + backoff(row.attempts)
+        _finish_all(session, messages, record(session), max_attempts)
 
 
-def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: int = 20) -> int:
-    """Deliver what is due now with the handler of each row's kind; returns how many rows were handled."""
-    handled = 0
-    while rows := claim(db, batch):
-        outcomes: dict[int, Exception | None] = {}
+def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: int = BATCH) -> int:
+    """Deliver what is due now with the handler of each row's kind; returns how many rows were handled. A row whose
+    handler is a BatchHandler goes out with the others of its kind in the batch; other rows one by one, their
+    outcomes recorded together in one transaction. A row retried during the pass waits for a later pass, however
+    short its delay."""
+    handled, started = 0, utcnow()
+    while rows := claim(db, batch, started):
+        kinds: dict[str, list[Claimed]] = {}
         for row in rows:
-            handler = handlers.get(row.kind)
-            error: Exception | None = None
-            try:
-                if handler is None:
-                    raise PermanentFailure(f"no handler for {row.kind!r}")
-                handler(row.payload)
-            except Exception as exc:  # noqa: BLE001 — every failure is recorded and retried
-                log.warning("outbox %s %s failed: %s", row.kind, row.id, exc)
-                error = exc
-            outcomes[row.id] = error
-        _finish(db, outcomes, max_attempts)
+            kinds.setdefault(row.kind, []).append(row)
+        singles: list[Claimed] = []
+        outcomes: Outcomes = {}
+        for kind, messages in kinds.items():
+            handler = handlers.get(kind)
+            if isinstance(handler, BatchHandler):
+                _deliver_batch(db, handler, messages, max_attempts)
+                continue
+            for message in messages:
+                outcomes[message.id] = _deliver_one(handler, message)
+            singles.extend(messages)
+        if singles:
+            with db.transaction() as session:
+                _finish_all(session, singles, outcomes, max_attempts)
         handled += len(rows)
-        if len(rows) < batch:  # nothing more was due when this batch was claimed
-            break
     return handled
 
 

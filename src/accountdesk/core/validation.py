@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
+import email_validator
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
@@ -47,13 +48,35 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return None
 
 
+def all_storable(values: list[str]) -> bool:
+    """Whether text_problem has nothing to say about any of the one-line `values` (one search over them all: its
+    patterns are single characters, so a value has a match exactly when the values joined do)."""
+    joined = "".join(values)
+    return not (_UNSTORABLE.search(joined) or _LINE_BREAK.search(joined))
+
+
 # An ASCII dot-atom local part (RFC 5322 atext): email-validator takes it as it is, so only the domain needs its
 # checks, and those are kept per domain (an import checks thousands of addresses on a handful of domains).
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
+# A lower-case ASCII host name: letter-or-digit labels (single hyphens inside), a letters-only top-level label.
+# email-validator gives such a domain back as it is unless it is too long or a special-use name, so those are the
+# only things left to ask (tests/test_validation.py compares the two on generated domains).
+_PLAIN_DOMAIN = re.compile(r"(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]{2,63}")
+_SPECIAL_DOMAINS = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_domain(domain: str) -> bool:
+    return (len(domain) <= 200 and _PLAIN_DOMAIN.fullmatch(domain) is not None
+            and all(len(label) <= 63 for label in domain.split("."))
+            and not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_DOMAINS))
+
+
 @lru_cache(maxsize=4096)
 def _email_domain(domain: str) -> str | None:
+    if _plain_domain(domain):
+        return domain
     try:
         return validate_email(f"a@{domain}", check_deliverability=False).domain
     except EmailNotValidError:
@@ -75,18 +98,38 @@ def normalise_email(value: str) -> str:
 
 def normalise_phone(value: str, country: str | None = None) -> str:
     """E.164 form (+4930123456); a number without +country needs the address's country to be understood."""
+    e164, problem = _phone(value.strip(), (country or "").upper() or None)
+    if problem:
+        raise ValueError(problem)
+    return e164
+
+
+@lru_cache(maxsize=16384)
+def _phone(text: str, region: str | None) -> tuple[str, str]:
+    """(E.164 form, "") or ("", why not): kept per distinct number and region (a file repeats an account's phone on
+    each of its contacts' rows, and contacts often share a switchboard number)."""
     try:
-        number = phonenumbers.parse(value.strip(), (country or "").upper() or None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("Enter a phone number with its country code, for example +44 20 7946 0958.") from exc
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return "", "Enter a phone number with its country code, for example +44 20 7946 0958."
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
-        raise ValueError("This phone number is not valid.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return "", "This phone number is not valid."
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+@lru_cache(maxsize=1024)
+def _known_country(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+@lru_cache(maxsize=1024)
+def _known_currency(code: str) -> bool:
+    return pycountry.currencies.get(alpha_3=code) is not None
 
 
 def country_code(value: str) -> str:
     code = value.strip().upper()
-    if pycountry.countries.get(alpha_2=code) is None:
+    if not _known_country(code):
         raise ValueError("Choose a country (ISO 3166 two-letter code).")
     return code
 
@@ -198,7 +241,7 @@ def check_person(person: Mapping[str, str], problems: dict[str, Any], *, country
 
 def currency_code(value: str) -> str:
     code = value.strip().upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
+    if not _known_currency(code):
         raise ValueError("Choose a currency (ISO 4217 three-letter code).")
     return code
 

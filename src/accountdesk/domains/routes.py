@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from accountdesk.accounts import service as accounts
 from accountdesk.core import i18n
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.domains import service
@@ -17,7 +18,7 @@ from accountdesk.staff.deps import api_staff
 from accountdesk.staff.models import StaffRole
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}", tags=["e-mail domains"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/accounts/{account_id}", tags=["e-mail domains"])
 Reader = Annotated[StaffPrincipal, Depends(api_staff(READ))]
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 # Vouching for a domain without the DNS proof is for the operator's own staff.
@@ -32,7 +33,7 @@ def list_domains(account_id: Id, session: DbSession, staff: Reader) -> DomainsOu
                       domains=[DomainOut(**service.describe(d)) for d in service.domains_of(session, account)])
 
 
-@router.post("/domains", status_code=201, response_model=DomainOut)
+@router.post("/domains", status_code=201, response_model=DomainOut, dependencies=[IDEMPOTENT])
 def claim_domain(account_id: Id, body: DomainIn, session: DbSession, staff: Manager) -> DomainOut:
     """Claim a domain for a company account; publish its `txt_record` at the domain, then run the DNS check."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)

@@ -5,6 +5,7 @@ contact (ContactFields), custom attributes (their definitions). Pure: no databas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,9 +25,12 @@ ACCOUNT_FIELDS = {"account_number": "number", "account_name": "name", "account_k
                   "payment_method", "payment_terms": "payment_terms", "currency": "currency", "erp_code": "erp_code"}
 CONTACT_FIELDS = {"contact_email": "email", "contact_first_name": "first_name", "contact_last_name": "last_name",
                   "contact_language": "language", "contact_date_format": "date_format", "contact_role": "role"}
+ACCOUNT_COLUMNS = {name: column for column, name in ACCOUNT_FIELDS.items()}
+CONTACT_COLUMNS = {name: column for column, name in CONTACT_FIELDS.items()}
 ADDRESS_FIELDS = tuple(part for part, _, _ in ADDRESS_PARTS)
 STATUSES = ("active", "inactive")
 NUMBER_MAX = 40
+CHECKED_KEPT = 4096  # distinct accounts and addresses whose checks are kept (see _checked)
 
 
 @dataclass
@@ -62,13 +66,24 @@ class Row:
         self.problems.append(f"{column}: {message}")
 
 
-def _validate(row: Row, schema: type, data: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+@lru_cache(maxsize=CHECKED_KEPT)
+def _checked(schema: type, items: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """The values `schema` makes of the fields, or its messages by field: kept per distinct set of fields, because
+    every row of an account repeats the account's cells and addresses."""
+    data = dict(items)
     try:
-        return schema.model_validate(data).model_dump(exclude_none=True, include=set(data))
+        return schema.model_validate(data).model_dump(exclude_none=True, include=set(data)), ()
     except ValidationError as exc:
-        for location, message in field_errors(exc).items():
-            row.problem(columns.get(location.split(".")[0], location), message)
-        return {}
+        return {}, tuple(field_errors(exc).items())
+
+
+def _validate(row: Row, schema: type, data: dict[str, Any], columns: dict[str, str],
+              repeated: bool = True) -> dict[str, Any]:
+    check = _checked if repeated else _checked.__wrapped__
+    values, errors = check(schema, tuple(data.items()))
+    for location, message in errors:
+        row.problem(columns.get(location.split(".")[0], location), message)
+    return dict(values)
 
 
 def _given(cells: dict[str, str], names: dict[str, str]) -> dict[str, str]:
@@ -99,17 +114,18 @@ def read_phone(row: Row, column: str, country: str | None) -> str:
 
 def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAttributeDefinition]) -> Row:
     row = Row(line, cells)
-    for column, value in cells.items():
-        if value and (problem := validation.text_problem(value)):
-            row.problem(column, problem)
-    if row.problems:
-        return row
+    if not validation.all_storable(list(cells.values())):
+        for column, value in cells.items():
+            if value and (problem := validation.text_problem(value)):
+                row.problem(column, problem)
+        if row.problems:
+            return row
     account_cells = _given(cells, ACCOUNT_FIELDS)
     if len(account_cells.get("number", "")) > NUMBER_MAX:
         row.problem("account_number", f"Use at most {NUMBER_MAX} characters.")
         account_cells.pop("number")
     row.account = _validate(row, AccountFields, {k: v for k, v in account_cells.items() if k != "number"},
-                            {v: k for k, v in ACCOUNT_FIELDS.items()})
+                            ACCOUNT_COLUMNS)
     if "number" in account_cells:
         row.account["number"] = account_cells["number"].strip()
     status = cells.get("account_status", "").strip().lower()
@@ -133,8 +149,7 @@ def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAtt
             except ValueError as exc:
                 row.problem(column, str(exc))
     if any(cells.get(c) for c in CONTACT_NAMES):
-        contact = _validate(row, ContactFields, _given(cells, CONTACT_FIELDS), {v: k for k, v in
-                                                                                 CONTACT_FIELDS.items()})
+        contact = _validate(row, ContactFields, _given(cells, CONTACT_FIELDS), CONTACT_COLUMNS, repeated=False)
         if not cells.get("contact_email"):
             row.problem("contact_email", "This field is required.")
         if phone := _phone(row, "contact_phone", cells.get("contact_phone", ""), country):

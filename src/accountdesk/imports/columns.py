@@ -112,7 +112,7 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             for row in csv.reader(handle):
-                yield [_text(value) for value in row]
+                yield [_text(value) if value else value for value in row]
     except UnicodeDecodeError as exc:
         raise ValidationFailed("The file is not UTF-8 text. Save it as \"CSV UTF-8\" and upload it again.",
                                code="import_file_encoding") from exc

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
@@ -34,6 +34,7 @@ from accountdesk.core.errors import NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.settings import Settings
+from accountdesk.imports.bulk import insert_rows
 from accountdesk.imports.checks import ADDRESS_FIELDS, STATUSES, Row, check_row, header_problems, read_phone
 from accountdesk.imports.columns import ATTRIBUTE_PREFIX, file_format, read_rows
 from accountdesk.imports.models import Import, ImportStatus
@@ -400,14 +401,8 @@ class Chunk:
 # --- writing a chunk -----------------------------------------------------------------------------------------
 
 def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True) -> list[int]:
-    """One multi-row INSERT (SQLAlchemy's insertmanyvalues); the new ids in the order of `rows`."""
-    if not rows:
-        return []
-    if not returning:
-        session.execute(insert(table), rows)
-        return []
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.execute(stmt, rows).scalars())
+    """The rows in one bulk statement (see imports.bulk); their new ids in the order of `rows`."""
+    return insert_rows(session, table, rows, ids=returning)
 
 
 def write_chunk(run: Run, chunk: Chunk) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from accountdesk.core import idempotency
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Forbidden
@@ -34,6 +35,16 @@ class BackendCredential:
         if scope not in self.scopes:
             raise Forbidden(_l("This credential lacks the %(scope)s scope.", scope=scope), code="insufficient_scope",
                             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+
+
+def _client_of_token(conn: Connection, digest: str) -> str | None:
+    """Whose idempotency keys a backend credential's requests use: its client's (any token of that client)."""
+    client_id = conn.scalar(select(OidcToken.client_id).where(OidcToken.access_digest == digest,
+                                                              OidcToken.contact_id.is_(None)))
+    return None if client_id is None else f"oidc-client:{client_id}"
+
+
+idempotency.TOKEN_OWNERS.append(_client_of_token)
 
 
 def backend_credential(session: Session, request: Request, storefront: Storefront) -> BackendCredential | None:

@@ -66,9 +66,13 @@ def _private(kid: str, sealed: str) -> RSAKey:
     return RSAKey.import_key(json.loads(plain))
 
 
+# Built once: every ID token needs it.
+_ACTIVE = (select(SigningKey.kid, SigningKey.private_sealed).where(SigningKey.state == KeyState.active)
+           .order_by(SigningKey.id.desc()).limit(1))
+
+
 def signing_key(session: Session) -> RSAKey:
-    row = session.scalar(select(SigningKey).where(SigningKey.state == KeyState.active)
-                         .order_by(SigningKey.id.desc()).limit(1))
+    row = session.execute(_ACTIVE).first()
     if row is None:
         row = rotate(session)
     return _private(row.kid, row.private_sealed)

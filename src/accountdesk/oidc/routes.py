@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from markupsafe import escape
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
@@ -29,15 +30,18 @@ from accountdesk.signin.session import CurrentStorefront, current_sign_in, sign_
 from accountdesk.staff.deps import api_staff, bearer_token
 from accountdesk.staff.service import ADMIN, OPERATOR, StaffPrincipal
 from accountdesk.storefronts.models import Storefront
+from accountdesk.storefronts.policy import by_slug
 
 # The protocol endpoints are described by each storefront's discovery document (OpenID Connect Discovery), not here.
-router = APIRouter(tags=["openid connect"])
-api = APIRouter(prefix="/api/v1/storefronts/{slug}", tags=["openid connect clients"])
+# The app includes them before every other router (see app.ROUTERS); `router` is the staff API.
+protocol = APIRouter(tags=["openid connect"])
+router = APIRouter(prefix="/api/v1/storefronts/{slug}", tags=["openid connect clients"])
 Operator = Annotated[StaffPrincipal, Depends(api_staff(OPERATOR))]
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
 BASE = "/s/{slug}/oidc"
 FRESH_AFTER = "login_after"  # added to the authorize request sent through the sign-in page: sign-ins before it are old
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_DISK_WAIT = text("SET LOCAL synchronous_commit = off")
 
 
 async def _form(request: Request) -> list[tuple[str, str]]:
@@ -48,13 +52,13 @@ async def _form(request: Request) -> list[tuple[str, str]]:
 FormItems = Annotated[list[tuple[str, str]], Depends(_form)]
 
 
-def _server(request: Request, session: DbSession, storefront: Storefront) -> AuthorizationServer:
-    return AuthorizationServer(session, storefront, request.app.state.settings)
+def _server(request: Request, session: Session, storefront: Storefront) -> AuthorizationServer:
+    return AuthorizationServer(session, storefront.slug, request.app.state.settings)
 
 
 def _oauth_request(request: Request, server: AuthorizationServer, form: list[tuple[str, str]] | None = None
                    ) -> OAuthRequest:
-    uri = server.issuer + request.url.path.removeprefix(f"/s/{server.storefront.slug}")
+    uri = server.issuer + request.url.path.removeprefix(f"/s/{server.slug}")
     if request.url.query:
         uri += "?" + request.url.query
     return OAuthRequest(request.method, uri, request.headers, list(request.query_params.multi_items()),
@@ -85,7 +89,7 @@ def _to_client(request: Request, answer: tuple[int, Any, dict[str, str]]) -> Res
     return _answer(*answer)
 
 
-@router.get("/s/{slug}/.well-known/openid-configuration", include_in_schema=False)
+@protocol.get("/s/{slug}/.well-known/openid-configuration", include_in_schema=False)
 def discovery(request: Request, storefront: CurrentStorefront) -> dict[str, Any]:
     """The storefront's OpenID Provider metadata (issuer `<base URL>/s/<slug>`)."""
     iss = issuer(request.app.state.settings, storefront)
@@ -104,7 +108,7 @@ def discovery(request: Request, storefront: CurrentStorefront) -> dict[str, Any]
             "authorization_response_iss_parameter_supported": False}
 
 
-@router.get("/s/{slug}/oidc/jwks", include_in_schema=False)
+@protocol.get("/s/{slug}/oidc/jwks", include_in_schema=False)
 def jwks(session: DbSession, storefront: CurrentStorefront) -> dict[str, Any]:
     """The public keys ID tokens and logout tokens are signed with (two during a key rollover)."""
     return keys.jwks(session)
@@ -131,7 +135,7 @@ def _to_sign_in(request: Request, storefront: Storefront) -> Response:
                             headers=NO_STORE)
 
 
-@router.get(BASE + "/authorize", include_in_schema=False)
+@protocol.get(BASE + "/authorize", include_in_schema=False)
 def authorize(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """Authorization code flow: signs the buyer in through the storefront's sign-in pages when needed, then returns
     to the client's redirect URI with a code (or an error)."""
@@ -155,15 +159,23 @@ def authorize(request: Request, session: DbSession, storefront: CurrentStorefron
     return _to_client(request, server.create_authorization_response(oauth, grant_user=signed_in.contact, grant=grant))
 
 
-@router.post(BASE + "/token", include_in_schema=False)
-def token(request: Request, session: DbSession, storefront: CurrentStorefront, form: FormItems) -> Response:
-    """Token endpoint: authorization_code (with PKCE), refresh_token (rotated) and client_credentials."""
-    if session.get_bind().dialect.name == "postgresql":
-        # A token is cheap to issue again: its commit need not wait for the disk (a crash loses at most the last
-        # few milliseconds of issued tokens, which then simply do not work).
-        session.execute(text("SET LOCAL synchronous_commit = off"))
-    server = _server(request, session, storefront)
-    return _answer(*server.create_token_response(_oauth_request(request, server, form)))
+@protocol.post(BASE + "/token", include_in_schema=False)
+def token(request: Request, slug: str, form: FormItems) -> Response:
+    """Token endpoint: authorization_code (with PKCE), refresh_token (rotated) and client_credentials.
+
+    The hottest route of the provider (storefront backends fetch their credentials here), so it takes one worker
+    thread and no per-request dependencies: its own transaction, and the storefront read with the client."""
+    db = request.app.state.db
+    with db.transaction() as session:
+        if db.is_postgresql:
+            # A token is cheap to issue again: its commit need not wait for the disk (a crash loses at most the
+            # last few milliseconds of issued tokens, which then simply do not work).
+            session.connection().execute(NO_DISK_WAIT)
+        server = AuthorizationServer(session, slug, request.app.state.settings)
+        status, body, headers = server.create_token_response(_oauth_request(request, server, form))
+        if status == 401 and body.get("error") == "invalid_client":
+            by_slug(session, slug)  # an unknown storefront is a 404, as on its other routes
+    return _answer(status, body, headers)
 
 
 def _bearer_error(description: str) -> JSONResponse:
@@ -172,7 +184,7 @@ def _bearer_error(description: str) -> JSONResponse:
                                  **NO_STORE})
 
 
-@router.api_route(BASE + "/userinfo", methods=["GET", "POST"], include_in_schema=False)
+@protocol.api_route(BASE + "/userinfo", methods=["GET", "POST"], include_in_schema=False)
 def userinfo(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """The signed-in buyer's claims, for an access token with the openid scope."""
     presented = bearer_token(request)
@@ -186,7 +198,7 @@ def userinfo(request: Request, session: DbSession, storefront: CurrentStorefront
     return JSONResponse(claims.user_claims(session, contact, row.scope), headers=NO_STORE)
 
 
-@router.get(BASE + "/logout", include_in_schema=False)
+@protocol.get(BASE + "/logout", include_in_schema=False)
 def end_session(request: Request, session: DbSession, storefront: CurrentStorefront) -> Response:
     """RP-initiated logout: needs the ID token (`id_token_hint`); signs the browser out of the storefront, ends
     the relying parties' sessions of that sign-in, and returns to `post_logout_redirect_uri` when it is registered
@@ -221,20 +233,20 @@ def _storefront(session: DbSession, slug: str) -> Storefront:
     return storefront
 
 
-@api.get("/oidc-clients")
+@router.get("/oidc-clients")
 def list_clients(slug: str, session: DbSession, staff: Operator) -> list[dict[str, Any]]:
     """The storefront's OpenID Connect clients (relying parties and backends); secrets are never shown again."""
     return [clients.describe(c) for c in clients.list_clients(session, _storefront(session, slug))]
 
 
-@api.post("/oidc-clients", status_code=201)
+@router.post("/oidc-clients", status_code=201)
 def register_client(slug: str, body: ClientIn, session: DbSession, staff: Admin) -> dict[str, Any]:
     """Register a client; a confidential one's `client_secret` is in this answer only."""
     client, secret = clients.register(session, staff.actor, _storefront(session, slug), body)
     return clients.describe(client, secret)
 
 
-@api.post("/oidc-clients/{client_id}/secret")
+@router.post("/oidc-clients/{client_id}/secret")
 def replace_client_secret(slug: str, client_id: str, session: DbSession, staff: Admin) -> dict[str, Any]:
     """A new secret for a confidential client (the old one stops working at once); shown in this answer only."""
     client = clients.get_client(session, _storefront(session, slug), client_id)
@@ -242,14 +254,14 @@ def replace_client_secret(slug: str, client_id: str, session: DbSession, staff: 
     return clients.describe(client, secret)
 
 
-@api.delete("/oidc-clients/{client_id}", status_code=204)
+@router.delete("/oidc-clients/{client_id}", status_code=204)
 def remove_client(slug: str, client_id: str, session: DbSession, staff: Admin) -> Response:
     """Remove a client; its tokens stop working."""
     clients.remove(session, staff.actor, clients.get_client(session, _storefront(session, slug), client_id))
     return Response(status_code=204)
 
 
-@api.get("/buyers/{subject}")
+@router.get("/buyers/{subject}")
 def read_buyer(slug: str, subject: str, request: Request, session: DbSession) -> dict[str, Any]:
     """For a storefront backend (scope accounts:read): a buyer of this storefront by the `sub` of their ID token,
     with their account claims."""
@@ -264,5 +276,3 @@ def read_buyer(slug: str, subject: str, request: Request, session: DbSession) ->
         raise NotFound("No such buyer on this storefront.", code="buyer_not_found")
     return {**claims.user_claims(session, contact, "openid profile email account"), "status": contact.status}
 
-
-router.include_router(api)

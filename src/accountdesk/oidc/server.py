@@ -10,6 +10,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
@@ -20,7 +21,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from authlib.oidc.rpinitiated import EndSessionEndpoint
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
@@ -32,16 +33,31 @@ from accountdesk.oidc.models import AuthorizationCode, ClientKind, OidcClient, O
 from accountdesk.storefronts.models import Storefront
 
 CODE_LIFETIME = timedelta(minutes=2)
+_clients = OidcClient.__table__
+# Built once: the token endpoint runs them on every grant (statement building costs more than the query itself).
+CLIENT_BY_ID = (select(_clients).join(Storefront, Storefront.id == _clients.c.storefront_id)
+                .where(_clients.c.client_id == bindparam("client_id"), Storefront.slug == bindparam("slug")))
+_tokens = OidcToken.__table__
+INSERT_TOKEN = insert(_tokens)
+TOKEN_BY_REFRESH = select(_tokens).where(_tokens.c.refresh_digest == bindparam("digest"),
+                                         _tokens.c.client_id == bindparam("client"))
+ROTATE_TOKEN = (update(_tokens).where(_tokens.c.id == bindparam("token"), _tokens.c.rotated_at.is_(None),
+                                      _tokens.c.revoked_at.is_(None)).values(rotated_at=bindparam("now")))
 
 
 def issuer(settings: Settings, storefront: Storefront) -> str:
-    return f"{settings.base_url.rstrip('/')}/s/{storefront.slug}"
+    return issuer_of(settings, storefront.slug)
+
+
+def issuer_of(settings: Settings, slug: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/s/{slug}"
 
 
 class Client(ClientMixin):
-    """A registered client as Authlib sees it."""
+    """A registered client as Authlib sees it: its table row, read without the ORM (a token request reads it once
+    and changes nothing)."""
 
-    def __init__(self, row: OidcClient) -> None:
+    def __init__(self, row: Row[Any]) -> None:
         self.row = row
 
     @property
@@ -101,7 +117,7 @@ class Code(AuthorizationCodeMixin):
 
 
 class Token(TokenMixin):
-    def __init__(self, row: OidcToken) -> None:
+    def __init__(self, row: OidcToken | Row[Any]) -> None:
         self.row = row
 
     def check_client(self, client: Client) -> bool:
@@ -211,14 +227,13 @@ class RefreshGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         """The refresh token, rotated at once by a conditional UPDATE; one already rotated is a reuse: the whole
         family (every token descended from the same sign-in) is revoked."""
-        row = self.db.scalar(select(OidcToken).where(OidcToken.refresh_digest == token_digest(refresh_token),
-                                                     OidcToken.client_id == self.request.client.row.id))
+        connection = self.db.connection()
+        row = connection.execute(TOKEN_BY_REFRESH, {"digest": token_digest(refresh_token),
+                                                    "client": self.request.client.row.id}).first()
         if row is None or row.revoked_at is not None:
             return None
         now = utcnow()
-        won = self.db.execute(update(OidcToken).where(OidcToken.id == row.id, OidcToken.rotated_at.is_(None),
-                                                      OidcToken.revoked_at.is_(None))
-                              .values(rotated_at=now).execution_options(synchronize_session=False)).rowcount == 1
+        won = connection.execute(ROTATE_TOKEN, {"token": row.id, "now": now}).rowcount == 1
         if not won:
             _revoke_family(self.db, row.family)
             return None
@@ -267,13 +282,13 @@ class IdTokens(OpenIDToken):
         self.server = server
 
     def resolve_client_private_key(self, client: Client) -> Any:
-        return keys.signing_key(self.server.session)
+        return self.server.signing_key
 
     def get_client_algorithm(self, client: Client) -> str:
         return keys.ALGORITHM
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        return {"alg": keys.ALGORITHM, "kid": keys.signing_key(self.server.session).kid, "typ": "JWT"}
+        return {"alg": keys.ALGORITHM, "kid": self.server.signing_key.kid, "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(utcnow().timestamp())
@@ -308,26 +323,36 @@ class EndSession(EndSessionEndpoint):
 
 
 class AuthorizationServer(_AuthorizationServer):
-    """One storefront's server for one request (its database session and storefront)."""
+    """One storefront's server for one request (its database session and the storefront's slug: the storefront
+    itself is read with the client, in one query)."""
 
-    def __init__(self, session: Session, storefront: Storefront, settings: Settings) -> None:
+    def __init__(self, session: Session, slug: str, settings: Settings) -> None:
         super().__init__(scopes_supported=list(claims.SCOPES))
-        self.session, self.storefront, self.settings = session, storefront, settings
-        self.issuer = issuer(settings, storefront)
+        self.session, self.slug, self.settings = session, slug, settings
+        self.issuer = issuer_of(settings, slug)
         self.auth_session_id: int | None = None
         self.auth_time: datetime | None = None
         self.sid: str | None = None
         self.ended: Any = None
+        self._clients: dict[str, Client | None] = {}
         self.register_token_generator("default", self._generate)
         self.register_grant(CodeGrant, [S256Challenge(required=True), CodeIdTokens(self)])
         self.register_grant(RefreshGrant, [IdTokens(self)])
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(EndSession)
 
+    @cached_property
+    def signing_key(self) -> Any:
+        """The ID token's key, read once per request (Authlib asks for it and for its kid)."""
+        return keys.signing_key(self.session)
+
     def query_client(self, client_id: str) -> Client | None:
-        row = self.session.scalar(select(OidcClient).where(OidcClient.client_id == client_id,
-                                                           OidcClient.storefront_id == self.storefront.id))
-        return Client(row) if row is not None else None
+        """One indexed read per request (client_id is unique), so a replaced secret or a removed client stops
+        working at once. Authlib asks twice on the authorize endpoint: the answer is kept for the request."""
+        if client_id not in self._clients:
+            row = self.session.connection().execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
+            self._clients[client_id] = Client(row) if row is not None else None
+        return self._clients[client_id]
 
     def _generate(self, grant_type: str, client: Client, user: Contact | None = None, scope: str | None = None,
                   expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
@@ -347,15 +372,15 @@ class AuthorizationServer(_AuthorizationServer):
             old = request.refresh_token.row
             family, auth_session_id, auth_time = old.family, old.auth_session_id, old.auth_time
         refresh = token.get("refresh_token")
-        self.session.add(OidcToken(
-            client_id=request.client.row.id, storefront_id=self.storefront.id,
+        self.session.connection().execute(INSERT_TOKEN, dict(
+            client_id=request.client.row.id, storefront_id=request.client.row.storefront_id,
             contact_id=request.user.id if request.user is not None else None, auth_session_id=auth_session_id,
             code_id=code_id, family=family, scope=token.get("scope", ""),
             access_digest=token_digest(token["access_token"]),
             refresh_digest=token_digest(refresh) if refresh else None,
             access_expires_at=now + timedelta(seconds=token["expires_in"]),
             refresh_expires_at=now + timedelta(days=self.settings.oidc_refresh_token_days) if refresh else None,
-            auth_time=auth_time))
+            auth_time=auth_time, created_at=now))
         self.auth_time, self.sid = auth_time, family if request.user is not None else None
 
     def create_oauth2_request(self, request: Request) -> Request:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service as contacts
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.privacy import service
@@ -16,7 +17,7 @@ from accountdesk.privacy.schemas import ErasureIn, ErasureOut, LegalHoldIn, Lega
 from accountdesk.staff.deps import api_staff
 from accountdesk.staff.service import ADMIN, MANAGE_CUSTOMERS, StaffPrincipal
 
-router = APIRouter(prefix="/api/v1/accounts/{account_id}", tags=["personal data"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/accounts/{account_id}", tags=["personal data"])
 Manager = Annotated[StaffPrincipal, Depends(api_staff(MANAGE_CUSTOMERS))]
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
 
@@ -31,7 +32,7 @@ def personal_data(account_id: Id, contact_id: Id, session: DbSession, staff: Man
         "Content-Disposition": f'attachment; filename="{service.export_filename(person)}"'})
 
 
-@router.post("/contacts/{contact_id}/erasure", response_model=ErasureOut)
+@router.post("/contacts/{contact_id}/erasure", response_model=ErasureOut, dependencies=[IDEMPOTENT])
 def erase(account_id: Id, contact_id: Id, body: ErasureIn, session: DbSession, staff: Admin) -> ErasureOut:
     """Erase the person's personal data and logins (every login of their e-mail); orders and invoices stay.
     409 `open_orders` or `legal_hold` while the data is still needed, `already_erased` the second time."""

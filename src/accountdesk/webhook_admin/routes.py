@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from accountdesk.core.errors import field_error
+from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
@@ -17,7 +18,7 @@ from accountdesk.webhook_admin.schemas import EndpointCreate, EndpointUpdate, Se
 from accountdesk.webhooks import service
 from accountdesk.webhooks.events import EVENTS
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/webhooks", tags=["webhooks"])
 Admin = Annotated[StaffPrincipal, Depends(api_staff(ADMIN))]
 
 
@@ -95,7 +96,7 @@ def read_delivery(delivery_id: Id, session: DbSession, staff: Admin) -> dict[str
     return service.describe_delivery(delivery, service.attempts(session, delivery))
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=202)
+@router.post("/deliveries/{delivery_id}/replay", status_code=202, dependencies=[IDEMPOTENT])
 def replay_delivery(delivery_id: Id, session: DbSession, staff: Admin) -> dict[str, Any]:
     """Send the event again (same webhook-id), after any delivery of its subject still waiting."""
     delivery = service.replay(session, staff.actor, service.get_delivery(session, delivery_id))

@@ -1,17 +1,20 @@
 """The outbox handler of "webhook" rows: sign with the Standard Webhooks library, POST once with a short time limit
 and no redirects, log the attempt, and decide: delivered, retry later (per ACCOUNTDESK_WEBHOOK_RETRY_SECONDS), or
-give up because the endpoint has failed for too long (it is disabled and its owner e-mailed)."""
+give up because the endpoint has failed for too long (it is disabled and its owner e-mailed).
+
+A claimed batch (never two rows of one endpoint and subject) is sent concurrently over kept-alive connections, and
+its attempts are logged in the one transaction that finishes its outbox rows."""
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
 
 import httpx
-from sqlalchemy import column, select, table
+from sqlalchemy import bindparam, column, insert, select, table, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -22,7 +25,7 @@ from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.webhooks import service
 from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from accountdesk.webhooks.targets import TargetRefused, resolve
+from accountdesk.webhooks.targets import Target, TargetRefused, resolve
 
 log = logging.getLogger("accountdesk.webhooks")
 ENDPOINT_SECONDS = 1.0
@@ -31,24 +34,33 @@ USER_AGENT = "accountdesk-webhooks/1"
 # the owner of an endpoint is a console user (a layer above): only their language is read, to write the mail in it
 STAFF_USERS = table("staff_users", column("email"), column("language"))
 
-
-@dataclass(frozen=True)
-class Sending:
-    """What one attempt needs: the outbox row's payload and the endpoint's URL and secrets."""
-
-    delivery_id: int
-    url: str
-    message_id: str
-    body: str
-    secrets: list[str]
+SENDERS = 8  # threads sending a batch: more cost CPU per request (the GIL), fewer make a slow batch longer
+DISABLED = "endpoint disabled or removed"
 
 
 @dataclass(frozen=True)
 class Signer:
+    """An endpoint as deliveries need it: its URL and its secrets' keys, decoded once."""
+
     url: str
     enabled: bool
-    secrets: list[str]
+    keys: tuple[Webhook, ...]
     read_at: float
+
+    def signature(self, message_id: str, at: datetime, body: str) -> str:
+        """The webhook-signature header: one `v1,…` signature per valid secret, space separated."""
+        return " ".join(key.sign(message_id, at, body) for key in self.keys)
+
+
+@dataclass(frozen=True)
+class Sending:
+    """One claimed row: which delivery, to which endpoint, the exact body and its webhook-id."""
+
+    row: int
+    delivery_id: int
+    endpoint_id: int
+    message_id: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -61,10 +73,9 @@ class Outcome:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
-
-def signature(secrets: list[str], message_id: str, at: datetime, body: str) -> str:
-    """The webhook-signature header: one `v1,…` signature per valid secret, space separated."""
-    return " ".join(Webhook(secret).sign(message_id, at, body) for secret in secrets)
+    @property
+    def refused(self) -> bool:
+        return self.error.startswith("refused:")
 
 
 def retry_delay(settings: Settings, attempts: int) -> timedelta:
@@ -73,59 +84,67 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
 
 
 class DeliveryHandler:
-    """One per worker: keeps an HTTP connection pool (loopback and keep-alive receivers are not re-dialled)."""
+    """One per worker: a connection pool kept alive across batches and threads that send a batch's requests at once."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, senders: int = SENDERS) -> None:
         self.db, self.settings = db, settings
         self._endpoints: dict[int, Signer] = {}
         self.client = httpx.Client(timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False,
-                                   trust_env=False, headers={"user-agent": USER_AGENT})
+                                   trust_env=False, headers={"user-agent": USER_AGENT},
+                                   limits=httpx.Limits(max_connections=outbox.BATCH,
+                                                       max_keepalive_connections=outbox.BATCH))
+        self.senders = ThreadPoolExecutor(senders, thread_name_prefix="webhook-send")
 
-    def __call__(self, payload: dict[str, Any]) -> None:
-        delivery_id = int(payload["delivery_id"])
-        endpoint = self._endpoint(int(payload["endpoint_id"]))
-        if endpoint is None or not endpoint.enabled:
-            self._refuse(delivery_id)
-        sending = Sending(delivery_id, endpoint.url, payload["message_id"], payload["body"], endpoint.secrets)
-        outcome = self._post(sending)
-        self._record(sending, outcome)
+    def deliver_batch(self, messages: list[outbox.Claimed]) -> outbox.Recorder:
+        sendings = [Sending(m.id, int(m.payload["delivery_id"]), int(m.payload["endpoint_id"]),
+                            m.payload["message_id"], m.payload["body"]) for m in messages]
+        signers = self._signers({s.endpoint_id for s in sendings})
+        refused = [s for s in sendings if s.endpoint_id not in signers or not signers[s.endpoint_id].enabled]
+        going = [s for s in sendings if s not in refused]
+        targets = {endpoint_id: self._target(signers[endpoint_id].url) for endpoint_id in {s.endpoint_id
+                                                                                         for s in going}}
+        outcomes = list(self.senders.map(lambda s: self._post(s, signers[s.endpoint_id], targets[s.endpoint_id]),
+                                         going))
+        return lambda session: self._record(session, list(zip(going, outcomes, strict=True)), refused)
 
-    def _endpoint(self, endpoint_id: int) -> Signer | None:
-        """The endpoint's URL and secrets, read at most once a second per worker (one transaction fewer per
-        delivery); a change reaches deliveries within that second."""
-        known = self._endpoints.get(endpoint_id)
-        if known is not None and time.monotonic() - known.read_at < ENDPOINT_SECONDS:
-            return known
-        with self.db.transaction() as session:
-            endpoint = session.get(WebhookEndpoint, endpoint_id)
-            if endpoint is None:
-                self._endpoints.pop(endpoint_id, None)
-                return None
-            known = Signer(endpoint.url, endpoint.enabled, service.signing_secrets(endpoint), time.monotonic())
-        self._endpoints[endpoint_id] = known
-        return known
+    def _signers(self, endpoint_ids: set[int]) -> dict[int, Signer]:
+        """The endpoints' URLs and keys, read at most once a second per worker; a change reaches deliveries within
+        that second."""
+        now = time.monotonic()
+        stale = [i for i in endpoint_ids if i not in self._endpoints or now - self._endpoints[i].read_at
+                 >= ENDPOINT_SECONDS]
+        if stale:
+            with self.db.transaction() as session:
+                found = {e.id: e for e in session.scalars(select(WebhookEndpoint)
+                                                          .where(WebhookEndpoint.id.in_(stale)))}
+                for endpoint_id in stale:
+                    endpoint = found.get(endpoint_id)
+                    if endpoint is None:
+                        self._endpoints.pop(endpoint_id, None)
+                        continue
+                    keys = tuple(Webhook(secret) for secret in service.signing_secrets(endpoint))
+                    self._endpoints[endpoint_id] = Signer(endpoint.url, endpoint.enabled, keys, now)
+        return {i: self._endpoints[i] for i in endpoint_ids if i in self._endpoints}
 
-    def _refuse(self, delivery_id: int) -> NoReturn:
-        with self.db.transaction() as session:
-            delivery = session.get(WebhookDelivery, delivery_id)
-            if delivery is not None:
-                delivery.status, delivery.last_error = "failed", "endpoint disabled or removed"
-        raise outbox.PermanentFailure("endpoint disabled or removed")
+    def _target(self, url: str) -> Target | TargetRefused:
+        """The URL pinned to its checked address, resolved once per batch."""
+        try:
+            return resolve(url, self.settings)
+        except TargetRefused as exc:
+            return exc
 
-    def _post(self, sending: Sending) -> Outcome:
+    def _post(self, sending: Sending, signer: Signer, target: Target | TargetRefused) -> Outcome:
         started = time.monotonic()
 
         def took() -> int:
             return int((time.monotonic() - started) * 1000)
 
-        try:
-            target = resolve(sending.url, self.settings)
-        except TargetRefused as exc:
-            return Outcome(None, f"refused: {exc}", took())
+        if isinstance(target, TargetRefused):
+            return Outcome(None, f"refused: {target}", 0)
         now = datetime.now(UTC)
         headers = {"content-type": "application/json", "host": target.host_header,
                    "webhook-id": sending.message_id, "webhook-timestamp": str(int(now.timestamp())),
-                   "webhook-signature": signature(sending.secrets, sending.message_id, now, sending.body)}
+                   "webhook-signature": signer.signature(sending.message_id, now, sending.body)}
         try:
             with self.client.stream("POST", target.url, content=sending.body.encode(), headers=headers,
                                     extensions={"sni_hostname": target.host}) as answer:
@@ -142,26 +161,55 @@ class DeliveryHandler:
         except httpx.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], took())
 
-    def _record(self, sending: Sending, outcome: Outcome) -> None:
-        refused = outcome.error.startswith("refused:")
-        with self.db.transaction() as session:
-            delivery = session.get(WebhookDelivery, sending.delivery_id)
-            endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-            session.add(WebhookAttempt(delivery_id=delivery.id, response_status=outcome.status,
-                                       error=outcome.error[:2000], duration_ms=outcome.duration_ms))
-            delivery.attempts += 1
-            delivery.response_status, delivery.last_error = outcome.status, outcome.error[:2000]
-            if outcome.ok:
-                delivery.status, delivery.delivered_at = "delivered", utcnow()
-                endpoint.failing_since = None
-                return
-            give_up = refused or self._failing_too_long(session, endpoint)
-            if give_up:
-                delivery.status = "failed"
-            attempts = delivery.attempts
-        if give_up:
-            raise outbox.PermanentFailure(outcome.error)
-        raise outbox.Retry(outcome.error, retry_delay(self.settings, attempts))
+    def _record(self, session: Session, sent: list[tuple[Sending, Outcome]],
+                refused: list[Sending]) -> outbox.Outcomes:
+        """Log every attempt and settle the deliveries: successes in two statements, failures one by one (rare)."""
+        outcomes: outbox.Outcomes = {}
+        kept = set(session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.id.in_([s.delivery_id for s, _ in sent] + [s.delivery_id for s in refused]))))
+        for sending in [s for s, _ in sent if s.delivery_id not in kept]:  # its endpoint was removed meanwhile
+            outcomes[sending.row] = outbox.PermanentFailure(DISABLED)
+        sent = [(s, o) for s, o in sent if s.delivery_id in kept]
+        if sent:
+            session.execute(insert(WebhookAttempt), [
+                {"delivery_id": s.delivery_id, "attempted_at": utcnow(), "response_status": o.status,
+                 "error": o.error[:2000], "duration_ms": o.duration_ms} for s, o in sent])
+        delivered = [(s, o) for s, o in sent if o.ok]
+        if delivered:
+            table = WebhookDelivery.__table__
+            session.execute(update(table).where(table.c.id == bindparam("delivery"))
+                            .values(attempts=table.c.attempts + 1, status="delivered", delivered_at=utcnow(),
+                                    response_status=bindparam("answer"), last_error=""),
+                            [{"delivery": s.delivery_id, "answer": o.status} for s, o in delivered])
+            session.execute(update(WebhookEndpoint).where(
+                WebhookEndpoint.id.in_({s.endpoint_id for s, _ in delivered}),
+                WebhookEndpoint.failing_since.is_not(None)).values(failing_since=None)
+                .execution_options(synchronize_session=False))
+            outcomes.update(dict.fromkeys((s.row for s, _ in delivered), None))
+        answering = {s.endpoint_id for s, _ in delivered}
+        for sending, outcome in sent:
+            if not outcome.ok:
+                outcomes[sending.row] = self._failed(session, sending, outcome, sending.endpoint_id in answering)
+        for sending in refused:
+            session.execute(update(WebhookDelivery).where(WebhookDelivery.id == sending.delivery_id)
+                            .values(status="failed", last_error=DISABLED).execution_options(synchronize_session=False))
+            outcomes[sending.row] = outbox.PermanentFailure(DISABLED)
+        return outcomes
+
+    def _failed(self, session: Session, sending: Sending, outcome: Outcome, answering: bool) -> Exception:
+        """A failed attempt: retry later, or give up when the address is refused or the endpoint failed too long
+        (not while it answers other deliveries of the batch) and is disabled, by this failure or an earlier one."""
+        delivery = session.get(WebhookDelivery, sending.delivery_id)
+        endpoint = session.get(WebhookEndpoint, sending.endpoint_id)
+        if delivery is None or endpoint is None:
+            return outbox.PermanentFailure(DISABLED)
+        delivery.attempts += 1
+        delivery.response_status, delivery.last_error = outcome.status, outcome.error[:2000]
+        if outcome.refused or not endpoint.enabled or (
+                not answering and self._failing_too_long(session, endpoint)):
+            delivery.status = "failed"
+            return outbox.PermanentFailure(outcome.error)
+        return outbox.Retry(outcome.error, retry_delay(self.settings, delivery.attempts))
 
     def _failing_too_long(self, session: Session, endpoint: WebhookEndpoint) -> bool:
         now = utcnow()

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from accountdesk.core import outbox
 from accountdesk.core.db import utcnow
 from accountdesk.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 KIND = "webhook"  # outbox kind
+ENDPOINTS_READ = "webhook_endpoints"  # session.info key: the endpoints read in this transaction
 VERSION = 1
 
 
@@ -123,11 +124,7 @@ def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], 
     some endpoint wants the event."""
     if event_type not in EVENTS:
         raise ValueError(f"unknown webhook event {event_type!r}")
-    scope = WebhookEndpoint.storefront_id.is_(None)
-    if storefront_id is not None:
-        scope = or_(scope, WebhookEndpoint.storefront_id == storefront_id)
-    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled, scope)
-                                            .order_by(WebhookEndpoint.id)) if wants(e, event_type)]
+    endpoints = [e for e in _enabled_endpoints(session, storefront_id) if wants(e, event_type)]
     if not endpoints:
         return []
     fields = data() if callable(data) else data
@@ -142,6 +139,25 @@ def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], 
         outbox.enqueue(session, KIND, outbox_payload(delivery), subject_key(endpoint.id, subject))
         made.append(delivery)
     return made
+
+
+def _enabled_endpoints(session: Session, storefront_id: int | None) -> list[WebhookEndpoint]:
+    """The storefront's and the operator-wide enabled endpoints, read once per transaction (a registration emits
+    several events)."""
+    known = session.info.setdefault(ENDPOINTS_READ, {})
+    if storefront_id not in known:
+        scope = WebhookEndpoint.storefront_id.is_(None)
+        if storefront_id is not None:
+            scope = or_(scope, WebhookEndpoint.storefront_id == storefront_id)
+        known[storefront_id] = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled, scope)
+                                                    .order_by(WebhookEndpoint.id)))
+    return known[storefront_id]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_endpoints(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the next transaction reads them afresh
+        session.info.pop(ENDPOINTS_READ, None)
 
 
 # --- one call per kind of record, for the services (duck-typed: this package sits below them) ---------------------
