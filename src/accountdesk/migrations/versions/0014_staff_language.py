@@ -1,12 +1,12 @@
 """staff users have a language: the console speaks it (English, French or German), chosen on "My account"
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None
