@@ -29,7 +29,7 @@ from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit
 from accountdesk.core.audit import Actor
-from accountdesk.core.db import Database, utcnow
+from accountdesk.core.db import Database, serialise, utcnow
 from accountdesk.core.errors import NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
@@ -610,6 +610,9 @@ def run_file(db: Database, settings: Settings, record: Import, path: Path, optio
     report = Report()
     label = f"{actor.label} · import {record.id}"
     with db.sessionmaker() as session:
+        # SQLite: the write transaction begins now, so the driver-level writes (imports.bulk) are in it and a dry run
+        # rolls them back (a transaction there otherwise begins at its first write through SQLAlchemy)
+        serialise(session)
         storefront = session.get(Storefront, record.storefront_id)
         step = timedelta(minutes=1) / settings.import_welcome_per_minute
         run = Run(session, settings, storefront, options, Actor(actor.type, actor.id, label),
