@@ -173,6 +173,25 @@ def sign_in(client: httpx.Client, email: str) -> httpx.Response:
     return client.post("/api/v1/staff/tokens", json={"email": email, "password": STAFF_PASSWORD})
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc/<pid>/stat); 0 once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds(target: Target) -> float:
+    """CPU the PostgreSQL backends connected to the target database have used so far (0 on SQLite): the database's
+    share of the work, which runs on the same cores. A backend that has closed its connection no longer counts."""
+    if target.kind != "postgresql":
+        return 0.0
+    with target.db.engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+        return sum(process_cpu_seconds(pid) for pid in pids)
+
+
 class CpuWatch:
     """What the whole machine did over a block (from /proc/stat): cores kept busy by every process, and cores
     the hypervisor took away (steal). Compare with the cores the benchmark itself used to tell a quiet run from

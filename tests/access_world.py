@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
 from accountdesk.accounts import service as accounts
-from accountdesk.accounts.models import Account, Address
+from accountdesk.accounts.models import Account, Address, SavedPaymentMethod
 from accountdesk.carts import service as carts
 from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.carts.schemas import CartLineIn, FavouriteIn
@@ -208,6 +208,14 @@ class Fresh:
             return {"address_id": added.id}
 
     @staticmethod
+    def payment_method(w: AccessWorld, t: Tenant) -> dict[str, Any]:
+        with w.db.transaction() as session:
+            added = accounts.add_payment_method(session, Actor.system(), session.get(Account, t.customer.id), {
+                "provider": "stripe", "provider_token_id": f"pm_spare_{next(w.counter)}", "brand": "visa",
+                "last4": "4242", "expiry_month": 12, "expiry_year": 2099})
+            return {"method_id": added.id}
+
+    @staticmethod
     def choice(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         with w.db.transaction() as session:
             offered = [session.get(Contact, c.id) for c in t.chooser]
@@ -337,8 +345,8 @@ class Fresh:
 
 def snapshot(db: Database, reseller_id: int | None) -> tuple:
     """Everything of a tenant (a reseller, or the operator: None) a request could change: its accounts, logins,
-    addresses, subscriptions, orders, carts and favourites, its staff users and their invitation links (rows made
-    later by `Fresh` included)."""
+    addresses, saved payment methods, subscriptions, orders, carts and favourites, its staff users and their
+    invitation links (rows made later by `Fresh` included)."""
     with db.transaction() as session:
         mine = select(Account.id).where(Account.parent_reseller_id == reseller_id if reseller_id else
                                         Account.parent_reseller_id.is_(None))
@@ -355,6 +363,8 @@ def snapshot(db: Database, reseller_id: int | None) -> tuple:
                             .where(Contact.id.in_(logins)).order_by(Contact.id)).all(),
             session.execute(select(Address.id, Address.line1, Address.is_billing)
                             .where(Address.account_id.in_(mine)).order_by(Address.id)).all(),
+            session.execute(select(SavedPaymentMethod.id, SavedPaymentMethod.contact_id)
+                            .where(SavedPaymentMethod.account_id.in_(mine)).order_by(SavedPaymentMethod.id)).all(),
             session.execute(select(Subscription.id, Subscription.status, Subscription.quantity)
                             .where(Subscription.account_id.in_(mine)).order_by(Subscription.id)).all(),
             session.execute(select(Order.id, Order.status).where(Order.account_id.in_(mine)).order_by(Order.id)).all(),

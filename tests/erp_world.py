@@ -48,6 +48,25 @@ class ErpWorld:
         write_rows(path, header, [r for r in rows if not (r["account_code"] == account_code
                                                           and r["email"].lower() == email.lower())])
 
+    def change_contact(self, account_code: str, email: str, *, phone: str | None = None,
+                       active: bool | None = None) -> None:
+        """The ERP now gives this contact another phone, or marks it active or inactive."""
+        if self.sap is not None:
+            with self.sap.lock:
+                for person in self.sap.partners[account_code]["ContactEmployees"]:
+                    if person["E_Mail"].lower() == email.lower():
+                        person.update({k: v for k, v in (("Phone1", phone), ("Active", None if active is None else
+                                                                               "tYES" if active else "tNO"))
+                                       if v is not None})
+            return
+        path = self.folder / FILES["contacts"]
+        header, rows = read_rows(path)
+        for row in rows:
+            if row["account_code"] == account_code and row["email"].lower() == email.lower():
+                row.update({k: v for k, v in (("phone", phone), ("active", None if active is None else
+                                                                 "yes" if active else "no")) if v is not None})
+        write_rows(path, header, rows)
+
     def down(self) -> None:
         if self.sap is not None:
             self.sap.down = "503"

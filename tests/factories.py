@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pyotp
@@ -16,6 +17,8 @@ from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database, utcnow
 from accountdesk.core.security import hash_password
 from accountdesk.core.settings import get_settings
+from accountdesk.orders import service as orders
+from accountdesk.orders.models import Order
 from accountdesk.staff import second_factor
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff_admin.service import create_staff
@@ -60,6 +63,18 @@ def contact(db: Database, account: Account, storefront: Storefront, *, password:
         session.flush()
         accounts.reindex(session, session.get(Account, account.id))
         return row
+
+
+def order(db: Database, account: Account, lines: list[dict[str, Any]] | None = None, **fields: Any) -> Order:
+    """An order of the account placed by staff through orders.service (priced lines, no reseller)."""
+    with db.transaction() as session:
+        placed = orders.place_order(session, Actor.system(), session.get(Account, account.id), None, lines or [
+            {"sku": f"SKU-{next(_seq)}", "name": "Widget", "quantity": 2, "unit_cost": Decimal("10.00")}],
+            may_price=True)
+        for name, value in fields.items():
+            setattr(placed, name, value)
+        session.flush()
+        return placed
 
 
 def webhook_endpoint(db: Database, store: Storefront | None, url: str = "https://hooks.example.com/accountdesk",

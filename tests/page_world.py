@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute, Route
 
 from accountdesk.accounts.models import Account
+from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import Database
 from accountdesk.core.pages import PageRoute
@@ -65,11 +67,13 @@ class PageWorld:
     admin: StaffUser
     webhook: tuple[int, int]  # an endpoint of the storefront and a failed delivery in its log
     import_id: int = 0
+    order_id: int = 0  # an order of the account (its login has a cart and a favourite too)
+    customer_user_id: int = 0  # a storefront user of the reseller's customer
 
     def ids(self) -> dict[str, object]:
         return {"slug": self.store.slug, "account_id": self.account.id, "contact_id": self.contact.id,
                 "reseller_id": self.reseller.reseller.id, "customer_id": self.customer.id, "code": "US",
-                "order_id": 0, "token": "no-such-token", "user_id": self.admin.id, "domain_id": 0,
+                "order_id": self.order_id, "token": "no-such-token", "user_id": self.admin.id, "domain_id": 0,
                 "decision": "approve", "import_id": self.import_id,
                 "client_id": "no-such-client", "subject": "no-such-buyer",
                 "endpoint_id": self.webhook[0], "delivery_id": self.webhook[1], "language": "en"}
@@ -82,8 +86,19 @@ def page_world(db: Database) -> PageWorld:
     contact = f.contact(db, account, store, first_name="Robin", last_name="Keel", email="robin@lighthouse.example")
     reseller = world(db, name="Channel Partner")
     admin = f.staff(db, "admin")
-    return PageWorld(store, account, contact, reseller, customer(db, reseller, name="Quayside Cafe"), admin,
-                     f.webhook_endpoint(db, store), previewed_import(db, store, admin))
+    cafe = customer(db, reseller, name="Quayside Cafe")
+    return PageWorld(store, account, contact, reseller, cafe, admin, f.webhook_endpoint(db, store),
+                     previewed_import(db, store, admin), shopping(db, account, contact),
+                     f.contact(db, cafe, reseller.storefront, email="barista@quayside.example").id)
+
+
+def shopping(db: Database, account: Account, contact: Contact) -> int:
+    """An order of the account, and its login's cart and favourite (the account record shows them): the order's id."""
+    with db.transaction() as session:
+        session.add_all([Cart(contact_id=contact.id, lines=[CartLine(sku="ROPE-10", name="Mooring rope", quantity=2,
+                                                                     unit_price=Decimal("12.50"))]),
+                         Favourite(contact_id=contact.id, sku="BUOY-1", name="Fender buoy")])
+    return f.order(db, account).id
 
 
 def previewed_import(db: Database, store: Storefront, admin: StaffUser) -> int:

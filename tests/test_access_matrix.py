@@ -151,6 +151,11 @@ TABLE: dict[tuple[str, str], Op] = {
     ("GET", A + "/invoices"): Op("read", 200),
     ("POST", A + "/invoices"): Op("manage", 201, lambda w, ids, n: {"number": f"INV-{n}",
                                                                    "issued_on": date.today().isoformat()}),
+    ("GET", A + "/payment-methods"): Op("read", 200),
+    ("POST", A + "/payment-methods"): Op("manage", 201, lambda w, ids, n: {
+        "provider": "stripe", "provider_token_id": f"pm_{n}", "brand": "visa", "last4": "4242", "expiry_month": 12,
+        "expiry_year": 2099, "contact_id": ids["contact_id"]}),
+    ("DELETE", A + "/payment-methods/{method_id}"): Op("manage", 204, fresh=Fresh.payment_method),
     ("PUT", A + "/erp-code"): Op("operator_manage", 200, body({"erp_code": "C20000"})),
     ("GET", "/api/v1/custom-attributes"): Op("staff", 200),
     ("POST", "/api/v1/custom-attributes"): Op("admin", 201, lambda w, ids, n: {"key": f"note_{n}", "label": "Note",
@@ -366,13 +371,16 @@ def test_every_operation_answers_every_caller_as_the_table_says(access: AccessWo
 
 def id_slots(spec: dict[str, Any], method: str, path: str) -> list[str]:
     """The names under which the operation takes an id: path parameters, and body or query fields that name a
-    record (…_id, storefront, token)."""
+    record (…_id, storefront, token; in a body a record's …_id is a number: a payment provider's token id is not
+    one of ours)."""
     operation = spec["paths"][path][method.lower()]
     names = [p["name"] for p in operation.get("parameters", [])]
     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     if "$ref" in schema:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    names += list(schema.get("properties", {}))
+    names += [name for name, field in schema.get("properties", {}).items()
+              if not name.endswith("_id") or "integer" in {field.get("type"), *(t.get("type") for t in
+                                                                                field.get("anyOf", []))}]
     path_names = PARAM.findall(path)
     return [n for n in names if n in path_names or n.endswith("_id") or n in ("storefront", "token", "choice_token")]
 

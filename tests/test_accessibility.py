@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from accountdesk.accounts.models import SavedPaymentMethod
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core import tokens
@@ -212,7 +213,22 @@ def joining_by_domain(db, w: PageWorld) -> str:
         return tokens.issue(session, VERIFY_EMAIL, timedelta(hours=1), contact_id=registrant.id)
 
 
-def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
+def saved_cards(db, w: PageWorld) -> int:
+    """Two saved payment methods of the storefront's account (one expired, one a contact's): the record lists them.
+    The id of the first, whose deletion a page state asks to confirm."""
+    with db.transaction() as session:
+        cards = [SavedPaymentMethod(account_id=w.account.id, provider="stripe", provider_token_id="pm_a11y_1",
+                                    brand="visa", last4="4242", expiry_month=1, expiry_year=2020,
+                                    holder_name="Robin Keel"),
+                 SavedPaymentMethod(account_id=w.account.id, contact_id=w.contact.id, provider="adyen",
+                                    provider_token_id="8415718415172200", brand="mastercard", last4="4444",
+                                    expiry_month=12, expiry_year=2099)]
+        session.add_all(cards)
+        session.flush()
+        return cards[0].id
+
+
+def signed_in_states(w: PageWorld, card_id: int) -> list[tuple[str, Callable[[Page], None]]]:
     def submit(url: str, button: str) -> Callable[[Page], None]:
         def act(page: Page) -> None:
             page.goto(url)
@@ -227,19 +243,66 @@ def signed_in_states(w: PageWorld) -> list[tuple[str, Callable[[Page], None]]]:
         page.get_by_role("button", name="Register client").click()
         expect(page.get_by_test_id("client-secret")).to_be_visible()
 
+    def new_customer(existing: bool) -> Callable[[Page], None]:
+        """The dialog for Robin Keel, who is already a contact of w.account: the look-alikes and the "Create
+        anyway" box, or the accounts found for "Add to an existing account"."""
+        def act(page: Page) -> None:
+            page.goto("/console/accounts/new")
+            form = page.get_by_test_id("new-customer-form")
+            for label, text in (("First name", "Robin"), ("Last name", "Keel"), ("E-mail", w.contact.email),
+                                ("Phone", "+49 30 901820")):
+                form.get_by_label(label).fill(text)
+            if existing:
+                form.get_by_label("Add to an existing account").check()
+                form.get_by_label("Find the account").fill(w.account.name)
+            form.get_by_role("button", name="Save").click()
+            expect(page.get_by_test_id("form-errors")).to_be_visible()
+        return act
+
     return [
         ("sign-in client registered (its secret shown once)", register_client),
         ("sign-in client refused", submit(f"/console/storefronts/{w.store.slug}/oidc-clients", "Register client")),
         ("new customer refused", submit("/console/accounts/new", "Save")),
+        ("new customer: a customer with the same e-mail to confirm", new_customer(existing=False)),
+        ("new customer: the accounts found", new_customer(existing=True)),
         ("change password refused", submit(f"/s/{w.store.slug}/account/password", "Change password")),
         ("erasure refused", submit(f"/s/{w.store.slug}/account/privacy", "Erase my data")),
         ("domain refused", submit(f"/s/{w.store.slug}/account/domains", "Add domain")),
         ("reseller customer refused", submit(f"/console/resellers/{w.reseller.reseller.id}/customers/new", "Save")),
+        ("saved payment method deletion to confirm",
+         lambda page: page.goto(f"/console/accounts/{w.account.id}?delete_payment_method={card_id}#confirm")),
+        ("address book address refused", refuse_address),
         ("unknown customer", lambda page: page.goto("/console/accounts/999999")),
+        ("a question before an action (deactivate an account)",
+         submit(f"/console/accounts/{w.account.id}", "Deactivate account")),
+        ("a question in place (deactivate a storefront user)", user_question(w)),
+        ("copy into cart done: the record's carts", submit(
+            f"/console/accounts/{w.account.id}/orders/{w.order_id}", "Copy into cart")),
         ("ERP search", lambda page: page.goto(f"/console/erp/instant?email={SHARED_EMAIL}")),
         ("webhook endpoint refused", submit("/console/webhooks", "Create endpoint")),
         ("webhook endpoint created, its secret shown", create_webhook_endpoint),
     ]
+
+
+def refuse_address(page: Page) -> None:
+    """The address book's new address sent without a street, its state or province chosen from the drop-down."""
+    page.goto("/console/accounts")
+    page.get_by_role("link", name="Lighthouse Traders").click()
+    page.get_by_test_id("add-address").click()
+    form = page.locator("form.address-form").last
+    form.get_by_label("Country").select_option("US")
+    form.get_by_label("State or province").select_option("US-OR")
+    form.get_by_role("button", name="Add address").click()
+    expect(page.locator("#address-new-line1-error")).to_be_visible()
+
+
+def user_question(w: PageWorld) -> Callable[[Page], None]:
+    """The reseller record's three-dot menu asks before deactivating a storefront user (a question in place)."""
+    def act(page: Page) -> None:
+        page.goto(f"/console/resellers/{w.reseller.reseller.id}/customers/{w.customer.id}?confirm=user:"
+                  f"{w.customer_user_id}:deactivate")
+        expect(page.get_by_test_id("confirm")).to_be_visible()
+    return act
 
 
 def create_webhook_endpoint(page: Page) -> None:
@@ -253,6 +316,7 @@ def create_webhook_endpoint(page: Page) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_page_has_no_wcag_a_or_aa_violation(db, app, browser, live_server, axe_source, language):
     w = page_world(db)
+    card_id = saved_cards(db, w)
     paths = get_paths(app, pages_only=True)
     context = audit_context(browser, live_server, language, axe_source)
     try:
@@ -265,7 +329,7 @@ def test_every_page_has_no_wcag_a_or_aa_violation(db, app, browser, live_server,
         sign_in_both(audit.page, w)
         audit.who = "signed in"
         audit.visit_routes(paths, {**w.ids(), "language": language})
-        for label, act in signed_in_states(w):
+        for label, act in signed_in_states(w, card_id):
             act(audit.page)
             audit.check(label)
     finally:

@@ -199,8 +199,8 @@ def test_console_queue_is_for_approvers_and_admins(db, client):
     detail = approver.get(f"/console/approvals/{account.id}").text
     token = detail.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     assert approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": "x"}).status_code == 403
-    done = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token})
+    done = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token, "confirmed": "yes"})
     assert done.status_code == 200 and "Approved Acme Widgets Ltd" in done.text
-    twice = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token})
+    twice = approver.post(f"/console/approvals/{account.id}/approve", data={"csrf_token": token, "confirmed": "yes"})
     assert "This request has already been decided." in twice.text
     assert [t for t, _ in emails(db)].count("registration_approved") == 1

@@ -72,6 +72,18 @@ def test_upgrade_and_create_staff(db, client):
     assert weak.returncode == 1 and "at least 12" in weak.stdout
 
 
+def test_create_staff_says_each_password_problem_once(db):
+    """The refusal's message and its field message list the same problems: each is printed once."""
+    weak = _run(db, "create-staff", "--email", "operator@example.com", "--password", "operator1")
+    assert weak.returncode == 1
+    said = " ".join(weak.stdout.split())
+    for problem in ("Use at least 12 characters.", "This password is too common; choose one that is harder to guess.",
+                    "Do not use your name or e-mail address in the password."):
+        assert said.count(problem) == 1, said
+    with db.transaction() as session:
+        assert session.scalar(select(StaffUser.id)) is None
+
+
 def test_create_staff_puts_reseller_staff_on_reseller_accounts_only(db):
     customer, reseller = f.account(db, name="Plain Customer"), f.account(db, kind="reseller")
     args = ("create-staff", "--email", "r@example.com", "--password", "a-long-staff-password", "--role",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from accountdesk.accounts.models import Account, CustomAttributeDefinition
 from accountdesk.contacts.models import Contact
-from accountdesk.contacts.service import RESET
+from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core import tokens
 from accountdesk.core.models import AuditEvent
 from tests import factories as f
@@ -17,6 +17,14 @@ from tests.mailbox import deliver_and_read, links
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ADDRESS = {"billing_address.line1": "1 Main Street", "billing_address.city": "Springfield",
            "billing_address.country": "US", "billing_address.region": "US-IL", "billing_address.postcode": "62701"}
+# "Create customer": the person who signs in for the new account (tests/test_new_customer.py has the dialog's own)
+PERSON = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.example", "phone": "+12175550142",
+          "account": "new", "active": "on"}
+
+
+def record_of(welcome: str) -> str:
+    """The new account's record page, from the address "Create customer" sends to next."""
+    return re.match(r"/console/accounts/\d+", welcome).group(0)
 
 
 def csrf(client) -> str:
@@ -120,30 +128,33 @@ def test_search_filters_sort_and_pages(db, client):
 
 
 def test_create_with_missing_fields_shows_messages_and_creates_nothing(db, client):
+    f.storefront(db)
     sign_in(client, f.staff(db, "csr"))
     form = client.get("/console/accounts/new?name=Acme").text
     assert 'value="Acme"' in form and form.count('class="req"') >= 5  # mandatory fields carry the red asterisk
-    refused = post(client, "/console/accounts/new", {"name": "", "email": "not-an-email", "phone": "12",
+    refused = post(client, "/console/accounts/new", {"first_name": "", "email": "not-an-email", "phone": "12",
                                                       "billing_address.line1": "5 Elm Road", "active": "on"})
     assert refused.status_code == 422
     html = refused.text
-    for field_id in ("new-name", "new-billing-address-city", "new-billing-address-country"):
+    for field_id in ("new-first-name", "new-last-name", "new-billing-address-city", "new-billing-address-country"):
         assert error_beside(html, field_id) == "This field is required.", field_id
     assert "valid e-mail address" in error_beside(html, "new-email")
     assert 'value="5 Elm Road"' in html and 'value="not-an-email"' in html  # what was typed stays
     assert count(db, Account) == 0
-    bad_phone = post(client, "/console/accounts/new", {"name": "Acme", "phone": "12", "active": "on", **ADDRESS})
+    bad_phone = post(client, "/console/accounts/new", {**PERSON, "company_name": "Acme", "phone": "12", **ADDRESS})
     assert bad_phone.status_code == 422 and error_beside(bad_phone.text, "new-phone")
-    bad_postcode = post(client, "/console/accounts/new", {"name": "Acme", **ADDRESS, "billing_address.postcode": "X"})
+    bad_postcode = post(client, "/console/accounts/new", {**PERSON, "company_name": "Acme", **ADDRESS,
+                                                          "billing_address.postcode": "X"})
     assert bad_postcode.status_code == 422 and "postcode does not look right" in bad_postcode.text
     assert count(db, Account) == 0
-    created = post(client, "/console/accounts/new", {"name": "Acme Tools", "email": "Sales@Acme.example",
-                                                     "phone": "(217) 555-0142", "active": "on", **ADDRESS})
+    created = post(client, "/console/accounts/new", {**PERSON, "company_name": "Acme Tools",
+                                                     "email": "Sales@Acme.example", "phone": "(217) 555-0142",
+                                                     **ADDRESS})
     assert created.status_code == 303
-    record = client.get(created.headers["location"])
-    assert "Customer W" in record.text and "Acme Tools" in record.text and "+12175550142" in record.text
+    assert "Customer W" in client.get(created.headers["location"]).text
+    record = client.get(record_of(created.headers["location"]))
+    assert "Acme Tools" in record.text and "+12175550142" in record.text and "Customer W" not in record.text
     assert "Account created" in record.text and 'data-testid="account-status">active<' in record.text
-    assert "Customer W" not in client.get(created.headers["location"]).text  # the flash shows once
     listed = client.get("/console/accounts", params={"q": "springf"}).text
     assert "Acme Tools" in listed and "sales@acme.example" in listed
 
@@ -176,12 +187,15 @@ def test_reseller_staff_see_only_their_customers(db, client):
                 f"/console/accounts/{other.id}/contacts/{theirs.id}/reset"):
         missing = client.get(url)
         assert missing.status_code == 404 and "No such account." in missing.text, url
-    assert post(client, f"/console/accounts/{other.id}/status", {"active": "false"}).status_code == 404
-    assert post(client, f"/console/accounts/{other.id}/contacts/{theirs.id}/reset").status_code == 404
+    assert post(client, f"/console/accounts/{other.id}/status", {"active": "false", "confirmed": "yes"}
+                ).status_code == 404
+    assert post(client, f"/console/accounts/{other.id}/contacts/{theirs.id}/reset", {"confirmed": "yes"}
+                ).status_code == 404
     assert count(db, Account, Account.status == "inactive") == 0
     new = client.get("/console/accounts/new").text
     assert 'value="reseller"' not in new  # reseller staff cannot create resellers
-    created = post(client, "/console/accounts/new", {"name": "Their New Customer", "active": "on", **ADDRESS})
+    f.storefront(db, reseller_account_id=reseller.id)
+    created = post(client, "/console/accounts/new", {**PERSON, "company_name": "Their New Customer", **ADDRESS})
     assert created.status_code == 303
     with db.transaction() as session:
         parent = select(Account.parent_reseller_id).where(Account.name == "Their New Customer")
@@ -195,14 +209,15 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
                          CustomAttributeDefinition(key="vip", label="VIP", type="boolean"),
                          CustomAttributeDefinition(key="tier", label="Tier", type="choice",
                                                    choices=["gold", "silver"])])
+    f.storefront(db)
     sign_in(client, f.staff(db, "admin"))
-    form = {"name": "Attr Co", "active": "on", "attributes.seats": "ten", "attributes.tier": "gold", **ADDRESS}
+    form = {**PERSON, "company_name": "Attr Co", "attributes.seats": "ten", "attributes.tier": "gold", **ADDRESS}
     refused = post(client, "/console/accounts/new", form)
     assert refused.status_code == 422 and error_beside(refused.text, "new-attributes-seats") == "Enter a number."
     assert error_beside(refused.text, "new-attributes-contract") == "Contract is required."
     assert count(db, Account) == 0
     form |= {"attributes.seats": "10", "attributes.contract": "C-7"}
-    url = post(client, "/console/accounts/new", form).headers["location"]
+    url = record_of(post(client, "/console/accounts/new", form).headers["location"])
     record = client.get(url).text
     assert 'name="attributes.seats" type="text" value="10"' in record and "selected>gold<" in record
     details = {"name": "Attr Company", "kind": "b2b", "email": "", "phone": "", "preferred_language": "fr",
@@ -216,8 +231,9 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
     assert post(client, url, {**details, "billing_day": "15"}).status_code == 303
     record = client.get(url).text
     assert "Changes saved." in record and 'value="Attr Company"' in record and 'value="wholesale"' in record
-    assert re.search(r'<code>name</code>:\s*<span class="old">Attr Co</span> → <span class="new">Attr Company', record)
-    assert re.search(r'<code>attributes.seats</code>:\s*<span class="old">10</span> → <span class="new">12', record)
+    assert re.search(r'<span class="field">Name</span>:\s*<span class="old">Attr Co</span> → '
+                     r'<span class="new">Attr Company', record)
+    assert re.search(r'<span class="field">Seats</span>:\s*<span class="old">10</span> → <span class="new">12', record)
     unchanged = post(client, url, {**details, "billing_day": "15"})
     assert "Nothing changed." in client.get(unchanged.headers["location"]).text
 
@@ -236,10 +252,15 @@ def test_record_page_details_attributes_addresses_and_active_toggle(db, client):
     assert post(client, edit, {"line1": "10 Dock Road", "city": "London", "country": "GB", "postcode": "SW1A 1AA",
                                "label": "Warehouse"}).status_code == 303
     assert "10 Dock Road" in client.get(url).text
-    assert post(client, f"{edit}/delete").status_code == 303
+    asked = post(client, f"{edit}/delete")
+    assert asked.status_code == 200 and "Delete this address?" in asked.text and "10 Dock Road" in client.get(url).text
+    assert post(client, f"{edit}/delete", {"confirmed": "yes"}).status_code == 303
     assert f'data-testid="address-{warehouse.id}"' not in client.get(url).text
 
-    assert post(client, f"{url}/status", {"active": "false"}).status_code == 303
+    asked = post(client, f"{url}/status", {"active": "false"})
+    assert asked.status_code == 200 and "Deactivate this account?" in asked.text
+    assert 'data-testid="account-status">active<' in client.get(url).text  # nothing happens until "Yes"
+    assert post(client, f"{url}/status", {"active": "false", "confirmed": "yes"}).status_code == 303
     off = client.get(url).text
     assert "Account deactivated." in off and "Activate account" in off
     assert 'data-testid="account-status">inactive<' in off
@@ -278,19 +299,22 @@ def test_contacts_add_edit_reset_link_and_manual_password(db, client, mail_dir, 
     assert edited.status_code == 422 and error_beside(edited.text, "contact-last-name") == "This field is required."
     person.pop("active")
     assert post(client, page_url, {**person, "last_name": "King"}).status_code == 303
-    assert post(client, f"{page_url}/status", {"active": "false"}).status_code == 303
+    assert post(client, f"{page_url}/status", {"active": "false"}).status_code == 200  # the question first
+    assert 'data-testid="contact-status">active<' in client.get(page_url).text
+    assert post(client, f"{page_url}/status", {"active": "false", "confirmed": "yes"}).status_code == 303
     assert 'data-testid="contact-status">deactivated<' in client.get(page_url).text
     assert post(client, f"{page_url}/status", {"active": "true"}).status_code == 303
 
     confirm = client.get(f"{page_url}/reset")
     assert confirm.status_code == 200 and "Yes, send the link" in confirm.text and "ada@example.com" in confirm.text
-    assert post(client, f"{page_url}/reset").headers["location"] == page_url
-    [message] = deliver_and_read(db, mail_dir)
+    assert "Yes, send the link" in post(client, f"{page_url}/reset").text  # not sent without a yes
+    assert post(client, f"{page_url}/reset", {"confirmed": "yes"}).headers["location"] == page_url
+    [message] = deliver_and_read(db, mail_dir)  # Ada has no password yet: her welcome, with an activation link
     assert message["To"] == "ada@example.com"
     [link] = [u for u in links(message) if "token=" in u]
-    assert link.startswith(f"{settings.base_url}/s/{store.slug}/password/reset?token=")
+    assert link.startswith(f"{settings.base_url}/s/{store.slug}/activate?token=")
     with db.transaction() as session:
-        assert tokens.peek(session, RESET, link.split("token=", 1)[1]).contact_id == contact.id
+        assert tokens.peek(session, ACTIVATION, link.split("token=", 1)[1]).contact_id == contact.id
     assert post(client, f"{page_url}/password", {"password": "a-long-enough-secret-42"}).status_code == 403
 
     with db.transaction() as session:
@@ -301,9 +325,17 @@ def test_contacts_add_edit_reset_link_and_manual_password(db, client, mail_dir, 
     assert post(client, f"{page_url}/password", {"password": "a-long-enough-secret-42"}).status_code == 303
     with db.transaction() as session:
         assert session.get(Contact, contact.id).password_hash is not None
+    for old in mail_dir.glob("*.eml"):
+        old.unlink()
+    assert post(client, f"{page_url}/reset", {"confirmed": "yes"}).status_code == 303  # now she has one: a reset
+    [reset] = [m for m in deliver_and_read(db, mail_dir) if "token=" in " ".join(links(m))]
+    [link] = [u for u in links(reset) if "token=" in u]
+    assert link.startswith(f"{settings.base_url}/s/{store.slug}/password/reset?token=")
+    with db.transaction() as session:
+        assert tokens.peek(session, RESET, link.split("token=", 1)[1]).contact_id == contact.id
     history = client.get(url).text
-    for action in ("Contact password changed", "Contact password reset sent", "Contact activated",
-                   "Contact deactivated", "Contact updated", "Contact created"):
+    for action in ("Password set", "Password reset link sent", "Contact activated", "Contact deactivated",
+                   "Contact changed", "Contact added"):
         assert action in history, action
 
 
@@ -319,8 +351,9 @@ def test_reseller_staff_start_at_my_customers(db, client):
 def test_console_created_account_on_a_storefront_takes_its_defaults(db, client):
     store = f.storefront(db, default_currency="GBP", default_payment_terms="NET45", default_customer_group="trade")
     sign_in(client, f.staff(db, "csr"))
-    created = post(client, "/console/accounts/new", {"name": "Form Defaults Ltd", "storefront_id": str(store.id),
-                                                     "active": "on", **ADDRESS})
+    f.storefront(db)  # another one: the dialog offers both
+    created = post(client, "/console/accounts/new", {**PERSON, "company_name": "Form Defaults Ltd",
+                                                     "storefront_id": str(store.id), **ADDRESS})
     assert created.status_code == 303, created.text
     with db.transaction() as session:
         account = session.scalar(select(Account).where(Account.name == "Form Defaults Ltd"))

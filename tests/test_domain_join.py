@@ -143,7 +143,7 @@ def test_a_registrant_on_the_domain_joins_after_the_account_admins_approval(db, 
     assert approved.status_code == 303, approved.text
     with db.transaction() as session:
         assert session.get(Contact, new.id).status == "active"
-    assert [email] in mails(db, "registration_approved")
+    assert [email] in mails(db, "contact_request_approved")  # told they may now sign in to the account they joined
     client.cookies.clear()
     signed_in = client.post(f"/api/v1/storefronts/{store.slug}/sessions", json={"email": email,
                                                                                 "password": f.PASSWORD})
@@ -166,6 +166,7 @@ def test_where_the_account_allows_it_the_registrant_joins_at_once(db, client):
         [new] = session.scalars(select(Contact).where(Contact.email == email, Contact.account_id == account.id))
         assert new.status == "active"
     assert mails(db, "domain_join_request") == []
+    assert mails(db, "contact_request_approved") == [[email]]  # a login on that account, not an account request
 
 
 def test_no_offer_for_a_domain_that_is_not_verified(db, client):

@@ -69,10 +69,53 @@ def test_contact_removed_in_the_erp_is_refused_and_deactivated(db, app, client, 
     assert "C20000" in marked.note and marked.actor_label == "ERP check at sign-in"
     assert events(db, tom.id, "contact.deactivated")
 
-    # from now on the login is simply inactive, and the ERP is not asked again
+    # from now on each sign-in asks the ERP again: still missing, it stays refused; the ERP down, it cannot say
+    assert api_sign_in(client, store, TOM).json()["error"]["code"] == "erp_contact_missing"
     erp_world.down()
     page = page_sign_in(client, store, TOM)
-    assert page.status_code == 403 and "This login is not active." in page.text
+    assert page.status_code == 503 and DOWN in page.text
+    assert contact_row(db, tom.id).status == "deactivated"
+
+
+def test_a_contact_the_erp_marks_active_again_is_reactivated_at_its_next_sign_in(db, app, client, erp_world):
+    app.state.erp = erp_world.gateway
+    store = erp_store(db)
+    tom = erp_login(db, store, "C20000", TOM)
+    erp_world.change_contact("C20000", TOM, active=False)
+    refused = api_sign_in(client, store, TOM)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "erp_contact_missing"
+    assert (contact_row(db, tom.id).status, contact_row(db, tom.id).deactivated_by_erp) == ("deactivated", True)
+    assert api_sign_in(client, store, TOM, "a wrong password").status_code == 401  # the password still counts
+
+    erp_world.change_contact("C20000", TOM, active=True)
+    back = api_sign_in(client, store, TOM)
+
+    assert back.status_code == 201, back.text
+    row = contact_row(db, tom.id)
+    assert (row.status, row.deactivated_by_erp) == ("active", False)
+    assert utcnow() - row.erp_checked_at < timedelta(minutes=1)
+    [event] = events(db, tom.id, "contact.erp_reactivated")
+    assert "C20000" in event.note and event.actor_label == "ERP check at sign-in"
+    assert events(db, tom.id, "contact.activated")
+
+
+def test_a_contact_staff_deactivated_stays_off_whatever_the_erp_says(db, app, client, file_erp):
+    app.state.erp = file_erp.gateway
+    store = erp_store(db)
+    tom = erp_login(db, store, "C20000", TOM)
+    file_erp.change_contact("C20000", TOM, active=False)
+    assert api_sign_in(client, store, TOM).status_code == 403  # deactivated by the ERP check
+    headers = f.token(client, f.staff(db, "csr"))
+    account_id = contact_row(db, tom.id).account_id
+    assert client.post(f"/api/v1/accounts/{account_id}/contacts/{tom.id}/deactivate",
+                       headers=headers).status_code == 200  # staff decide now: it is theirs to lift
+    file_erp.change_contact("C20000", TOM, active=True)
+
+    refused = api_sign_in(client, store, TOM)
+
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "login_inactive"
+    assert (contact_row(db, tom.id).status, contact_row(db, tom.id).deactivated_by_erp) == ("deactivated", False)
+    assert not events(db, tom.id, "contact.erp_reactivated")
 
 
 def test_the_erp_is_asked_while_no_transaction_is_open(db, app, client, sap_world):

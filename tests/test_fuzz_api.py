@@ -89,24 +89,38 @@ class Fuzzer:
     buyer: Credential
     rows: dict[str, Any]  # path parameter -> a real row's id or slug
     tally: Tally = field(default_factory=Tally)
+    drawn: dict[tuple, list[schemathesis.Case]] = field(default_factory=dict)
 
     def run(self, operation: Any, profile: Profile, mode: GenerationMode, credential: Credential) -> None:
         fixed = {name: value for name, value in self.rows.items() if f"{{{name}}}" in operation.path}
         if not profile.real_rows:  # the buyer's cases name the buyer's storefront: past the storefront look-up
             fixed = {"slug": fixed["slug"]} if "slug" in fixed and credential is self.buyer else {}
+        for case in self.cases(operation, profile, mode, fixed):
+            self.call(operation.label, case, credential)
+
+    def cases(self, operation: Any, profile: Profile, mode: GenerationMode,
+              fixed: dict[str, Any]) -> list[schemathesis.Case]:
+        """The operation's cases, drawn once and sent with each credential (drawing costs more than answering)."""
+        key = (operation.label, profile.name, mode, tuple(sorted(fixed.items())))
+        if key in self.drawn:
+            return self.drawn[key]
+        drawn = self.drawn[key] = []
+        if mode is GenerationMode.NEGATIVE and not negatable(operation, fixed):
+            return drawn  # Hypothesis would reject a thousand drafts before it gives up
 
         @settings(max_examples=profile.examples[mode], deadline=None, derandomize=True, database=None,
                   phases=[Phase.generate], suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed or None))
-        def run(case: schemathesis.Case) -> None:
+        def draw(case: schemathesis.Case) -> None:
             if profile.real_rows:
                 case.body, case.query = printable(case.body), printable(case.query)
-            self.call(operation.label, case, credential)
+            drawn.append(case)
 
         try:
-            run()
+            draw()
         except Unsatisfiable:  # nothing in the operation can be made invalid (no parameters, no body)
             assert mode is GenerationMode.NEGATIVE, operation.label
+        return drawn
 
     def call(self, label: str, case: schemathesis.Case, credential: Credential) -> None:
         headers = credential.headers()
@@ -129,6 +143,18 @@ class Fuzzer:
             for failure in group.exceptions:
                 self.tally.record(label, credential, f"{failure.title}\n{failure.message}\n"
                                                      f"{case.as_curl_command(headers=headers)}")
+
+
+def negatable(operation: Any, fixed: dict[str, Any]) -> bool:
+    """Whether the operation has something a negative case can break: a body, a query parameter, a header other than
+    the idempotency key, or a path parameter that is not given and is more than any text (an id, a code)."""
+    def breakable(parameter: Any) -> bool:
+        schema = parameter.definition.get("schema", {})
+        return schema.get("type") != "string" or bool({"pattern", "enum", "maxLength", "minLength"} & set(schema))
+
+    return bool([p for p in operation.path_parameters if p.name not in fixed and breakable(p)]
+                or list(operation.query) or list(operation.body)
+                or [h for h in operation.headers if h.name.lower() != "idempotency-key"])
 
 
 def printable(value: Any) -> Any:

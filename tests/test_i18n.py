@@ -10,6 +10,7 @@ import shlex
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
@@ -267,3 +268,36 @@ def test_console_exports_title_their_columns_in_the_staff_users_language(db, cli
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0] == ["Nummer", "Name", "Telefon", "Ort", "E-Mail", "Monatlicher Umsatz", "Shop-Zugang"]
     assert rows[1][1] == "Radhaus Müller" and rows[1][6] == "Nein"
+
+
+# --- flash messages ------------------------------------------------------------------------------------------------
+
+def test_flash_messages_with_names_are_shown_in_the_readers_language(db, client):
+    """A flash message travels as its catalogue words and values: the next page puts the values into the reader's
+    translation (no English text with a name in it that no catalogue can hold)."""
+    store = f.storefront(db)
+    account = f.account(db, storefront_id=store.id)
+    staff = f.staff(db, "csr")
+    with db.transaction() as session:
+        session.execute(update(StaffUser).where(StaffUser.id == staff.id).values(language="de"))
+    sign_in(client, staff)
+    added = post(client, f"/console/accounts/{account.id}/contacts", {
+        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@nordwind.example", "phone": "+49 30 901820",
+        "language": "de", "date_format": "DD.MM.YYYY", "role": "buyer"})
+    assert added.status_code == 303
+    german = client.get(added.headers["location"])
+    assert "Kontakt Ada Lovelace hinzugefügt." in german.text and "Contact Ada Lovelace added." not in german.text
+    assert "Kontakt Ada Lovelace hinzugefügt." not in client.get(added.headers["location"]).text  # shown once
+
+
+def test_a_flash_cookie_is_only_ever_text(db, client):
+    """The flash cookie comes back from the browser: values go in by name only, never as % formats, and markup is
+    escaped like any other text."""
+    forged = '{"text":"%(a)999999999s %s %(b)s","values":{"b":"<script>alert(1)</script>"}}'
+    client.cookies.set("accountdesk_flash", quote(forged))
+    page = client.get(f"/s/{f.storefront(db).slug}/sign-in")
+    assert page.status_code == 200
+    assert "%(a)999999999s %s &lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert i18n.shown({"text": "Saved.", "values": {}}) == "Saved."
+    with i18n.speaking("fr"):
+        assert i18n.shown(i18n.as_data(i18n._l("Contact %(name)s added.", name="Ada"))) == "Contact Ada ajouté."

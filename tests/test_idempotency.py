@@ -217,15 +217,18 @@ def test_operations_document_the_header_and_its_answers(client):
         "parameters", []))
 
 
-def _new_account_form(http: httpx.Client) -> dict[str, str]:
+def _new_account_form(http: httpx.Client, company: str = "Double Click Ltd") -> dict[str, str]:
     page = http.get("/console/accounts/new")
     key = re.search(r'name="form_key" value="([^"]+)"', page.text).group(1)
-    return {"csrf_token": csrf_of(page.text), "form_key": key, "name": "Double Click Ltd", "active": "on",
+    return {"csrf_token": csrf_of(page.text), "form_key": key, "company_name": company, "active": "on",
+            "first_name": "Ada", "last_name": "Lovelace", "email": f"ada@{company.split()[0].lower()}.example",
+            "phone": "+12175550142", "account": "new",
             "billing_address.line1": "5 Elm Road", "billing_address.city": "Springfield",
             "billing_address.postcode": "62701", "billing_address.country": "US", "billing_address.region": "IL"}
 
 
 def test_a_console_form_sent_twice_creates_once(db, live_server):
+    f.storefront(db)
     with httpx.Client(base_url=live_server, timeout=60) as http:
         console_sign_in(http, f.staff(db, "csr"))
         form = _new_account_form(http)
@@ -236,9 +239,9 @@ def test_a_console_form_sent_twice_creates_once(db, live_server):
         assert len({a.headers["location"] for a in [*answers, late]}) == 1
         assert late.headers["Idempotent-Replayed"] == "true"
         assert accounts(db) == 1
-        changed = http.post("/console/accounts/new", data={**form, "name": "Another Ltd"})
+        changed = http.post("/console/accounts/new", data={**form, "company_name": "Another Ltd"})
         assert changed.status_code == 422 and "already sent with other values" in changed.text
-        fresh = http.post("/console/accounts/new", data=_new_account_form(http))  # a new page, a new key
+        fresh = http.post("/console/accounts/new", data=_new_account_form(http, "Triple Click Ltd"))  # a new key
         assert fresh.status_code == 303 and accounts(db) == 2
 
 

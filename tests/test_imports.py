@@ -4,6 +4,7 @@ e-mails spaced out, export → import round trips (CSV and XLSX), the command li
 from __future__ import annotations
 
 import csv
+import random
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,12 +16,14 @@ from sqlalchemy import func, select
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue
 from accountdesk.contacts.models import Contact
+from accountdesk.core import i18n
 from accountdesk.core.audit import Actor
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.imports import service as imports
 from accountdesk.imports.columns import column_names, read_rows
 from accountdesk.imports.export import export_file
 from accountdesk.imports.models import Import
+from accountdesk.staff.models import StaffUser
 from tests import factories as f
 from tests.conftest import clean_environment
 from tests.reseller_world import console_sign_in, csrf_of
@@ -62,6 +65,11 @@ def run(db, settings, path: Path, store, **options: bool) -> imports.Report:
     chosen = imports.Options(**options)
     record = imports.begin(db, storefront_id=store.id, actor=ACTOR, file_name=path.name, options=chosen)
     return imports.run_file(db, settings, record, path, chosen, ACTOR)
+
+
+def said(messages: list) -> list[str]:
+    """A report's messages (kept as data) as the reader of the moment reads them."""
+    return [i18n.shown(message) for message in messages]
 
 
 def counted(db, model) -> int:
@@ -132,6 +140,85 @@ def test_a_file_creates_accounts_contacts_and_addresses_and_the_same_file_again_
     assert snapshot(db) == before
 
 
+# country: (cities with their postcode and region, international and national form of a phone's first digits)
+PLACES = {"DE": ([("Hamburg", "20457", ""), ("Köln", "50667", "")], "+49 40 123", "040 123"),
+          "US": ([("Los Angeles", "90001", "CA"), ("Austin", "78701", "US-TX")], "+1 213 555 0", "(213) 555-0"),
+          "GB": ([("London", "EC1A 1BB", ""), ("Leeds", "LS1 4AP", "")], "+44 20 7946 0", "020 7946 0"),
+          "FR": ([("Paris", "75001", ""), ("Lyon", "69001", "")], "+33 1 42 68 5", "01 42 68 5"),
+          "NL": ([("Amsterdam", "1012 AB", "")], "+31 20 123 4", "020 123 4")}
+SHARED_OFFICES = ("books@ledger-partners.example", "finance@holding.example")  # one e-mail, several accounts
+CONSULTANTS = ("olga@advisers.example", "piet@advisers.example")  # a contact of several accounts
+
+
+def realistic_rows(accounts: int, seed: int = 12) -> tuple[list[dict[str, str]], set[int]]:
+    """A file as customers send them: accounts by number, by ERP code, by e-mail or by nothing (new each time),
+    one to three contacts each, addresses in five countries, phones local or international, account e-mails that
+    several accounts share, contacts of several accounts (of accounts the file names), and a few rows with a phone
+    the checks refuse; with the lines of those rows."""
+    rng = random.Random(seed)
+    rows: list[dict[str, str]] = []
+    bad_lines: set[int] = set()
+    for n in range(accounts):
+        country = rng.choice(sorted(PLACES))
+        places, international, national = PLACES[country]
+        city, postcode, region = rng.choice(places)
+        shape = rng.random()
+        account = {"account_name": f"Company {n} {country}", "account_phone": rng.choice((international, national))
+                   + f"{n % 1000:03d}", "billing_line1": f"{n} Harbour Road", "billing_city": city,
+                   "billing_postcode": postcode, "billing_region": region, "billing_country": country,
+                   "account_language": rng.choice(("en", "fr", "de")), "customer_group": rng.choice(("", "trade"))}
+        if shape < 0.75:
+            account["account_number"] = f"R{n:05d}"
+        if 0.6 < shape < 0.9:
+            account["erp_code"] = f"erp-{n}"
+        if shape < 0.8 and rng.random() < 0.1:
+            account["account_email"] = rng.choice(SHARED_OFFICES)
+        elif shape < 0.95:
+            account["account_email"] = f"Office{n}@company{n}.example"
+        if rng.random() < 0.25:
+            account |= {"shipping_line1": f"{n} Dock Street", "shipping_city": city, "shipping_postcode": postcode,
+                        "shipping_region": region, "shipping_country": country}
+        people = [f"person{k}.{n}@company{n}.example" for k in range(rng.choice((1, 2, 3)))]
+        if rng.random() < 0.15 and ("account_number" in account or "erp_code" in account):
+            people.append(rng.choice(CONSULTANTS))
+        for k, email in enumerate(people):
+            phone = rng.choice((international, national)) + f"{(n + k * 7) % 1000:03d}"
+            if rng.random() < 0.03:
+                phone = "+1 12"
+                bad_lines.add(len(rows) + 2)
+            rows.append({**account, "contact_email": email, "contact_first_name": f"First{k}",
+                         "contact_last_name": f"Last{n}", "contact_phone": phone,
+                         "contact_role": "account_admin" if k == 0 else "buyer",
+                         "contact_language": rng.choice(("", "fr", "de"))})
+    return rows, bad_lines
+
+
+def test_the_same_realistic_file_again_changes_nothing_and_reports_the_same_rows(db, settings, store, tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK", 64)  # many chunks: rows are matched to what earlier chunks wrote
+    rows, bad_lines = realistic_rows(220)
+    path = write_csv(tmp_path / "customers.csv", rows)
+    first = run(db, settings, path, store, good_rows_only=True)
+    assert first.imported and bad_lines
+    failed = {row["line"]: row["messages"] for row in first.rows if row["outcome"] == "failed"}
+    assert set(failed) == bad_lines, failed
+    assert first.counts["created"] == len(rows) - len(bad_lines)
+    before = snapshot(db)
+
+    dry = run(db, settings, path, store, good_rows_only=True, dry_run=True)
+    again = run(db, settings, path, store, good_rows_only=True)
+    assert again.imported and (dry.counts, dry.rows) == (again.counts, again.rows)
+    assert (again.counts["created"], again.counts["updated"], again.counts["skipped"]) == (0, 0, 0), [
+        row for row in again.rows if row["outcome"] != "unchanged"]
+    assert again.counts["unchanged"] == len(rows) - len(bad_lines)
+    assert {row["line"]: row["messages"] for row in again.rows if row["outcome"] == "failed"} == failed
+    assert [row for row in again.rows if row["messages"]] == [row for row in first.rows if row["messages"]]
+    assert snapshot(db) == before
+    with db.transaction() as session:  # the shared e-mails really are on several accounts
+        assert session.scalar(select(func.count()).where(Account.email == SHARED_OFFICES[0])) > 1
+        assert session.scalar(select(func.count()).where(Contact.email == CONSULTANTS[0])) > 1
+
+
 def test_a_dry_run_reports_what_the_import_does_and_changes_nothing(db, settings, store, tmp_path):
     path = write_csv(tmp_path / "customers.csv", GOOD)
     before = snapshot(db)
@@ -155,9 +242,9 @@ def test_a_bad_row_in_the_middle_stops_the_file_unless_good_rows_only(db, settin
     [problem] = [row for row in refused.rows if row["outcome"] == "failed"]
     assert problem["line"] == 4
     # the product's own words, each behind its column
-    assert "billing_region: Choose a state or province." in problem["messages"]
-    assert "contact_language: Choose one of the options." in problem["messages"]
-    assert "contact_phone: This phone number is not valid." in problem["messages"]
+    assert "billing_region: Choose a state or province." in said(problem["messages"])
+    assert "contact_language: Choose one of the options." in said(problem["messages"])
+    assert "contact_phone: This phone number is not valid." in said(problem["messages"])
 
     good = run(db, settings, path, store, good_rows_only=True)
     assert good.imported and good.counts["failed"] == 1
@@ -179,7 +266,7 @@ def test_rows_are_matched_by_number_erp_code_or_email_and_update_existing_change
     assert snapshot(db) == before
     assert left.imported, left.rows
     assert (left.counts["skipped"], left.counts["unchanged"]) == (2, 2)  # Elbe KG: matched by Dora's e-mail
-    notes = {row["line"]: " ".join(row["messages"]) for row in left.rows if row["messages"]}
+    notes = {row["line"]: " ".join(said(row["messages"])) for row in left.rows if row["messages"]}
     assert "account_name" in notes[2] and "contact_first_name" in notes[2] and "update existing" in notes[2]
     assert "billing_city, billing_postcode" in notes[4]
 
@@ -259,7 +346,9 @@ def test_the_header_must_be_the_templates(db, settings, store, tmp_path):
     path = write_csv(tmp_path / "odd.csv", [{"account_name": "A", "colour": "red"}], ["account_name", "colour"])
     report = run(db, settings, path, store)
     assert not report.imported
-    assert report.problems == ["Unknown column colour: the columns are those of the template."]
+    assert said(report.problems) == ["Unknown column colour: the columns are those of the template."]
+    with i18n.speaking("de"):
+        assert said(report.problems) == ["Unbekannte Spalte colour: Die Spalten sind die der Vorlage."]
 
 
 def test_the_command_line_imports_with_a_progress_bar_and_exports(db, settings, store, tmp_path):
@@ -327,4 +416,27 @@ def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path):
     there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
     assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
         (r.line, r.account, r.contact, r.problems) for r in here]
-    assert len(here) == 21 and here[-1].problems == ["billing_country: Choose a country (ISO 3166 two-letter code)."]
+    assert len(here) == 21
+    assert said(here[-1].problems) == ["billing_country: Choose a country (ISO 3166 two-letter code)."]
+
+
+def test_the_console_shows_an_imports_messages_in_the_readers_language(db, settings, client, store, tmp_path):
+    """Problems and notes are kept as words and values, so a German reader reads them in German, names and lines
+    put in where they belong (and an English one in English, from the same report)."""
+    settings.import_dir = tmp_path / "imports"
+    admin = f.staff(db, "admin")
+    with db.transaction() as session:
+        session.get(StaffUser, admin.id).language = "de"
+    console_sign_in(client, admin)
+    form = client.get("/console/imports")
+    twice = [GOOD[0], {**GOOD[0], "account_name": "Hafen AG"}, {**GOOD[3], "contact_first_name": ""}]
+    data = write_csv(tmp_path / "customers.csv", twice).read_bytes()
+    preview = client.post("/console/imports", data={"csrf_token": csrf_of(form.text), "storefront_id": store.id},
+                          files={"file": ("customers.csv", data, "text/csv")})
+    assert preview.status_code == 200
+    shown = " ".join(preview.text.split())
+    assert "account: Die Spalten des Kundenkontos weichen von Zeile 2 ab, die dasselbe Kundenkonto hat." in shown
+    assert "contact_first_name: Dieses Feld ist erforderlich." in shown
+    assert "differ from line" not in shown and "This field is required." not in shown
+    refused = client.post(preview.url.path + "/cancel", data={"csrf_token": csrf_of(preview.text)})
+    assert refused.status_code == 200 and "customers.csv wurde nicht importiert." in refused.text

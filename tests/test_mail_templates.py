@@ -24,8 +24,12 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "new_account_request": ("registrant_name", "registrant_email", "company_name", "account_number", "review_link"),
     "registration_approved": ("sign_in_link",),
     "registration_rejected": ("reason",),
-    "registration_attempt_existing": ("sign_in_link", "reset_link"),
+    "registration_attempt_existing": ("accounts", "sign_in_link", "reset_link"),
     "contact_request_received": (),
+    "new_contact_request": ("registrant_name", "registrant_email", "account_number", "review_link"),
+    "contact_request_approved": ("sign_in_link",),
+    "contact_request_rejected": ("reason",),
+    "password_set_by_staff": ("changed_at", "reset_link"),
     "reverification": ("link", "expires_hours", "inactive_days"),
     "storefront_user_deactivated": (),
     "instant_registration": ("link", "expires_hours"),
@@ -60,6 +64,8 @@ VALUES: dict[str, Any] = {
     "url": "https://hooks.example.com/accountdesk",
     "failing_since": "2024-05-01 10:00 UTC",
     "console_link": "https://admin.example.com/console/webhooks/3?from=mail",
+    "accounts": [{"name": "Dupont & Fils", "number": "W000123", "state": "active"},
+                 {"name": "<b>Dupont</b> Export", "number": "W000124", "state": "rejected"}],
 }
 
 CASES = [(name, lang) for name in sorted(EXTRA) for lang in LANGUAGES]

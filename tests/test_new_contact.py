@@ -147,9 +147,14 @@ def test_contact_waiting_for_approval_is_notified_and_decided_once(db, client, m
         contact = session.scalar(select(Contact))
         assert contact.status == "pending_approval"
     messages = {m["Subject"]: m for m in deliver_and_read(db, mail_dir)}
-    notice = messages["New account request on Trade Shop: Springfield Hardware"]
+    # announced as what it is: a login on an existing account, not a new account
+    notice = messages[f"New login request for account {account.number} on Trade Shop"]
     assert notice["To"] == "sales@shop.test"
     assert f"http://127.0.0.1:8000/console/approvals/contacts/{contact.id}" in links(notice)
+    said = " ".join(text_of(notice).split())
+    assert (f"Homer Simpson (homer@example.com) asks for a login on the existing account Springfield Hardware "
+            f"({account.number}) on Trade Shop. No new account is opened") in said
+    assert not any("New account request" in subject for subject in messages)
     assert messages["Your request to join Springfield Hardware on Trade Shop"]["To"] == "homer@example.com"
     for old in mail_dir.glob("*.eml"):
         old.unlink()
@@ -160,7 +165,12 @@ def test_contact_waiting_for_approval_is_notified_and_decided_once(db, client, m
     again = client.post(f"/api/v1/contact-requests/{contact.id}/reject", json={"reason": "no"}, headers=headers)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
     [approved] = deliver_and_read(db, mail_dir)
-    assert approved["To"] == "homer@example.com" and "approved" in approved["Subject"]
+    assert approved["To"] == "homer@example.com"
+    assert approved["Subject"] == "Your login for Springfield Hardware on Trade Shop is approved"
+    told = " ".join(text_of(approved).split())
+    assert "your request to join the account Springfield Hardware has been approved" in told
+    assert "work for Springfield Hardware" in told and "account request" not in told
+    assert f"http://127.0.0.1:8000/s/{store.slug}/sign-in" in links(approved)
     assert client.get("/api/v1/contact-requests", headers=headers).json() == []
 
 
@@ -181,6 +191,8 @@ def test_rejected_contact_request_gets_the_reason(db, client, mail_dir):
     assert rejected.status_code == 200 and rejected.json()["contact"]["status"] == "deactivated"
     [message] = deliver_and_read(db, mail_dir)
     assert "Reason: Please ask your account administrator." in text_of(message)
+    assert "your request for a login on the account Springfield Hardware" in " ".join(text_of(message).split())
+    assert "account request" not in text_of(message)
 
 
 def test_known_email_on_the_account_gets_the_same_answer(db, client, mail_dir):

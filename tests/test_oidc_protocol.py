@@ -183,6 +183,21 @@ def test_unknown_clients_and_wrong_secrets_are_refused(db, client):
     assert basic.status_code == 401 and basic.json()["error"] == "invalid_client"
 
 
+def test_the_token_endpoint_refuses_unstorable_text_with_an_oauth_error_and_reads_only_a_form(db, client):
+    w = oidc_world(db)
+    url, backend = f"{w.base}/oidc/token", (w.backend.client_id, w.backend.secret)
+    for form, query in (({"grant_type": "client_credentials", "scope": "orders:write\x00"}, {}),
+                        ({"grant_type": "client_credentials\n"}, {}),
+                        ({"grant_type": "client_credentials"}, {"x": "\x1b"})):
+        refused = client.post(url, data=form, params=query, auth=backend)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+    nul_id = client.post(url, data={"grant_type": "client_credentials"}, auth=("a\x00b", "x"))  # in the header
+    assert nul_id.status_code == 401 and nul_id.json()["error"] == "invalid_client"
+    as_json = client.post(url, json={"grant_type": "client_credentials"}, auth=backend)
+    assert as_json.status_code == 400 and as_json.json()["error"] == "unsupported_grant_type"
+    assert client.post(url, data={"grant_type": "client_credentials"}, auth=backend).status_code == 200
+
+
 def test_a_tampered_id_token_fails_verification_and_is_refused_as_a_logout_hint(db, client):
     w = oidc_world(db)
     tokens = signed_in_tokens(client, w)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from accountdesk.accounts import service as accounts
-from accountdesk.accounts.models import Account, Invoice
+from accountdesk.accounts.models import Account, Invoice, SavedPaymentMethod
 from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact
@@ -75,6 +75,13 @@ def person(db, settings, *, open_order: bool = False):
         cart = Cart(contact_id=me.id, lines=[CartLine(sku="LAMP-2", name="Floor lamp", quantity=1,
                                                       unit_price=Decimal("5"))])
         session.add_all([cart, Favourite(contact_id=me.id, sku="LAMP-3", name="Lamp shade")])
+        for owner, last4 in (({"account_id": company.id, "contact_id": me.id}, "1111"),
+                             ({"account_id": private.id}, "2222"),
+                             ({"account_id": company.id, "contact_id": bystander.id}, "3333")):  # Ivo's stays
+            accounts.add_payment_method(session, Actor.system(), session.get(Account, owner["account_id"]), {
+                "provider": "stripe", "provider_token_id": f"pm_{last4}", "brand": "visa", "last4": last4,
+                "expiry_month": 1, "expiry_year": 2030, "contact_id": owner.get("contact_id"),
+                "holder_name": "Ivo Stays" if last4 == "3333" else f"{FIRST} {LAST}"})
     return {"shop": shop, "home": home, "company": company, "private": private, "buyer": buyer,
             "customer": customer, "bystander": bystander, "order_number": placed.number}
 
@@ -109,6 +116,7 @@ def test_the_export_holds_every_login_order_cart_history_and_mail_of_the_e_mail(
     assert len(data["orders"]) == 2 and data["orders"][0]["lines"][0]["sku"] == "LAMP-1"
     assert [line["sku"] for line in data["carts"][0]["lines"]] == ["LAMP-2"]
     assert [fav["sku"] for fav in data["favourites"]] == ["LAMP-3"]
+    assert [m["last4"] for m in data["saved_payment_methods"]] == ["1111", "2222"]
     assert {"contact.updated", "contact.password_reset_sent", "order.placed"} <= {e["action"] for e in data["history"]}
     assert {m["template"] for m in data["emails"]} == {"password_reset", "email_verification"}
     assert "ivo@brightwater.example" not in response.text  # a colleague is not part of the person
@@ -144,6 +152,7 @@ def test_erasure_removes_every_personal_field_from_the_whole_database_and_keeps_
         assert session.scalar(select(func.count()).select_from(SingleUseToken).where(
             SingleUseToken.contact_id == erased.id)) == 0
         assert session.scalar(select(func.count()).select_from(Cart)) == 0
+        assert session.scalars(select(SavedPaymentMethod.last4)).all() == ["3333"]
         mail = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email")).all()
         assert all(m.status != "pending" for m in mail if m.payload.get("erased"))
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "contact.erased",

@@ -106,6 +106,8 @@ def test_approval_registration_is_approved_in_the_console_then_signs_in(db, page
     expect(page.get_by_test_id("account-requests")).to_contain_text("ada@example.com")
     page.get_by_role("link", name="Review").click()
     page.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("confirm")).to_contain_text("Approve Ada Lovelace?")
+    page.get_by_test_id("confirm-yes").click()
     expect(page.get_by_role("status")).to_contain_text("Approved Ada Lovelace")
     expect(page.get_by_test_id("no-account-requests")).to_be_visible()
 
@@ -132,6 +134,8 @@ def test_rejection_is_mailed_with_the_reason(db, page, live_server, mail_dir):
     expect(page.get_by_text("This field is required.")).to_be_visible()
     page.get_by_label("Reason for a rejection").fill("We only sell to registered pharmacies.")
     page.get_by_test_id("reject").click()
+    expect(page.get_by_test_id("confirm")).to_contain_text("We only sell to registered pharmacies.")
+    page.get_by_test_id("confirm-yes").click()
     expect(page.get_by_role("status")).to_contain_text("Rejected Acme Widgets Ltd")
 
     message = mail_to(mail_dir, "ada@example.com", "Your account request for Trade Shop")
@@ -159,7 +163,7 @@ def test_new_contact_for_an_existing_account(db, page, live_server):
     page.get_by_label("Number of a recent invoice").fill("inv-1001")
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_test_id("claimed-account")).to_contain_text(f"Springfield Hardware ({account.number})")
-    expect(page.get_by_test_id("claimed-account")).to_contain_text("Springfield, US")
+    expect(page.get_by_test_id("claimed-account")).to_contain_text("Springfield, United States")
     page.get_by_label("First name").fill("Homer")
     page.get_by_label("Last name").fill("Simpson")
     page.get_by_label("E-mail").fill("homer@example.com")

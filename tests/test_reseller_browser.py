@@ -69,7 +69,7 @@ def test_a_resellers_day(db, browser, page: Page, live_server, mail_dir, tmp_pat
     form.get_by_label("City").fill("Portland")
     form.get_by_label("Postcode").fill("97201")
     form.get_by_label("Country").select_option("US")
-    form.get_by_label("State / province").fill("OR")
+    form.get_by_label("State or province").select_option("US-OR")  # the country's states, loaded by the script
     form.get_by_role("button", name="Save").click()
     expect(page.locator("#new-phone-error")).to_have_text("Enter the phone number.")
     form = page.get_by_test_id("new-customer-form")
@@ -199,11 +199,11 @@ def test_operator_opens_a_resellers_customer_and_works_the_record(db, page: Page
 
     # details are edited in place: a wrong postcode is refused with its message, then Update saves
     details = page.get_by_test_id("details-form")
-    details.get_by_label("Post code").fill("ABCDE")
+    details.get_by_label("Postcode").fill("ABCDE")
     details.get_by_role("button", name="Update").click()
     expect(page.locator("#details-postcode-error")).to_have_text("This postcode does not look right for the country.")
     details = page.get_by_test_id("details-form")
-    details.get_by_label("Post code").fill("62704")
+    details.get_by_label("Postcode").fill("62704")
     details.get_by_label("City").fill("Springfield East")
     details.get_by_role("button", name="Update").click()
     expect(page.get_by_role("status")).to_have_text("Customer details updated.")

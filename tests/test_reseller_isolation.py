@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-from accountdesk.accounts.models import Account
+from accountdesk.accounts import service as accounts
+from accountdesk.accounts.models import Account, SavedPaymentMethod
 from accountdesk.contacts.models import Contact
 from accountdesk.core.audit import Actor
 from accountdesk.domains import service as domains
@@ -99,7 +100,8 @@ def state(db, t: Tenant) -> tuple:
                 session.get(Order, t.order_id).status,
                 session.query(Account).filter_by(parent_reseller_id=t.world.reseller.id).count(),
                 session.query(Contact).filter_by(account_id=t.customer.id).count(),
-                session.query(Order).filter_by(account_id=t.customer.id).count())
+                session.query(Order).filter_by(account_id=t.customer.id).count(),
+                session.query(SavedPaymentMethod).filter_by(account_id=t.customer.id).count())
 
 
 def test_every_reseller_api_route_answers_404_for_another_resellers_ids(db, app, client):
@@ -193,6 +195,13 @@ def claimed_domain(db, account: Account) -> int:
         return domains.claim(session, Actor.system(), live, f"account{account.id}.example").id
 
 
+def saved_card(db, account: Account) -> int:
+    with db.transaction() as session:
+        return accounts.add_payment_method(session, Actor.system(), session.get(Account, account.id), {
+            "provider": "stripe", "provider_token_id": f"pm_{account.id}", "brand": "visa", "last4": "4242",
+            "expiry_month": 12, "expiry_year": 2099}).id
+
+
 def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, app, client):
     """The console's account and contact pages (and the forms posted to them) with another reseller's or the
     operator's account, contact or address: exactly the answer of an id that does not exist, nothing shown or
@@ -200,19 +209,23 @@ def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, 
     mine, theirs = tenant(db, client, "Alpha"), tenant(db, client, "Bravo")
     operator = f.account(db, name="Operator Customer Ltd", storefront_id=f.storefront(db, name="Operator Store").id)
     operator_contact = f.contact(db, operator, f.storefront(db), email="buyer@operator-customer.example")
+    cards = {account.id: saved_card(db, account) for account in (mine.customer, theirs.customer, operator)}
     before = state(db, theirs)
     console_sign_in(client, mine.world.staff)
     token = csrf_of(client.get("/console/accounts").text)
     data = {"csrf_token": token, "name": "Taken Over", "active": "true", "line1": "1 Main Street",
             "city": "Springfield", "country": "US"}
-    ids = {"account_id": mine.customer.id, "contact_id": mine.contact.id,
-           "address_id": mine.customer.addresses[0].id, "domain_id": claimed_domain(db, mine.customer)}
-    foreign = [{"account_id": theirs.customer.id, "contact_id": theirs.contact.id,
-                "address_id": theirs.customer.addresses[0].id, "domain_id": claimed_domain(db, theirs.customer)},
+    ids = {"account_id": mine.customer.id, "contact_id": mine.contact.id, "order_id": mine.order_id,
+           "address_id": mine.customer.addresses[0].id, "domain_id": claimed_domain(db, mine.customer),
+           "method_id": cards[mine.customer.id]}
+    foreign = [{"account_id": theirs.customer.id, "contact_id": theirs.contact.id, "order_id": theirs.order_id,
+                "address_id": theirs.customer.addresses[0].id, "domain_id": claimed_domain(db, theirs.customer),
+                "method_id": cards[theirs.customer.id]},
                {"account_id": operator.id, "contact_id": operator_contact.id, "address_id": operator.addresses[0].id,
-                "domain_id": claimed_domain(db, operator)}]
+                "domain_id": claimed_domain(db, operator), "method_id": cards[operator.id],
+                "order_id": f.order(db, operator).id}]
     found = sorted(set(routes(app, "/console/accounts/{account_id}")))
-    assert len(found) >= 12, found
+    assert len(found) >= 14, found
     secrets = [*theirs.secrets(), operator.name, operator.number, operator_contact.email]
     for method, template in found:
         for slot in PARAM.findall(template):
@@ -232,7 +245,9 @@ def test_every_account_console_page_answers_a_foreign_id_like_a_missing_one(db, 
     stores = (theirs.world.storefront.id, f.storefront(db).id, 999_999_999)  # the operator's, and none at all
     billing = {f"billing_address.{k}": v for k, v in
                {"line1": "1 Main Street", "city": "Springfield", "country": "US", "region": "US-IL"}.items()}
-    forms = [("/console/accounts/new", {"csrf_token": token, "name": "Moved Ltd", "active": "on", **billing}),
+    person = {"first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example", "phone": "+12175550100"}
+    forms = [("/console/accounts/new", {"csrf_token": token, **person, "account": "new", "company_name": "Moved Ltd",
+                                        "active": "on", **billing}),
              (f"/console/accounts/{mine.customer.id}", {"csrf_token": token, "name": mine.customer.name}),
              (f"/console/accounts/{mine.customer.id}/contacts",
               {"csrf_token": token, "first_name": "Eve", "last_name": "Moved", "email": "eve@moved.example",
@@ -283,6 +298,6 @@ def test_reseller_staff_see_the_merchants_staff_in_a_history_but_not_their_e_mai
 
     console_sign_in(client, w.staff)
     record = client.get(f"/console/accounts/{buyer.id}").text
-    assert "merchant staff" in record and "private@merchant.example" not in record and w.staff.email in record
+    assert "Merchant staff" in record and "private@merchant.example" not in record and w.staff.email in record
     staff_record = client.get(f"/console/staff/{colleague.json()['id']}").text
-    assert "merchant staff" in staff_record and "private@merchant.example" not in staff_record
+    assert "Merchant staff" in staff_record and "private@merchant.example" not in staff_record

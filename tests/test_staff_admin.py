@@ -316,10 +316,14 @@ def test_console_staff_pages(db, client, mail_dir):
 
     confirm = client.get(f"/console/staff/{csr.id}?confirm=deactivate")
     assert 'data-testid="confirm"' in confirm.text
-    off = _post_form(client, f"/console/staff/{csr.id}/status", {"active": "false"}, f"/console/staff/{csr.id}")
+    asked = _post_form(client, f"/console/staff/{csr.id}/status", {"active": "false"}, f"/console/staff/{csr.id}")
+    assert asked.status_code == 200 and 'data-testid="confirm"' in asked.text  # a question, nothing done yet
+    assert 'data-testid="staff-status">active<' in client.get(f"/console/staff/{csr.id}").text
+    off = _post_form(client, f"/console/staff/{csr.id}/status", {"active": "false", "confirmed": "yes"},
+                     f"/console/staff/{csr.id}")
     assert off.status_code == 303
     page = client.get(off.headers["location"])
-    assert "deactivated and signed out everywhere" in page.text and "Staff deactivated" in page.text
+    assert "deactivated and signed out everywhere" in page.text and "Staff user deactivated" in page.text
     last = _post_form(client, f"/console/staff/{boss.id}", {"name": "Boss", "role": "csr"}, f"/console/staff/{boss.id}")
     assert last.status_code == 422 and "At least one active administrator must remain" in last.text
 
@@ -327,7 +331,7 @@ def test_console_staff_pages(db, client, mail_dir):
     mine = client.get("/console/staff")
     assert a.staff.email in mine.text and b.staff.email not in mine.text and boss.email not in mine.text
     assert client.get(f"/console/staff/{b.staff.id}").status_code == 404
-    assert _post_form(client, f"/console/staff/{b.staff.id}/status", {"active": "false"},
+    assert _post_form(client, f"/console/staff/{b.staff.id}/status", {"active": "false", "confirmed": "yes"},
                       "/console/staff").status_code == 404
 
 

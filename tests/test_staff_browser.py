@@ -91,7 +91,7 @@ def test_invite_activate_two_step_sign_in_and_deactivate(db, browser, page: Page
         page.get_by_test_id("confirm-yes").click()
         expect(page.get_by_role("status")).to_have_text("Tom Reyes is deactivated and signed out everywhere.")
         expect(page.get_by_test_id("staff-status")).to_have_text("deactivated")
-        expect(page.get_by_test_id("history")).to_contain_text("Staff deactivated")
+        expect(page.get_by_test_id("history")).to_contain_text("Staff user deactivated")
 
         csr.reload()
         expect(csr).to_have_url(re.compile(r"/console/sign-in\?next="))

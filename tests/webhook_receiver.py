@@ -20,6 +20,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: str
+    connection: int = 0  # the sender's port: one per connection
 
     @property
     def event(self) -> dict[str, Any]:
@@ -36,6 +37,8 @@ class Receiver:
     status: int = 204
     delay: float = 0.0
     redirect_to: str | None = None
+    answer: bytes = b""  # the answer's body, sent `answer_delay` seconds after its headers
+    answer_delay: float = 0.0
     received: list[Received] = field(default_factory=list)  # answered 2xx
     refused: list[Received] = field(default_factory=list)  # answered otherwise
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -52,7 +55,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 — http.server's name
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length).decode()
-            got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.client_address[1])
             if receiver.delay:
                 time.sleep(receiver.delay)
             status = 302 if receiver.redirect_to and self.path != receiver.redirect_to else receiver.status
@@ -61,8 +64,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             if status == 302:
                 self.send_header("location", receiver.redirect_to or "/")
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(len(receiver.answer)))
             self.end_headers()
+            if receiver.answer:
+                self.wfile.flush()
+                time.sleep(receiver.answer_delay)
+                self.wfile.write(receiver.answer)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -44,6 +44,7 @@ ROUTERS = [
     "accountdesk.staff_admin.pages",
     "accountdesk.staff_admin.account_pages",
     "accountdesk.accounts.routes",
+    "accountdesk.contacts.new_customer_pages",  # /console/accounts/new: before the record page's /{account_id}
     "accountdesk.accounts.pages",
     "accountdesk.contacts.routes",
     "accountdesk.contacts.pages",
@@ -60,8 +61,10 @@ ROUTERS = [
     "accountdesk.registration.erp_routes",
     "accountdesk.signin.account_pages",
     "accountdesk.orders.account_pages",
+    "accountdesk.orders.record_pages",
     "accountdesk.registration.erp_pages",
     "accountdesk.carts.routes",
+    "accountdesk.carts.pages",
     "accountdesk.imports.pages",
     "accountdesk.privacy.routes",
     "accountdesk.privacy.pages",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +39,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     from accountdesk.core.web import proxy_options
 
     settings = get_settings()
+    if not settings.hashing_threads:  # the app processes share the CPUs: each hashes on its share of them
+        cpus = len(os.sched_getaffinity(0))
+        os.environ["ACCOUNTDESK_HASHING_THREADS"] = str(max(1, cpus // max(1, workers)))
     console.print(f"accountdesk on [bold]http://{host}:{port}[/] — console at http://{host}:{port}/console "
                   f"(database {settings.database_url.split('@')[-1]})")
     uvicorn.run("accountdesk.cli:serving_app", factory=True, host=host, port=port, workers=workers,
@@ -136,12 +141,18 @@ def create_staff(email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
             user = make(session, email, password, role, name, reseller_id)
             console.print(f"created {user.role} {user.email}")
     except AppError as exc:
-        details = " ".join(str(text) for text in exc.fields.values() if str(text) != str(exc.message))
-        console.print(f"[red]{exc.message}[/] {details}".rstrip())
+        # the message and the field messages often say the same (a weak password's problems): each said once
+        said = dict.fromkeys(part for text in (exc.message, *exc.fields.values()) for part in _sentences(str(text)))
+        console.print(" ".join(said), style="red", highlight=False, markup=False)
         raise typer.Exit(1) from exc
     except Exception as exc:  # IntegrityError: e-mail taken
         console.print(f"[red]could not create the staff user: {exc.__class__.__name__}[/]")
         raise typer.Exit(1) from exc
+
+
+def _sentences(text: str) -> list[str]:
+    """A message cut into its sentences (a refused password's message joins one sentence per problem)."""
+    return [part.strip() for part in re.split(r"(?<=[.!?])\s+", text) if part.strip()]
 
 
 @app.command("import")
@@ -205,13 +216,15 @@ def _data_rows(path: Path) -> int | None:
 
 
 def _print_report(report, dry_run: bool, import_id: int) -> None:
+    from accountdesk.core.i18n import shown
+
     counts = report.counts
     for problem in report.problems:
-        console.print(f"[red]{problem}[/]")
+        console.print(shown(problem), style="red", highlight=False, markup=False)
     for row in report.rows:
         if row["messages"]:
-            console.print(f"line {row['line']} ({row['outcome']}): " + " ".join(row["messages"]), highlight=False,
-                          markup=False)
+            console.print(f"line {row['line']} ({row['outcome']}): " + " ".join(map(shown, row["messages"])),
+                          highlight=False, markup=False)
     console.print(f"{counts['rows']} rows: {counts['created']} created, {counts['updated']} updated, "
                   f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, {counts['failed']} with problems")
     console.print(f"accounts {counts['accounts_created']} new, {counts['accounts_updated']} changed; contacts "

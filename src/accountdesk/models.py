@@ -1,6 +1,13 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
-from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue, Invoice
+from accountdesk.accounts.models import (
+    Account,
+    Address,
+    CustomAttributeDefinition,
+    CustomAttributeValue,
+    Invoice,
+    SavedPaymentMethod,
+)
 from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import Base
@@ -17,5 +24,5 @@ from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, Webhook
 __all__ = ["Account", "AccountDomain", "Address", "AuditEvent", "AuthSession", "AuthorizationCode", "Base", "Cart",
            "CartLine", "Contact", "CustomAttributeDefinition", "CustomAttributeValue", "Favourite", "Import",
            "Invoice", "NumberSequence", "OidcClient", "OidcToken", "Order", "OrderLine", "OutboxMessage",
-           "RateLimitHit", "SigningKey", "SingleUseToken", "StaffRecoveryCode", "StaffUser", "Storefront",
-           "Subject", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]
+           "RateLimitHit", "SavedPaymentMethod", "SigningKey", "SingleUseToken", "StaffRecoveryCode", "StaffUser",
+           "Storefront", "Subject", "Subscription", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]

@@ -245,7 +245,7 @@ class SapLoopback:
 
     def _partner(self, a: Any) -> Row:
         row = {"CardCode": a.code, "CardName": a.name, "CardType": "cCustomer", "GroupCode": int(a.group),
-               "Address": "", "ZipCode": a.billing_postcode, "City": a.city, "County": "", "Country": a.country,
+               "Address": a.street, "ZipCode": a.billing_postcode, "City": a.city, "County": "", "Country": a.country,
                "Phone1": a.phone, "Phone2": "", "Cellular": "", "EmailAddress": a.email,
                "CreditLimit": float(a.credit_limit), "CurrentAccountBalance": float(a.balance),
                "PayTermsGrpCode": int(a.payment_terms), "PriceListNum": int(a.price_list), "Currency": a.currency,

@@ -182,3 +182,46 @@ class Invoice(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (UniqueConstraint("account_id", "number"),)
+
+
+class CardBrand(StrEnum):
+    visa = "visa"
+    mastercard = "mastercard"
+    amex = "amex"
+    discover = "discover"
+    diners = "diners"
+    jcb = "jcb"
+    unionpay = "unionpay"
+    maestro = "maestro"
+    cartes_bancaires = "cartes_bancaires"
+    other = "other"
+
+
+class SavedPaymentMethod(Base):
+    """A payment method the payment provider keeps for an account (or one of its contacts): only the provider's token
+    and what lets people recognise the card. Never a card number or security code."""
+
+    __tablename__ = "saved_payment_methods"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # by table name: contacts build on accounts
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    provider_token_id: Mapped[str] = mapped_column(String(200))
+    brand: Mapped[str] = mapped_column(String(20))
+    last4: Mapped[str] = mapped_column(String(4))
+    expiry_month: Mapped[int] = mapped_column(Integer)
+    expiry_year: Mapped[int] = mapped_column(Integer)
+    holder_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "provider", "provider_token_id"),)
+
+    def expired_on(self, today: date) -> bool:
+        """A card is good until the last day of its expiry month."""
+        return (self.expiry_year, self.expiry_month) < (today.year, today.month)
+
+    @property
+    def expired(self) -> bool:
+        return self.expired_on(utcnow().date())

@@ -1,5 +1,6 @@
-"""Console pages for accounts: search first, create a customer, and the record page (details, Active toggle,
-address book, custom attributes, contacts, history). The rules live in accounts.service, as for the API."""
+"""Console pages for accounts: search first and the record page (details, Active toggle, address book, saved payment
+methods, custom attributes, contacts, history); "Create customer" is contacts.new_customer_pages. The rules live in
+accounts.service, as for the API."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from accountdesk.accounts.models import (
     AccountKind,
     AccountStatus,
     AttributeType,
+    CardBrand,
     CustomAttributeDefinition,
     PaymentMethod,
+    SavedPaymentMethod,
 )
-from accountdesk.accounts.schemas import AccountCreate, AccountUpdate, AddressIn
-from accountdesk.core import validation
+from accountdesk.accounts.schemas import AccountUpdate, AddressIn
+from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.errors import BadRequest
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, nest, page, without_blanks
 from accountdesk.core.validation import Id
@@ -37,7 +41,6 @@ PER_PAGE = 25
 SORTS = {"name": "Name A–Z", "-name": "Name Z–A", "number": "Number ↑", "-number": "Number ↓",
          "-created_at": "Newest first", "created_at": "Oldest first"}
 DETAIL_FLAGS = ("prorate_billing", "auto_invoice_email", "order_approval_required")
-NEW_DEFAULTS = {"active": "on", "kind": "b2b", "preferred_language": "en", "payment_method": "cash", "currency": "EUR"}
 OPTIONS: dict[str, Any] = {
     "kinds": [(k.value, k.value.upper() if k != AccountKind.reseller else "Reseller") for k in AccountKind],
     "statuses": [(s.value, s.value.replace("_", " ").capitalize()) for s in AccountStatus],
@@ -45,6 +48,9 @@ OPTIONS: dict[str, Any] = {
     "languages": list(LANGUAGES.items()),
     "date_formats": [(f, f) for f in DATE_FORMATS],
     "sorts": list(SORTS.items()),
+    # card networks' names are the same in every language
+    "card_brands": {**{b.value: b.value.replace("_", " ").title() for b in CardBrand},
+                    "amex": "American Express", "jcb": "JCB", "unionpay": "UnionPay", "other": _l("Other card")},
 }
 # What other packages show on the record page, as template values for the account (contacts: the list and the form
 # to add one). They add themselves here: accounts knows nothing of the packages built on it.
@@ -76,42 +82,8 @@ def _page_url(filters: dict[str, str], page_no: int) -> str:
     return "/console/accounts?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": page_no})
 
 
-@router.get("/new")
-def new_account_form(request: Request, session: DbSession, staff: Manager,
-                     name: Annotated[str, Query(max_length=200)] = "") -> Response:
-    """The "Create customer" form, with similar customers listed to avoid a duplicate."""
-    return _new_page(request, session, staff, Form({**NEW_DEFAULTS, "name": name}, submitted=True, prefix="new"))
-
-
-@router.post("/new")
-def create_account(request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
-    """Create a customer; refused input shows the form again with a message beside each field."""
-    account, errors = attempt(session, lambda: _create(session, staff, form))
-    if account is None:
-        return _new_page(request, session, staff, Form.refused(form, errors, "new"), 422)
-    return flash_redirect(request, account_url(account), f"Customer {account.number} created.")
-
-
-def _new_page(request: Request, session: Session, staff: StaffPrincipal, form: Form, status: int = 200) -> Response:
-    kinds = [k for k in OPTIONS["kinds"] if staff.reseller_scope is None or k[0] != AccountKind.reseller]
-    return page(request, "accounts/new.html", {
-        "staff": staff, "form": form, **OPTIONS, "kinds": kinds, "countries": validation.countries(),
-        "definitions": service.definitions(session),
-        "similar": service.name_taken_hint(session, staff.reseller_scope, form.values.get("name", ""))}, status)
-
-
-def _create(session: Session, staff: StaffPrincipal, form: dict[str, str]) -> Account:
-    data = nest(without_blanks(form), "billing_address", "attributes")
-    data["status"] = AccountStatus.active if data.pop("active", "") else AccountStatus.inactive
-    data["attributes"] = _attributes(session, form)
-    body = AccountCreate.model_validate(data)
-    billing = body.billing_address.model_dump() if body.billing_address else None
-    fields = body.model_dump(exclude={"billing_address"}, exclude_none=True)
-    return service.create_account(session, staff.actor, staff.reseller_scope, fields, billing_address=billing)
-
-
-def _attributes(session: Session, form: dict[str, str]) -> dict[str, str]:
-    """Custom attribute values from the form; an unticked boolean box is a "no"."""
+def attribute_values_of(session: Session, form: dict[str, str]) -> dict[str, str]:
+    """Custom attribute values from a form (fields `attributes.<key>`); an unticked boolean box is a "no"."""
     values = nest(form, "attributes")["attributes"]
     for definition in service.definitions(session):
         if definition.type == AttributeType.boolean:
@@ -120,24 +92,42 @@ def _attributes(session: Session, form: dict[str, str]) -> dict[str, str]:
 
 
 @router.get("/{account_id}")
-def account_record(account_id: Id, request: Request, session: DbSession, staff: Reader) -> Response:
-    """The customer record: details, Active toggle, address book, attributes, contacts and history."""
-    return record_page(request, session, staff, service.get_account(session, staff.reseller_scope, account_id))
+def account_record(account_id: Id, request: Request, session: DbSession, staff: Reader,
+                   delete_payment_method: Annotated[Id | None, Query()] = None) -> Response:
+    """The customer record: details, Active toggle, address book, saved payment methods, attributes, contacts and
+    history; `delete_payment_method` asks to confirm that method's deletion."""
+    account = service.get_account(session, staff.reseller_scope, account_id)
+    confirm = service.get_payment_method(session, account, delete_payment_method) \
+        if delete_payment_method is not None and staff.may(MANAGE_CUSTOMERS) else None
+    return record_page(request, session, staff, account, confirm_deletion=confirm)
 
 
 def record_page(request: Request, session: Session, staff: StaffPrincipal, account: Account, *,
-                refused: dict[str, Form] | None = None, status: int = 200) -> Response:
-    """Render the record page; `refused` holds the one form to show again with its messages (e.g. "contact:new")."""
+                refused: dict[str, Form] | None = None, confirm_deletion: SavedPaymentMethod | None = None,
+                status: int = 200) -> Response:
+    """Render the record page; `refused` holds the one form to show again with its messages (e.g. "contact:new"),
+    `confirm_deletion` a saved payment method waiting for "Yes, delete"."""
     forms = {"details": Form(prefix="details"), "address:new": Form(prefix="address-new"),
              "contact:new": Form(prefix="contact-new"),
              **{f"address:{a.id}": Form(prefix=f"address-{a.id}") for a in account.addresses}, **(refused or {})}
     definitions: list[CustomAttributeDefinition] = service.definitions(session)
+    methods = service.payment_methods(session, account)
+    storefronts = _storefront_options(session, staff, account.storefront_id)
     return page(request, "accounts/record.html", {
-        "staff": staff, "account": account, "forms": forms, **OPTIONS, "countries": validation.countries(),
-        "can_manage": staff.may(MANAGE_CUSTOMERS), "operator": staff.reseller_scope is None,
+        "staff": staff, "account": account, "forms": forms, **OPTIONS, "can_manage": staff.may(MANAGE_CUSTOMERS),
+        "operator": staff.reseller_scope is None,
         "definitions": definitions, "attributes": _attribute_texts(session, account),
+        "saved_methods": methods, "payment_method_owners": service.payment_method_owners(session, methods),
+        "confirm_deletion": confirm_deletion, "storefronts": storefronts,
         **{key: value for section in RECORD_SECTIONS for key, value in section(session, account).items()},
-        "events": service.events(session, staff.reseller_scope, account)}, status)
+        "events": service.events(session, staff.reseller_scope, account),
+        "history_labels": {f"attributes.{d.key}": d.label for d in definitions},
+        "history_names": {"storefront_id": {int(key): name for key, name in storefronts}}}, status)
+
+
+def _storefront_options(session: Session, staff: StaffPrincipal, current: int | None = None) -> list[tuple[str, str]]:
+    """The storefront selector's options: the storefronts the staff user may put an account on, and its own."""
+    return [(str(key), name) for key, name in service.storefront_choices(session, staff.reseller_scope, current)]
 
 
 def _attribute_texts(session: Session, account: Account) -> dict[str, Any]:
@@ -153,12 +143,14 @@ def update_account(account_id: Id, request: Request, session: DbSession, staff: 
     if errors:
         return record_page(request, session, staff, account, refused={"details": Form.refused(form, errors, "details")},
                            status=422)
-    return flash_redirect(request, account_url(account), "Changes saved." if changes else "Nothing changed.")
+    return flash_redirect(request, account_url(account), _l("Changes saved.") if changes else _l("Nothing changed."))
 
 
 def _update(session: Session, staff: StaffPrincipal, account: Account, form: dict[str, str]) -> dict[str, Any]:
     data = {**nest(form, "attributes"), **{flag: flag in form for flag in DETAIL_FLAGS}}
-    data["attributes"] = _attributes(session, form)
+    if not data.get("storefront_id", "").strip():  # an account without one keeps none until one is chosen
+        data.pop("storefront_id", None)
+    data["attributes"] = attribute_values_of(session, form)
     body = AccountUpdate.model_validate(data)
     fields = body.model_dump(exclude_unset=True)
     return service.update_account(session, staff.actor, account, fields, staff.reseller_scope)
@@ -167,14 +159,22 @@ def _update(session: Session, staff: StaffPrincipal, account: Account, form: dic
 @router.post("/{account_id}/status")
 def set_account_active(account_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
-    """The Active toggle: the contacts of an inactive account cannot sign in."""
+    """The Active toggle: the contacts of an inactive account cannot sign in (deactivation is confirmed first)."""
     if form.get("active") not in ("true", "false"):
         raise BadRequest("Use the Activate or Deactivate button.")
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
     active = form["active"] == "true"
+    if not active and not confirmed(form):
+        return confirmation_page(request, Confirmation(
+            _l("Deactivate this account?"),
+            filled(_l("The contacts of %(name)s (%(number)s) are signed out and cannot sign in until the account is "
+                      "activated again."), name=account.name, number=account.number),
+            _l("Yes, deactivate"), f"{account_url(account)}/status", account_url(account), danger=True,
+            fields={"active": "false"}), {"staff": staff})
     status = AccountStatus.active if active else AccountStatus.inactive
     service.update_account(session, staff.actor, account, {"status": status}, staff.reseller_scope)
-    return flash_redirect(request, account_url(account), "Account activated." if active else "Account deactivated.")
+    return flash_redirect(request, account_url(account),
+                          _l("Account activated.") if active else _l("Account deactivated."))
 
 
 @router.post("/{account_id}/addresses")
@@ -185,7 +185,7 @@ def add_address(account_id: Id, request: Request, session: DbSession, staff: Man
     if added is None:
         return record_page(request, session, staff, account,
                            refused={"address:new": Form.refused(form, errors, "address-new")}, status=422)
-    return flash_redirect(request, account_url(account) + "#addresses", "Address added.")
+    return flash_redirect(request, account_url(account) + "#addresses", _l("Address added."))
 
 
 @router.post("/{account_id}/addresses/{address_id}")
@@ -198,16 +198,33 @@ def update_address(account_id: Id, address_id: Id, request: Request, session: Db
     if saved is None:
         refused = {f"address:{address_id}": Form.refused(form, errors, f"address-{address_id}")}
         return record_page(request, session, staff, account, refused=refused, status=422)
-    return flash_redirect(request, account_url(account) + "#addresses", "Address saved.")
+    return flash_redirect(request, account_url(account) + "#addresses", _l("Address saved."))
 
 
 @router.post("/{account_id}/addresses/{address_id}/delete")
 def delete_address(account_id: Id, address_id: Id, request: Request, session: DbSession,
-                   staff: Manager) -> Response:
-    """Remove an address from the address book."""
+                   staff: Manager, form: Fields) -> Response:
+    """Remove an address from the address book, once confirmed."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
+    if not confirmed(form):
+        address = service.address_of(account, address_id)
+        return confirmation_page(request, Confirmation(
+            _l("Delete this address?"),
+            filled(_l("%(address)s goes from the address book of %(name)s for good."),
+                   address=f"{address.line1}, {address.city}", name=account.name),
+            _l("Yes, delete"), f"{account_url(account)}/addresses/{address_id}/delete",
+            account_url(account) + "#addresses", danger=True), {"staff": staff})
     service.delete_address(session, staff.actor, account, address_id)
-    return flash_redirect(request, account_url(account) + "#addresses", "Address deleted.")
+    return flash_redirect(request, account_url(account) + "#addresses", _l("Address deleted."))
+
+
+@router.post("/{account_id}/payment-methods/{method_id}/delete")
+def delete_payment_method(account_id: Id, method_id: Id, request: Request, session: DbSession,
+                          staff: Manager) -> Response:
+    """"Yes, delete" on the confirmation: forget a saved payment method."""
+    account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
+    service.delete_payment_method(session, staff.actor, account, method_id)
+    return flash_redirect(request, account_url(account) + "#payment-methods", _l("Saved payment method deleted."))
 
 
 def _address(form: dict[str, str]) -> dict[str, Any]:

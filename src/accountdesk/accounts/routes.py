@@ -1,4 +1,5 @@
-"""Accounts API for staff: search, create, read, change, address book, custom attributes, invoices, history."""
+"""Accounts API for staff: search, create, read, change, address book, saved payment methods, custom attributes,
+invoices, history."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from accountdesk.accounts.schemas import (
     EventOut,
     InvoiceIn,
     InvoiceOut,
+    SavedPaymentMethodIn,
+    SavedPaymentMethodOut,
 )
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
@@ -108,6 +111,31 @@ def record_invoice(account_id: Id, body: InvoiceIn, session: DbSession, staff: M
     """Record an invoice issued to the account (used to prove ownership when a new contact joins)."""
     account = service.get_account(session, staff.reseller_scope, account_id)
     return service.record_invoice(session, staff.actor, account, body.model_dump())
+
+
+@router.get("/accounts/{account_id}/payment-methods", response_model=list[SavedPaymentMethodOut])
+def list_payment_methods(account_id: Id, session: DbSession, staff: Reader) -> list[Any]:
+    """The payment methods the payment provider keeps for the account and its contacts (references only: brand,
+    last four digits, expiry; `expired` once past the expiry month)."""
+    return service.payment_methods(session, service.get_account(session, staff.reseller_scope, account_id))
+
+
+@router.post("/accounts/{account_id}/payment-methods", response_model=SavedPaymentMethodOut, status_code=201,
+             dependencies=[IDEMPOTENT])
+def add_payment_method(account_id: Id, body: SavedPaymentMethodIn, session: DbSession, staff: Manager) -> Any:
+    """Save a reference to a method the payment provider stores: its token id, brand, last four digits and expiry.
+    A card number or security code is refused, in any field (422 `card_data_refused`); the same provider token
+    twice is 409 `duplicate`."""
+    account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
+    return service.add_payment_method(session, staff.actor, account, body.model_dump())
+
+
+@router.delete("/accounts/{account_id}/payment-methods/{method_id}", status_code=204)
+def delete_payment_method(account_id: Id, method_id: Id, session: DbSession, staff: Manager) -> Response:
+    """Forget a saved payment method (the provider keeps the card until it is removed there)."""
+    account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
+    service.delete_payment_method(session, staff.actor, account, method_id)
+    return Response(status_code=204)
 
 
 @router.get("/custom-attributes", response_model=list[AttributeDefinitionOut])

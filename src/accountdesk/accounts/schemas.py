@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from accountdesk.accounts.models import (
     AccountKind,
     AttributeType,
+    CardBrand,
     PartialChargesInvoicing,
     PaymentMethod,
 )
 from accountdesk.core import validation
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import Language
 from accountdesk.core.validation import Id
 
@@ -36,7 +40,7 @@ class AddressIn(BaseModel):
     @classmethod
     def _required_text(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("This field is required.")
+            raise ValueError(_l("This field is required."))
         return value.strip()
 
     @field_validator("country")
@@ -111,7 +115,7 @@ class AccountFields(BaseModel):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("Enter the account name.")
+            raise ValueError(_l("Enter the account name."))
         return value.strip() if value else value
 
     @field_validator("erp_code")
@@ -137,8 +141,8 @@ class AccountUpdate(AccountFields):
     @classmethod
     def _no_erp_code(cls, value: object) -> None:
         if value not in (None, ""):
-            raise ValueError("Map the account with PUT /api/v1/accounts/{id}/erp-code, "
-                             "which checks the code in the ERP.")
+            raise ValueError(_l("Map the account with PUT /api/v1/accounts/{id}/erp-code, "
+                                "which checks the code in the ERP."))
         return None
 
 
@@ -193,7 +197,7 @@ class AttributeDefinitionIn(BaseModel):
     @model_validator(mode="after")
     def _choices(self) -> AttributeDefinitionIn:
         if self.type == AttributeType.choice and not self.choices:
-            raise ValueError("A choice attribute needs its choices.")
+            raise ValueError(_l("A choice attribute needs its choices."))
         return self
 
 
@@ -231,3 +235,75 @@ class EventOut(BaseModel):
     action: str
     changes: dict[str, Any]
     note: str
+
+
+class SavedPaymentMethodIn(BaseModel):
+    """A payment method the payment provider keeps for the account: its token id and what lets people recognise
+    the card. A card number or security code is refused wherever it is sent (422 `card_data_refused`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(max_length=40, description="The payment provider, in lower case: stripe, adyen, braintree …")
+    provider_token_id: str = Field(max_length=200, description="The provider's id of the stored method (Stripe "
+                                                               "pm_…, Adyen storedPaymentMethodId …)")
+    brand: CardBrand
+    last4: str = Field(max_length=4, description="The card's last four digits")
+    expiry_month: int = Field(ge=1, le=12)
+    expiry_year: int = Field(ge=2000, le=2099, description="Four digits")
+    holder_name: str = Field("", max_length=200)
+    contact_id: Id | None = Field(None, description="The contact of the account it belongs to; left out: the "
+                                                    "account's own")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_data(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (found := validation.card_data_fields(data)):
+            refused = PydanticCustomError("card_data_refused", "card data")
+            raise ValidationError.from_exception_data(cls.__name__, [
+                InitErrorDetails(type=refused, loc=(name,), input="") for name in found])  # the input is not kept
+        return data
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            raise ValueError(_l("Name the provider in letters, digits, - or _, for example stripe."))
+        return name
+
+    @field_validator("provider_token_id")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        token = value.strip()
+        if not re.fullmatch(r"[\x21-\x7e]+", token):
+            raise ValueError(_l("Give the provider's id of the stored method, without spaces."))
+        return token
+
+    @field_validator("last4")
+    @classmethod
+    def _last4(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9]{4}", value.strip()):
+            raise ValueError(_l("Give the card's last four digits."))
+        return value.strip()
+
+    @field_validator("holder_name")
+    @classmethod
+    def _holder(cls, value: str) -> str:
+        return " ".join(value.split())
+
+
+class SavedPaymentMethodOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    account_id: int
+    contact_id: int | None
+    provider: str
+    provider_token_id: str
+    brand: str
+    last4: str
+    expiry_month: int
+    expiry_year: int
+    holder_name: str
+    expired: bool = Field(description="Past its expiry month: the provider will refuse it")
+    created_at: datetime

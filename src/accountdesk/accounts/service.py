@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -19,10 +20,12 @@ from accountdesk.accounts.models import (
     CustomAttributeDefinition,
     CustomAttributeValue,
     Invoice,
+    SavedPaymentMethod,
 )
 from accountdesk.core import audit, sequences, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.staff.service import as_seen_by
 from accountdesk.webhooks import events as webhooks
@@ -64,7 +67,7 @@ STOREFRONT_DEFAULTS = {"parent_reseller_id": "reseller_account_id", "payment_met
                        "auto_invoice_email": "default_auto_invoice_email", "currency": "default_currency",
                        "customer_group": "default_customer_group", "price_group": "default_price_group",
                        "rep_code": "default_rep_code", "preferred_language": "default_language"}
-_STOREFRONTS = table("storefronts", column("id"),
+_STOREFRONTS = table("storefronts", column("id"), column("name"),
                      *(column(name) for name in STOREFRONT_DEFAULTS.values()))
 
 
@@ -75,6 +78,17 @@ def usable_storefronts(reseller_scope: int | None) -> Select[Any]:
     if reseller_scope is not None:
         stmt = stmt.where(_STOREFRONTS.c.reseller_account_id == reseller_scope)
     return stmt
+
+
+def storefront_choices(session: Session, reseller_scope: int | None, current: int | None = None,
+                       ) -> list[tuple[int, str]]:
+    """(id, name) of the storefronts a staff user may put an account on (usable_storefronts), by name, and the
+    account's `current` one, which it may keep."""
+    usable = _STOREFRONTS.c.id.in_(usable_storefronts(reseller_scope))
+    stmt = select(_STOREFRONTS.c.id, _STOREFRONTS.c.name).where(
+        or_(usable, _STOREFRONTS.c.id == current) if current else usable).order_by(_STOREFRONTS.c.name,
+                                                                                   _STOREFRONTS.c.id)
+    return [(row.id, row.name) for row in session.execute(stmt)]
 
 
 def check_storefront(session: Session, reseller_scope: int | None, storefront_id: int | None) -> None:
@@ -99,6 +113,12 @@ def storefront_defaults(session: Session, reseller_scope: int | None, storefront
     if row is None:
         raise field_error("storefront_id", "No such storefront.")
     return {"storefront_id": storefront_id, **dict(zip(STOREFRONT_DEFAULTS, row, strict=True))}
+
+
+def storefront_defaults_of(storefront: Any) -> dict[str, Any]:
+    """The same as `storefront_defaults`, read from a storefront the caller already holds (no query)."""
+    return {"storefront_id": storefront.id,
+            **{field: getattr(storefront, name) for field, name in STOREFRONT_DEFAULTS.items()}}
 
 
 def get_account(session: Session, reseller_scope: int | None, account_id: int, *, lock: bool = False) -> Account:
@@ -126,9 +146,13 @@ def next_account_numbers(session: Session, prefix: str, count: int, *, reserve: 
     return [f"{prefix}{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
+def escape_like(text: str) -> str:
+    """Text to match literally in a LIKE pattern with `escape="\\"`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_terms(query: str) -> list[str]:
-    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return [f"%{word}%" for word in escaped.split()][:8]
+    return [f"%{word}%" for word in escape_like(query.lower()).split()][:8]
 
 
 def matches_words(query: str) -> list[ColumnElement[bool]]:
@@ -221,11 +245,12 @@ def search_text_for(name: str, number: str, email: str = "", phone: str = "", er
     return " ".join(p.lower() for p in parts if p)[:SEARCH_TEXT_MAX]
 
 
-def reindex(session: Session, account: Account) -> None:
+def reindex(session: Session, account: Account, emails: Sequence[str] | None = None) -> None:
     """Refresh the one column the search looks at, from the account, its city and its contacts' e-mails (a new
-    account, not yet flushed, has none)."""
-    query = select(CONTACT_EMAILS.c.email).where(CONTACT_EMAILS.c.account_id == account.id)
-    emails = session.scalars(query).all() if account.id else []
+    account, not yet flushed, has none), read here unless the caller knows them all (`emails`)."""
+    if emails is None:
+        query = select(CONTACT_EMAILS.c.email).where(CONTACT_EMAILS.c.account_id == account.id)
+        emails = session.scalars(query).all() if account.id else []
     account.search_text = search_text_for(account.name, account.number, account.email or "", account.phone or "",
                                           account.erp_code, [a.city for a in account.addresses], emails)
 
@@ -247,13 +272,15 @@ def normalise_phone(value: str, country: str | None) -> str:
     try:
         return validation.normalise_phone(value, country)
     except ValueError as exc:
-        raise field_error("phone", str(exc)) from exc
+        raise field_error("phone", validation.reason(exc)) from exc
 
 
 def create_account(session: Session, actor: Actor, reseller_scope: int | None, data: dict[str, Any], *,
-                   billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX) -> Account:
+                   billing_address: dict[str, Any] | None = None, number_prefix: str = DEFAULT_PREFIX,
+                   storefront: Any = None, contact_emails: Sequence[str] = ()) -> Account:
     """A new account; on a storefront (`storefront_id`) it takes the storefront's defaults for what `data` leaves
-    out."""
+    out, read from `storefront` when the caller holds it. `contact_emails`: those of the contacts the caller adds
+    next, so that the search text is complete from the INSERT on (see contacts.service.create_contact)."""
     data = {k: v for k, v in data.items() if v is not None}
     if data.get("phone"):
         data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
@@ -267,20 +294,57 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
         if data.get("kind") == AccountKind.reseller:
             raise field_error("kind", "Only your distributor can create reseller accounts.")
     _check_parent(session, data.get("parent_reseller_id"))
-    defaults = storefront_defaults(session, reseller_scope, data.get("storefront_id"))
+    if storefront is not None and storefront.id == data.get("storefront_id") and reseller_scope in (
+            None, storefront.reseller_account_id):
+        defaults = storefront_defaults_of(storefront)
+    else:
+        defaults = storefront_defaults(session, reseller_scope, data.get("storefront_id"))
     data = {**{k: v for k, v in defaults.items() if v is not None}, **data}
     number = data.pop("number", None) or next_account_number(session, number_prefix)
     account = Account(number=number, **data)
     if billing_address:
         account.addresses.append(Address(**{**billing_address, "is_billing": True}))
-    reindex(session, account)  # before the INSERT, which then carries the search text
+    reindex(session, account, contact_emails)  # before the INSERT, which then carries the search text
     session.add(account)
     session.flush()
-    set_attributes(session, account, attributes, required_check=True, new=True)
-    audit.record(session, actor, "account.created", subject_type="account", subject_id=account.id,
-                 account_id=account.id, changes=audit.created({**data, "number": number}))
-    webhooks.account_event(session, "account.created", account)
+    attribute_changes = set_attributes(session, account, attributes, required_check=True, new=True)
+    webhooks.account_event(session, "account.created", account)  # before the audit row: nothing for it to flush
+    # recorded last, so that a first contact created next (note_first_contact) joins it before it is written
+    event = audit.record(session, actor, "account.created", subject_type="account", subject_id=account.id,
+                         account_id=account.id, changes={**audit.created({**data, "number": number}),
+                                                         **_grouped("billing_address", billing_address or {}),
+                                                         **attribute_changes})
+    _creations(session)[account.id] = event
     return account
+
+
+def _grouped(group: str, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """A part of a new account (its billing address, its first contact) in the creation's history entry, each
+    field under "<group>.<field>"; what was left empty is left out."""
+    return {f"{group}.{name}": change for name, change in audit.created(values).items()
+            if change[1] not in (None, "", False)}
+
+
+CREATIONS = "accounts_created"  # session.info: (transaction, {account id: its "account.created" event})
+
+
+def _creations(session: Session) -> dict[int, AuditEvent]:
+    """The creation events of the accounts created in the session's current transaction."""
+    transaction = session.get_transaction()
+    kept_for, events = session.info.get(CREATIONS, (None, {}))
+    if kept_for is not transaction:
+        events = {}
+        session.info[CREATIONS] = (transaction, events)
+    return events
+
+
+def note_first_contact(session: Session, account: Account, values: dict[str, Any]) -> None:
+    """A contact created with its account (a registration, an instant account, an import) is part of the account's
+    creation: its fields go into that history entry as "first_contact.<field>". A contact added later does not."""
+    event = _creations(session).get(account.id)
+    if event is None or any(name.startswith("first_contact.") for name in event.changes):
+        return
+    event.changes = {**event.changes, **_grouped("first_contact", values)}
 
 
 def update_account(session: Session, actor: Actor, account: Account, data: dict[str, Any],
@@ -293,7 +357,8 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
                 raise _distributor_managed(field)
     if "parent_reseller_id" in data:
         _check_parent(session, data["parent_reseller_id"])
-    check_storefront(session, reseller_scope, data.get("storefront_id"))
+    if data.get("storefront_id") != account.storefront_id:  # the one it has may stay, whoever's it is
+        check_storefront(session, reseller_scope, data.get("storefront_id"))
     if "name" in data and not data["name"]:
         raise field_error("name", "Enter the account name.")
     if data.get("phone") and data["phone"] != account.phone:
@@ -316,9 +381,12 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
 
 # --- custom attributes ---------------------------------------------------------------------------------------
 
+DEFINITIONS = select(CustomAttributeDefinition).order_by(CustomAttributeDefinition.position,
+                                                         CustomAttributeDefinition.id)  # built once: every new account
+
+
 def definitions(session: Session) -> list[CustomAttributeDefinition]:
-    return list(session.scalars(select(CustomAttributeDefinition)
-                                .order_by(CustomAttributeDefinition.position, CustomAttributeDefinition.id)))
+    return list(session.scalars(DEFINITIONS))
 
 
 def parse_attribute(definition: CustomAttributeDefinition, raw: Any) -> str | None:
@@ -331,29 +399,29 @@ def parse_attribute(definition: CustomAttributeDefinition, raw: Any) -> str | No
             try:
                 number = Decimal(text)
             except InvalidOperation as exc:
-                raise ValueError("Enter a number.") from exc
+                raise ValueError(_l("Enter a number.")) from exc
             if not number.is_finite():
-                raise ValueError("Enter a number.")
+                raise ValueError(_l("Enter a number."))
             return str(number)
         case AttributeType.date:
             try:
                 return date.fromisoformat(text).isoformat()
             except ValueError as exc:
-                raise ValueError("Enter a date as YYYY-MM-DD.") from exc
+                raise ValueError(_l("Enter a date as YYYY-MM-DD.")) from exc
         case AttributeType.boolean:
             lowered = text.lower()
             if lowered in ("true", "1", "yes", "on"):
                 return "true"
             if lowered in ("false", "0", "no", "off"):
                 return "false"
-            raise ValueError("Choose yes or no.")
+            raise ValueError(_l("Choose yes or no."))
         case AttributeType.choice:
             if text not in definition.choices:
-                raise ValueError(f"Choose one of: {', '.join(definition.choices)}.")
+                raise ValueError(_l("Choose one of: %(choices)s.", choices=", ".join(definition.choices)))
             return text
         case _:
             if len(text) > 2000:
-                raise ValueError("Use at most 2000 characters.")
+                raise ValueError(_l("Use at most %(count)s characters.", count=2000))
             return text
 
 
@@ -385,20 +453,20 @@ def set_attributes(session: Session, account: Account, values: dict[str, Any], *
                    required_check: bool = False, new: bool = False) -> dict[str, list[Any]]:
     """Set the account's custom attributes (`new`: it has none yet, so none are read)."""
     by_key = {d.key: d for d in definitions(session)}
-    errors = {f"attributes.{key}": "No such attribute." for key in values if key not in by_key}
+    errors: dict[str, Any] = {f"attributes.{key}": _l("No such attribute.") for key in values if key not in by_key}
     parsed: dict[str, str | None] = {}
     for key, raw in values.items():
         if key in by_key:
             try:
                 parsed[key] = parse_attribute(by_key[key], raw)
             except ValueError as exc:
-                errors[f"attributes.{key}"] = str(exc)
+                errors[f"attributes.{key}"] = validation.reason(exc)
     current = {} if new else {row.definition.key: row for row in session.scalars(
         select(CustomAttributeValue).where(CustomAttributeValue.account_id == account.id))}
     for key, definition in by_key.items():
         missing = parsed.get(key) is None if key in parsed else (required_check and key not in current)
         if definition.required and missing:
-            errors.setdefault(f"attributes.{key}", f"{definition.label} is required.")
+            errors.setdefault(f"attributes.{key}", _l("%(label)s is required.", label=definition.label))
     if errors:
         raise ValidationFailed("Some custom attributes need attention.", fields=errors)
     changes: dict[str, list[Any]] = {}
@@ -432,7 +500,7 @@ def add_address(session: Session, actor: Actor, account: Account, data: dict[str
     return address
 
 
-def _address(account: Account, address_id: int) -> Address:
+def address_of(account: Account, address_id: int) -> Address:
     address = next((a for a in account.addresses if a.id == address_id), None)
     if address is None:
         raise NotFound("No such address on this account.", code="address_not_found")
@@ -440,7 +508,7 @@ def _address(account: Account, address_id: int) -> Address:
 
 
 def update_address(session: Session, actor: Actor, account: Account, address_id: int, data: dict[str, Any]) -> Address:
-    address = _address(account, address_id)
+    address = address_of(account, address_id)
     if data.get("is_billing"):
         for other in account.addresses:
             other.is_billing = other is address
@@ -454,12 +522,70 @@ def update_address(session: Session, actor: Actor, account: Account, address_id:
 
 
 def delete_address(session: Session, actor: Actor, account: Account, address_id: int) -> None:
-    address = _address(account, address_id)
+    address = address_of(account, address_id)
     account.addresses.remove(address)
     session.flush()
     reindex(session, account)
     audit.record(session, actor, "address.deleted", subject_type="address", subject_id=address_id,
                  account_id=account.id, changes={"line1": [address.line1, None], "city": [address.city, None]})
+
+
+# --- saved payment methods ----------------------------------------------------------------------------------
+
+# A method may belong to one of the account's contacts; the contacts package builds on this one, hence the table.
+CONTACT_NAMES = table("contacts", column("id"), column("account_id"), column("first_name"), column("last_name"))
+
+
+def payment_methods(session: Session, account: Account) -> list[SavedPaymentMethod]:
+    return list(session.scalars(select(SavedPaymentMethod).where(SavedPaymentMethod.account_id == account.id)
+                                .order_by(SavedPaymentMethod.id)))
+
+
+def get_payment_method(session: Session, account: Account, method_id: int) -> SavedPaymentMethod:
+    method = session.scalar(select(SavedPaymentMethod).where(SavedPaymentMethod.id == method_id,
+                                                             SavedPaymentMethod.account_id == account.id))
+    if method is None:
+        raise NotFound(_l("No such saved payment method on this account."), code="payment_method_not_found")
+    return method
+
+
+def _recognisable(method: SavedPaymentMethod) -> dict[str, Any]:
+    """What the history keeps of a method: enough to recognise the card, not the provider's token."""
+    return {"provider": method.provider, "brand": method.brand, "last4": method.last4,
+            "expiry": f"{method.expiry_month:02d}/{method.expiry_year}"}
+
+
+def add_payment_method(session: Session, actor: Actor, account: Account, data: dict[str, Any]) -> SavedPaymentMethod:
+    """Keep a reference to a method the payment provider stores (a card number never reaches this far: the
+    schema refuses it). A second save of the same provider token is a 409 `duplicate`."""
+    contact_id = data.get("contact_id")
+    if contact_id is not None and session.scalar(select(CONTACT_NAMES.c.id).where(
+            CONTACT_NAMES.c.id == contact_id, CONTACT_NAMES.c.account_id == account.id)) is None:
+        raise field_error("contact_id", _l("No such contact on this account."))
+    method = SavedPaymentMethod(account_id=account.id, **data)
+    session.add(method)
+    session.flush()
+    audit.record(session, actor, "payment_method.added", subject_type="payment_method", subject_id=method.id,
+                 account_id=account.id, changes=audit.created(_recognisable(method)))
+    return method
+
+
+def delete_payment_method(session: Session, actor: Actor, account: Account, method_id: int) -> SavedPaymentMethod:
+    """Forget the reference (the provider keeps the card until it is removed there)."""
+    method = get_payment_method(session, account, method_id)
+    session.delete(method)
+    session.flush()
+    audit.record(session, actor, "payment_method.deleted", subject_type="payment_method", subject_id=method_id,
+                 account_id=account.id, changes={k: [v, None] for k, v in _recognisable(method).items()})
+    return method
+
+
+def payment_method_owners(session: Session, methods: list[SavedPaymentMethod]) -> dict[int, str]:
+    """The names of the contacts the methods belong to, by contact id."""
+    ids = {m.contact_id for m in methods if m.contact_id is not None}
+    rows = session.execute(select(CONTACT_NAMES.c.id, CONTACT_NAMES.c.first_name, CONTACT_NAMES.c.last_name)
+                           .where(CONTACT_NAMES.c.id.in_(ids))) if ids else []
+    return {row.id: f"{row.first_name} {row.last_name}" for row in rows}
 
 
 # --- invoices and history ------------------------------------------------------------------------------------
@@ -497,10 +623,3 @@ def describe(session: Session, account: Account, attributes: dict[str, Any] | No
 def describe_all(session: Session, accounts: list[Account]) -> list[dict[str, Any]]:
     attributes = attribute_values_for(session, [a.id for a in accounts])
     return [describe(session, a, attributes.get(a.id, {})) for a in accounts]
-
-
-def name_taken_hint(session: Session, reseller_scope: int | None, name: str) -> list[Account]:
-    """Accounts with a similar name, shown before staff create a new one (search before create)."""
-    return list(session.scalars(readable(reseller_scope).where(or_(*[Account.search_text.like(t, escape="\\")
-                                                                     for t in like_terms(name)]))
-                                .limit(5))) if name.strip() else []

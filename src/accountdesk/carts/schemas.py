@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from accountdesk.core.i18n import _l
+
 MAX_LINES = 200
 
 
@@ -28,7 +30,7 @@ class CartIn(_Strict):
     def _one_line_per_product(cls, lines: list[CartLineIn]) -> list[CartLineIn]:
         skus = [line.sku for line in lines]
         if len(set(skus)) != len(skus):
-            raise ValueError("Each product (sku) may appear on one line only.")
+            raise ValueError(_l("Each product (sku) may appear on one line only."))
         return lines
 
 

@@ -1,9 +1,11 @@
 """The rules for a contact's cart and favourites. They belong to the login (contact), not to the person's e-mail
-or to the account: two logins of one e-mail never share a cart. Not audited: they change no account or contact."""
+or to the account: two logins of one e-mail never share a cart. A login's own changes are not audited (they change
+no account or contact); staff copying an order into a login's cart is, in the account's history."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 from accountdesk.carts.models import Cart, CartLine, Favourite
 from accountdesk.carts.schemas import MAX_LINES, CartLineIn, FavouriteIn
 from accountdesk.contacts.models import Contact
+from accountdesk.core import audit
+from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
-from accountdesk.core.errors import NotFound, ValidationFailed
+from accountdesk.core.errors import NotFound, ValidationFailed, field_error
+from accountdesk.core.i18n import _l
+from accountdesk.orders.models import Order, OrderLine
 
 CENT = Decimal("0.01")
 
@@ -73,6 +79,11 @@ def replace_lines(session: Session, contact: Contact, lines: Iterable[CartLineIn
 def add_line(session: Session, contact: Contact, wanted: CartLineIn) -> Cart:
     """Put a product in the cart; a product already there gets the quantity added and the new name and price."""
     cart = cart_for(session, contact)
+    _add(cart, wanted)
+    return _saved(session, cart)
+
+
+def _add(cart: Cart, wanted: CartLineIn) -> None:
     line = next((line for line in cart.lines if line.sku == wanted.sku), None)
     if line is None:
         if len(cart.lines) >= MAX_LINES:
@@ -81,7 +92,28 @@ def add_line(session: Session, contact: Contact, wanted: CartLineIn) -> Cart:
                                    unit_price=wanted.unit_price))
     else:
         _fill(line, wanted.model_copy(update={"quantity": line.quantity + wanted.quantity}))
+
+
+def copy_order(session: Session, actor: Actor, order: Order, contact: Contact) -> Cart:
+    """Put the order's lines into the login's cart as add_line does (a product already there gets the quantity
+    added), at the price the customer paid per unit; a line still to be priced goes in at 0 for the storefront to
+    price. Only a login of the order's account; in the account's history."""
+    if contact.account_id != order.account_id:
+        raise field_error("contact_id", _l("Choose a login of this customer."))
+    cart = cart_for(session, contact)
+    for line in order.lines:
+        _add(cart, CartLineIn(sku=line.sku, name=line.name, quantity=line.quantity, unit_price=_paid(order, line)))
+    audit.record(session, actor, "cart.order_copied", subject_type="contact", subject_id=contact.id,
+                 account_id=contact.account_id, note=contact.email,
+                 changes={"order": order.number, "lines": len(order.lines)})
     return _saved(session, cart)
+
+
+def _paid(order: Order, line: OrderLine) -> Decimal:
+    """The line's unit price to the customer: its cost with the order's markup (4 decimals, as cart prices)."""
+    if line.unit_cost is None:
+        return Decimal("0")
+    return (line.unit_cost * (1 + order.markup_percent / 100)).quantize(Decimal("0.0001"))
 
 
 def remove_line(session: Session, contact: Contact, line_id: int) -> None:
@@ -105,6 +137,33 @@ def describe_cart(cart: Cart, currency: str) -> dict[str, Any]:
               "line_total": str((line.unit_price * line.quantity).quantize(CENT))} for line in cart.lines]
     total = sum((line.unit_price * line.quantity for line in cart.lines), Decimal("0")).quantize(CENT)
     return {"contact_id": cart.contact_id, "currency": currency, "lines": lines, "total": str(total)}
+
+
+@dataclass(frozen=True)
+class LoginCart:
+    """A login's active cart and favourites, as the console's account record shows them."""
+
+    contact: Contact
+    cart: Cart
+    favourites: list[Favourite]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.cart.lines), Decimal("0")).quantize(CENT)
+
+
+def carts_of(session: Session, contacts: list[Contact]) -> list[LoginCart]:
+    """Each login's cart (empty when it has none) and favourites, in three queries whatever their number."""
+    ids = [contact.id for contact in contacts]
+    carts = {cart.contact_id: cart for cart in session.scalars(
+        select(Cart).where(Cart.contact_id.in_(ids)).options(selectinload(Cart.lines)))} if ids else {}
+    favourites: dict[int, list[Favourite]] = {contact_id: [] for contact_id in ids}
+    if ids:
+        for favourite in session.scalars(select(Favourite).where(Favourite.contact_id.in_(ids))
+                                         .order_by(Favourite.id)):
+            favourites[favourite.contact_id].append(favourite)
+    return [LoginCart(contact, carts.get(contact.id) or Cart(contact_id=contact.id, lines=[]), favourites[contact.id])
+            for contact in contacts]
 
 
 # --- favourites ----------------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class Contact(Base):
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(320), index=True)  # stored lower-cased
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # the phone as the ERP gave it: it could not be read as a number, so it is kept unchecked until someone edits it
+    phone_as_given: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     language: Mapped[str] = mapped_column(String(8), default="en")
     date_format: Mapped[str] = mapped_column(String(12), default="DD/MM/YYYY")
     role: Mapped[str] = mapped_column(String(20), default=ContactRole.buyer)
@@ -45,6 +47,8 @@ class Contact(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     erp_contact_code: Mapped[str | None] = mapped_column(String(40))
     erp_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # deactivated by the ERP check at sign-in (signin.erp_check): the next sign-in asks the ERP again
+    deactivated_by_erp: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # see Account.legal_hold
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # personal data erased (privacy.service)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

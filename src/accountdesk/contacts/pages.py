@@ -15,7 +15,9 @@ from accountdesk.accounts.pages import RECORD_SECTIONS, account_url, record_page
 from accountdesk.contacts import service
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
+from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.errors import BadRequest
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -32,8 +34,10 @@ OPTIONS = {**ACCOUNT_OPTIONS,
 
 
 def _record_section(session: Session, account: Account) -> dict[str, Any]:
-    """What the account record page shows of its contacts: the list, and the roles its "Add contact" form offers."""
-    return {"contacts": service.list_contacts(session, account), "contact_roles": OPTIONS["contact_roles"]}
+    """What the account record page shows of its contacts: the list, and the roles and the language its "Add
+    contact" form offers."""
+    return {"contacts": service.list_contacts(session, account), "contact_roles": OPTIONS["contact_roles"],
+            "new_contact_language": service.default_language(session, account)}
 
 
 RECORD_SECTIONS.append(_record_section)
@@ -49,6 +53,9 @@ def contact_url(contact: Contact) -> str:
     return f"/console/accounts/{contact.account_id}/contacts/{contact.id}"
 
 
+STAFF_SET_PASSWORD = _l("Password set. The contact was told by e-mail that staff set it.")
+
+
 @router.post("")
 def add_contact(account_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
@@ -59,7 +66,7 @@ def add_contact(account_id: Id, request: Request, session: DbSession, staff: Man
     if contact is None:
         refused = {"contact:new": Form.refused(form, errors, "contact-new")}
         return record_page(request, session, staff, account, refused=refused, status=422)
-    return flash_redirect(request, account_url(account) + "#contacts", f"Contact {contact.name} added.")
+    return flash_redirect(request, account_url(account) + "#contacts", _l("Contact %(name)s added.", name=contact.name))
 
 
 def _new_contact(form: dict[str, str]) -> dict[str, Any]:
@@ -91,37 +98,62 @@ def update_contact(account_id: Id, contact_id: Id, request: Request, session: Db
     if errors:
         return contact_page(request, session, staff, account, contact, details=Form.refused(form, errors, "contact"),
                             status=422)
-    return flash_redirect(request, contact_url(contact), "Changes saved." if changes else "Nothing changed.")
+    return flash_redirect(request, contact_url(contact), _l("Changes saved.") if changes else _l("Nothing changed."))
 
 
 @router.post("/{contact_id}/status")
 def set_contact_active(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
-    """Activate or deactivate the login; deactivation signs the contact out everywhere."""
+    """Activate or deactivate the login; deactivation (confirmed first) signs the contact out everywhere."""
     if form.get("active") not in ("true", "false"):
         raise BadRequest("Use the Activate or Deactivate button.")
     _, contact = _find(session, staff, account_id, contact_id)
-    service.set_active(session, staff.actor, contact, form["active"] == "true")
-    message = "Contact activated." if form["active"] == "true" else "Contact deactivated and signed out."
+    active = form["active"] == "true"
+    if not active and not confirmed(form):
+        return confirmation_page(request, Confirmation(
+            _l("Deactivate this contact?"),
+            filled(_l("%(name)s (%(email)s) is signed out everywhere at once and can no longer sign in. You can "
+                      "activate the contact again at any time."), name=contact.name, email=contact.email),
+            _l("Yes, deactivate"), f"{contact_url(contact)}/status", contact_url(contact), danger=True,
+            fields={"active": "false"}), {"staff": staff})
+    service.set_active(session, staff.actor, contact, active)
+    message = _l("Contact activated.") if active else _l("Contact deactivated and signed out.")
     return flash_redirect(request, contact_url(contact), message)
+
+
+def _reset_question(request: Request, account: Account, contact: Contact) -> Confirmation:
+    return Confirmation(
+        _l("Send a reset link?"),
+        filled(_l("An e-mail goes to %(email)s (%(name)s, %(account)s) with a link to choose a new password. The "
+                  "link works once and expires after %(minutes)s minutes; the current password keeps working until "
+                  "then. Suggest that they check their spam folder."), email=contact.email, name=contact.name,
+               account=account.name, minutes=request.app.state.settings.reset_token_minutes),
+        _l("Yes, send the link"), f"{contact_url(contact)}/reset", contact_url(contact))
 
 
 @router.get("/{contact_id}/reset")
 def confirm_reset(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
     """Ask for confirmation before e-mailing a reset link."""
     account, contact = _find(session, staff, account_id, contact_id)
-    return page(request, "contacts/confirm_reset.html", {
-        "staff": staff, "account": account, "contact": contact,
-        "minutes": request.app.state.settings.reset_token_minutes})
+    return confirmation_page(request, _reset_question(request, account, contact), {"staff": staff})
 
 
 @router.post("/{contact_id}/reset")
 def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
-                    staff: Manager) -> Response:
-    """E-mail the contact a single-use link to choose a new password."""
-    _, contact = _find(session, staff, account_id, contact_id)
-    service.send_password_reset(session, staff.actor, contact, request.app.state.settings)
-    return flash_redirect(request, contact_url(contact), f"Reset link sent to {contact.email}.")
+                    staff: Manager, form: Fields) -> Response:
+    """E-mail the contact a single-use link to choose a new password, once confirmed."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    if not confirmed(form):
+        return confirmation_page(request, _reset_question(request, account, contact), {"staff": staff})
+    return flash_redirect(request, contact_url(contact), _link_sent(request, session, staff, contact))
+
+
+def _link_sent(request: Request, session: Session, staff: StaffPrincipal, contact: Contact) -> Any:
+    """E-mail the contact the link they need (the welcome with an activation link while they have no password, else
+    a reset link) and say which went."""
+    sent = service.send_password_reset(session, staff.actor, contact, request.app.state.settings)
+    return (_l("Welcome e-mail with an activation link sent to %(email)s.", email=contact.email)
+            if sent == service.ACTIVATION else _l("Reset link sent to %(email)s.", email=contact.email))
 
 
 @router.post("/{contact_id}/password")
@@ -129,10 +161,60 @@ def enter_password(account_id: Id, contact_id: Id, request: Request, session: Db
                    form: Fields) -> Response:
     """Enter a password for the contact, where the storefront allows manual entry (its policy applies)."""
     account, contact = _find(session, staff, account_id, contact_id)
+    refused = _manual_password(request, session, staff, contact, form)
+    if refused:
+        return contact_page(request, session, staff, account, contact, password=refused, status=422)
+    return flash_redirect(request, contact_url(contact), STAFF_SET_PASSWORD)
+
+
+def _manual_password(request: Request, session: Session, staff: StaffPrincipal, contact: Contact,
+                     form: dict[str, str]) -> Form | None:
+    """Set the password typed (403 where the storefront does not allow manual entry), or the form refused, without
+    the password typed."""
     _, errors = attempt(session, lambda: service.set_manual_password(
         session, staff.actor, contact, ManualPassword.model_validate(form).password,
         request.app.state.settings.base_url))
-    if errors:  # the password typed is not shown again
-        return contact_page(request, session, staff, account, contact,
-                            password=Form.refused({}, errors, "password"), status=422)
-    return flash_redirect(request, contact_url(contact), "Password set. The contact was told by e-mail.")
+    return Form.refused({}, errors, "password") if errors else None
+
+
+# --- after "Create customer": how the person gets a password ---------------------------------------------------
+
+def welcome_url(contact: Contact) -> str:
+    return contact_url(contact) + "/welcome"
+
+
+@router.get("/{contact_id}/welcome")
+def welcome(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
+    """The choice after "Create customer" (seed 001): e-mail the person a link to choose a password or, where the
+    storefront allows manual entry, enter one now; then the account's record for the company's details."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    return welcome_page(request, session, staff, account, contact)
+
+
+def welcome_page(request: Request, session: Session, staff: StaffPrincipal, account: Account, contact: Contact, *,
+                 password: Form | None = None, status: int = 200) -> Response:
+    settings = request.app.state.settings
+    return page(request, "contacts/welcome.html", {
+        "staff": staff, "account": account, "contact": contact,
+        "storefront": session.get(Storefront, contact.storefront_id), "password_form": password or Form(
+            prefix="password"), "hours": settings.activation_token_hours, "minutes": settings.reset_token_minutes},
+        status)
+
+
+@router.post("/{contact_id}/welcome/link")
+def send_welcome_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
+                      staff: Manager) -> Response:
+    """E-mail the activation link (a reset link once the person has a password)."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    return flash_redirect(request, account_url(account), _link_sent(request, session, staff, contact))
+
+
+@router.post("/{contact_id}/welcome/password")
+def enter_welcome_password(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
+                           form: Fields) -> Response:
+    """Enter the person's first password, where the storefront allows manual entry."""
+    account, contact = _find(session, staff, account_id, contact_id)
+    refused = _manual_password(request, session, staff, contact, form)
+    if refused:
+        return welcome_page(request, session, staff, account, contact, password=refused, status=422)
+    return flash_redirect(request, account_url(account), STAFF_SET_PASSWORD)

@@ -77,11 +77,12 @@ def deactivate(account_id: Id, contact_id: Id, session: DbSession, staff: Manage
 @router.post("/{contact_id}/password-reset", status_code=202, dependencies=[IDEMPOTENT])
 def send_reset_link(account_id: Id, contact_id: Id, request: Request, session: DbSession,
                     staff: Manager) -> dict[str, str]:
-    """E-mail the contact a single-use link to choose a new password."""
+    """E-mail the contact a single-use link to choose a new password; a contact who never had one gets the welcome
+    e-mail with an activation link instead (`email`: password_reset or activation)."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
-    service.send_password_reset(session, staff.actor, service.get_contact(session, account, contact_id),
-                                request.app.state.settings)
-    return {"status": "sent"}
+    sent = service.send_password_reset(session, staff.actor, service.get_contact(session, account, contact_id),
+                                       request.app.state.settings)
+    return {"status": "sent", "email": sent}
 
 
 @router.put("/{contact_id}/password", status_code=204)

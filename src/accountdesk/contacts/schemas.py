@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from accountdesk.core import validation
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import DateFormat, Language
 from accountdesk.core.validation import Id
 
@@ -27,7 +28,7 @@ class ContactFields(BaseModel):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise ValueError("This field is required.")
+            raise ValueError(_l("This field is required."))
         return value.strip() if value else value
 
     @field_validator("email")
@@ -41,7 +42,8 @@ class ContactCreate(ContactFields):
     last_name: str = Field(min_length=1, max_length=100)
     email: str = Field(max_length=320)
     phone: str = Field(min_length=1, max_length=40)
-    language: Language = "en"
+    language: Language | None = Field(None, description="Left out: the account's preferred language, else its "
+                                                         "storefront's default language")
     date_format: DateFormat = "DD/MM/YYYY"
     role: Role = "buyer"
     active: bool = True
@@ -62,6 +64,7 @@ class ContactOut(BaseModel):
     last_name: str
     email: str
     phone: str
+    phone_as_given: bool = Field(description="The phone is as the ERP gave it: it could not be read as a number")
     language: str
     date_format: str
     role: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,11 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
                    reseller_scope: int | None = None) -> Storefront:
     """The storefront a contact signs in to: the one asked for, else the account's, else the first one, always
     among those the caller may use (accounts.usable_storefronts): any other answers like one that does not exist."""
-    wanted = storefront_id or account.storefront_id
+    return usable_storefront(session, storefront_id or account.storefront_id, reseller_scope)
+
+
+def usable_storefront(session: Session, wanted: int | None, reseller_scope: int | None) -> Storefront:
+    """The storefront `wanted`, else the first one, among those the caller may use (see storefront_for)."""
     if wanted and reseller_scope is None:  # every storefront is usable: often already loaded in this session
         storefront = session.get(Storefront, wanted)
         if storefront is None:
@@ -68,6 +72,14 @@ def storefront_for(session: Session, account: Account, storefront_id: int | None
     return storefront
 
 
+def default_language(session: Session, account: Account, storefront: Storefront | None = None) -> str:
+    """A new contact's preferred language when none is given: the account's, else its storefront's default."""
+    if account.preferred_language:
+        return account.preferred_language
+    storefront = storefront or (session.get(Storefront, account.storefront_id) if account.storefront_id else None)
+    return storefront.default_language if storefront is not None else "en"
+
+
 def _log(session: Session, actor: Actor, action: str, contact: Contact, changes: dict[str, Any] | None = None,
          note: str = "") -> None:
     audit.record(session, actor, action, subject_type="contact", subject_id=contact.id,
@@ -75,28 +87,39 @@ def _log(session: Session, actor: Actor, action: str, contact: Contact, changes:
 
 
 def create_contact(session: Session, actor: Actor, account: Account, data: dict[str, Any], *,
-                   status: str | None = None, reseller_scope: int | None = None) -> Contact:
-    """A new contact of the account; `reseller_scope` limits the storefronts it may be put on (see storefront_for)."""
+                   status: str | None = None, reseller_scope: int | None = None,
+                   account_emails: Sequence[str] | None = None) -> Contact:
+    """A new contact of the account; `reseller_scope` limits the storefronts it may be put on (see storefront_for).
+    `account_emails`: the e-mails of the account's other contacts, when the caller knows them (none for an account
+    made in this transaction), so that they are not read again for its search text. Without a language it takes
+    the account's (default_language)."""
     data = dict(data)
     active = data.pop("active", True)
     storefront = storefront_for(session, account, data.pop("storefront_id", None), reseller_scope=reseller_scope)
-    if data.get("phone"):
+    data["language"] = data.get("language") or default_language(session, account, storefront)
+    if data.get("phone") and not data.get("phone_as_given"):  # an ERP phone that could not be read stays as given
         data["phone"] = accounts.normalise_phone(data["phone"], account.billing_country)
     contact = Contact(account_id=account.id, storefront_id=storefront.id,
                       status=status or (ContactStatus.active if active else ContactStatus.deactivated), **data)
+    accounts.note_first_contact(session, account, {**data, "status": contact.status})
     session.add(contact)
     session.flush()
     contact.account = account
-    accounts.reindex(session, account)
+    accounts.reindex(session, account, None if account_emails is None else [*account_emails, contact.email])
     _log(session, actor, "contact.created", contact, audit.created({**data, "status": contact.status}))
     webhooks.contact_event(session, "contact.created", contact, account.number)
     return contact
 
 
 def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> dict[str, list[Any]]:
+    """Change some fields. A phone sent back unchanged is not checked again (an ERP phone kept as given, or none,
+    does not stop an edit of the other fields); a new one is read in the account's country."""
     data = {k: v for k, v in data.items() if v is not None}
-    if "phone" in data:
+    if data.get("phone") == contact.phone:
+        del data["phone"]
+    elif "phone" in data:
         data["phone"] = accounts.normalise_phone(data["phone"], contact.account.billing_country)
+        data["phone_as_given"] = False
     changes = audit.apply_changes(contact, data)
     if changes:
         session.flush()
@@ -107,7 +130,10 @@ def update_contact(session: Session, actor: Actor, contact: Contact, data: dict[
 
 def set_active(session: Session, actor: Actor, contact: Contact, active: bool) -> None:
     """Activate or deactivate a login (an expired or pending login is activated too); deactivation signs the
-    person out everywhere at once."""
+    person out everywhere at once. Whoever decides, the login is no longer one the ERP check deactivated (which
+    that check would reactivate: see signin.erp_check)."""
+    if contact.deactivated_by_erp:
+        contact.deactivated_by_erp = False
     old = contact.status
     if active:
         if old in (ContactStatus.active, ContactStatus.invited):
@@ -134,14 +160,20 @@ def storefront_link(session: Session, contact: Contact, path: str, base_url: str
     return f"{base_url.rstrip('/')}/s/{storefront.slug}{path}"
 
 
-def send_password_reset(session: Session, actor: Actor, contact: Contact, settings: Settings) -> None:
-    """E-mail a single-use link that lets the contact choose a new password (30 minutes by default)."""
+def send_password_reset(session: Session, actor: Actor, contact: Contact, settings: Settings) -> str:
+    """E-mail a single-use link that lets the contact choose a new password (30 minutes by default). A contact who
+    has never had a password gets the welcome e-mail with an activation link instead: there is nothing to reset, and
+    nobody asked to. Returns which was sent: RESET or ACTIVATION."""
+    if contact.password_hash is None:
+        send_activation(session, actor, contact, settings)
+        return ACTIVATION
     minutes = settings.reset_token_minutes
     token = tokens.issue(session, RESET, timedelta(minutes=minutes), contact_id=contact.id)
     link = storefront_link(session, contact, f"/password/reset?token={token}", settings.base_url)
     mail.send(session, "password_reset", contact.email, language=contact.language,
               context=mail_context(session, contact, link=link, expires_minutes=minutes))
     _log(session, actor, "contact.password_reset_sent", contact)
+    return RESET
 
 
 def send_activation(session: Session, actor: Actor, contact: Contact, settings: Settings,
@@ -173,25 +205,32 @@ def check_password(session: Session, contact: Contact, password: str) -> None:
 
 
 def set_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str, *,
-                 keep_session_id: int | None = None) -> None:
-    """A new password under the storefront's policy; other sessions end and the owner is told by e-mail."""
+                 keep_session_id: int | None = None, by_staff: bool = False) -> None:
+    """A new password under the storefront's policy; other sessions end. The owner is told by e-mail that their
+    password was changed, or (`by_staff`) that staff set it; a first password the owner chose (an activation) is
+    no change to warn anybody of."""
     check_password(session, contact, password)
+    first = contact.password_hash is None
     contact.password_hash = hash_password(password)
     if contact.status == ContactStatus.invited:
         contact.status = ContactStatus.active
     sessions.end_sessions(session, contact_id=contact.id, keep_id=keep_session_id)
-    mail.send(session, "password_changed", contact.email, language=contact.language, date_format=contact.date_format,
-              context=mail_context(session, contact, changed_at=utcnow().isoformat(),
-                                   reset_link=storefront_link(session, contact, "/password/forgot", base_url)))
-    _log(session, actor, "contact.password_changed", contact, {"password": ["•••", "•••"]})
+    if by_staff or not first:
+        mail.send(session, "password_set_by_staff" if by_staff else "password_changed", contact.email,
+                  language=contact.language, date_format=contact.date_format,
+                  context=mail_context(session, contact, changed_at=utcnow().isoformat(),
+                                       reset_link=storefront_link(session, contact, "/password/forgot", base_url)))
+    _log(session, actor, "contact.password_set" if first else "contact.password_changed", contact,
+         {"password": [None if first else "•••", "•••"]})
 
 
 def set_manual_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str) -> None:
+    """Staff enter a password for the contact, where the storefront allows it; the contact is told staff set it."""
     storefront = session.get(Storefront, contact.storefront_id)
     if not storefront.allow_manual_password:
         raise Forbidden("This storefront does not allow staff to enter passwords; send a reset link instead.",
                         code="manual_password_disabled")
-    set_password(session, actor, contact, password, base_url)
+    set_password(session, actor, contact, password, base_url, by_staff=True)
 
 
 def complete_with_token(session: Session, purpose: str, token: str, password: str, base_url: str) -> Contact:

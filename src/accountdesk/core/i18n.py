@@ -4,6 +4,7 @@ known (API errors), and the Babel formats of dates, money and numbers, and phone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -90,10 +91,23 @@ def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     return text % {"num": n, **variables}
 
 
-def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
+class LazyText(LazyProxy):
+    """A catalogue message and its named values, translated when it is shown. It also keeps its words apart
+    (`msgid`, `values`), so that it can be stored as data (`as_data`: a flash message, an import report) and still
+    be shown later in the language of whoever reads it then (`from_data`)."""
+
+    __slots__ = ("msgid", "values")
+
+    def __init__(self, msgid: str, **values: Any) -> None:
+        super().__init__(gettext, msgid, enable_cache=False, **values)
+        object.__setattr__(self, "msgid", msgid)
+        object.__setattr__(self, "values", values)
+
+
+def lazy_gettext(message: str, **variables: Any) -> LazyText:
     """A message translated when it is shown, in the language of that moment (an error raised deep in a service
     is read out in the request's language by the error handler)."""
-    return LazyProxy(gettext, message, enable_cache=False, **variables)
+    return LazyText(message, **variables)
 
 
 _ = gettext
@@ -179,6 +193,14 @@ def format_month(value: date | datetime | None, language: str | None = None) -> 
     return "" if value is None else babel_date(value, "LLLL yyyy", locale=_locale(language))
 
 
+def country_name(code: str | None, language: str | None = None) -> str:
+    """A country's name (ISO 3166-1 alpha-2 code) as the language writes it (fr: `Allemagne`); an unknown code as
+    it is."""
+    if not code:
+        return ""
+    return _locale(language).territories.get(code.upper(), code)
+
+
 def format_phone(value: str | None) -> str:
     """A phone stored as E.164 shown in international form (`+44 113 496 0000`); anything else as it is."""
     if not value:
@@ -199,7 +221,7 @@ def install(env: Any) -> None:
                                   ngettext=lambda singular, plural, n: translations(current_language()).ungettext(
                                       singular, plural, n), newstyle=True)
     env.filters.update({"date": format_day, "datetime": format_moment, "money": format_money,
-                        "number": format_number, "phone": format_phone, "month": format_month})
+                        "number": format_number, "phone": format_phone, "month": format_month, "shown": shown})
     env.globals["language_names"] = LANGUAGES
 
 
@@ -238,6 +260,51 @@ def later(message: Any) -> LazyProxy:
     return LazyProxy(translate, message, enable_cache=False)
 
 
+# --- messages kept as data and shown later ---------------------------------------------------------------------------
+
+KEPT_DEPTH = 3  # a message inside a message inside a message: deeper ones are shown as their plain text
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def as_data(message: Any) -> Any:
+    """A message as JSON-able data that keeps it translatable: a lazy message (`_l`) as {"text": msgid, "values":
+    {...}} (a value that is a lazy message itself kept the same way), any other message as its text (a catalogue
+    msgid, looked up when shown)."""
+    if isinstance(message, LazyText):
+        return {"text": message.msgid, "values": {name: _value_data(value) for name, value in message.values.items()}}
+    return str(message)
+
+
+def _value_data(value: Any) -> Any:
+    if isinstance(value, LazyText):
+        return as_data(value)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def shown(data: Any, depth: int = 0) -> str:
+    """Data made by `as_data` as text in the language of the moment. Values are put in by name only (no % format
+    specifications: the data may come back from a cookie); an unknown name stays as it is."""
+    if isinstance(data, dict) and isinstance(data.get("text"), str) and depth < KEPT_DEPTH:
+        given = data.get("values") if isinstance(data.get("values"), dict) else {}
+        values = {name: shown(value, depth + 1) if isinstance(value, dict) else str(value)
+                  for name, value in given.items()}
+        msgid = data["text"]
+        return _PLACEHOLDER.sub(lambda m: "%" if m.group(0) == "%%" else values.get(m.group(1), m.group(0)),
+                                translations(current_language()).ugettext(msgid))
+    return translate(data) if isinstance(data, str) else str(data)
+
+
+def from_data(data: Any) -> LazyProxy:
+    """Data made by `as_data`, translated each time it is shown."""
+    return LazyProxy(shown, data, enable_cache=False)
+
+
 def joined(messages: list[Any], separator: str = " ") -> LazyProxy:
     """Several messages as one, each translated when shown (e.g. every problem of a refused password)."""
     return LazyProxy(lambda: separator.join(translate(message) for message in messages), enable_cache=False)
+
+
+def filled(message: Any, **values: Any) -> LazyProxy:
+    """A message kept with its placeholders (`_l("Order %(number)s accepted.")`, e.g. in a table of texts) and the
+    values to put in, translated when shown (and kept as data, `as_data`, like any `_l` message with values)."""
+    return LazyText(message.msgid if isinstance(message, LazyText) else str(message), **values)

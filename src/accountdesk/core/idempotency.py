@@ -22,8 +22,10 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import os
@@ -34,6 +36,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -53,7 +56,14 @@ from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFa
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
 from accountdesk.core.security import token_digest
-from accountdesk.core.web import DbSession, ErrorBody, conflict_from_integrity_error, error_response, templates
+from accountdesk.core.web import (
+    DbSession,
+    ErrorBody,
+    conflict_from_integrity_error,
+    end_now,
+    error_response,
+    templates,
+)
 
 log = logging.getLogger("accountdesk.idempotency")
 
@@ -402,13 +412,26 @@ def _credential_works(request: Request, conn: Connection) -> bool:
     return row is None or (row.revoked_at is None and row.expires_at > utcnow())
 
 
-def _request_session(request: Request, session: DbSession) -> None:
-    """The request's session, and the check of its Idempotency-Key in the same thread hop: the key is held
-    (`request.state.idempotency`) or `Answered` says what to answer instead of running the operation."""
+KEY_CHECK = "accountdesk_key_check"  # session.info: the key's check, left for the endpoint's thread (ApiRoute)
+KEEPS_ANSWER = "accountdesk_keeps_answer"  # session.info: a held key, whose answer is stored before the commit
+
+
+async def _request_session(request: Request, session: DbSession) -> None:
+    """The request's session, and the check of its Idempotency-Key: the key is held (`request.state.idempotency`)
+    or `Answered` says what to answer instead of running the operation. The check runs in the thread hop of the
+    endpoint when its route ends the transaction there (`ApiRoute.ends_in_thread`), else in one of its own; a
+    request without a key goes to no thread for it."""
     request.state.idempotent_session = session
     pending: Pending | None = getattr(request.state, "idempotency_pending", None)
     if pending is None:
         return
+    if getattr(request.scope.get("route"), "ends_in_thread", False):
+        session.info[KEY_CHECK] = partial(_check_key, request, session, pending)
+        return
+    await run_in_threadpool(_check_key, request, session, pending)
+
+
+def _check_key(request: Request, session: Session, pending: Pending) -> None:
     db, hours = request.app.state.db, request.app.state.settings.idempotency_key_hours
     works = False
     if db.is_postgresql and getattr(request.scope.get("route"), "in_session", False):
@@ -422,16 +445,17 @@ def _request_session(request: Request, session: DbSession) -> None:
                 works = _credential_works(request, conn)
     if isinstance(outcome, Claim | Held):
         request.state.idempotency = outcome
+        session.info[KEEPS_ANSWER] = True
     elif not isinstance(outcome, Replay) or works:
         raise Answered(outcome)
     # else a signed-out token: no stored answer, the operation runs without the key (and says 401)
 
 
-def idempotency_key(key: Annotated[str | None, Header(
+async def idempotency_key(key: Annotated[str | None, Header(
         alias=HEADER, description="A unique value per operation (a UUID); the same key again within "
                                   "ACCOUNTDESK_IDEMPOTENCY_KEY_HOURS gets the first answer (with "
                                   f"`{REPLAYED}: true`) instead of a second change")] = None) -> None:
-    """Documents the header; ApiRoute does the work."""
+    """Documents the header; ApiRoute does the work (async: nothing to do, so no trip to the thread pool)."""
 
 
 IDEMPOTENT = Depends(idempotency_key)
@@ -444,7 +468,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class ApiRoute(APIRoute):
-    """Route class of the JSON API: an operation with `dependencies=[IDEMPOTENT]` accepts an Idempotency-Key."""
+    """Route class of the JSON API: an operation with `dependencies=[IDEMPOTENT]` accepts an Idempotency-Key.
+
+    A sync endpoint that takes the request's session (`session: DbSession`) and whose answer is not validated
+    again afterwards (no response model) runs its key's check, itself and the commit in one trip to the thread pool
+    (`ends_in_thread`); with a held key, the answer is stored and committed together in one more (`finish`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
                  **kwargs: Any) -> None:
@@ -454,11 +482,35 @@ class ApiRoute(APIRoute):
             if not any(getattr(d, "dependency", None) is _request_session for d in dependencies):
                 dependencies.insert(0, Depends(_request_session))
             responses = {**RESPONSES, **(responses or {})}
-        super().__init__(path, endpoint, dependencies=dependencies, responses=responses, **kwargs)
+        self.ends_in_thread, self.session_parameter = False, ""
+        sync = not inspect.iscoroutinefunction(endpoint)
+        super().__init__(path, self._in_one_hop(endpoint) if sync else endpoint, dependencies=dependencies,
+                         responses=responses, **kwargs)
         # The change is made in the request's session (not in a transaction of the endpoint's own, whose second
         # connection a key held by the session's transaction would keep waiting in a burst): a `Held` key fits.
         session = DbSession.__metadata__[0].dependency
-        self.in_session = any(d.call is session and d.name for d in self.dependant.dependencies)
+        self.session_parameter = next((d.name for d in self.dependant.dependencies if d.call is session and d.name),
+                                      None) or ""
+        self.in_session = bool(self.session_parameter)
+        self.ends_in_thread = sync and self.in_session and self.response_field is None
+
+    def _in_one_hop(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        route = self
+
+        @functools.wraps(endpoint)
+        def run(**values: Any) -> Any:
+            if not route.ends_in_thread:
+                return endpoint(**values)
+            session: Session = values[route.session_parameter]
+            key_check = session.info.pop(KEY_CHECK, None)
+            if key_check is not None:
+                key_check()
+            answer = endpoint(**values)
+            if not session.info.get(KEEPS_ANSWER):
+                end_now(session)
+            return answer
+
+        return run
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -531,13 +583,20 @@ async def finish(request: Request, held: Claim | Held, response: Response, keep:
             release(target, held)
 
     if session is not None:
-        await run_in_threadpool(work, session)
+        ends = session is getattr(request.state, "idempotent_session", None) \
+            and getattr(request.scope.get("route"), "ends_in_thread", False)
+        await run_in_threadpool(partial(_work_and_end, work) if ends else work, session)
     else:
         def own() -> None:
             with request.app.state.db.transaction() as fresh:
                 work(fresh)
 
         await run_in_threadpool(own)
+
+
+def _work_and_end(work: Callable[[Session], None], session: Session) -> None:
+    work(session)
+    end_now(session)
 
 
 async def run_claimed(request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]],

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import and_, event, exists, or_, select, update
+from sqlalchemy import and_, bindparam, event, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from accountdesk.core.db import Database, utcnow
@@ -40,6 +40,7 @@ class Claimed:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    subject_key: str | None = None
 
 
 Outcomes = dict[int, Exception | None]  # claimed row id → None when delivered, else why not
@@ -101,25 +102,33 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
 
 
+# The statements of every pass, built once (a statement object reused keeps its cache key).
+_EARLIER = aliased(OutboxMessage)
+DUE = (select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.attempts,
+              OutboxMessage.subject_key)
+       .where(or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= bindparam("due_at")),
+                  and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < bindparam("now"))),
+              or_(OutboxMessage.subject_key.is_(None), ~exists().where(  # the first waiting row of its subject
+                  _EARLIER.subject_key == OutboxMessage.subject_key, _EARLIER.id < OutboxMessage.id,
+                  _EARLIER.status.in_(WAITING))))
+       .order_by(OutboxMessage.id).limit(bindparam("batch")).with_for_update(skip_locked=True))
+_NOT_SYNCED = {"synchronize_session": False}
+TAKE = (update(OutboxMessage).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+        .values(status="sending", locked_until=bindparam("until"), attempts=OutboxMessage.attempts + 1)
+        .execution_options(**_NOT_SYNCED))
+SENT = (update(OutboxMessage).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+        .values(status="sent", sent_at=bindparam("at"), last_error="", locked_until=None)
+        .execution_options(**_NOT_SYNCED))
+
+
 def claim(db: Database, batch: int = BATCH, due_at: datetime | None = None) -> list[Claimed]:
     """Up to `batch` rows due at `due_at` (default: now), marked `sending` under a lease."""
     now = utcnow()
-    due_at = due_at or now
     with db.transaction() as session:
-        due = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= due_at),
-                  and_(OutboxMessage.status == "sending", OutboxMessage.locked_until < now))
-        earlier = aliased(OutboxMessage)
-        first_of_subject = or_(OutboxMessage.subject_key.is_(None), ~exists().where(
-            earlier.subject_key == OutboxMessage.subject_key, earlier.id < OutboxMessage.id,
-            earlier.status.in_(WAITING)))
-        rows = session.execute(select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload,
-                                      OutboxMessage.attempts).where(due, first_of_subject).order_by(OutboxMessage.id)
-                               .limit(batch).with_for_update(skip_locked=True)).all()
+        rows = session.execute(DUE, {"due_at": due_at or now, "now": now, "batch": batch}).all()
         if rows:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
-                            .values(status="sending", locked_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
-                            .execution_options(synchronize_session=False))
-        return [Claimed(row.id, row.kind, row.payload, row.attempts + 1) for row in rows]
+            session.execute(TAKE, {"ids": [row.id for row in rows], "until": now + LEASE})
+        return [Claimed(row.id, row.kind, row.payload, row.attempts + 1, row.subject_key) for row in rows]
 
 
 def _finish(session: Session, message: Claimed, error: Exception | None, max_attempts: int) -> None:
@@ -141,9 +150,7 @@ def _finish(session: Session, message: Claimed, error: Exception | None, max_att
 def _finish_all(session: Session, messages: list[Claimed], outcomes: Outcomes, max_attempts: int) -> None:
     sent = [m.id for m in messages if m.id in outcomes and outcomes[m.id] is None]
     if sent:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                        .values(status="sent", sent_at=utcnow(), last_error="", locked_until=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(SENT, {"ids": sent, "at": utcnow()})
     for message in messages:
         error = outcomes.get(message.id, PermanentFailure("the handler reported nothing"))
         if error is not None:
@@ -177,7 +184,8 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: 
     """Deliver what is due now with the handler of each row's kind; returns how many rows were handled. A row whose
     handler is a BatchHandler goes out with the others of its kind in the batch; other rows one by one, their
     outcomes recorded together in one transaction. A row retried during the pass waits for a later pass, however
-    short its delay."""
+    short its delay. The pass claims again while a batch was full or had rows with a subject (their next rows may
+    be due now)."""
     handled, started = 0, utcnow()
     while rows := claim(db, batch, started):
         kinds: dict[str, list[Claimed]] = {}
@@ -197,6 +205,10 @@ def deliver_due(db: Database, handlers: Handlers, max_attempts: int = 8, batch: 
             with db.transaction() as session:
                 _finish_all(session, singles, outcomes, max_attempts)
         handled += len(rows)
+        if len(rows) < batch and not any(row.subject_key for row in rows):
+            # Every row due when this batch was claimed is in it, except rows waiting behind an earlier row of
+            # their subject, and none of those can follow a row of this batch: no claim that would find nothing.
+            break
     return handled
 
 

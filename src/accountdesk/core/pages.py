@@ -4,6 +4,7 @@ out of the address bar."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -18,17 +19,19 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accountdesk.core import idempotency
+from accountdesk.core import idempotency, wording
 from accountdesk.core.cookies import host_cookie, path_cookie
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.forms import CSRF_FIELD, redirect, render, verify_csrf
-from accountdesk.core.i18n import LANGUAGE_COOKIE, _l, later, supported, translate
+from accountdesk.core.i18n import LANGUAGE_COOKIE, _l, as_data, from_data, later, supported, translate
 from accountdesk.core.security import token_digest
 from accountdesk.core.web import DbSession, conflict_from_integrity_error
 
 T = TypeVar("T")
 FLASH_COOKIE = "accountdesk_flash"
 FORM_ERROR = "form"  # key of a message that belongs to the whole form, not to one field
+FLASH_LIMIT = 3000  # characters of the flash cookie's value (a cookie holds about 4 kB)
+FLASH_TEXT = 300  # characters of a flash message kept as plain text
 LINK_COOKIE = "accountdesk_link"
 LINK_COOKIE_SECONDS = 3600  # time to fill in the page; the token's own lifetime still decides whether it works
 LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")  # core.security.new_token's alphabet
@@ -213,23 +216,6 @@ def without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value.strip()}
 
 
-def _friendly(error: Mapping[str, Any]) -> Any:
-    kind, ctx = error.get("type", ""), error.get("ctx") or {}
-    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
-        return _l("This field is required.")
-    if kind == "string_too_short":
-        return _l("Use at least %(count)s characters.", count=ctx.get("min_length"))
-    if kind == "string_too_long":
-        return _l("Use at most %(count)s characters.", count=ctx.get("max_length"))
-    if kind in ("literal_error", "enum"):
-        return _l("Choose one of the options.")
-    if kind in ("int_parsing", "int_type", "float_parsing", "decimal_parsing"):
-        return _l("Enter a number.")
-    if kind == "extra_forbidden":
-        return _l("This field cannot be changed here.")
-    return str(error.get("msg", "Check this value.")).removeprefix("Value error, ")
-
-
 def field_errors(exc: ValidationError | AppError | IntegrityError) -> dict[str, str]:
     """{form field name: readable message} from a pydantic error, a service error or a duplicate in the database.
     Field names are the dotted pydantic locations ("billing_address.city"); a whole-form message is under "form"."""
@@ -240,7 +226,7 @@ def field_errors(exc: ValidationError | AppError | IntegrityError) -> dict[str, 
     errors: dict[str, str] = {}
     for error in exc.errors():
         name = ".".join(str(part) for part in error.get("loc", ())) or FORM_ERROR
-        errors.setdefault(name, _friendly(error))
+        errors.setdefault(name, wording.problem(error))
     return errors
 
 
@@ -292,8 +278,8 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
          status_code: int = 200) -> Response:
     """Render a page with the flash message left by the previous redirect (shown once)."""
     secure = request.app.state.settings.cookie_secure
-    flash = unquote(request.cookies.get(host_cookie(FLASH_COOKIE, secure), ""))[:300]
-    response = render(request, template, {"flash": later(flash) if flash else "", **(context or {})},
+    flash = unquote(request.cookies.get(host_cookie(FLASH_COOKIE, secure), ""))[:FLASH_LIMIT]
+    response = render(request, template, {"flash": _flash_message(flash) if flash else "", **(context or {})},
                       status_code=status_code)
     if flash:
         response.delete_cookie(host_cookie(FLASH_COOKIE, secure), path="/", httponly=True, samesite="lax",
@@ -312,9 +298,21 @@ def choose_language(request: Request, language: str, back: str) -> Response:
 
 def flash_redirect(request: Request, url: str, message: Any) -> Response:
     """Redirect after a POST (303) with a short message for the next page. A cookie rather than the query string,
-    so that nobody can put words on our pages with a link; the page escapes it anyway. The English text travels;
-    the next page shows it in its reader's language when the catalogue has it (write constant messages as `_l()`)."""
+    so that nobody can put words on our pages with a link; the page escapes it anyway. The message travels as its
+    catalogue words and values (`i18n.as_data`), and the next page shows it in its reader's language: write messages
+    as `_l()`, with named values (`_l("Contact %(name)s added.", name=...)`), never as f-strings."""
     response, secure = redirect(url), request.app.state.settings.cookie_secure
-    response.set_cookie(host_cookie(FLASH_COOKIE, secure), quote(str(message)[:300]), max_age=60, path="/",
-                        httponly=True, samesite="lax", secure=secure)
+    value = quote(json.dumps(as_data(message), ensure_ascii=False, separators=(",", ":")))
+    if len(value) > FLASH_LIMIT:  # long values (names): the text of the moment, cut, rather than no message at all
+        value = quote(json.dumps(str(message)[:FLASH_TEXT]))
+    response.set_cookie(host_cookie(FLASH_COOKIE, secure), value, max_age=60, path="/", httponly=True,
+                        samesite="lax", secure=secure)
     return response
+
+
+def _flash_message(flash: str) -> Any:
+    """The flash message a cookie carries, translated when shown (plain text from an older cookie as it is)."""
+    try:
+        return from_data(json.loads(flash))
+    except (ValueError, RecursionError):
+        return later(flash[:FLASH_TEXT])

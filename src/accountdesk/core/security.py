@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,12 +28,18 @@ class Keys:
         self.digest_key = settings.secret_key.encode()
         self.hasher = PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib,
                                      parallelism=settings.argon2_parallelism, type=Type.ID)
+        # argon2 computations run at most this many at once (the others wait, using no CPU): each one walks its own
+        # 19 MiB, and more of them than there are CPUs take turns on a CPU, evicting each other's memory from its
+        # caches, which makes every one of them cost more CPU.
+        self.lanes = threading.BoundedSemaphore(settings.hashing_threads or len(os.sched_getaffinity(0)))
         self._dummy: str | None = None
 
     @property
     def dummy_hash(self) -> str:
         if self._dummy is None:
-            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+            with self.lanes:
+                if self._dummy is None:
+                    self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         return self._dummy
 
 
@@ -56,14 +64,18 @@ def password_hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
-    return keys().hasher.hash(password)
+    bound = keys()
+    with bound.lanes:
+        return bound.hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password; with no hash, spend the same time on a dummy so unknown e-mails are not revealed."""
     bound = keys()
+    stored = password_hash or bound.dummy_hash
     try:
-        return bound.hasher.verify(password_hash or bound.dummy_hash, password) and password_hash is not None
+        with bound.lanes:
+            return bound.hasher.verify(stored, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

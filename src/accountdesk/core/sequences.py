@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,21 +19,26 @@ def next_value(session: Session, name: str, count: int = 1) -> int:
     import). A block is taken in its own short transaction on PostgreSQL: the import's long transaction would
     otherwise hold the sequence's row, and with it every other number, until it ends."""
     bind = session.get_bind()
+    values = {"name": name, "count": count}
     if bind.dialect.name != "postgresql":
-        return session.execute(_take(sqlite, name, count)).scalar_one()
+        return session.execute(TAKE["sqlite"], values).scalar_one()
     if count == 1:
-        return session.execute(_take(postgresql, name, count)).scalar_one()
+        return session.execute(TAKE["postgresql"], values).scalar_one()
     with bind.engine.connect() as conn:
-        value = conn.execute(_take(postgresql, name, count)).scalar_one()
+        value = conn.execute(TAKE["postgresql"], values).scalar_one()
         conn.commit()
         return value
 
 
-def _take(dialect: Any, name: str, count: int) -> Insert:
-    stmt = dialect.insert(NumberSequence).values(name=name, last_value=count)
+def _take(dialect: Any) -> Insert:
+    stmt = dialect.insert(NumberSequence).values(name=bindparam("name"), last_value=bindparam("count"))
     stmt = stmt.on_conflict_do_update(index_elements=[NumberSequence.name],
-                                      set_={"last_value": NumberSequence.last_value + count})
+                                      set_={"last_value": NumberSequence.last_value + bindparam("count")})
     return stmt.returning(NumberSequence.last_value)
+
+
+# Built once: a statement object reused keeps its cache key (every account and order number takes one).
+TAKE = {"sqlite": _take(sqlite), "postgresql": _take(postgresql)}
 
 
 def peek(session: Session, name: str) -> int:

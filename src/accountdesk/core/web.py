@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accountdesk.core import i18n
+from accountdesk.core import history, i18n, validation, wording
 from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
@@ -47,19 +47,35 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
+ENDED = "accountdesk_ended"  # session.info: the endpoint's own thread already ended the transaction (`end_now`)
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
     """The request's one transaction: committed when the endpoint returns, rolled back when it raises. Services
     only flush. Opening a session costs no I/O (the connection comes with the first statement), so it opens on
     the event loop; the commit runs in a thread of its own limiter, so that it never waits for the pool's threads
-    while the transaction holds locks that the pool's other requests are waiting for."""
+    while the transaction holds locks that the pool's other requests are waiting for. An endpoint whose answer
+    needs nothing more from the session commits in its own thread instead (`end_now`): one trip to the thread pool
+    fewer."""
     db: Database = request.app.state.db
     session = db.sessionmaker()
     try:
         yield session
     except BaseException:
-        await to_thread.run_sync(_end, session, False, limiter=CapacityLimiter(1), abandon_on_cancel=False)
+        if not session.info.get(ENDED):
+            await to_thread.run_sync(_end, session, False, limiter=CapacityLimiter(1), abandon_on_cancel=False)
         raise
-    await to_thread.run_sync(_end, session, True, limiter=CapacityLimiter(1), abandon_on_cancel=False)
+    if not session.info.get(ENDED):
+        await to_thread.run_sync(_end, session, True, limiter=CapacityLimiter(1), abandon_on_cancel=False)
+
+
+def end_now(session: Session) -> None:
+    """Commit the request's transaction (then run its `after_commit` actions) in the calling worker thread, before
+    the answer is sent, as `_session` would have done after the endpoint: for an endpoint that has nothing left to
+    do in the session once it returns (core.idempotency.ApiRoute). A failed commit raises from here, so it still
+    becomes the error answer."""
+    session.info[ENDED] = True
+    _end(session, True)
 
 
 def _end(session: Session, commit: bool) -> None:
@@ -87,6 +103,12 @@ def template_dirs() -> list[Path]:
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader([str(p) for p in template_dirs()]),
                                            autoescape=select_autoescape(default=True)))
 i18n.install(templates.env)
+# addresses: one source of countries and their subdivisions for every form (console/forms.html country_and_region),
+# and their names, not codes, where a page shows an address
+templates.env.filters.update(country=i18n.country_name, region=validation.subdivision_name)
+templates.env.globals.update(country_options=validation.countries, subdivision_options=validation.subdivision_options,
+                             region_required=validation.region_required)
+history.install(templates.env)
 
 
 def _json_texts(body: Any) -> Iterator[tuple[str, str]]:
@@ -150,6 +172,8 @@ UNIQUE_FIELDS: dict[str, tuple[str, Any]] = {
     "uq_invoices_account_id_number": ("number", _l("This invoice number is already recorded for the account.")),
     "uq_cart_lines_cart_id_sku": ("sku", _l("This product is already in the cart.")),
     "uq_favourites_contact_id_sku": ("sku", _l("This product is already a favourite.")),
+    "uq_saved_payment_methods_account_id_provider_provider_token_id": (
+        "provider_token_id", _l("This payment method is already saved for the account.")),
 }
 
 
@@ -217,6 +241,11 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# Starlette's own refusals (no route, a method the route does not take) in our words
+HTTP_MESSAGES: dict[int, Any] = {404: _l("Not found."), 405: _l("This address does not take this method."),
+                                 401: _l("Sign in first."), 403: _l("You are not allowed to do this.")}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -224,20 +253,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields: dict[str, str] = {}
-        for err in exc.errors():
-            if err.get("type") == "json_invalid":
-                return error_response(400, "invalid_json", _l("The request body is not valid JSON."),
-                                      language=i18n.request_language(request))
-            message = str(err.get("msg", "Invalid value.")).removeprefix("Value error, ")
-            fields.setdefault(_field_name(tuple(err.get("loc", ()))), message)
-        return error_response(422, "validation_failed", _l("Some fields need attention."), fields,
+        errors = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return error_response(400, "invalid_json", _l("The request body is not valid JSON."),
+                                  language=i18n.request_language(request))
+        fields: dict[str, Any] = {}
+        for err in errors:
+            fields.setdefault(_field_name(tuple(err.get("loc", ()))), wording.problem(err))
+        return error_response(422, wording.answer_code(errors), _l("Some fields need attention."), fields,
                               language=i18n.request_language(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 403: "forbidden"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
+                              HTTP_MESSAGES.get(exc.status_code, str(exc.detail)),
                               headers=getattr(exc, "headers", None), language=i18n.request_language(request))
 
     @app.exception_handler(IntegrityError)

@@ -14,7 +14,9 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.accounts.pages import RECORD_SECTIONS
 from accountdesk.contacts.models import Contact
+from accountdesk.core.confirmations import Confirmation, confirmation_page
 from accountdesk.core.errors import AppError, ValidationFailed
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import PageRoute, flash_redirect
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -52,11 +54,11 @@ VERIFIED_OFFERS.append(_offer)
 
 # --- console -------------------------------------------------------------------------------------------------------
 
-def _back(request: Request, account: Account, message: str) -> Response:
+def _back(request: Request, account: Account, message: Any) -> Response:
     return flash_redirect(request, f"/console/accounts/{account.id}#domains", message)
 
 
-def _answered(request: Request, session: Session, account: Account, action: Any, done: str) -> Response:
+def _answered(request: Request, session: Session, account: Account, action: Any, done: Any) -> Response:
     """Run a domain action; a refusal (a bad domain, one taken) goes back to the section as its message."""
     try:
         with session.begin_nested():
@@ -71,7 +73,7 @@ def claim(account_id: Id, request: Request, session: DbSession, staff: Manager, 
     """Claim an e-mail domain for the account; it shows the TXT record to publish."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     return _answered(request, session, account, lambda: service.claim(session, staff.actor, account, domain),
-                     "Domain claimed: publish its TXT record, then check it, or verify it yourself.")
+                     _l("Domain claimed: publish its TXT record, then check it, or verify it yourself."))
 
 
 @console_pages.post("/domains/{domain_id}/dns-check")
@@ -87,7 +89,7 @@ def check(account_id: Id, domain_id: Id, request: Request, session: DbSession, s
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     return _answered(request, session, account, lambda: service.mark_verified(
         session, staff.actor, account, service.get_domain(session, account, domain_id), "dns"),
-        f"{domain} is verified.")
+        _l("%(domain)s is verified.", domain=domain))
 
 
 @console_pages.post("/domains/{domain_id}/verify")
@@ -96,15 +98,26 @@ def verify(account_id: Id, domain_id: Id, request: Request, session: DbSession, 
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     row = service.get_domain(session, account, domain_id)
     return _answered(request, session, account, lambda: service.mark_verified(session, staff.actor, account, row,
-                                                                              "staff"), f"{row.domain} is verified.")
+                                                                              "staff"),
+                     _l("%(domain)s is verified.", domain=row.domain))
 
 
 @console_pages.post("/domains/{domain_id}/remove")
-def remove(account_id: Id, domain_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
+def remove(account_id: Id, domain_id: Id, request: Request, session: DbSession, staff: Manager,
+           confirmed: Text = "") -> Response:
+    """Remove the domain from the account, once confirmed (claimed again, it needs a new verification)."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     row = service.get_domain(session, account, domain_id)
+    if confirmed != "yes":
+        here = f"/console/accounts/{account.id}"
+        return confirmation_page(request, Confirmation(
+            filled(_l("Remove %(domain)s?"), domain=row.domain),
+            filled(_l("Registrants on %(domain)s no longer join %(name)s; claimed again, the domain has to be verified "
+                      "again."), domain=row.domain, name=account.name),
+            _l("Yes, remove"), f"{here}/domains/{row.id}/remove", f"{here}#domains", danger=True),
+            {"staff": staff})
     service.remove(session, staff.actor, account, row)
-    return _back(request, account, f"{row.domain} removed.")
+    return _back(request, account, _l("%(domain)s removed.", domain=row.domain))
 
 
 @console_pages.post("/domain-join")
@@ -112,7 +125,7 @@ def join_mode(account_id: Id, request: Request, session: DbSession, staff: Manag
     """Whether registrants on the account's domains join at once or after the account admin's approval."""
     account = accounts.get_account(session, staff.reseller_scope, account_id)
     return _answered(request, session, account, lambda: service.set_join_mode(session, staff.actor, account,
-                                                                              _mode(mode)), "Saved.")
+                                                                              _mode(mode)), _l("Saved."))
 
 
 def _mode(value: str) -> str:
@@ -136,7 +149,7 @@ def _here(signed_in: StorefrontSignIn) -> str:
 
 
 def _admin_action(request: Request, session: Session, signed_in: StorefrontSignIn, action: Any,
-                  done: str) -> Response:
+                  done: Any) -> Response:
     service.require_account_admin(signed_in.contact)
     try:
         with session.begin_nested():
@@ -156,7 +169,7 @@ def admin_page(request: Request, session: DbSession, signed_in: PageContact) -> 
 def admin_claim(request: Request, session: DbSession, signed_in: PageContact, domain: Text = "") -> Response:
     """Claim a domain; publish the TXT record shown, then check it."""
     return _admin_action(request, session, signed_in, lambda: service.claim(
-        session, signed_in.actor, signed_in.contact.account, domain), "Domain added: publish its TXT record.")
+        session, signed_in.actor, signed_in.contact.account, domain), _l("Domain added: publish its TXT record."))
 
 
 @storefront_pages.post("/account/domains/{domain_id}/dns-check")
@@ -170,7 +183,7 @@ def admin_check(domain_id: Id, request: Request, session: DbSession, signed_in: 
     if not result.verified:
         return _admin_page(request, session, signed_in, ValidationFailed(result.problem, code="txt_record_missing"))
     return _admin_action(request, session, signed_in, lambda: service.mark_verified(
-        session, signed_in.actor, account, row, "dns"), f"{domain} is verified.")
+        session, signed_in.actor, account, row, "dns"), _l("%(domain)s is verified.", domain=domain))
 
 
 @storefront_pages.post("/account/domains/{domain_id}/remove")
@@ -178,13 +191,13 @@ def admin_remove(domain_id: Id, request: Request, session: DbSession, signed_in:
     account = service.require_account_admin(signed_in.contact)
     row = service.get_domain(session, account, domain_id)
     return _admin_action(request, session, signed_in, lambda: service.remove(session, signed_in.actor, account, row),
-                         f"{row.domain} removed.")
+                         _l("%(domain)s removed.", domain=row.domain))
 
 
 @storefront_pages.post("/account/domain-join")
 def admin_join_mode(request: Request, session: DbSession, signed_in: PageContact, mode: Text = "") -> Response:
     return _admin_action(request, session, signed_in, lambda: service.set_join_mode(
-        session, signed_in.actor, signed_in.contact.account, _mode(mode)), "Saved.")
+        session, signed_in.actor, signed_in.contact.account, _mode(mode)), _l("Saved."))
 
 
 @storefront_pages.post("/account/join-requests/{contact_id}/{decision}")
@@ -196,7 +209,7 @@ def admin_decide(contact_id: Id, decision: str, request: Request, session: DbSes
     accept = decision == "approve"
     return _admin_action(request, session, signed_in, lambda: service.decide(
         session, signed_in.contact, contact_id, accept, request.app.state.settings.base_url),
-        "Approved: they were told by e-mail." if accept else "Rejected: they were told by e-mail.")
+        _l("Approved: they were told by e-mail.") if accept else _l("Rejected: they were told by e-mail."))
 
 
 # --- storefront: accepting the offer --------------------------------------------------------------------------------

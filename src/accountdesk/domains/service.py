@@ -249,9 +249,9 @@ def join(session: Session, storefront: Storefront, token: str, base_url: str) ->
     pending = account.domain_join != DomainJoin.direct
     joined = contacts.create_contact(session, actor, account, {
         "storefront_id": storefront.id, "first_name": contact.first_name, "last_name": contact.last_name,
-        "email": contact.email, "phone": contact.phone, "language": contact.language,
-        "date_format": contact.date_format, "role": ContactRole.buyer, "password_hash": contact.password_hash,
-        "email_verified_at": contact.email_verified_at},
+        "email": contact.email, "phone": contact.phone, "phone_as_given": contact.phone_as_given,
+        "language": contact.language, "date_format": contact.date_format, "role": ContactRole.buyer,
+        "password_hash": contact.password_hash, "email_verified_at": contact.email_verified_at},
         status=ContactStatus.pending_approval if pending else ContactStatus.active)
     audit.record(session, actor, "contact.joined_by_domain", subject_type="contact", subject_id=joined.id,
                  account_id=account.id, note=email_domain(contact.email))
@@ -261,7 +261,7 @@ def join(session: Session, storefront: Storefront, token: str, base_url: str) ->
         mail.send(session, "contact_request_received", joined.email, language=joined.language, context=context)
         _tell_admins(session, account, joined, storefront, base_url)
     else:
-        mail.send(session, "registration_approved", joined.email, language=joined.language, context={
+        mail.send(session, "contact_request_approved", joined.email, language=joined.language, context={
             **context, "sign_in_link": contacts.storefront_link(session, joined, "/sign-in", base_url)})
     return joined, pending
 

@@ -64,28 +64,28 @@ class ErpDataset:
         return monthly_statements(code, account.currency, account.balance, self.movements(code), today)
 
 
-def _account(code: str, name: str, group: str, postcode: str, city: str, phone: str, email: str, terms: str,
-             credit: str, *, active: bool = True) -> ErpAccount:
+def _account(code: str, name: str, group: str, street: str, postcode: str, city: str, phone: str, email: str,
+             terms: str, credit: str, *, active: bool = True) -> ErpAccount:
     return ErpAccount(code=code, name=name, group=group, billing_postcode=postcode, city=city, country="GB",
                       phone=phone, email=email, payment_terms=terms, price_list="1", currency="GBP",
-                      credit_limit=Decimal(credit), balance=Decimal("0"), active=active)
+                      credit_limit=Decimal(credit), balance=Decimal("0"), active=active, street=street)
 
 
 def demo_dataset(today: date | None = None) -> ErpDataset:
     """The demo ERP; account balances equal invoices minus payments."""
     today = today or date.today()
     accounts = [
-        _account(CASH_ACCOUNT, "Cash Sales (web shop)", "110", "E1 6AN", "London", "+44 20 7946 0000",
-                 "shop@harbourtools.example", "-1", "0"),
-        _account("C20000", "Harbour Tools Ltd", "100", "E16 1AA", "London", "+44 20 7946 0100",
+        _account(CASH_ACCOUNT, "Cash Sales (web shop)", "110", "1 Commercial Street", "E1 6AN", "London",
+                 "+44 20 7946 0000", "shop@harbourtools.example", "-1", "0"),
+        _account("C20000", "Harbour Tools Ltd", "100", "12 Dock Road", "E16 1AA", "London", "+44 20 7946 0100",
                  "accounts@harbourtools.example", "1", "5000.00"),
-        _account("C20001", "Harbour Tools North", "100", "M1 1AE", "Manchester", "+44 161 496 0200",
+        _account("C20001", "Harbour Tools North", "100", "3 Canal Street", "M1 1AE", "Manchester", "+44 161 496 0200",
                  "north@harbourtools.example", "1", "2500.00"),
-        _account("C20002", "Kestrel Catering", "110", "EH1 1YZ", "Edinburgh", "+44 131 496 0300",
+        _account("C20002", "Kestrel Catering", "110", "45 Princes Street", "EH1 1YZ", "Edinburgh", "+44 131 496 0300",
                  "office@kestrel-catering.example", "2", "1500.00"),
-        _account("C20003", "Orchid Interiors", "100", "BS1 4DJ", "Bristol", "+44 117 496 0400",
+        _account("C20003", "Orchid Interiors", "100", "8 Queen Square", "BS1 4DJ", "Bristol", "+44 117 496 0400",
                  "hello@orchid-interiors.example", "1", "1000.00", active=False),
-        _account("C20004", "Pine & Oak Joinery", "100", "LS1 4AP", "Leeds", "+44 113 496 0500",
+        _account("C20004", "Pine & Oak Joinery", "100", "22 Boar Lane", "LS1 4AP", "Leeds", "+44 113 496 0500",
                  "ravi@pineoak.example", "1", "3000.00"),
     ]
     contacts = [
@@ -157,7 +157,7 @@ def _customer_row(a: ErpAccount) -> dict[str, str]:
     return {"code": a.code, "name": a.name, "group": a.group, "billing_postcode": a.billing_postcode, "city": a.city,
             "country": a.country, "phone": a.phone, "email": a.email, "payment_terms": a.payment_terms,
             "price_list": a.price_list, "currency": a.currency, "credit_limit": str(a.credit_limit),
-            "balance": str(a.balance), "active": _yes(a.active)}
+            "balance": str(a.balance), "active": _yes(a.active), "address_line1": a.street}
 
 
 def _statement_rows(s: ErpStatement) -> list[dict[str, str]]:

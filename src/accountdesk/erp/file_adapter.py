@@ -106,7 +106,8 @@ def _account(row: Row) -> ErpAccount:
         billing_postcode=_text(row, "billing_postcode"), city=_text(row, "city"), country=_text(row, "country"),
         phone=_text(row, "phone"), email=_text(row, "email").lower(), payment_terms=_text(row, "payment_terms"),
         price_list=_text(row, "price_list"), currency=_text(row, "currency"),
-        credit_limit=_amount(row, "credit_limit"), balance=_amount(row, "balance"), active=_flag(row, "active", True))
+        credit_limit=_amount(row, "credit_limit"), balance=_amount(row, "balance"), active=_flag(row, "active", True),
+        street=_text(row, "address_line1"))
 
 
 def _contact(row: Row) -> ErpContact:

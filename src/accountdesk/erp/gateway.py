@@ -79,6 +79,7 @@ class ErpAccount:
     credit_limit: Decimal
     balance: Decimal
     active: bool
+    street: str = ""  # the billing address's street line
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 API = "/b1s/v1/"
 YES = "tYES"
-ACCOUNT_FIELDS = ("CardCode,CardName,CardType,GroupCode,ZipCode,City,Country,Phone1,EmailAddress,CreditLimit,"
+ACCOUNT_FIELDS = ("CardCode,CardName,CardType,GroupCode,Address,ZipCode,City,Country,Phone1,EmailAddress,CreditLimit,"
                   "CurrentAccountBalance,PayTermsGrpCode,PriceListNum,Currency,Valid,Frozen")
 INVOICE_FIELDS = "DocNum,CardCode,DocDate,DocTotal,DocCurrency,DocumentStatus"
 PAYMENT_FIELDS = "DocNum,CardCode,DocDate,CashSum,TransferSum,Cancelled"
@@ -330,4 +330,4 @@ def _account(p: Entity) -> ErpAccount:
                       email=_text(p.get("EmailAddress")).lower(), payment_terms=_text(p.get("PayTermsGrpCode")),
                       price_list=_text(p.get("PriceListNum")), currency=_text(p.get("Currency")),
                       credit_limit=_amount(p.get("CreditLimit")), balance=_amount(p.get("CurrentAccountBalance")),
-                      active=_active(p))
+                      active=_active(p), street=_text(p.get("Address")).strip())

@@ -15,6 +15,7 @@ from accountdesk.accounts.schemas import AccountFields, AddressIn
 from accountdesk.accounts.service import parse_attribute
 from accountdesk.contacts.schemas import ContactFields
 from accountdesk.core import validation
+from accountdesk.core.i18n import LazyText, _l, as_data
 from accountdesk.core.pages import field_errors
 from accountdesk.imports.columns import ADDRESS_KINDS, ADDRESS_PARTS, ATTRIBUTE_PREFIX, CONTACT_NAMES, FIXED_NAMES
 
@@ -36,18 +37,19 @@ CHECKED_KEPT = 4096  # distinct accounts and addresses whose checks are kept (se
 @dataclass
 class Row:
     """A row of the file, checked: normalised values of what its cells gave (a blank cell gives nothing) and the
-    problems, each in the words the forms use, prefixed with its column."""
+    problems, each in the words the forms use, prefixed with its column. Problems and notes are kept as data
+    (core.i18n.as_data): the report shows them in the language of whoever reads it."""
 
     line: int
     cells: dict[str, str]
-    problems: list[str] = field(default_factory=list)
+    problems: list[Any] = field(default_factory=list)
     account: dict[str, Any] = field(default_factory=dict)
     addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     contact: dict[str, Any] | None = None
     # a phone without +country where the row gives no billing country: read in the account's (see plan)
     phones_to_read: dict[str, str] = field(default_factory=dict)
-    note: str = ""  # why a matched row was left as it is
+    notes: list[Any] = field(default_factory=list)  # why a matched row was left as it is
 
     @property
     def account_key(self) -> tuple[str, str] | None:
@@ -62,8 +64,20 @@ class Row:
         """The cells every row of one account repeats (account, addresses, attributes)."""
         return tuple(v for k, v in self.cells.items() if not k.startswith("contact_"))
 
-    def problem(self, column: str, message: str) -> None:
-        self.problems.append(f"{column}: {message}")
+    def problem(self, column: str, message: Any) -> None:
+        self.problems.append(as_data(_l("%(column)s: %(problem)s", column=column, problem=_lazy(message))))
+
+    def note(self, message: Any) -> None:
+        self.notes.append(as_data(message))
+
+    @property
+    def problem_columns(self) -> list[str]:
+        return [problem["values"]["column"] for problem in self.problems]
+
+
+def _lazy(message: Any) -> Any:
+    """A message to keep translatable: a plain text (a validator's) is looked up in the catalogue when shown."""
+    return LazyText(message) if isinstance(message, str) else message
 
 
 @lru_cache(maxsize=CHECKED_KEPT)
@@ -122,7 +136,7 @@ def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAtt
             return row
     account_cells = _given(cells, ACCOUNT_FIELDS)
     if len(account_cells.get("number", "")) > NUMBER_MAX:
-        row.problem("account_number", f"Use at most {NUMBER_MAX} characters.")
+        row.problem("account_number", _l("Use at most %(count)s characters.", count=NUMBER_MAX))
         account_cells.pop("number")
     row.account = _validate(row, AccountFields, {k: v for k, v in account_cells.items() if k != "number"},
                             ACCOUNT_COLUMNS)
@@ -158,21 +172,21 @@ def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAtt
     return row
 
 
-def header_problems(header: list[str], definitions: dict[str, CustomAttributeDefinition]) -> list[str]:
-    """What is wrong with the header row: a column the template does not have, a column twice."""
-    problems = []
-    for name in header:
+def header_problems(header: list[str], definitions: dict[str, CustomAttributeDefinition]) -> list[Any]:
+    """What is wrong with the header row (a column the template does not have, a column twice), as data."""
+    problems: list[Any] = []
+    for name in dict.fromkeys(header):
         if not name:
             continue
         if header.count(name) > 1:
-            problems.append(f"The column {name} appears more than once.")
+            problems.append(_l("The column %(column)s appears more than once.", column=name))
         elif name.startswith(ATTRIBUTE_PREFIX):
             if name.removeprefix(ATTRIBUTE_PREFIX) not in definitions:
-                problems.append(f"No custom attribute is called {name.removeprefix(ATTRIBUTE_PREFIX)} "
-                                f"(column {name}).")
+                problems.append(_l("No custom attribute is called %(attribute)s (column %(column)s).",
+                                   attribute=name.removeprefix(ATTRIBUTE_PREFIX), column=name))
         elif name not in FIXED_NAMES:
-            problems.append(f"Unknown column {name}: the columns are those of the template.")
+            problems.append(_l("Unknown column %(column)s: the columns are those of the template.", column=name))
     if not {"account_number", "erp_code", "account_email", "account_name", "contact_email"} & set(header):
-        problems.append("The file needs at least an account_number, erp_code, account_email, account_name or "
-                        "contact_email column.")
-    return list(dict.fromkeys(problems))
+        problems.append(_l("The file needs at least an account_number, erp_code, account_email, account_name or "
+                           "contact_email column."))
+    return [as_data(problem) for problem in problems]

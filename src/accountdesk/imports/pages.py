@@ -103,7 +103,7 @@ def upload(request: Request, session: DbSession, staff: Importer,
     except ValidationFailed as exc:  # the file itself cannot be read
         path.unlink(missing_ok=True)
         _set_status(db, record.id, ImportStatus.cancelled, {"problems": [str(exc.message)]})
-    return flash_redirect(request, f"/console/imports/{record.id}", "Preview ready: nothing has been changed yet.")
+    return flash_redirect(request, f"/console/imports/{record.id}", _l("Preview ready: nothing has been changed yet."))
 
 
 def _set_status(db, import_id: int, status: str, counts: dict | None = None) -> None:
@@ -179,7 +179,7 @@ def confirm(request: Request, session: DbSession, staff: Importer, import_id: Id
     if report.imported:
         path.unlink(missing_ok=True)
         _forget_file(db, import_id)
-        return flash_redirect(request, f"/console/imports/{import_id}", "Imported.")
+        return flash_redirect(request, f"/console/imports/{import_id}", _l("Imported."))
     return flash_redirect(request, f"/console/imports/{import_id}",
                           "Nothing was imported: some rows need attention. Correct the file and upload it again, or "
                           "import the good rows only.")
@@ -198,4 +198,4 @@ def cancel(request: Request, session: DbSession, staff: Importer, import_id: Id)
         raise Conflict("This file was already imported or cancelled.", code="import_not_waiting")
     (_folder(request.app.state.settings) / record.stored_name).unlink(missing_ok=True)
     record.status, record.stored_name = ImportStatus.cancelled, ""
-    return flash_redirect(request, "/console/imports", f"{record.file_name} was not imported.")
+    return flash_redirect(request, "/console/imports", _l("%(file)s was not imported.", file=record.file_name))

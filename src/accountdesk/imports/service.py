@@ -77,10 +77,10 @@ class Report:
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("rows", *OUTCOMES, *RECORDS), 0))
     rows: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # about the whole file (its header)
+    problems: list[Any] = field(default_factory=list)  # about the whole file (its header), as data (i18n.as_data)
     imported: bool = False
 
-    def add(self, row: Row, outcome: str, account: str, messages: list[str]) -> None:
+    def add(self, row: Row, outcome: str, account: str, messages: list[Any]) -> None:
         self.counts["rows"] += 1
         self.counts[outcome] += 1
         if len(self.rows) < KEPT_ROWS and (outcome == "failed" or messages or len(self.rows) < SHOWN_ROWS):
@@ -105,6 +105,7 @@ class Target:
     contact_changes: dict[int, dict[str, Any]] = field(default_factory=dict)
     lines_by_email: dict[str, int] = field(default_factory=dict)
     id: int | None = None
+    has_good_rows: bool = False  # only then is it written: a failed row changes nothing, whatever its account
 
     @property
     def label(self) -> str:
@@ -136,6 +137,7 @@ class Run:
 
 @dataclass
 class Stored:
+    storefront_id: int
     accounts: dict[int, dict[str, Any]] = field(default_factory=dict)
     by_key: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     contacts: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
@@ -150,13 +152,13 @@ class Stored:
         for name in ("number", "erp_code"):
             if data[name]:
                 self.by_key.setdefault((name, data[name]), []).append(data["id"])
-        if data["email"] and data["storefront_id"] is not None:
+        if data["email"] and data["storefront_id"] == self.storefront_id:
             self.by_key.setdefault(("email", data["email"]), []).append(data["id"])
 
 
 def load_stored(session: Session, storefront_id: int, rows: list[Row]) -> Stored:
     """Everything stored that the rows could match, in five look-ups (whatever the number of rows)."""
-    stored = Stored()
+    stored = Stored(storefront_id)
     numbers = {r.account["number"] for r in rows if r.account.get("number")}
     codes = {r.account["erp_code"] for r in rows if r.account.get("erp_code")}
     emails = {r.account["email"] for r in rows if r.account.get("email")}
@@ -195,14 +197,8 @@ def load_stored(session: Session, storefront_id: int, rows: list[Row]) -> Stored
 # --- matching and deciding, row by row -----------------------------------------------------------------------
 
 
-def _storefront_defaults(storefront: Storefront) -> dict[str, Any]:
-    """What a new account on the storefront takes from its policy (accounts.STOREFRONT_DEFAULTS), with its id."""
-    return {"storefront_id": storefront.id,
-            **{field: getattr(storefront, name) for field, name in accounts.STOREFRONT_DEFAULTS.items()}}
-
-
-def _account_problems(row: Row) -> list[str]:
-    return [p for p in row.problems if not p.startswith("contact_")]
+def _account_problems(row: Row) -> bool:
+    return any(not column.startswith("contact_") for column in row.problem_columns)
 
 
 class Chunk:
@@ -212,7 +208,8 @@ class Chunk:
         self.run, self.rows = run, rows
         self.stored = load_stored(run.session, run.storefront.id, rows)
         self.targets: list[Target] = []
-        self.by_key: dict[tuple[str, str], Target] = {}
+        self.by_key: dict[tuple[str, str], Target] = {}  # this chunk's new accounts by number and ERP code
+        self.new_by_email: dict[str, list[Target]] = {}
         self.stored_targets: dict[int, Target] = {}
 
     def decide(self) -> list[tuple[Row, Target | None, str]]:
@@ -224,10 +221,10 @@ class Chunk:
             key = row.account_key
             if head is not None and key is not None and key == head.account_key:
                 if row.account_cells != head.account_cells:
-                    row.problem("account", f"The account's columns differ from line {head.line}, which has the "
-                                           "same account.")
+                    row.problem("account", _l("The account's columns differ from line %(line)s, which has the "
+                                              "same account.", line=head.line))
                 elif _account_problems(head):
-                    row.problems.append(f"account: The account's row, line {head.line}, needs attention.")
+                    row.problem("account", _l("The account's row, line %(line)s, needs attention.", line=head.line))
                 account_outcome = "unchanged"
             else:
                 head = row
@@ -236,37 +233,40 @@ class Chunk:
                 decided.append((row, target, "failed"))
                 continue
             outcome = self._contact(row, target, account_outcome)
-            decided.append((row, target, "failed" if row.problems else outcome))
+            if row.problems:
+                outcome = "failed"
+            else:
+                target.has_good_rows = True
+            decided.append((row, target, outcome))
         return decided
+
+    @property
+    def written(self) -> list[Target]:
+        """The accounts that at least one good row goes to: those the chunk writes, new or changed."""
+        return [t for t in self.targets if t.has_good_rows]
 
     # accounts
 
     def _match(self, row: Row) -> Target | None:
+        """The account the row names: the one with its number, else its ERP code, else (neither given) its e-mail
+        on the storefront, else (no account columns) the one with its contact's e-mail; None: a new one. An e-mail
+        is no key beside a number or code: several accounts may share one (a bookkeeper's), and the same file must
+        match the same way once its accounts are stored."""
         account = row.account
-        found: dict[str, Target] = {}
-        for name in ("number", "erp_code", "email"):
-            value = account.get(name)
-            if not value:
-                continue
-            if (name, value) in self.by_key:
-                found[name] = self.by_key[name, value]
-                continue
-            ids = self.stored.by_key.get((name, value), [])
-            if len(ids) > 1:
-                row.problem("account_email", f"{len(ids)} accounts on this storefront have this e-mail: give the "
-                                             "account number or ERP code.")
-                return None
-            if ids:
-                found[name] = self._stored_target(ids[0])
-        number, code = found.get("number"), found.get("erp_code")
-        if account.get("erp_code") and code is not None and code is not number:
-            row.problem("erp_code", f"This ERP code belongs to account {code.label}.")
-            return None
         if account.get("number") or account.get("erp_code"):
+            number, code = (self._keyed(name, account.get(name)) for name in ("number", "erp_code"))
+            if account.get("number") and code is not None and code is not number:
+                row.problem("erp_code", _l("This ERP code belongs to account %(account)s.", account=code.label))
+                return None
             return number or code
-        if "email" in found:
-            return found["email"]
-        if not account.get("email") and row.contact and row.contact.get("email"):
+        if email := account.get("email"):
+            ids, new = self.stored.by_key.get(("email", email), []), self.new_by_email.get(email, [])
+            if len(ids) + len(new) > 1:
+                row.problem("account_email", _l("%(count)s accounts on this storefront have this e-mail: give the "
+                                                "account number or ERP code.", count=len(ids) + len(new)))
+                return None
+            return new[0] if new else self._stored_target(ids[0]) if ids else None
+        if row.contact and row.contact.get("email"):
             ids = self.stored.accounts_of_contact.get(row.contact["email"], [])
             if len(ids) > 1:
                 row.problem("contact_email", "This e-mail is a contact of several accounts on the storefront: "
@@ -275,6 +275,15 @@ class Chunk:
             if ids:
                 return self._stored_target(ids[0])
         return None
+
+    def _keyed(self, name: str, value: str | None) -> Target | None:
+        """The account with this number or ERP code (each names one account at most): new in this chunk, or stored."""
+        if not value:
+            return None
+        if (name, value) in self.by_key:
+            return self.by_key[name, value]
+        ids = self.stored.by_key.get((name, value))
+        return self._stored_target(ids[0]) if ids else None
 
     def _stored_target(self, account_id: int) -> Target:
         if account_id not in self.stored_targets:
@@ -301,19 +310,21 @@ class Chunk:
             row.problem("account_status", "Choose one of the options.")
         for key, definition in run.definitions.items():
             if definition.required and key not in row.attributes:
-                row.problem(ATTRIBUTE_PREFIX + key, f"{definition.label} is required.")
+                row.problem(ATTRIBUTE_PREFIX + key, _l("%(attribute)s is required.", attribute=definition.label))
         if "account_phone" in row.phones_to_read:
             account["phone"] = read_phone(row, "account_phone", None)
         if _account_problems(row):
             return None
-        values = {**_storefront_defaults(run.storefront), "kind": "b2b", "status": "active", "email": "", "phone": "",
-                  "erp_code": None, "number": None, **account}
+        values = {**accounts.storefront_defaults_of(run.storefront), "kind": "b2b", "status": "active", "email": "",
+                  "phone": "", "erp_code": None, "number": None, **account}
         target = Target(values=values, attributes=dict(row.attributes),
                         new_addresses=[{**address, "is_billing": kind == "billing", "is_shipping": kind == "shipping"}
                                        for kind, address in row.addresses.items()])
-        for name in ("number", "erp_code", "email"):
+        for name in ("number", "erp_code"):
             if account.get(name):
                 self.by_key[name, account[name]] = target
+        if account.get("email"):
+            self.new_by_email.setdefault(account["email"], []).append(target)
         self.targets.append(target)
         return target
 
@@ -328,8 +339,8 @@ class Chunk:
         if wanted.get("status", stored["status"]) not in (*STATUSES, stored["status"]):
             row.problem("account_status", "Choose one of the options.")
         if "erp_code" in wanted and wanted["erp_code"] != stored["erp_code"]:
-            row.problem("erp_code", f"The account's ERP code is {stored['erp_code'] or 'not set'}; map it in the "
-                                    "console, which checks the code in the ERP.")
+            row.problem("erp_code", _l("The account's ERP code is %(code)s; map it in the console, which checks "
+                                       "the code in the ERP.", code=stored["erp_code"] or _l("not set")))
         if _account_problems(row):
             return "failed"
         changes = {k: v for k, v in wanted.items() if stored[k] != v}
@@ -349,8 +360,8 @@ class Chunk:
         differ += [ATTRIBUTE_PREFIX + key for key in attributes]
         target.new_addresses += new_addresses
         if differ and not self.run.options.update_existing:
-            row.note = (f"Differs from the stored account in {', '.join(differ)}; left as it is (import "
-                                 "with \"update existing\" to change it).")
+            row.note(_l("Differs from the stored account in %(columns)s; left as it is (import with \"update "
+                        "existing\" to change it).", columns=", ".join(differ)))
             return "created" if new_addresses else "skipped"
         target.changes.update(changes)
         target.address_changes.update(address_changes)
@@ -366,7 +377,8 @@ class Chunk:
             return account_outcome
         contact, email = dict(row.contact), row.contact["email"]
         if email in target.lines_by_email:
-            row.problem("contact_email", f"The same contact is on line {target.lines_by_email[email]}.")
+            row.problem("contact_email", _l("The same contact is on line %(line)s.",
+                                            line=target.lines_by_email[email]))
             return "failed"
         target.lines_by_email[email] = row.line
         stored = self.stored.contacts.get((target.id, email)) if target.id is not None else None
@@ -376,7 +388,7 @@ class Chunk:
         if stored is None:
             for column, name in (("contact_first_name", "first_name"), ("contact_last_name", "last_name"),
                                  ("contact_phone", "phone")):
-                if not contact.get(name) and not any(p.startswith(column) for p in row.problems):
+                if not contact.get(name) and column not in row.problem_columns:
                     row.problem(column, "This field is required.")
             if row.problems:
                 return "failed"
@@ -391,8 +403,8 @@ class Chunk:
         if not changes:
             return account_outcome
         if not self.run.options.update_existing:
-            note = f"The contact differs in {', '.join(CONTACT_COLUMNS[k] for k in changes)}; left as it is."
-            row.note = f"{row.note} {note}".strip()
+            row.note(_l("The contact differs in %(columns)s; left as it is.",
+                        columns=", ".join(CONTACT_COLUMNS[k] for k in changes)))
             return account_outcome if account_outcome in ("created", "updated") else "skipped"
         target.contact_changes[stored["id"]] = changes
         return "created" if account_outcome == "created" else "updated"
@@ -407,7 +419,8 @@ def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning:
 
 def write_chunk(run: Run, chunk: Chunk) -> None:
     session, counts = run.session, run.report.counts
-    new = [t for t in chunk.targets if t.values is not None]
+    targets = chunk.written
+    new = [t for t in targets if t.values is not None]
     unnumbered = [t for t in new if not t.values["number"]]
     if unnumbered:
         numbers = accounts.next_account_numbers(session, run.storefront.account_number_prefix, len(unnumbered),
@@ -428,7 +441,7 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
                                      audit.created({k: v for k, v in target.values.items() if v not in (None, "")})))
     counts["accounts_created"] += len(new)
 
-    addresses = [(t, {**a, "account_id": t.id}) for t in chunk.targets for a in t.new_addresses]
+    addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
         history.append(run.audit_row("address.added", "address", address_id, target.id, audit.created(values)))
@@ -438,7 +451,7 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         {"account_id": t.id, "definition_id": definitions[key].id, "value": value}
         for t in new for key, value in t.attributes.items()], returning=False)
 
-    people = [(t, {k: v for k, v in c.items() if k != "_line"}) for t in chunk.targets for c in t.new_contacts]
+    people = [(t, {k: v for k, v in c.items() if k != "_line"}) for t in targets for c in t.new_contacts]
     contact_rows = [{**c, "account_id": t.id, "storefront_id": run.storefront.id, "status": ContactStatus.invited,
                      "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
     contact_ids = _insert(session, Contact.__table__, contact_rows)
@@ -456,7 +469,7 @@ def _change_stored(run: Run, chunk: Chunk) -> None:
     """Stored accounts and contacts that rows change, or that got new contacts or addresses: through the services
     (history, search text), a handful of them in a usual import."""
     session, counts = run.session, run.report.counts
-    touched = {t.id: t for t in chunk.targets if t.stored is not None
+    touched = {t.id: t for t in chunk.written if t.stored is not None
                and (t.changes or t.address_changes or t.attributes or t.new_contacts or t.new_addresses
                     or t.contact_changes)}
     if not touched:
@@ -547,9 +560,7 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
 
 def _record(run: Run, decided: list[tuple[Row, Target | None, str]]) -> None:
     for row, target, outcome in decided:
-        messages = list(row.problems)
-        if row.note:
-            messages.append(row.note)
+        messages = [*row.problems, *row.notes]
         label = target.label if target is not None else row.cells.get("account_number") or row.cells.get(
             "account_name", "")
         run.report.add(row, outcome, label, messages)

@@ -4,6 +4,8 @@ it."""
 from __future__ import annotations
 
 import re
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
@@ -21,6 +23,24 @@ TEMPLATES = Path(__file__).parent / "templates" / "mail"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry, with each header's class made once: the stdlib makes a new class (`type(...)`) every
+    time a header is set, checked or written, about a fifth of what building a message costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+POLICY = policy.default.clone(header_factory=_HeaderClasses())  # the same headers, folded the same way
+
+
 def send(session: Session, template: str, to: list[str] | str, *, language: str = "en", context: dict[str, Any],
          cc: list[str] | None = None, bcc: list[str] | None = None, date_format: str | None = None) -> OutboxMessage:
     """Queue one message; it goes out only if the surrounding transaction commits. `language` and `date_format`
@@ -36,9 +56,11 @@ def send(session: Session, template: str, to: list[str] | str, *, language: str 
 @lru_cache
 def _environments() -> tuple[Environment, Environment]:
     loader = FileSystemLoader(str(TEMPLATES))
-    text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+    # auto_reload off: the templates ship with the code, so their files are not looked at again for every message
+    text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True,
+                       auto_reload=False)
     html = Environment(loader=loader, autoescape=select_autoescape(default=True, default_for_string=True),
-                       undefined=StrictUndefined)
+                       undefined=StrictUndefined, auto_reload=False)
     for env in (text, html):
         i18n.install(env)
     return text, html
@@ -66,7 +88,7 @@ def render(payload: dict[str, Any], mail_from: str) -> EmailMessage:
 def _message(payload: dict[str, Any], name: str, language: str, mail_from: str) -> EmailMessage:
     text_env, html_env = _environments()
     context = payload["context"]
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = header_text(_render_block(text_env, name, "subject", context))
     message["From"] = mail_from
     message["To"] = header_text(", ".join(payload["to"]))

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
 from accountdesk.oidc import clients
@@ -61,8 +63,17 @@ def register_client(slug: str, request: Request, session: DbSession, staff: Admi
 
 
 @router.post("/{client_id}/remove")
-def remove_client(slug: str, client_id: str, request: Request, session: DbSession, staff: Admin) -> Response:
-    """Remove a client: its tokens stop working at once."""
+def remove_client(slug: str, client_id: str, request: Request, session: DbSession, staff: Admin,
+                  fields: Fields) -> Response:
+    """Remove a client, once confirmed: its tokens stop working at once."""
     storefront = policy.by_slug(session, slug)
-    clients.remove(session, staff.actor, clients.get_client(session, storefront, client_id))
-    return flash_redirect(request, f"/console/storefronts/{slug}/oidc-clients", "Client removed.")
+    client = clients.get_client(session, storefront, client_id)
+    if not confirmed(fields):
+        here = f"/console/storefronts/{slug}/oidc-clients"
+        return confirmation_page(request, Confirmation(
+            filled(_l("Remove %(name)s?"), name=client.name),
+            _l("Its tokens stop working at once: the shop's buyers are signed out of it and its backend can no "
+               "longer call the API. This cannot be undone."),
+            _l("Yes, remove"), f"{here}/{client_id}/remove", here, danger=True), {"staff": staff})
+    clients.remove(session, staff.actor, client)
+    return flash_redirect(request, f"/console/storefronts/{slug}/oidc-clients", _l("Client removed."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -14,11 +14,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from markupsafe import escape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import NotAuthenticated, NotFound
 from accountdesk.core.security import token_digest
+from accountdesk.core.validation import all_storable
 from accountdesk.core.web import DbSession
 from accountdesk.oidc import claims, clients, keys, logout
 from accountdesk.oidc.backend import backend_credential
@@ -44,23 +46,15 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 NO_DISK_WAIT = text("SET LOCAL synchronous_commit = off")
 
 
-async def _form(request: Request) -> list[tuple[str, str]]:
-    form = await request.form()
-    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-
-
-FormItems = Annotated[list[tuple[str, str]], Depends(_form)]
-
-
 def _server(request: Request, session: Session, storefront: Storefront) -> AuthorizationServer:
     return AuthorizationServer(session, storefront.slug, request.app.state.settings)
 
 
 def _oauth_request(request: Request, server: AuthorizationServer, form: list[tuple[str, str]] | None = None
                    ) -> OAuthRequest:
-    uri = server.issuer + request.url.path.removeprefix(f"/s/{server.slug}")
-    if request.url.query:
-        uri += "?" + request.url.query
+    uri = server.issuer + request.scope["path"].removeprefix(f"/s/{server.slug}")
+    if query := request.scope["query_string"]:
+        uri += "?" + query.decode("latin-1")
     return OAuthRequest(request.method, uri, request.headers, list(request.query_params.multi_items()),
                         form or [])
 
@@ -159,23 +153,46 @@ def authorize(request: Request, session: DbSession, storefront: CurrentStorefron
     return _to_client(request, server.create_authorization_response(oauth, grant_user=signed_in.contact, grant=grant))
 
 
-@protocol.post(BASE + "/token", include_in_schema=False)
-def token(request: Request, slug: str, form: FormItems) -> Response:
-    """Token endpoint: authorization_code (with PKCE), refresh_token (rotated) and client_credentials.
+async def _token_form(request: Request) -> list[tuple[str, str]]:
+    """The token request's parameters: RFC 6749 sends them form-encoded (any other body carries none)."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return []
+    return parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
-    The hottest route of the provider (storefront backends fetch their credentials here), so it takes one worker
-    thread and no per-request dependencies: its own transaction, and the storefront read with the client."""
+
+def _issue(request: Request, slug: str, form: list[tuple[str, str]]) -> Response:
+    """The grant in one transaction on one connection: Authlib's grants and our prebuilt statements run on it, and
+    the ORM session bound to it is used only by the grants that need rows (code exchange, refresh)."""
     db = request.app.state.db
-    with db.transaction() as session:
+    with db.engine.begin() as connection, Session(bind=connection) as session:
         if db.is_postgresql:
             # A token is cheap to issue again: its commit need not wait for the disk (a crash loses at most the
             # last few milliseconds of issued tokens, which then simply do not work).
-            session.connection().execute(NO_DISK_WAIT)
-        server = AuthorizationServer(session, slug, request.app.state.settings)
+            connection.execute(NO_DISK_WAIT)
+        server = AuthorizationServer(session, slug, request.app.state.settings, connection)
         status, body, headers = server.create_token_response(_oauth_request(request, server, form))
         if status == 401 and body.get("error") == "invalid_client":
             by_slug(session, slug)  # an unknown storefront is a 404, as on its other routes
+        session.flush()  # a subject made for an ID token, before the connection commits
     return _answer(status, body, headers)
+
+
+async def token(request: Request) -> Response:
+    """Token endpoint: authorization_code (with PKCE), refresh_token (rotated) and client_credentials.
+
+    The hottest route of the provider (storefront backends fetch their credentials here), so it is a plain route:
+    none of the API's per-request dependency solving, its own check for text that cannot be stored (the app-wide
+    one is a dependency), and one worker thread for the grant."""
+    slug, form = request.path_params["slug"], await _token_form(request)
+    if not all_storable([slug, *(text for pair in [*request.query_params.multi_items(), *form] for text in pair)]):
+        return JSONResponse({"error": "invalid_request", "error_description": "A parameter holds a character that "
+                             "cannot be stored (a control character or a lone surrogate)."}, status_code=400,
+                            headers=NO_STORE)
+    return await run_in_threadpool(_issue, request, slug, form)
+
+
+protocol.add_route(BASE + "/token", token, methods=["POST"], include_in_schema=False)
 
 
 def _bearer_error(description: str) -> JSONResponse:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from accountdesk.core.i18n import _l
 from accountdesk.oidc.claims import BACKEND_SCOPES, SCOPES
 
 Scope = Literal[SCOPES]  # type: ignore[valid-type]
@@ -27,11 +28,11 @@ def check_uri(value: str) -> str:
     value = value.strip()
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment or "#" in value:
-        raise ValueError("Use an absolute https:// address without a #fragment.")
+        raise ValueError(_l("Use an absolute https:// address without a #fragment."))
     if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise ValueError("Use https:// (http:// only for localhost or 127.0.0.1).")
+        raise ValueError(_l("Use https:// (http:// only for localhost or 127.0.0.1)."))
     if len(value) > 500 or any(ord(c) < 33 for c in value):
-        raise ValueError("Use a plain address of at most 500 characters.")
+        raise ValueError(_l("Use a plain address of at most 500 characters."))
     return value
 
 
@@ -53,7 +54,7 @@ class ClientIn(BaseModel):
     @classmethod
     def _strip(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("Enter a name.")
+            raise ValueError(_l("Enter a name."))
         return value.strip()
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
@@ -70,9 +71,9 @@ class ClientIn(BaseModel):
     def _consistent(self) -> ClientIn:
         self.scopes = list(dict.fromkeys(self.scopes))
         if self.kind == "public" and set(self.scopes) & set(BACKEND_SCOPES):
-            raise ValueError("A public client cannot hold backend scopes (orders:write, accounts:read).")
+            raise ValueError(_l("A public client cannot hold backend scopes (orders:write, accounts:read)."))
         if self.redirect_uris and "openid" not in self.scopes:
-            raise ValueError("A client that signs buyers in needs the openid scope.")
+            raise ValueError(_l("A client that signs buyers in needs the openid scope."))
         if not self.redirect_uris and not set(self.scopes) & set(BACKEND_SCOPES):
-            raise ValueError("Give redirect URIs (sign-in) or a backend scope (client credentials).")
+            raise ValueError(_l("Give redirect URIs (sign-in) or a backend scope (client credentials)."))
         return self

@@ -21,13 +21,14 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from authlib.oidc.rpinitiated import EndSessionEndpoint
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core.db import utcnow
 from accountdesk.core.security import new_token, token_digest
 from accountdesk.core.settings import Settings
+from accountdesk.core.validation import all_storable
 from accountdesk.oidc import claims, keys
 from accountdesk.oidc.models import AuthorizationCode, ClientKind, OidcClient, OidcToken
 from accountdesk.storefronts.models import Storefront
@@ -227,7 +228,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         """The refresh token, rotated at once by a conditional UPDATE; one already rotated is a reuse: the whole
         family (every token descended from the same sign-in) is revoked."""
-        connection = self.db.connection()
+        connection = self.server.connection
         row = connection.execute(TOKEN_BY_REFRESH, {"digest": token_digest(refresh_token),
                                                     "client": self.request.client.row.id}).first()
         if row is None or row.revoked_at is not None:
@@ -326,9 +327,9 @@ class AuthorizationServer(_AuthorizationServer):
     """One storefront's server for one request (its database session and the storefront's slug: the storefront
     itself is read with the client, in one query)."""
 
-    def __init__(self, session: Session, slug: str, settings: Settings) -> None:
+    def __init__(self, session: Session, slug: str, settings: Settings, connection: Connection | None = None) -> None:
         super().__init__(scopes_supported=list(claims.SCOPES))
-        self.session, self.slug, self.settings = session, slug, settings
+        self.session, self.slug, self.settings, self._connection = session, slug, settings, connection
         self.issuer = issuer_of(settings, slug)
         self.auth_session_id: int | None = None
         self.auth_time: datetime | None = None
@@ -341,6 +342,13 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(EndSession)
 
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for the prebuilt Core statements (the session's, asked for once)."""
+        if self._connection is None:
+            self._connection = self.session.connection()
+        return self._connection
+
     @cached_property
     def signing_key(self) -> Any:
         """The ID token's key, read once per request (Authlib asks for it and for its kid)."""
@@ -349,8 +357,10 @@ class AuthorizationServer(_AuthorizationServer):
     def query_client(self, client_id: str) -> Client | None:
         """One indexed read per request (client_id is unique), so a replaced secret or a removed client stops
         working at once. Authlib asks twice on the authorize endpoint: the answer is kept for the request."""
+        if not all_storable([client_id]):  # from the Authorization header, which no check before this reads
+            return None
         if client_id not in self._clients:
-            row = self.session.connection().execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
+            row = self.connection.execute(CLIENT_BY_ID, {"client_id": client_id, "slug": self.slug}).first()
             self._clients[client_id] = Client(row) if row is not None else None
         return self._clients[client_id]
 
@@ -372,7 +382,7 @@ class AuthorizationServer(_AuthorizationServer):
             old = request.refresh_token.row
             family, auth_session_id, auth_time = old.family, old.auth_session_id, old.auth_time
         refresh = token.get("refresh_token")
-        self.session.connection().execute(INSERT_TOKEN, dict(
+        self.connection.execute(INSERT_TOKEN, dict(
             client_id=request.client.row.id, storefront_id=request.client.row.storefront_id,
             contact_id=request.user.id if request.user is not None else None, auth_session_id=auth_session_id,
             code_id=code_id, family=family, scope=token.get("scope", ""),

@@ -149,6 +149,15 @@ def get_order(session: Session, reseller_id: int, order_id: int) -> Order:
     return order
 
 
+def order_of(session: Session, customer: Account, order_id: int) -> Order:
+    """One order of the customer, with its lines; any other order answers 404 as if it did not exist."""
+    order = session.scalar(select(Order).where(Order.id == order_id, Order.account_id == customer.id)
+                           .options(selectinload(Order.lines)))
+    if order is None:
+        raise NotFound("No such order.", code="order_not_found")
+    return order
+
+
 def _statuses_matching(word: str) -> list[str]:
     return [status.value for status, label in STATUS_LABELS.items() if word in status.value or word in label.lower()]
 

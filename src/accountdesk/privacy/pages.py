@@ -15,7 +15,9 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact
+from accountdesk.core.confirmations import Confirmation
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import PageRoute, flash_redirect, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
@@ -67,8 +69,13 @@ def _confirm_page(request: Request, session: Session, staff: StaffPrincipal, acc
             service.check_erasable(session, person)
         except Conflict as exc:
             problem = exc
+    url = contact_url(contact)
+    question = Confirmation(
+        filled(_l("Erase the personal data of %(name)s?"), name=contact.name),
+        filled(_l("This erases, for good, the personal data of %(email)s on these logins:"), email=person.email),
+        _l("Yes, erase for good"), f"{url}/erase", url, danger=True)
     return page(request, "privacy/confirm_erase.html", {
-        "staff": staff, "account": account, "contact": contact, "person": person,
+        "staff": staff, "account": account, "contact": contact, "person": person, "confirm": question,
         "problem": problem.message if problem else ""}, problem.status_code if problem else 200)
 
 
@@ -81,9 +88,11 @@ def confirm_erase(account_id: Id, contact_id: Id, request: Request, session: DbS
 
 @console_pages.post("/contacts/{contact_id}/erase")
 def erase(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Admin,
-          reason: Text = "") -> Response:
-    """Erase the person's personal data and logins; their orders and invoices stay."""
+          reason: Text = "", confirmed: Text = "") -> Response:
+    """Erase the person's personal data and logins, once confirmed; their orders and invoices stay."""
     account, contact = _find(session, staff, account_id, contact_id)
+    if confirmed != "yes":
+        return _confirm_page(request, session, staff, account, contact)
     person = service.person_for_staff(session, staff.reseller_scope, contact)
     try:
         service.erase(session, staff.actor, person, reason)
@@ -91,7 +100,8 @@ def erase(account_id: Id, contact_id: Id, request: Request, session: DbSession, 
         session.rollback()
         return _confirm_page(request, session, staff, account, contact, exc)
     return flash_redirect(request, f"/console/accounts/{account.id}#contacts",
-                          f"Personal data of {len(person.logins)} login(s) erased; orders and invoices were kept.")
+                          _l("Personal data of %(count)s login(s) erased; orders and invoices were kept.",
+                             count=len(person.logins)))
 
 
 @console_pages.post("/contacts/{contact_id}/legal-hold")
@@ -101,7 +111,7 @@ def contact_legal_hold(account_id: Id, contact_id: Id, request: Request, session
     _, contact = _find(session, staff, account_id, contact_id)
     held = legal_hold == "true"
     service.set_legal_hold(session, staff.actor, contact, held, reason)
-    return flash_redirect(request, contact_url(contact), "Legal hold set." if held else "Legal hold lifted.")
+    return flash_redirect(request, contact_url(contact), _l("Legal hold set.") if held else _l("Legal hold lifted."))
 
 
 @console_pages.post("/legal-hold")
@@ -112,7 +122,7 @@ def account_legal_hold(account_id: Id, request: Request, session: DbSession, sta
     held = legal_hold == "true"
     service.set_legal_hold(session, staff.actor, account, held, reason)
     return flash_redirect(request, f"/console/accounts/{account.id}",
-                          "Legal hold set." if held else "Legal hold lifted.")
+                          _l("Legal hold set.") if held else _l("Legal hold lifted."))
 
 
 # --- storefront: the person's own data -------------------------------------------------------------------------------
@@ -159,7 +169,7 @@ def erase_own(request: Request, session: DbSession, signed_in: PageContact, curr
     except AppError as exc:  # answered, not raised: a warning of an attack on the password is kept
         return _own_page(request, session, signed_in, exc)
     response = flash_redirect(request, f"/s/{storefront.slug}",
-                              "Your personal data and your logins were erased. Goodbye.")
+                              _l("Your personal data and your logins were erased. Goodbye."))
     sign_out(session, request, response, storefront)
     return response
 

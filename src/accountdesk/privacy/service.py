@@ -20,7 +20,14 @@ from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
-from accountdesk.accounts.models import Account, AccountKind, Address, CustomAttributeValue, Invoice
+from accountdesk.accounts.models import (
+    Account,
+    AccountKind,
+    Address,
+    CustomAttributeValue,
+    Invoice,
+    SavedPaymentMethod,
+)
 from accountdesk.carts.models import Cart, Favourite
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import audit, sessions
@@ -138,6 +145,18 @@ def _carts(session: Session, person: Person) -> list[dict[str, Any]]:
              "lines": [_row(line, "sku", "name", "quantity", "unit_price") for line in c.lines]} for c in carts]
 
 
+def _saved_methods_of(person: Person) -> Any:
+    """The payment methods saved for the person's logins, and every one of a private account (the person's)."""
+    private = [a.id for a in person.private_accounts]
+    return or_(SavedPaymentMethod.contact_id.in_(person.ids), SavedPaymentMethod.account_id.in_(private))
+
+
+def _saved_methods(session: Session, person: Person) -> list[dict[str, Any]]:
+    rows = session.scalars(select(SavedPaymentMethod).where(_saved_methods_of(person)).order_by(SavedPaymentMethod.id))
+    return [_row(m, "account_id", "contact_id", "provider", "brand", "last4", "expiry_month", "expiry_year",
+                 "holder_name", "created_at") for m in rows]
+
+
 def _favourites(session: Session, person: Person) -> list[dict[str, Any]]:
     rows = session.scalars(select(Favourite).where(Favourite.contact_id.in_(person.ids)).order_by(Favourite.id))
     return [_row(f, "contact_id", "sku", "name", "created_at") for f in rows]
@@ -186,7 +205,8 @@ def export(session: Session, person: Person) -> dict[str, Any]:
             "logins": [_login(session, c) for c in person.logins],
             "private_accounts": [_private_account(session, a) for a in person.private_accounts],
             "orders": _orders(session, person), "carts": _carts(session, person),
-            "favourites": _favourites(session, person), "history": _history(session, person),
+            "favourites": _favourites(session, person), "saved_payment_methods": _saved_methods(session, person),
+            "history": _history(session, person),
             "emails": _emails(session, person),
             "consents": [], "consents_note": "accountdesk records no marketing consents; the storefront keeps its own."}
 
@@ -284,9 +304,22 @@ def _anonymise_account(session: Session, account: Account, terms: list[str]) -> 
             account.phone = ""
 
 
+# the parts of a private account its history records (its address book, its custom attributes): the person's
+ADDRESS_FIELDS = frozenset({"label", "line1", "line2", "city", "region", "postcode", "country"})
+
+
+def _without_private_parts(changes: dict[str, Any]) -> dict[str, Any]:
+    """A private account's history entry without its addresses' and custom attributes' values (an address entry,
+    or the creation's `billing_address.*` and `attributes.*`)."""
+    private = {k: v for k, v in changes.items()
+               if k.startswith("attributes.") or k.rpartition(".")[2] in ADDRESS_FIELDS}
+    return {**changes, **_redact_all(private)}
+
+
 def _scrub_history(session: Session, person: Person, terms: list[str]) -> None:
     about = {e.id for e in session.scalars(_events_about(person))}
     account_ids = [a.id for a in person.accounts]
+    private_ids = {a.id for a in person.private_accounts}
     mentions = select(AuditEvent).where(or_(AuditEvent.id.in_(about), AuditEvent.account_id.in_(account_ids),
                                             _mentioning(AuditEvent.changes, person.email),
                                             _mentioning(AuditEvent.note, person.email),
@@ -294,6 +327,8 @@ def _scrub_history(session: Session, person: Person, terms: list[str]) -> None:
     for event in session.scalars(mentions):
         whole = event.id in about and event.subject_type == "contact"
         event.changes = _redact_all(event.changes) if whole else scrub(event.changes, terms)
+        if event.account_id in private_ids:
+            event.changes = _without_private_parts(event.changes)
         event.note = "" if whole else scrub(event.note, terms)
         by_person = event.actor_type == "contact" and event.actor_id in person.ids
         if by_person or person.email in event.actor_label.lower():
@@ -328,6 +363,7 @@ def _forget_links(session: Session, person: Person) -> None:
                                                      _mentioning(SingleUseToken.data, person.email))))
     session.execute(delete(RateLimitHit).where(_mentioning(RateLimitHit.key, person.email)))
     session.execute(delete(Favourite).where(Favourite.contact_id.in_(person.ids)))
+    session.execute(delete(SavedPaymentMethod).where(_saved_methods_of(person)))
     session.execute(delete(Cart).where(Cart.contact_id.in_(person.ids)))
 
 

@@ -45,6 +45,7 @@ from accountdesk.storefronts.models import ErpSync, Storefront
 from accountdesk.webhooks import events as webhooks
 
 PUSH = "erp_push"  # outbox kind
+PHONE_LENGTH = Contact.phone.type.length  # what a contact's phone holds
 CASH_REFUSED = "The cash sales account cannot have an instant account."
 EXCLUDED = "This customer account is excluded from instant accounts."
 
@@ -265,6 +266,19 @@ def _phone(value: str, country: str) -> str:
         return ""  # the ERP's own data; a number we cannot read is left out rather than refused
 
 
+def erp_phone(value: str, country: str | None) -> tuple[str, bool]:
+    """A contact's phone as the ERP gave it, in any format a person would write it (national, with spaces, dashes or
+    brackets), read in the account's country: (its E.164 form, False). One that cannot be read as a number is kept
+    as given, cut to what a contact's phone holds, and flagged: (value, True), until staff correct it."""
+    given = " ".join(value.split())
+    if not given:
+        return "", False
+    try:
+        return validation.normalise_phone(given, country or None), False
+    except ValueError:
+        return given[:PHONE_LENGTH], True
+
+
 def _currency(value: str, default: str) -> str:
     try:
         return validation.currency_code(value)
@@ -282,11 +296,11 @@ def _account_fields(erp: ErpAccount, storefront: Storefront) -> dict[str, Any]:
 
 
 def _erp_billing(erp: ErpAccount) -> dict[str, Any] | None:
-    """The ERP gives a billing postcode, city and country but no street."""
+    """The ERP's billing address: street line, postcode, city and country."""
     if not (erp.city and len(erp.country) == 2):
         return None
-    return {"label": "Billing (from the ERP)", "line1": "", "city": erp.city, "postcode": erp.billing_postcode,
-            "country": erp.country.upper()}
+    return {"label": "Billing (from the ERP)", "line1": erp.street, "city": erp.city,
+            "postcode": erp.billing_postcode, "country": erp.country.upper()}
 
 
 def account_from_erp(session: Session, actor: Actor, erp_account: ErpAccount, storefront: Storefront) -> Account:
@@ -327,11 +341,13 @@ def _login_from_erp(session: Session, actor: Actor, account: Account, storefront
 
 
 def login_fields(account: Account, storefront: Storefront, erp: ErpContact) -> dict[str, Any]:
-    """A login's fields taken from its ERP contact: names, e-mail, phone (left out when the ERP's cannot be read),
-    the storefront's language and the ERP contact code (which makes the login ERP-linked, see signin.erp_check)."""
+    """A login's fields taken from its ERP contact: names, e-mail, phone (read in the account's country, or kept as
+    given and flagged, see erp_phone), the storefront's language and the ERP contact code (which makes the login
+    ERP-linked, see signin.erp_check)."""
     email = validation.normalise_email(erp.email)
+    phone, as_given = erp_phone(erp.phone, account.billing_country)
     return {"storefront_id": storefront.id, "first_name": erp.first_name or email.split("@")[0],
-            "last_name": erp.last_name, "email": email, "phone": _phone(erp.phone, account.billing_country or ""),
+            "last_name": erp.last_name, "email": email, "phone": phone, "phone_as_given": as_given,
             "language": storefront.default_language, "erp_contact_code": erp.code or None}
 
 

@@ -13,7 +13,7 @@ from accountdesk.accounts import service as accounts
 from accountdesk.contacts.models import ContactRole
 from accountdesk.core import outbox
 from accountdesk.core.errors import AppError, BadRequest, Forbidden
-from accountdesk.core.i18n import later
+from accountdesk.core.i18n import _l, later
 from accountdesk.core.pages import Form, PageRoute, field_errors, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id, parse_id
 from accountdesk.core.web import DbSession
@@ -44,8 +44,8 @@ def erp_pushes(request: Request, session: DbSession, staff: Operator) -> Respons
 def retry_push(message_id: Id, request: Request, session: DbSession, staff: Operator) -> Response:
     """Send a failed push again now."""
     push = service.retry_push(session, staff.actor, message_id)
-    name = push.account.name if push.account else f"push {message_id}"
-    return flash_redirect(request, "/console/erp", f"{name}: the push will be tried again now.")
+    name = push.account.name if push.account else _l("push %(id)s", id=message_id)
+    return flash_redirect(request, "/console/erp", _l("%(name)s: the push will be tried again now.", name=name))
 
 
 def _instant_staff(staff: StaffPrincipal) -> StaffPrincipal:
@@ -95,7 +95,8 @@ def create_instant_account(request: Request, session: DbSession, staff: Operator
         return _instant_page(request, session, staff, erp, form.get("email", ""), storefront_id,
                              Form.refused(form, field_errors(exc), "instant"), exc.status_code)
     return flash_redirect(request, f"/console/accounts/{contact.account_id}",
-                          f"{contact.email} is invited to {storefront.name}: the activation e-mail is on its way.")
+                          _l("%(email)s is invited to %(storefront)s: the activation e-mail is on its way.",
+                             email=contact.email, storefront=storefront.name))
 
 
 @console_pages.post("/accounts/{account_id}/erp-code")
@@ -111,7 +112,8 @@ def remap_erp_code(account_id: Id, request: Request, session: DbSession, staff: 
     except AppError as exc:
         refused = {"erp": Form.refused(form, field_errors(exc), "erp")}
         return account_pages.record_page(request, session, staff, account, refused=refused, status=exc.status_code)
-    message = f"Mapped to ERP customer {account.erp_code}." if changes else "The ERP code did not change."
+    message = (_l("Mapped to ERP customer %(code)s.", code=account.erp_code) if changes
+               else _l("The ERP code did not change."))
     return flash_redirect(request, f"/console/accounts/{account.id}#erp", message)
 
 

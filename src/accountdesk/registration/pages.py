@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core import validation
+from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed, field_error
-from accountdesk.core.i18n import _l, later
+from accountdesk.core.i18n import _l, filled, later
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
@@ -50,9 +51,18 @@ def _refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], int, dict
     return field_errors(exc), 422, {}
 
 
+PASSWORDS_DIFFER = _l("The two passwords differ.")
+
+
 def _same_passwords(form: dict[str, str]) -> None:
     if form.get("password", "") != form.get("password_confirm", ""):
-        raise field_error("password_confirm", _l("The two passwords differ."))
+        raise field_error("password_confirm", PASSWORDS_DIFFER)
+
+
+def _password_problems(form: dict[str, str]) -> dict[str, Any]:
+    """The form's own check, told with the rest of its problems: the password repeated differently."""
+    return {"password_confirm": PASSWORDS_DIFFER} if form.get("password", "") != form.get("password_confirm", "") \
+        else {}
 
 
 def _received(request: Request, storefront: Storefront, session: Session, outcome: service.Outcome) -> Response:
@@ -67,11 +77,7 @@ def _received(request: Request, storefront: Storefront, session: Session, outcom
 
 def _register_page(request: Request, storefront: Storefront, form: Form, status: int = 200,
                    headers: dict[str, str] | None = None) -> Response:
-    country = form.value("billing_address.country")
-    options = sorted(validation.subdivisions(country).items(), key=lambda item: item[1]) if country else []
-    response = page(request, "registration/register.html", {
-        "storefront": storefront, "form": form, "countries": validation.countries(), "subdivisions": options,
-        "region_required": bool(country) and validation.region_required(country)}, status)
+    response = page(request, "registration/register.html", {"storefront": storefront, "form": form}, status)
     response.headers.update(headers or {})
     return response
 
@@ -93,14 +99,14 @@ def register(slug: str, request: Request, form: Fields, session: DbSession) -> R
     storefront = service.open_storefront(session, slug)
     if service.workflow(storefront) is service.INSTANT:
         return _request_instant(request, session, storefront, form)
+    differ = _password_problems(form)
     try:
-        _same_passwords(form)
         body = RegistrationIn.model_validate(nest(form, "billing_address"))
         applicant, password = service.prepare_registration(session, request.app.state.rate_limits, storefront,
-                                                           body, client_address(request))
+                                                           body, client_address(request), differ)
     except REFUSED as exc:
         errors, status, headers = _refusal(exc)
-        return _register_page(request, storefront, Form.refused(form, errors, "reg"), status, headers)
+        return _register_page(request, storefront, Form.refused(form, differ | errors, "reg"), status, headers)
     timed = service.evenly_timed(session)
     outcome = timed(service.register(session, storefront.id, applicant, password,
                                      request.app.state.settings.base_url))
@@ -247,10 +253,10 @@ def add_contact(slug: str, request: Request, session: DbSession, form: Fields) -
     """Step 2: create the visitor's login on the proven account."""
     storefront = service.claim_storefront(session, slug)
     token = form.get("claim_token", "")
+    differ = _password_problems(form)
     try:
-        _same_passwords(form)
         person, password = service.prepare_new_contact(session, storefront, token,
-                                                       ClaimContactIn.model_validate(form))
+                                                       ClaimContactIn.model_validate(form), differ)
         timed = service.evenly_timed(session)
         with session.begin_nested():  # a refusal shows the form again with nothing of this attempt kept
             outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
@@ -262,7 +268,7 @@ def add_contact(slug: str, request: Request, session: DbSession, form: Fields) -
                            Form.refused(form, field_errors(exc), "login"), 422)
     except ValidationError as exc:
         return _login_page(request, storefront, token, service.claim_details(session, storefront, token),
-                           Form.refused(form, field_errors(exc), "login"), 422)
+                           Form.refused(form, differ | field_errors(exc), "login"), 422)
     return _received(request, storefront, session, outcome)
 
 
@@ -321,31 +327,51 @@ def contact_request(contact_id: Id, request: Request, session: DbSession, staff:
 
 
 @console_pages.post("/contacts/{contact_id}/approve")
-def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
-    """Approve a new contact; a second decision is refused with a message."""
+def approve_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+    """Approve a new contact, once confirmed; a second decision is refused with a message."""
     here = f"/console/approvals/contacts/{contact_id}"
+    if not confirmed(form):
+        contact = service.get_contact_request(session, contact_id)
+        return confirmation_page(request, Confirmation(
+            filled(_l("Approve %(name)s?"), name=contact.name),
+            filled(_l("%(name)s (%(email)s) can sign in for %(account)s and is told so by e-mail."),
+                   name=contact.name, email=contact.email, account=contact.account.name),
+            _l("Yes, approve"), f"{here}/approve", here), {"staff": staff})
     try:
         contact = service.approve_contact(session, staff.actor, contact_id, request.app.state.settings.base_url)
     except Conflict as exc:
         return flash_redirect(request, here, exc.message)
-    return flash_redirect(request, "/console/approvals", f"Approved {contact.name} for {contact.account.name}; "
-                                                         "they were told by e-mail.")
+    return flash_redirect(request, "/console/approvals", _l(
+        "Approved %(name)s for the account %(account)s (%(number)s); they were told they may sign in to it.",
+        name=contact.name, account=contact.account.name, number=contact.account.number))
 
 
 @console_pages.post("/contacts/{contact_id}/reject")
 def reject_contact(contact_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
-    """Reject a new contact with a reason that is e-mailed to them."""
+    """Reject a new contact with a reason that is e-mailed to them, once confirmed."""
     here = f"/console/approvals/contacts/{contact_id}"
     try:
         body = RejectIn.model_validate(form)
     except ValidationError as exc:
         return _contact_request_page(request, session, staff, contact_id, Form.refused(form, field_errors(exc),
                                                                                        "reject"), 422)
+    if not confirmed(form):
+        contact = service.get_contact_request(session, contact_id)
+        return confirmation_page(request, _rejection(contact.name, contact.email, body.reason, here), {"staff": staff})
     try:
         contact = service.reject_contact(session, staff.actor, contact_id, body.reason)
     except Conflict as exc:
         return flash_redirect(request, here, exc.message)
-    return flash_redirect(request, "/console/approvals", f"Rejected {contact.name}; they were told by e-mail.")
+    return flash_redirect(request, "/console/approvals", _l("Rejected %(name)s; they were told by e-mail.",
+                                                            name=contact.name))
+
+
+def _rejection(name: str, email: str, reason: str, here: str) -> Confirmation:
+    """The question before a rejection, which carries the reason typed to "Yes"."""
+    return Confirmation(filled(_l("Reject %(name)s?"), name=name),
+                        filled(_l("%(email)s is told by e-mail that the request was rejected, with your reason: "
+                                  "“%(reason)s”."), email=email, reason=reason),
+                        _l("Yes, reject"), f"{here}/reject", here, danger=True, fields={"reason": reason})
 
 
 def _request_page(request: Request, session: Session, staff: StaffPrincipal, account_id: int,
@@ -363,14 +389,23 @@ def account_request(account_id: Id, request: Request, session: DbSession, staff:
 
 
 @console_pages.post("/{account_id}/approve")
-def approve(account_id: Id, request: Request, session: DbSession, staff: Approver) -> Response:
-    """Approve a registration; a second decision is refused with a message."""
+def approve(account_id: Id, request: Request, session: DbSession, staff: Approver, form: Fields) -> Response:
+    """Approve a registration, once confirmed; a second decision is refused with a message."""
+    here = f"/console/approvals/{account_id}"
+    if not confirmed(form):
+        account = service.get_request(session, account_id)
+        return confirmation_page(request, Confirmation(
+            filled(_l("Approve %(name)s?"), name=account.name),
+            filled(_l("The account %(number)s opens and the registrant is told by e-mail that they can sign in."),
+                   number=account.number),
+            _l("Yes, approve"), f"{here}/approve", here), {"staff": staff})
     try:
         account = service.approve_account(session, staff.actor, account_id, request.app.state.settings)
     except Conflict as exc:
         return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
     return flash_redirect(request, "/console/approvals",
-                          f"Approved {account.name} ({account.number}); the registrant was told by e-mail.")
+                          _l("Approved %(account)s (%(number)s); the registrant was told by e-mail.",
+                             account=account.name, number=account.number))
 
 
 @console_pages.post("/{account_id}/reject")
@@ -381,12 +416,18 @@ def reject(account_id: Id, request: Request, session: DbSession, staff: Approver
     except ValidationError as exc:
         return _request_page(request, session, staff, account_id, Form.refused(form, field_errors(exc), "reject"),
                              422)
+    if not confirmed(form):
+        item = service.describe_request(session, service.get_request(session, account_id))
+        email = item["contacts"][0]["email"] if item["contacts"] else item["name"]
+        return confirmation_page(request, _rejection(item["name"], email, body.reason,
+                                                     f"/console/approvals/{account_id}"), {"staff": staff})
     try:
         account = service.reject_account(session, staff.actor, account_id, body.reason)
     except Conflict as exc:
         return flash_redirect(request, f"/console/approvals/{account_id}", exc.message)
     return flash_redirect(request, "/console/approvals",
-                          f"Rejected {account.name} ({account.number}); the registrant was told by e-mail.")
+                          _l("Rejected %(account)s (%(number)s); the registrant was told by e-mail.",
+                             account=account.name, number=account.number))
 
 
 router = APIRouter(include_in_schema=False)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import validation
 from accountdesk.core.errors import NotFound
+from accountdesk.core.i18n import request_language, speaking
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
@@ -58,13 +59,15 @@ def _sign_in(session: Session, request: Request, response: Response, storefront:
 
 
 @router.get("/countries/{code}/subdivisions", response_model=SubdivisionsOut, tags=STOREFRONT)
-def subdivisions(code: str) -> dict[str, Any]:
-    """The states/provinces (ISO 3166-2) of a country, and whether its addresses need one."""
+def subdivisions(code: str, request: Request) -> dict[str, Any]:
+    """The states/provinces (ISO 3166-2) of a country, named in the Accept-Language (sorted by those names), and
+    whether its addresses need one: what the address forms offer."""
     try:
         country = validation.country_code(code)
     except ValueError as exc:
-        raise NotFound(str(exc), code="country_not_found") from exc
-    items = sorted(validation.subdivisions(country).items(), key=lambda item: item[1])
+        raise NotFound(validation.reason(exc), code="country_not_found") from exc
+    with speaking(request_language(request)):
+        items = validation.subdivision_options(country)
     return {"country": country, "required": validation.region_required(country),
             "subdivisions": [{"code": c, "name": n} for c, n in items]}
 

@@ -8,23 +8,28 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from accountdesk.core import validation
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import Language
+
+REQUIRED = _l("This field is required.")
+CHOOSE_A_PASSWORD = _l("Choose a password.")
 
 
 def _required(value: str) -> str:
     if not value.strip():
-        raise ValueError("This field is required.")
+        raise ValueError(REQUIRED)
     return value.strip()
 
 
 def _password_given(value: str) -> str:
     if not value:
-        raise ValueError("Choose a password.")
+        raise ValueError(CHOOSE_A_PASSWORD)
     return value
 
 
 class BillingAddressIn(BaseModel):
-    """A billing address; country, state and postcode are checked against each other by the service."""
+    """A billing address; what is missing or wrong (country, state and postcode against each other) is checked by
+    the service, every problem at once."""
 
     line1: str = Field(max_length=200)
     line2: str = Field("", max_length=200)
@@ -34,11 +39,10 @@ class BillingAddressIn(BaseModel):
     postcode: str = Field("", max_length=20)
     country: str = Field(max_length=2, description="ISO 3166-1 alpha-2")
 
-    check_filled = field_validator("line1", "city", "country")(_required)
-
 
 class PersonIn(BaseModel):
-    """The person who will sign in: name, e-mail, phone and password."""
+    """The person who will sign in: name, e-mail, phone and password; what is missing or wrong is checked by the
+    service, every problem at once (with the rest of a registration)."""
 
     first_name: str = Field(max_length=100)
     last_name: str = Field(max_length=100)
@@ -46,15 +50,6 @@ class PersonIn(BaseModel):
     phone: str = Field(max_length=40, description="Normalised to E.164 with the billing address's country")
     password: str = Field(max_length=1024)
     language: Language | None = Field(None, description="Left out: the storefront's default language")
-
-    check_filled = field_validator("first_name", "last_name", "phone")(_required)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return validation.normalise_email(value)
-
-    check_password = field_validator("password")(_password_given)
 
 
 class RegistrationIn(PersonIn):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
@@ -29,12 +29,20 @@ from accountdesk.core.db import after_commit, utcnow
 from accountdesk.core.db import serialise as take_turns
 from accountdesk.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
+from accountdesk.core.models import AuditEvent
 from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.security import hash_password, verify_password
 from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.registration import erp as erp_service
-from accountdesk.registration.schemas import BillingAddressIn, ClaimIn, PersonIn, RegistrationIn
+from accountdesk.registration.schemas import (
+    CHOOSE_A_PASSWORD,
+    REQUIRED,
+    BillingAddressIn,
+    ClaimIn,
+    PersonIn,
+    RegistrationIn,
+)
 from accountdesk.signin import service as signin
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
@@ -149,15 +157,25 @@ def count_registration(limits: RateLimits, email: str, client: str) -> None:
 
 # --- checking what the visitor typed ------------------------------------------------------------------------------
 
-def _address(address: BillingAddressIn, errors: dict[str, str]) -> dict[str, Any]:
-    return {"line1": address.line1, "line2": address.line2.strip(), "city": address.city,
-            **validation.check_address(address.model_dump(), errors, "billing_address.")}
+ADDRESS_REQUIRED = {"billing_address.line1": REQUIRED, "billing_address.city": REQUIRED,
+                    "billing_address.country": _l("Choose a country.")}
+PERSON_REQUIRED = {"first_name": REQUIRED, "last_name": REQUIRED, "email": REQUIRED, "phone": REQUIRED,
+                   "password": CHOOSE_A_PASSWORD}
 
 
-def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
-                              "language": person.language or storefront.default_language}
+def _address(address: BillingAddressIn, errors: dict[str, Any]) -> dict[str, Any]:
+    given = address.model_dump()
+    validation.require(errors, {f"billing_address.{name}": value for name, value in given.items()}, ADDRESS_REQUIRED)
+    return {"line1": address.line1.strip(), "line2": address.line2.strip(), "city": address.city.strip(),
+            **validation.check_address(given, errors, "billing_address.")}
+
+
+def _person(storefront: Storefront, person: PersonIn, country: str | None, errors: dict[str, Any]) -> dict[str, Any]:
+    """The person's fields checked, every problem under its field (a missing one first)."""
     checked = person.model_dump(include={"first_name", "last_name", "email", "phone", "password"})
+    validation.require(errors, checked, PERSON_REQUIRED)
+    values: dict[str, Any] = {"first_name": person.first_name.strip(), "last_name": person.last_name.strip(),
+                              "language": person.language or storefront.default_language}
     return values | validation.check_person(checked, errors, country=country, policy=storefront.password_policy)
 
 
@@ -174,21 +192,23 @@ class Applicant:
         return self.contact["email"]
 
 
-def _kind(storefront: Storefront, body: RegistrationIn, errors: dict[str, str]) -> str:
+def _kind(storefront: Storefront, body: RegistrationIn, errors: dict[str, Any]) -> str:
     if body.reseller and not storefront.allow_reseller_registration:
-        errors["reseller"] = "This storefront does not take reseller registrations."
+        errors["reseller"] = _l("This storefront does not take reseller registrations.")
     elif body.reseller and body.private_person:
-        errors["reseller"] = "Resellers register as a company."
+        errors["reseller"] = _l("Resellers register as a company.")
     if not body.private_person and not body.company_name.strip():
-        errors["company_name"] = "Enter the company name, or choose to buy as a private person."
+        errors["company_name"] = _l("Enter the company name, or choose to buy as a private person.")
     if body.reseller:
         return AccountKind.reseller
     return AccountKind.b2c if body.private_person else AccountKind.b2b
 
 
-def check_registration(storefront: Storefront, body: RegistrationIn) -> Applicant:
-    """Every problem of the form at once (422 with one message per field), or the normalised registration."""
-    errors: dict[str, str] = {}
+def check_registration(storefront: Storefront, body: RegistrationIn,
+                       problems: dict[str, Any] | None = None) -> Applicant:
+    """Every problem of the form at once (422 with one message per field, with the page's own `problems`, e.g.
+    the password repeated differently), or the normalised registration."""
+    errors: dict[str, Any] = dict(problems or {})
     kind = _kind(storefront, body, errors)
     billing = _address(body.billing_address, errors)
     person = _person(storefront, body, billing.get("country"), errors)
@@ -200,8 +220,9 @@ def check_registration(storefront: Storefront, body: RegistrationIn) -> Applican
     return Applicant(account, billing, {**person, "role": ContactRole.account_admin})
 
 
-def check_new_contact(storefront: Storefront, account: Account, body: PersonIn) -> dict[str, Any]:
-    errors: dict[str, str] = {}
+def check_new_contact(storefront: Storefront, account: Account, body: PersonIn,
+                      problems: dict[str, Any] | None = None) -> dict[str, Any]:
+    errors: dict[str, Any] = dict(problems or {})
     person = _person(storefront, body, account.billing_country, errors)
     if errors:
         raise ValidationFailed(fields=errors)
@@ -240,11 +261,15 @@ def prepare_password(session: Session, storefront: Storefront, email: str, plain
     return password
 
 
+_KNOWN = select(Contact).where(Contact.storefront_id == bindparam("storefront_id"), Contact.email == bindparam("email"))
+# built once (see storefronts.policy.BY_SLUG): on the storefront, or on one account of it
+KNOWN = {False: _KNOWN.order_by(Contact.id),
+         True: _KNOWN.where(Contact.account_id == bindparam("account_id")).order_by(Contact.id)}
+
+
 def _known(session: Session, storefront: Storefront, email: str, account_id: int | None) -> list[Contact]:
-    stmt = select(Contact).where(Contact.storefront_id == storefront.id, Contact.email == email)
-    if account_id is not None:
-        stmt = stmt.where(Contact.account_id == account_id)
-    return list(session.scalars(stmt.order_by(Contact.id)))
+    return list(session.scalars(KNOWN[account_id is not None], {"storefront_id": storefront.id, "email": email,
+                                                               "account_id": account_id}))
 
 
 def serialise(session: Session, storefront_id: int, email: str) -> None:
@@ -284,10 +309,11 @@ def evenly_timed(session: Session) -> Callable[[Outcome], Outcome]:
 
 
 def prepare_registration(session: Session, limits: RateLimits, storefront: Storefront, body: RegistrationIn,
-                         client: str) -> tuple[Applicant, Password]:
-    """Everything before the writes: rate limits, the checks, the password hash."""
-    count_registration(limits, body.email, client)
-    applicant = check_registration(storefront, body)
+                         client: str, problems: dict[str, Any] | None = None) -> tuple[Applicant, Password]:
+    """Everything before the writes: rate limits (every attempt counts, also a refused one), the checks, the
+    password hash."""
+    count_registration(limits, body.email.strip().lower(), client)
+    applicant = check_registration(storefront, body, problems)
     signs_in = signs_in_at_once(storefront, form_workflow(storefront).contact_status == ContactStatus.active)
     return applicant, prepare_password(session, storefront, applicant.email, body.password, signs_in=signs_in)
 
@@ -307,10 +333,11 @@ def register(session: Session, storefront_id: int, applicant: Applicant, passwor
     actor = visitor(applicant.email)
     account = accounts.create_account(session, actor, None, {**applicant.account, "status": flow.account_status},
                                       billing_address=applicant.billing_address,
-                                      number_prefix=storefront.account_number_prefix)
+                                      number_prefix=storefront.account_number_prefix, storefront=storefront,
+                                      contact_emails=[applicant.email])
     contact = contacts.create_contact(session, actor, account, {**applicant.contact, "storefront_id": storefront.id,
                                                                 "password_hash": password.hash()},
-                                      status=flow.contact_status)
+                                      status=flow.contact_status, account_emails=[])
     send_verification(session, actor, contact, base_url)
     if contact.status == ContactStatus.pending_approval:
         mail.send(session, "registration_received", contact.email, language=contact.language,
@@ -331,13 +358,42 @@ def _known_email(session: Session, storefront: Storefront, known: list[Contact],
 
 
 def tell_owner(session: Session, owner: Contact, base_url: str) -> None:
-    """E-mail the owner of a login that someone tried to register again (sign-in and reset links), and log it."""
+    """E-mail the owner of a login that someone tried to register again, and log it. The e-mail lists every account
+    of the address on the storefront with where it stands (one may sign in to, one waits for approval, one was
+    rejected...), so that a rejected registrant is not told to simply sign in; sign-in and reset links."""
+    storefront = session.get(Storefront, owner.storefront_id)
+    logins = _known(session, storefront, owner.email, None)
     mail.send(session, "registration_attempt_existing", owner.email, language=owner.language,
               context=contacts.mail_context(
-                  session, owner, sign_in_link=contacts.storefront_link(session, owner, "/sign-in", base_url),
+                  session, owner, accounts=_account_states(session, logins),
+                  sign_in_link=contacts.storefront_link(session, owner, "/sign-in", base_url),
                   reset_link=contacts.storefront_link(session, owner, "/password/forgot", base_url)))
     audit.record(session, visitor(owner.email), "registration.attempt_existing", subject_type="contact",
                  subject_id=owner.id, account_id=owner.account_id, note=owner.email)
+
+
+def _account_states(session: Session, logins: list[Contact]) -> list[dict[str, str]]:
+    """Each login's account as the "registration attempt" e-mail lists it, with where it stands for its owner."""
+    refused = set(session.scalars(select(AuditEvent.subject_id).where(
+        AuditEvent.subject_type == "contact", AuditEvent.action == "contact.rejected",
+        AuditEvent.subject_id.in_([c.id for c in logins if c.status == ContactStatus.deactivated])))) \
+        if any(c.status == ContactStatus.deactivated for c in logins) else set()
+    return [{"name": c.account.name, "number": c.account.number, "state": _state(c, c.id in refused)}
+            for c in logins]
+
+
+def _state(login: Contact, refused: bool) -> str:
+    """Where a login stands for its owner: active, not_activated, waiting, rejected, deactivated or closed."""
+    account = login.account
+    if account.status == AccountStatus.rejected or refused:
+        return "rejected"
+    if ContactStatus.pending_approval in (account.status, login.status):
+        return "waiting"
+    if not account.is_active:
+        return "closed"
+    if login.status == ContactStatus.deactivated:
+        return "deactivated"
+    return "active" if login.password_hash else "not_activated"
 
 
 def _may_sign_in(session: Session, storefront: Storefront, contact: Contact, base_url: str) -> bool:
@@ -355,19 +411,20 @@ def _may_sign_in(session: Session, storefront: Storefront, contact: Contact, bas
 
 
 def notify_staff(session: Session, storefront: Storefront, account: Account, contact: Contact,
-                 review_link: str) -> None:
-    """E-mail the storefront's staff addresses (to, cc, bcc), else every operator approver, about a request."""
+                 review_link: str, *, joining: bool = False) -> None:
+    """E-mail the storefront's staff addresses (to, cc, bcc), else every operator approver, about a request: a new
+    account, or (`joining`) a new login on an existing account."""
     to, cc, bcc = storefront.staff_notification_addresses
     to = to or list(session.scalars(select(StaffUser.email).where(StaffUser.active.is_(True),
                                                                   StaffUser.role.in_(APPROVE))))
     if not (to or cc or bcc):
         log.warning("nobody to notify of the request of account %s on %s", account.number, storefront.slug)
         return
-    mail.send(session, "new_account_request", to, cc=cc, bcc=bcc, language=storefront.default_language,
-              context={"name": f"{storefront.name} team", "storefront_name": storefront.name,
-                       "company_name": account.name, "account_number": account.number,
-                       "registrant_name": contact.name, "registrant_email": contact.email,
-                       "review_link": review_link})
+    context = {"name": f"{storefront.name} team", "storefront_name": storefront.name,
+               "account_number": account.number, "registrant_name": contact.name, "registrant_email": contact.email,
+               "review_link": review_link, ("account_name" if joining else "company_name"): account.name}
+    mail.send(session, "new_contact_request" if joining else "new_account_request", to, cc=cc, bcc=bcc,
+              language=storefront.default_language, context=context)
 
 
 # --- e-mail verification -------------------------------------------------------------------------------------------
@@ -464,11 +521,12 @@ def claimed_account(session: Session, storefront: Storefront, token: str) -> Acc
     return account
 
 
-def prepare_new_contact(session: Session, storefront: Storefront, token: str,
-                        body: PersonIn) -> tuple[dict[str, Any], Password]:
-    """Everything before the writes: the claim token, the checks, the password work."""
+def prepare_new_contact(session: Session, storefront: Storefront, token: str, body: PersonIn,
+                        problems: dict[str, Any] | None = None) -> tuple[dict[str, Any], Password]:
+    """Everything before the writes: the claim token, the checks (with the page's own `problems`), the password
+    work."""
     account = claimed_account(session, storefront, token)
-    person = check_new_contact(storefront, account, body)
+    person = check_new_contact(storefront, account, body, problems)
     signs_in = signs_in_at_once(storefront, not storefront.new_contact_requires_approval)
     return person, prepare_password(session, storefront, person["email"], body.password, signs_in=signs_in,
                                     account_id=account.id)
@@ -508,7 +566,7 @@ def add_claimed_contact(session: Session, storefront_id: int, token: str, person
         mail.send(session, "contact_request_received", contact.email, language=contact.language,
                   context=contacts.mail_context(session, contact))
         notify_staff(session, storefront, account, contact,
-                     f"{base_url.rstrip('/')}/console/approvals/contacts/{contact.id}")
+                     f"{base_url.rstrip('/')}/console/approvals/contacts/{contact.id}", joining=True)
     return Outcome(answer, kind, True, contact if signs_in else None)
 
 
@@ -634,16 +692,18 @@ def _log(session: Session, actor: Actor, action: str, subject: Account | Contact
                  changes={"status": [old, subject.status]}, note=note)
 
 
-def _tell_approved(session: Session, actor: Actor, contact: Contact, base_url: str) -> None:
+def _tell_approved(session: Session, actor: Actor, contact: Contact, base_url: str, template: str) -> None:
+    """Log and announce an approved login; e-mail its owner (`template`: a new account's, or a login's on an
+    existing account) with the sign-in link."""
     _log(session, actor, "contact.approved", contact, ContactStatus.pending_approval)
     webhooks.contact_event(session, "contact.activated", contact)
-    mail.send(session, "registration_approved", contact.email, language=contact.language,
+    mail.send(session, template, contact.email, language=contact.language,
               context=contacts.mail_context(session, contact, sign_in_link=contacts.storefront_link(
                   session, contact, "/sign-in", base_url)))
 
 
-def _tell_rejected(session: Session, contact: Contact, reason: str) -> None:
-    mail.send(session, "registration_rejected", contact.email, language=contact.language,
+def _tell_rejected(session: Session, contact: Contact, reason: str, template: str) -> None:
+    mail.send(session, template, contact.email, language=contact.language,
               context=contacts.mail_context(session, contact, reason=reason))
 
 
@@ -656,7 +716,7 @@ def approve_account(session: Session, actor: Actor, account_id: int, settings: S
     waiting = [c for c in contacts.list_contacts(session, account) if c.status == ContactStatus.pending_approval]
     for contact in waiting:
         contact.status = ContactStatus.active
-        _tell_approved(session, actor, contact, settings.base_url)
+        _tell_approved(session, actor, contact, settings.base_url, "registration_approved")
     if account.kind == AccountKind.reseller and waiting:
         registrant = min(waiting, key=lambda c: c.id)
         staff_admin.invite_registrant(session, actor, account, registrant.email, registrant.name, registrant.language,
@@ -674,14 +734,14 @@ def reject_account(session: Session, actor: Actor, account_id: int, reason: str)
         was_waiting = contact.status == ContactStatus.pending_approval
         contacts.set_active(session, actor, contact, False)
         if was_waiting:
-            _tell_rejected(session, contact, reason)
+            _tell_rejected(session, contact, reason, "registration_rejected")
     return account
 
 
 def approve_contact(session: Session, actor: Actor, contact_id: int, base_url: str) -> Contact:
-    """Approve a new contact of an existing account: it may sign in, and is told by e-mail."""
+    """Approve a new contact of an existing account: it may sign in to that account, and is told so by e-mail."""
     contact = _decide_contact(session, contact_id, ContactStatus.active)
-    _tell_approved(session, actor, contact, base_url)
+    _tell_approved(session, actor, contact, base_url, "contact_request_approved")
     return contact
 
 
@@ -689,7 +749,7 @@ def reject_contact(session: Session, actor: Actor, contact_id: int, reason: str)
     contact = _decide_contact(session, contact_id, ContactStatus.deactivated)
     _log(session, actor, "contact.rejected", contact, ContactStatus.pending_approval, note=reason)
     webhooks.contact_event(session, "contact.deactivated", contact)
-    _tell_rejected(session, contact, reason)
+    _tell_rejected(session, contact, reason, "contact_request_rejected")
     return contact
 
 

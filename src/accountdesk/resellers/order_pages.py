@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from accountdesk.core import exports
+from accountdesk.core.confirmations import confirmed
 from accountdesk.core.errors import NotFound
-from accountdesk.core.i18n import joined
+from accountdesk.core.i18n import filled, joined
 from accountdesk.core.pages import PageRoute, attempt, flash_redirect
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.orders import service
 from accountdesk.resellers import service as resellers
-from accountdesk.resellers.pages import ORDER_ACTIONS, customer_url, record_page
+from accountdesk.resellers.pages import ORDER_ACTIONS, Fields, customer_url, order_confirmation, record_page
 from accountdesk.staff.deps import console_page
 from accountdesk.staff.service import MANAGE_CUSTOMERS, READ, StaffPrincipal
 
@@ -37,13 +38,17 @@ def export_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: R
 
 @router.post("/orders/{order_id}/{action}")
 def decide_order(reseller_id: Id, order_id: Id, action: str, request: Request, session: DbSession,
-                 staff: Manager) -> Response:
-    """Yes on a confirmation: accept or cancel a pending order; a decision taken meanwhile is reported, not undone."""
+                 staff: Manager, form: Fields) -> Response:
+    """Yes on a confirmation: accept or cancel a pending order (asked first when the form does not say yes); a
+    decision taken meanwhile is reported, not undone."""
     if action not in ORDER_ACTIONS:
         raise NotFound("No such action.")
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     order = service.get_order(session, reseller.id, order_id)
     customer = resellers.get_customer(session, reseller, order.account_id)
+    if not confirmed(form):
+        return record_page(request, session, staff, reseller, customer,
+                           confirm=order_confirmation(reseller, customer, order, action))
     actor = resellers.actor_for(staff.actor, reseller)
     _, errors = attempt(session, lambda: service.decide(session, actor, order, accept=action == "accept",
                                                         staff_id=staff.user.id))
@@ -51,5 +56,5 @@ def decide_order(reseller_id: Id, order_id: Id, action: str, request: Request, s
         session.refresh(order)
         return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
-    done = ORDER_ACTIONS[action][3].format(number=order.number)
+    done = filled(ORDER_ACTIONS[action][4], number=order.number)
     return flash_redirect(request, customer_url(reseller, customer, "orders"), done)

@@ -4,7 +4,6 @@ live in resellers.service and orders.service, as for the API; every page is scop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -16,9 +15,10 @@ from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactStatus
 from accountdesk.core import exports, validation
+from accountdesk.core.confirmations import Confirmation, confirmed
 from accountdesk.core.errors import NotFound
 from accountdesk.core.forms import redirect
-from accountdesk.core.i18n import joined
+from accountdesk.core.i18n import _l, filled, joined
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id
@@ -36,23 +36,28 @@ Fields = Annotated[dict[str, str], Depends(form_fields)]
 Search = Annotated[str, Query(max_length=200)]
 PER_PAGE = 25
 SORT_LABELS = {"name": "Name", "number": "Number", "city": "City", "monthly_run_rate": "Monthly run rate"}
+# action -> (title, what happens, "Yes" button, done); the texts name the user (%(name)s, %(email)s)
 USER_ACTIONS = {
-    "resend-activation": ("Resend the activation link?", "{name} gets a new welcome e-mail at {email} with a link "
-                          "to activate the login and choose a password; the earlier link stops working.",
-                          "Yes, resend the link", "Activation link sent to {email}."),
-    "reset-password": ("Reset the storefront password?", "{name} gets an e-mail at {email} with a single-use link "
-                       "to choose a new password.", "Yes, send the reset link", "Password reset link sent to {email}."),
-    "deactivate": ("Deactivate this user?", "{name} ({email}) is signed out everywhere at once and can no longer "
-                   "sign in. You can activate the user again at any time.", "Yes, deactivate",
-                   "{name} is deactivated."),
-    "activate": ("Activate this user?", "{name} ({email}) can sign in to the storefront again.", "Yes, activate",
-                 "{name} is active again."),
+    "resend-activation": (_l("Resend the activation link?"),
+                          _l("%(name)s gets a new welcome e-mail at %(email)s with a link to activate the login and "
+                             "choose a password; the earlier link stops working."),
+                          _l("Yes, resend the link"), _l("Activation link sent to %(email)s.")),
+    "reset-password": (_l("Reset the storefront password?"),
+                       _l("%(name)s gets an e-mail at %(email)s with a single-use link to choose a new password."),
+                       _l("Yes, send the reset link"), _l("Password reset link sent to %(email)s.")),
+    "deactivate": (_l("Deactivate this user?"),
+                   _l("%(name)s (%(email)s) is signed out everywhere at once, can no longer sign in and is told by "
+                      "e-mail. You can activate the user again at any time."),
+                   _l("Yes, deactivate"), _l("%(name)s is deactivated.")),
+    "activate": (_l("Activate this user?"), _l("%(name)s (%(email)s) can sign in to the storefront again."),
+                 _l("Yes, activate"), _l("%(name)s is active again.")),
 }
+# action -> (title, what happens, "Yes" button, the way back, done); the texts name the order (%(number)s, %(amount)s)
 ORDER_ACTIONS = {
-    "accept": ("Accept this order?", "Order {number} ({amount}) goes ahead.", "Yes, accept",
-               "Order {number} accepted."),
-    "cancel": ("Cancel this order?", "Order {number} ({amount}) is rejected and will not be executed.",
-               "Yes, cancel the order", "Order {number} canceled."),
+    "accept": (_l("Accept this order?"), _l("Order %(number)s (%(amount)s) goes ahead."), _l("Yes, accept"),
+               _l("Cancel"), _l("Order %(number)s accepted.")),
+    "cancel": (_l("Cancel this order?"), _l("Order %(number)s (%(amount)s) is rejected and will not be executed."),
+               _l("Cancel order"), _l("Keep the order"), _l("Order %(number)s canceled.")),
 }
 OPTIONS: dict[str, Any] = {"languages": list(LANGUAGES.items()), "date_formats": [(f, f) for f in DATE_FORMATS]}
 
@@ -118,37 +123,30 @@ def create_customer(reseller_id: Id, request: Request, session: DbSession, staff
     customer, errors = attempt(session, lambda: service.create_customer(session, staff.actor, reseller, form))
     if customer is None:
         return _new_page(request, staff, reseller, Form.refused(form, errors, "new"), 422)
-    return flash_redirect(request, customer_url(reseller, customer), f"Customer {customer.name} created.")
+    return flash_redirect(request, customer_url(reseller, customer),
+                          _l("Customer %(name)s created.", name=customer.name))
 
 
 def _new_page(request: Request, staff: StaffPrincipal, reseller: Account, form: Form, status: int = 200) -> Response:
-    return page(request, "resellers/new_customer.html", {"staff": staff, "reseller": reseller, "form": form,
-                                                         "countries": validation.countries()}, status)
+    return page(request, "resellers/new_customer.html", {"staff": staff, "reseller": reseller, "form": form},
+                status)
 
 
 # --- the customer record ---------------------------------------------------------------------------------------
 
-@dataclass
-class Confirmation:
-    """An action of a three-dot menu waiting for "Yes" on the page."""
-
-    title: str
-    text: str
-    button: str
-    action_url: str
-    section: str
-
-
 def _user_confirmation(reseller: Account, customer: Account, contact: Contact, action: str) -> Confirmation:
     title, text, button, _ = USER_ACTIONS[action]
-    return Confirmation(title, text.format(name=contact.name, email=contact.email), button,
-                        f"{customer_url(reseller, customer)}/users/{contact.id}/{action}", "users")
+    return Confirmation(title, filled(text, name=contact.name, email=contact.email), button,
+                        f"{customer_url(reseller, customer)}/users/{contact.id}/{action}",
+                        customer_url(reseller, customer, "users"), danger=action == "deactivate", section="users")
 
 
-def _order_confirmation(reseller: Account, order: Order, action: str) -> Confirmation:
-    title, text, button, _ = ORDER_ACTIONS[action]
-    return Confirmation(title, text.format(number=order.number, amount=order.amount_label),
-                        button, f"/console/resellers/{reseller.id}/orders/{order.id}/{action}", "orders")
+def order_confirmation(reseller: Account, customer: Account, order: Order, action: str) -> Confirmation:
+    title, text, button, keep, _ = ORDER_ACTIONS[action]
+    return Confirmation(title, filled(text, number=order.number, amount=order.amount_label), button,
+                        f"/console/resellers/{reseller.id}/orders/{order.id}/{action}",
+                        customer_url(reseller, customer, "orders"), keep=keep, danger=action == "cancel",
+                        section="orders")
 
 
 def _confirmation(session: Session, reseller: Account, customer: Account, confirm: str) -> Confirmation | None:
@@ -164,21 +162,21 @@ def _confirmation(session: Session, reseller: Account, customer: Account, confir
         order = orders.get_order(session, reseller.id, row_id)
         if order.account_id != customer.id:
             raise NotFound("No such order.", code="order_not_found")
-        return _order_confirmation(reseller, order, action)
+        return order_confirmation(reseller, customer, order, action)
     return None
 
 
-def user_actions(contact: Contact) -> list[tuple[str, str]]:
+def user_actions(contact: Contact) -> list[tuple[str, Any]]:
     """The three-dot menu of a storefront user: resend the link before activation, reset the password after."""
-    actions = []
+    actions: list[tuple[str, Any]] = []
     if contact.status == ContactStatus.invited:
-        actions.append(("resend-activation", "Resend activation link"))
+        actions.append(("resend-activation", _l("Resend activation link")))
     elif contact.status in (ContactStatus.active, ContactStatus.expired):
-        actions.append(("reset-password", "Reset storefront password"))
+        actions.append(("reset-password", _l("Reset storefront password")))
     if contact.status == ContactStatus.deactivated:
-        actions.append(("activate", "Activate user"))
+        actions.append(("activate", _l("Activate user")))
     else:
-        actions.append(("deactivate", "Deactivate user"))
+        actions.append(("deactivate", _l("Deactivate user")))
     return actions
 
 
@@ -186,8 +184,9 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, resel
                 forms: dict[str, Form] | None = None, confirm: Confirmation | None = None, problem: str = "",
                 q_users: str = "", q_orders: str = "", status: int = 200) -> Response:
     """Render the customer record; `forms` holds a refused form to show again, `problem` a refused action."""
-    forms = {"details": Form(prefix="details"), "user": Form({"language": "en", "date_format": "DD/MM/YYYY"},
-                                                             submitted=True, prefix="user"), **(forms or {})}
+    new_user = {"language": contacts.default_language(session, customer), "date_format": "DD/MM/YYYY"}
+    forms = {"details": Form(prefix="details"), "user": Form(new_user, submitted=True, prefix="user"),
+             **(forms or {})}
     orders_url = f"{customer_url(reseller, customer)}/orders/export?" + urlencode({"q": q_orders})
     return page(request, "resellers/customer.html", {
         "staff": staff, "reseller": reseller, "customer": customer, "forms": forms, "confirm": confirm,
@@ -196,7 +195,7 @@ def record_page(request: Request, session: Session, staff: StaffPrincipal, resel
         "users": service.users(session, customer, q_users), "user_actions": user_actions,
         "orders": orders.list_orders(session, customer, q=q_orders, per_page=100), "orders_export_url": orders_url,
         "pending": OrderStatus.pending_approval, "can_manage": staff.may(MANAGE_CUSTOMERS),
-        "countries": validation.countries(), "base": customer_url(reseller, customer), **OPTIONS}, status)
+        "base": customer_url(reseller, customer), **OPTIONS}, status)
 
 
 @router.get("/{reseller_id}/customers/{customer_id}")
@@ -222,7 +221,7 @@ def update_customer(reseller_id: Id, customer_id: Id, request: Request, session:
         session.refresh(customer)
         return record_page(request, session, staff, reseller, customer,
                            forms={"details": Form.refused(form, errors, "details")}, status=422)
-    return flash_redirect(request, customer_url(reseller, customer, "information"), "Customer details updated.")
+    return flash_redirect(request, customer_url(reseller, customer, "information"), _l("Customer details updated."))
 
 
 @router.post("/{reseller_id}/customers/{customer_id}/order-approval")
@@ -237,7 +236,8 @@ def set_order_approval(reseller_id: Id, customer_id: Id, request: Request, sessi
     if errors:
         return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
-    message = "Orders of this customer now need your approval." if required else "Orders no longer need approval."
+    message = (_l("Orders of this customer now need your approval.") if required
+               else _l("Orders no longer need approval."))
     return flash_redirect(request, customer_url(reseller, customer), message)
 
 
@@ -253,24 +253,29 @@ def add_user(reseller_id: Id, customer_id: Id, request: Request, session: DbSess
         return record_page(request, session, staff, reseller, customer,
                            forms={"user": Form.refused(form, errors, "user")}, status=422)
     return flash_redirect(request, customer_url(reseller, customer, "users"),
-                          f"{user.name} added; a welcome e-mail with the activation link went to {user.email}.")
+                          _l("%(name)s added; a welcome e-mail with the activation link went to %(email)s.",
+                             name=user.name, email=user.email))
 
 
 @router.post("/{reseller_id}/customers/{customer_id}/users/{user_id}/{action}")
 def user_action(reseller_id: Id, customer_id: Id, user_id: Id, action: str, request: Request, session: DbSession,
-                staff: Manager) -> Response:
-    """Yes on a confirmation: resend activation, reset password, deactivate or activate a storefront user."""
+                staff: Manager, form: Fields) -> Response:
+    """Yes on a confirmation: resend activation, reset password, deactivate or activate a storefront user (asked
+    first when the form does not say yes)."""
     if action not in USER_ACTIONS:
         raise NotFound("No such action.")
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = service.get_customer(session, reseller, customer_id)
     contact = contacts.get_contact(session, customer, user_id)
+    if not confirmed(form):
+        return record_page(request, session, staff, reseller, customer,
+                           confirm=_user_confirmation(reseller, customer, contact, action))
     settings = request.app.state.settings
     _, errors = attempt(session, lambda: service.run_user_action(session, staff.actor, reseller, contact, action,
                                                                  settings))
     if errors:
         return record_page(request, session, staff, reseller, customer, problem=joined(list(errors.values())),
                            status=409)
-    done = USER_ACTIONS[action][3].format(name=contact.name, email=contact.email)
+    done = filled(USER_ACTIONS[action][3], name=contact.name, email=contact.email)
     return flash_redirect(request, customer_url(reseller, customer, "users"), done)
 

@@ -153,17 +153,18 @@ def statistics(session: Session, reseller: Account) -> Statistics:
 # --- new customers and their details ---------------------------------------------------------------------------
 
 DETAIL_FIELDS = ("name", "email", "line1", "city", "country", "region", "postcode", "phone")
-REQUIRED_MESSAGES = {"name": "Enter the company name.", "email": "Enter the e-mail address.",
-                     "line1": "Enter the street address.", "city": "Enter the city.",
-                     "country": "Choose the country.", "postcode": "Enter the postcode.",
-                     "phone": "Enter the phone number."}
+REQUIRED_MESSAGES = {"name": _l("Enter the company name."), "email": _l("Enter the e-mail address."),
+                     "line1": _l("Enter the street address."), "city": _l("Enter the city."),
+                     "country": _l("Choose the country."), "postcode": _l("Enter the postcode."),
+                     "phone": _l("Enter the phone number.")}
 
 
 def clean_details(raw: dict[str, Any]) -> dict[str, str]:
     """A customer's details checked all at once, every problem under its field with a readable message: mandatory
     fields, ISO 3166 country and subdivision, the country's postcode format, a phone number in E.164 form."""
     data = {name: " ".join(str(raw.get(name) or "").split()) for name in DETAIL_FIELDS}
-    errors = {name: message for name, message in REQUIRED_MESSAGES.items() if not data[name]}
+    errors: dict[str, Any] = {}
+    validation.require(errors, data, REQUIRED_MESSAGES)
     if data["country"]:
         data |= validation.check_address(data, errors)
     data |= validation.check_person({name: data[name] for name in ("email", "phone") if data[name]}, errors,
@@ -287,8 +288,8 @@ def update_subscription(session: Session, actor: Actor, reseller: Account, custo
 # --- storefront users of a customer ----------------------------------------------------------------------------
 
 USER_FIELDS = {"first_name": "Enter the first name.", "last_name": "Enter the last name.",
-               "email": "Enter the e-mail address.", "language": "Choose the preferred language.",
-               "date_format": "Choose the date format."}
+               "email": "Enter the e-mail address.", "date_format": "Choose the date format."}
+# left out, a new user's language is the customer's (contacts.default_language)
 
 
 def users(session: Session, customer: Account, q: str = "") -> list[Contact]:
@@ -304,7 +305,7 @@ def users(session: Session, customer: Account, q: str = "") -> list[Contact]:
 
 
 def clean_user(raw: dict[str, Any]) -> dict[str, str]:
-    data = {name: str(raw.get(name) or "").strip() for name in USER_FIELDS}
+    data = {name: str(raw.get(name) or "").strip() for name in (*USER_FIELDS, "language")}
     errors = {name: message for name, message in USER_FIELDS.items() if not data[name]}
     data |= validation.check_person({"email": data["email"]} if data["email"] else {}, errors)
     if data["language"] and data["language"] not in LANGUAGES:

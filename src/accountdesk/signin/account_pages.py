@@ -55,7 +55,8 @@ def switch_account(slug: str, request: Request, session: DbSession, erp: Erp,
     except AppError as exc:  # what the ERP check recorded is kept (core.db.kept)
         storefront = by_slug(session, slug)
         return storefront_page(request, "erp/refused.html", storefront, error=exc)
-    response = flash_redirect(request, f"/s/{slug}/account", f"You are now working for {target.account.name}.")
+    response = flash_redirect(request, f"/s/{slug}/account", _l("You are now working for %(account)s.",
+                                                                         account=target.account.name))
     sign_in_contact(session, response, signed_in.storefront, target, request=request)
     switcher.record_switch(session, signed_in, target)
     return response

@@ -1,6 +1,6 @@
 """The ERP's word at sign-in: an ERP-linked login is checked with the ERP each time it signs in (or switches to
-another account); a contact the ERP no longer has is deactivated, an unreachable ERP is handled per the
-storefront's policy.
+another account); a contact the ERP no longer has (or marks inactive) is deactivated, and reactivated at a later
+sign-in once the ERP shows it active again; an unreachable ERP is handled per the storefront's policy.
 
 The ERP is asked before the request's transaction writes: a write holds a lock (on SQLite the only write lock) until
 the commit, and an ERP answer may take the whole timeout.
@@ -71,6 +71,9 @@ def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront
         return
     known = _ask(gateway, contact)
     live = session.get(Contact, contact.id)
+    if live.deactivated_by_erp:
+        _check_again(session, live, known)
+        return
     if known:
         live.erp_checked_at = utcnow()
         return
@@ -78,8 +81,9 @@ def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront
         with kept(session) as step:
             gone = step.get(Contact, contact.id)
             contacts.set_active(step, SIGN_IN_CHECK, gone, False)
+            gone.deactivated_by_erp = True
             _log_contact(step, SIGN_IN_CHECK, "contact.erp_missing", gone,
-                         f"{gone.email} is no longer a contact of ERP customer {gone.account.erp_code}")
+                         f"{gone.email} is no longer an active contact of ERP customer {gone.account.erp_code}")
         raise Forbidden(ERP_MISSING, code="erp_contact_missing")
     allowed = (storefront.erp_unreachable_policy == ErpUnreachable.allow and _recently_confirmed(storefront, live))
     last = live.erp_checked_at.strftime("%Y-%m-%d %H:%M UTC") if live.erp_checked_at else "never"
@@ -91,3 +95,20 @@ def verify_sign_in(session: Session, gateway: ErpGateway, storefront: Storefront
     with kept(session) as step:
         _log_contact(step, SIGN_IN_CHECK, "contact.erp_unreachable", step.get(Contact, contact.id), note)
     raise ErpUnreachableError()
+
+
+def _check_again(session: Session, contact: Contact, known: bool | None) -> None:
+    """A login this check deactivated signs in again: reactivated when the ERP shows the contact active again (a
+    step of its own: the ERP's word stands whatever the later checks of the sign-in decide), refused while the ERP
+    does not or cannot say so (an unreachable ERP never lets it in)."""
+    if known is None:
+        raise ErpUnreachableError()
+    if not known:
+        raise Forbidden(ERP_MISSING, code="erp_contact_missing")
+    with kept(session) as step:
+        back = step.get(Contact, contact.id)
+        contacts.set_active(step, SIGN_IN_CHECK, back, True)
+        back.erp_checked_at = utcnow()
+        _log_contact(step, SIGN_IN_CHECK, "contact.erp_reactivated", back,
+                     f"{back.email} is an active contact of ERP customer {back.account.erp_code} again")
+    session.refresh(contact)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from accountdesk.accounts.models import AccountStatus
@@ -53,9 +53,13 @@ def contacts_by_email(session: Session, storefront: Storefront, email: str) -> l
     return _contacts(session, storefront, lookup_email(email))
 
 
+# built once (see storefronts.policy.BY_SLUG)
+BY_EMAIL = (select(Contact).options(joinedload(Contact.account)).order_by(Contact.id)
+            .where(Contact.storefront_id == bindparam("storefront_id"), Contact.email == bindparam("email")))
+
+
 def _contacts(session: Session, storefront: Storefront, address: str) -> list[Contact]:
-    return list(session.scalars(select(Contact).where(Contact.storefront_id == storefront.id, Contact.email == address)
-                                .options(joinedload(Contact.account)).order_by(Contact.id)))
+    return list(session.scalars(BY_EMAIL, {"storefront_id": storefront.id, "email": address}))
 
 
 def password_realm(slug: str) -> str:
@@ -92,9 +96,11 @@ class SignInCandidates:
 
 
 def _may_try(contact: Contact) -> bool:
-    """May go on to `before_sign_in`: an active login, or an expired one (which gets its re-verification link)."""
-    return contact.can_sign_in or (contact.status == ContactStatus.expired and contact.password_hash is not None
-                                   and contact.account.is_active)
+    """May go on to `before_sign_in`: an active login, an expired one (which gets its re-verification link), or one
+    the ERP check deactivated (which that check reactivates when the ERP shows it active again)."""
+    waits_for_the_erp = contact.status == ContactStatus.deactivated and contact.deactivated_by_erp
+    return contact.can_sign_in or ((contact.status == ContactStatus.expired or waits_for_the_erp)
+                                   and contact.password_hash is not None and contact.account.is_active)
 
 
 def _refusal(matched: list[Contact]) -> AppError:
@@ -154,6 +160,8 @@ def before_sign_in(session: Session, storefront: Storefront, contact: Contact, e
         erp_check.verify_sign_in(session, erp, storefront, contact)
     elif erp_check.erp_linked(storefront, contact):
         raise Forbidden(ERP_DOWN, code="erp_check_needed")
+    if not session.get(Contact, contact.id).can_sign_in:  # one the ERP check deactivated, and did not reactivate
+        raise Forbidden(NOT_ACTIVE, code="login_inactive")
     reverification.expire_if_inactive(session, storefront, contact, base_url)
 
 

@@ -62,8 +62,10 @@ def cookie_name(storefront: Storefront, settings: Settings) -> str:
 def start_contact_session(session: Session, contact: Contact, settings: Settings) -> tuple[str, AuthSession]:
     """Open a new storefront session for the contact (no cookie); returns the token for a bearer header."""
     live = session.get(Contact, contact.id)  # the caller's object may come from another (finished) transaction
-    live.last_sign_in_at = live.last_seen_at = utcnow()
+    # the event first: its look-up of the webhook endpoints then has nothing to flush before it, and the login's
+    # new times are written in one flush with the session row
     webhooks.contact_event(session, "login.signed_in", live)
+    live.last_sign_in_at = live.last_seen_at = utcnow()
     return sessions.open_session(session, SESSION_KIND, timedelta(hours=settings.session_hours),
                                  contact_id=live.id, data={"storefront_id": live.storefront_id})
 

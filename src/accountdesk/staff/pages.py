@@ -93,7 +93,7 @@ def _step_user(request: Request, session: DbSession) -> StaffUser | None:
 
 
 def _start_again(request: Request) -> Response:
-    response = flash_redirect(request, CONSOLE_SIGN_IN, "Your sign-in took too long. Please start again.")
+    response = flash_redirect(request, CONSOLE_SIGN_IN, _l("Your sign-in took too long. Please start again."))
     response.delete_cookie(STEP_COOKIE, path=CODE_STEP)
     return response
 
@@ -140,7 +140,7 @@ def _too_many(request: Request, context: dict[str, str], exc: TooManyRequests) -
 def sign_out(request: Request, session: DbSession) -> Response:
     """End this console session."""
     _end_current(request, session)
-    response = flash_redirect(request, CONSOLE_SIGN_IN, "You are signed out.")
+    response = flash_redirect(request, CONSOLE_SIGN_IN, _l("You are signed out."))
     response.delete_cookie(console_cookie(request), path="/", httponly=True, samesite="strict",
                            secure=request.app.state.settings.cookie_secure)
     return response

@@ -103,7 +103,7 @@ def change_password(request: Request, session: DbSession, staff: Me, form: Field
             staff.auth.id))
     if errors:
         return account_page(request, session, staff, password=Form.refused({}, errors, "password"), status=422)
-    return flash_redirect(request, ACCOUNT, "Your password was changed. Your other sessions were signed out.")
+    return flash_redirect(request, ACCOUNT, _l("Your password was changed. Your other sessions were signed out."))
 
 
 def _enrol_page(request: Request, staff: StaffPrincipal, enrolment: Enrolment, form: Form | None = None,
@@ -117,7 +117,7 @@ def _enrol_page(request: Request, staff: StaffPrincipal, enrolment: Enrolment, f
 def totp_setup(request: Request, staff: Enrolling) -> Response:
     """Set up two-step sign-in: a QR code (and the secret as text) for the authenticator app, then its first code."""
     if staff.user.totp_enabled:
-        return flash_redirect(request, ACCOUNT, "Two-step sign-in is already on.")
+        return flash_redirect(request, ACCOUNT, _l("Two-step sign-in is already on."))
     return _enrol_page(request, staff, second_factor.start_enrolment(staff.user))
 
 
@@ -125,10 +125,10 @@ def totp_setup(request: Request, staff: Enrolling) -> Response:
 def totp_confirm(request: Request, session: DbSession, staff: Enrolling, form: Fields) -> Response:
     """Turn two-step sign-in on with the app's first code; the recovery codes are shown this once."""
     if staff.user.totp_enabled:
-        return flash_redirect(request, ACCOUNT, "Two-step sign-in is already on.")
+        return flash_redirect(request, ACCOUNT, _l("Two-step sign-in is already on."))
     enrolment = second_factor.resume_enrolment(staff.user, form.get("enrolment", ""))
     if enrolment is None:
-        return flash_redirect(request, TOTP_SETUP, "That setup took too long; scan this new code.")
+        return flash_redirect(request, TOTP_SETUP, _l("That setup took too long; scan this new code."))
     codes, errors = attempt(session, lambda: second_factor.enable(session, staff.user, enrolment, form.get("code", "")))
     if codes is None:
         return _enrol_page(request, staff, enrolment, Form.refused({}, errors, "totp"), 422)
@@ -145,4 +145,4 @@ def totp_disable(request: Request, session: DbSession, staff: Me, form: Fields) 
                                                                request.app.state.settings))
     if errors:
         return account_page(request, session, staff, totp=Form.refused({}, errors, "totp"), status=422)
-    return flash_redirect(request, ACCOUNT, "Two-step sign-in is off.")
+    return flash_redirect(request, ACCOUNT, _l("Two-step sign-in is off."))

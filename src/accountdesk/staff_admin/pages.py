@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accountdesk.accounts.models import Account, AccountKind
+from accountdesk.core.confirmations import Confirmation, confirmed
 from accountdesk.core.errors import BadRequest
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
@@ -29,12 +31,18 @@ Fields = Annotated[dict[str, str], Depends(form_fields)]
 ROLE_LABELS = {StaffRole.admin: "Administrator", StaffRole.csr: "Customer service (CSR)",
                StaffRole.approver: "Approver", StaffRole.reseller_admin: "Reseller administrator"}
 OPERATOR_ROLES = [(r.value, ROLE_LABELS[r]) for r in (StaffRole.admin, StaffRole.csr, StaffRole.approver)]
+# question -> (title, what happens, "Yes" button, the action's path after the user's, what "Yes" sends)
 CONFIRM = {
-    "deactivate": ("Deactivate {label}?", ("{email} is signed out of the console and the API at once, everywhere, "
-                                           "and can no longer sign in. Reactivating later does not bring old sessions "
-                                           "or tokens back."), "Yes, deactivate", "false"),
-    "reactivate": ("Reactivate {label}?", "{email} can sign in again with their password.", "Yes, reactivate",
-                   "true"),
+    "deactivate": (_l("Deactivate %(label)s?"),
+                   _l("%(email)s is signed out of the console and the API at once, everywhere, and can no longer sign "
+                      "in. Reactivating later does not bring old sessions or tokens back."),
+                   _l("Yes, deactivate"), "status", {"active": "false"}),
+    "reactivate": (_l("Reactivate %(label)s?"), _l("%(email)s can sign in again with their password."),
+                   _l("Yes, reactivate"), "status", {"active": "true"}),
+    "remove-totp": (_l("Remove the two-step sign-in of %(label)s?"),
+                    _l("%(email)s is signed out everywhere and sets two-step sign-in up again at the next sign-in; "
+                       "the authenticator app and the recovery codes stop working."),
+                    _l("Yes, remove it"), "totp/reset", {}),
 }
 
 
@@ -84,16 +92,20 @@ def invite(request: Request, session: DbSession, staff: Manager, form: Fields) -
                                                          request.app.state.settings))
     if user is None:
         return _invite_page(request, session, staff, Form.refused(form, errors, "invite"), 422)
-    return flash_redirect(request, staff_url(user), f"Invitation sent to {user.email}.")
+    return flash_redirect(request, staff_url(user), _l("Invitation sent to %(email)s.", email=user.email))
+
+
+def _question(user: StaffUser, confirm: str) -> Confirmation | None:
+    if confirm not in CONFIRM:
+        return None
+    title, text, button, path, fields = CONFIRM[confirm]
+    return Confirmation(filled(title, label=user.label), filled(text, email=user.email), button,
+                        f"{staff_url(user)}/{path}", staff_url(user), danger=confirm != "reactivate", fields=fields)
 
 
 def record_page(request: Request, session: Session, staff: StaffPrincipal, user: StaffUser, *,
                 form: Form | None = None, confirm: str = "", status: int = 200) -> Response:
-    asked = None
-    if confirm in CONFIRM:
-        title, text, button, active = CONFIRM[confirm]
-        asked = {"title": title.format(label=user.label), "text": text.format(email=user.email), "button": button,
-                 "active": active}
+    asked = _question(user, confirm)
     return page(request, "staff/record.html", _context(
         session, staff, user=user, form=form or Form(prefix="staff"),
         events=admin.events(session, staff.reseller_scope, user), confirm=asked), status)
@@ -116,9 +128,9 @@ def save(user_id: Id, request: Request, session: DbSession, staff: Manager, form
         values).model_dump(exclude_unset=True)))
     if errors:
         return record_page(request, session, staff, user, form=Form.refused(form, errors, "staff"), status=422)
-    message = "Nothing changed."
+    message = _l("Nothing changed.")
     if changes:
-        message = "Saved; the user was signed out everywhere." if "role" in changes else "Saved."
+        message = _l("Saved; the user was signed out everywhere.") if "role" in changes else _l("Saved.")
     return flash_redirect(request, staff_url(user), message)
 
 
@@ -128,11 +140,15 @@ def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager
     if form.get("active") not in ("true", "false"):
         raise BadRequest("Use the Deactivate or Reactivate button.")
     user = admin.get_staff(session, staff.reseller_scope, user_id)
+    if not confirmed(form):
+        return record_page(request, session, staff, user, confirm="reactivate" if form["active"] == "true"
+                           else "deactivate")
     _, errors = attempt(session, lambda: admin.update(session, staff, user, {"active": form["active"] == "true"}))
     if errors:
         return record_page(request, session, staff, user, form=Form.refused({}, errors, "staff"), status=409)
-    done = "reactivated" if user.active else "deactivated and signed out everywhere"
-    return flash_redirect(request, staff_url(user), f"{user.label} is {done}.")
+    done = (_l("%(user)s is reactivated.", user=user.label) if user.active
+            else _l("%(user)s is deactivated and signed out everywhere.", user=user.label))
+    return flash_redirect(request, staff_url(user), done)
 
 
 @router.post("/{user_id}/invitation")
@@ -140,12 +156,15 @@ def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: 
     """Send the invitation again; the earlier link stops working."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     admin.resend_invitation(session, staff, user, request.app.state.settings)
-    return flash_redirect(request, staff_url(user), f"Invitation sent again to {user.email}.")
+    return flash_redirect(request, staff_url(user), _l("Invitation sent again to %(email)s.", email=user.email))
 
 
 @router.post("/{user_id}/totp/reset")
-def reset_second_factor(user_id: Id, request: Request, session: DbSession, staff: Admin) -> Response:
-    """Remove the user's two-step sign-in (a lost phone); they are signed out and set it up again."""
+def reset_second_factor(user_id: Id, request: Request, session: DbSession, staff: Admin, form: Fields) -> Response:
+    """Remove the user's two-step sign-in (a lost phone), once confirmed; they are signed out and set it up again."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
+    if not confirmed(form):
+        return record_page(request, session, staff, user, confirm="remove-totp")
     second_factor.reset(session, staff.actor, user)
-    return flash_redirect(request, staff_url(user), f"Two-step sign-in of {user.label} removed; signed out everywhere.")
+    return flash_redirect(request, staff_url(user), _l("Two-step sign-in of %(user)s removed; signed out everywhere.",
+                                                                 user=user.label))

@@ -21,6 +21,14 @@
     update();
   });
 
+  // <div data-shown-when="radio button id">: shown only while that radio button is chosen.
+  document.querySelectorAll("[data-shown-when]").forEach(function (block) {
+    var choice = document.getElementById(block.dataset.shownWhen);
+    function update() { block.hidden = !choice.checked; }
+    choice.form.addEventListener("change", update);
+    update();
+  });
+
   // <div data-country="select id" data-region="select id">: the region list follows the chosen country.
   document.querySelectorAll("[data-country][data-region]").forEach(function (block) {
     var country = document.getElementById(block.dataset.country);

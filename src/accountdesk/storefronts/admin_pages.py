@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from accountdesk.core.i18n import _l
 from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.web import DbSession
@@ -53,7 +54,7 @@ def create_storefront(request: Request, session: DbSession, staff: Admin, fields
     if errors:
         return page(request, "storefronts/list.html", {"staff": staff, "storefronts": policy.list_storefronts(session),
                                                        "form": Form.refused(fields, errors), "may_create": True}, 422)
-    return flash_redirect(request, f"/console/storefronts/{created.slug}", "Storefront created.")
+    return flash_redirect(request, f"/console/storefronts/{created.slug}", _l("Storefront created."))
 
 
 @router.get("/{slug}")
@@ -69,7 +70,8 @@ def save_policy(slug: str, request: Request, session: DbSession, staff: Admin, f
     changes, errors = attempt(session, lambda: _save(session, staff, storefront, fields))
     if errors:
         return _edit_page(request, staff, storefront, Form.refused(fields, errors), 422)
-    return flash_redirect(request, f"/console/storefronts/{slug}", "Policy saved." if changes else "Nothing changed.")
+    return flash_redirect(request, f"/console/storefronts/{slug}",
+                          _l("Policy saved.") if changes else _l("Nothing changed."))
 
 
 def _save(session: Session, staff: StaffPrincipal, storefront: Storefront, fields: dict[str, str]) -> dict:

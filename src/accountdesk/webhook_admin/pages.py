@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.cookies import path_cookie
 from accountdesk.core.crypto import seal, unseal
 from accountdesk.core.errors import field_error
+from accountdesk.core.i18n import _l, filled
 from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page
 from accountdesk.core.validation import Id, parse_id
 from accountdesk.core.web import DbSession
@@ -122,13 +124,21 @@ def set_enabled(endpoint_id: Id, request: Request, session: DbSession, staff: Ad
     wanted = fields.get("enabled") == "on"
     service.update_endpoint(session, staff.actor, request.app.state.settings, endpoint, {"enabled": wanted})
     return flash_redirect(request, f"/console/webhooks/{endpoint_id}",
-                          "Endpoint enabled." if wanted else "Endpoint disabled.")
+                          _l("Endpoint enabled.") if wanted else _l("Endpoint disabled."))
 
 
 @router.post("/{endpoint_id}/delete")
-def delete_endpoint(endpoint_id: Id, request: Request, session: DbSession, staff: Admin) -> Response:
-    service.delete_endpoint(session, staff.actor, service.get_endpoint(session, endpoint_id))
-    return flash_redirect(request, "/console/webhooks", "Endpoint removed.")
+def delete_endpoint(endpoint_id: Id, request: Request, session: DbSession, staff: Admin, fields: Fields) -> Response:
+    """Remove the endpoint and its delivery log, once confirmed."""
+    endpoint = service.get_endpoint(session, endpoint_id)
+    if not confirmed(fields):
+        here = f"/console/webhooks/{endpoint_id}"
+        return confirmation_page(request, Confirmation(
+            _l("Remove this endpoint?"),
+            filled(_l("%(url)s gets no more events, and its delivery log goes for good."), url=endpoint.url),
+            _l("Yes, remove"), f"{here}/delete", here, danger=True), {"staff": staff})
+    service.delete_endpoint(session, staff.actor, endpoint)
+    return flash_redirect(request, "/console/webhooks", _l("Endpoint removed."))
 
 
 @router.post("/deliveries/{delivery_id}/replay")
@@ -136,6 +146,6 @@ def replay(delivery_id: Id, request: Request, session: DbSession, staff: Admin) 
     """Send a delivered or failed event again."""
     delivery = service.get_delivery(session, delivery_id)
     _, errors = attempt(session, lambda: service.replay(session, staff.actor, delivery))
-    message = next(iter(errors.values()), "") if errors else "Replay queued."
-    return flash_redirect(request, f"/console/webhooks/{delivery.endpoint_id}", message or "Replay refused.")
+    message = next(iter(errors.values()), "") if errors else _l("Replay queued.")
+    return flash_redirect(request, f"/console/webhooks/{delivery.endpoint_id}", message or _l("Replay refused."))
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import event, or_, select
+from sqlalchemy import bindparam, event, or_, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from accountdesk.core import outbox
@@ -141,16 +141,20 @@ def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], 
     return made
 
 
+_OPERATOR_WIDE = WebhookEndpoint.storefront_id.is_(None)
+# The enabled endpoints: operator-wide only, or also a storefront's. Built once: every sign-in asks.
+ENABLED = {scoped: select(WebhookEndpoint).where(WebhookEndpoint.enabled, or_(
+    _OPERATOR_WIDE, WebhookEndpoint.storefront_id == bindparam("storefront_id")) if scoped else _OPERATOR_WIDE)
+    .order_by(WebhookEndpoint.id) for scoped in (False, True)}
+
+
 def _enabled_endpoints(session: Session, storefront_id: int | None) -> list[WebhookEndpoint]:
     """The storefront's and the operator-wide enabled endpoints, read once per transaction (a registration emits
     several events)."""
     known = session.info.setdefault(ENDPOINTS_READ, {})
     if storefront_id not in known:
-        scope = WebhookEndpoint.storefront_id.is_(None)
-        if storefront_id is not None:
-            scope = or_(scope, WebhookEndpoint.storefront_id == storefront_id)
-        known[storefront_id] = list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled, scope)
-                                                    .order_by(WebhookEndpoint.id)))
+        known[storefront_id] = list(session.scalars(ENABLED[storefront_id is not None],
+                                                    {"storefront_id": storefront_id}))
     return known[storefront_id]
 
 

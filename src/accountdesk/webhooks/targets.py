@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from accountdesk.core.settings import Settings
 
@@ -22,7 +22,10 @@ class TargetRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    url: str  # the URL with the checked address in place of the host name
+    scheme: str  # http or https
+    address: str  # the checked address, which the connection is made to
+    port: int
+    path: str  # the request target: path and query
     host: str  # the name the receiver expects as the TLS server name
     host_header: str
 
@@ -81,7 +84,6 @@ def resolve(url: str, settings: Settings) -> Target:
     refused = [str(a) for a in addresses if not allowed(a, settings)]
     if not addresses or refused:
         raise TargetRefused(f"{host} resolves to an address webhooks may not reach ({', '.join(refused)}).")
-    chosen = addresses[0]
-    literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
-    return Target(urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host, parts.netloc)
+    path = parts.path or "/"
+    return Target(parts.scheme, str(addresses[0]), port, f"{path}?{parts.query}" if parts.query else path, host,
+                  parts.netloc)

@@ -1,7 +1,7 @@
 """OpenID Connect provider: signing keys, clients per storefront, authorization codes, tokens, subjects
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op

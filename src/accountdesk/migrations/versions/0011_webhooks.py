@@ -1,7 +1,7 @@
 """webhooks: endpoints (per storefront or operator-wide), the deliveries of events to them and every attempt
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op

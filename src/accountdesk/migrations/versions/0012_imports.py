@@ -2,7 +2,7 @@
 import matches accounts by e-mail on a storefront
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op

@@ -3,7 +3,7 @@ on), when a contact's personal data was erased, the e-mail domains an account cl
 join it) and whether such a registrant joins at once or after the account admin's approval
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
