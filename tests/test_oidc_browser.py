@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from accountdesk.core.db import utcnow
+from accountdesk.core.settings import Settings
 from accountdesk.oidc.claims import ACCOUNT_CLAIM
 from tests import factories as f
 from tests.conftest import _unavailable, free_port
@@ -23,6 +24,11 @@ from tests.oidc_world import register
 pytestmark = pytest.mark.browser
 MODULES = Path(__file__).resolve().parent.parent / "var/node/node_modules"
 SCRIPT = Path(__file__).resolve().parent / "rp/openid_rp.mjs"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"webhook_allow_private_targets": True})  # the relying party is on loopback
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ refresh-token reuse, unknown clients, tampered ID tokens), refresh rotation, log
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
@@ -11,8 +13,10 @@ from sqlalchemy import func, select, update
 
 from accountdesk.core.db import utcnow
 from accountdesk.core.models import OutboxMessage
+from accountdesk.core.outbox import PermanentFailure
 from accountdesk.oidc import keys
 from accountdesk.oidc.claims import ACCOUNT_CLAIM
+from accountdesk.oidc.logout import LogoutHandler
 from accountdesk.oidc.models import AuthorizationCode
 from tests import factories as f
 from tests.oidc_world import (
@@ -23,10 +27,12 @@ from tests.oidc_world import (
     exchange,
     oidc_world,
     pkce,
+    register,
     sign_in,
     signed_in_tokens,
     verified_claims,
 )
+from tests.webhook_receiver import receiving
 
 
 def _userinfo(client, w, access_token: str):
@@ -300,3 +306,51 @@ def test_protocol_endpoints_answer_nonsense_with_an_oauth_error_not_a_server_err
         response = client.post(w.base + path, data=params)
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]
+
+
+def test_a_back_channel_logout_uri_on_a_private_address_is_refused_when_registered(db, client):
+    w = oidc_world(db)
+    admin = f.token(client, f.staff(db, "admin"))
+    url = f"/api/v1/storefronts/{w.storefront.slug}/oidc-clients"
+    for private in ("http://127.0.0.1:8080/logout", "https://10.0.0.7/logout", "http://localhost:9000/logout"):
+        refused = client.post(url, headers=admin, json={"name": "Shop", "redirect_uris": [REDIRECT],
+                                                        "backchannel_logout_uri": private})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "oidc_logout_target_refused"
+    assert len(client.get(url, headers=admin).json()) == 3  # only the world's own clients
+
+
+def _queued_logout(db, client, w, rp) -> dict:
+    signed_in_tokens(client, w, rp)
+    admin = f.token(client, f.staff(db, "admin"))
+    assert client.post(f"/api/v1/accounts/{w.account.id}/contacts/{w.buyer.id}/deactivate",
+                       headers=admin).status_code == 200
+    with db.transaction() as session:
+        return session.scalars(select(OutboxMessage.payload).where(OutboxMessage.kind == "oidc_logout")).one()
+
+
+def test_back_channel_logout_reaches_a_private_address_only_when_the_operator_allows_it(db, client, settings):
+    w = oidc_world(db)
+    with receiving() as receiver:
+        rp = register(db, w.storefront, redirect_uris=[REDIRECT], backchannel_logout_uri=f"{receiver.url}/bc")
+        notice = _queued_logout(db, client, w, rp)
+        with pytest.raises(PermanentFailure, match="refused"):
+            LogoutHandler(db, settings.model_copy(update={"webhook_allow_private_targets": False}))(notice)
+        assert receiver.received == [] and receiver.refused == []
+        allowed = settings.model_copy(update={"webhook_allowed_networks": "127.0.0.0/8"})
+        LogoutHandler(db, allowed)(notice)
+        [delivered] = receiver.accepted("/bc")
+        token = parse_qs(delivered.body)["logout_token"][0]
+        assert jwt.decode(token, keys.key_set_from(client.get(f"{w.base}/oidc/jwks").json())).claims["sid"] == \
+            notice["sid"]
+
+
+def test_back_channel_logout_follows_no_redirect(db, client, settings):
+    w = oidc_world(db)
+    with receiving() as receiver:
+        receiver.redirect_to = "/elsewhere"
+        rp = register(db, w.storefront, redirect_uris=[REDIRECT], backchannel_logout_uri=f"{receiver.url}/bc")
+        notice = _queued_logout(db, client, w, rp)
+        with pytest.raises(RuntimeError, match="answered 302"):
+            LogoutHandler(db, settings.model_copy(update={"webhook_allow_private_targets": True}))(notice)
+        assert [r.path for r in receiver.refused] == ["/bc"] and receiver.received == []

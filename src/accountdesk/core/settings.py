@@ -91,9 +91,11 @@ class Settings(BaseSettings):
                                                "long is disabled and its owner e-mailed")
     webhook_secret_overlap_hours: float = Field(24.0, description="After a secret rotation, how long deliveries are "
                                                 "also signed with the old secret")
-    webhook_allow_private_targets: bool = Field(False, description="Let webhooks reach private, loopback, link-local "
+    webhook_allow_private_targets: bool = Field(False, description="Let webhooks and back-channel logout notices reach "
+                                                "private, loopback, link-local "
                                                 "and other non-public addresses (tests, closed networks)")
-    webhook_allowed_networks: str = Field("", description="Comma list of networks (CIDR) webhooks may reach even "
+    webhook_allowed_networks: str = Field("", description="Comma list of networks (CIDR) webhooks and back-channel "
+                                          "logout notices may reach even "
                                           "though they are not public, e.g. 10.1.2.0/24")
 
     @field_validator("trusted_proxies")

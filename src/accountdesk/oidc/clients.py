@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from accountdesk.core import audit
 from accountdesk.core.audit import Actor
-from accountdesk.core.errors import NotFound
+from accountdesk.core.errors import NotFound, field_error
 from accountdesk.core.security import new_token, token_digest
+from accountdesk.core.settings import Settings
 from accountdesk.oidc.models import ClientKind, OidcClient
 from accountdesk.oidc.schemas import ClientIn
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks.targets import TargetRefused, check_url
 
 FIELDS = ("name", "kind", "redirect_uris", "post_logout_redirect_uris", "scopes", "backchannel_logout_uri")
 
@@ -33,9 +35,15 @@ def get_client(session: Session, storefront: Storefront, client_id: str) -> Oidc
     return client
 
 
-def register(session: Session, actor: Actor, storefront: Storefront, data: ClientIn) -> tuple[OidcClient, str | None]:
+def register(session: Session, actor: Actor, storefront: Storefront, data: ClientIn,
+             settings: Settings) -> tuple[OidcClient, str | None]:
     """The new client and its secret (None for a public client): give the secret to the client now, it is not
-    shown again."""
+    shown again. Its back-channel logout URI must be one the SSRF guard lets notices reach."""
+    if data.backchannel_logout_uri:
+        try:
+            check_url(data.backchannel_logout_uri, settings)
+        except TargetRefused as exc:
+            raise field_error("backchannel_logout_uri", str(exc), code="oidc_logout_target_refused") from exc
     secret = new_token() if data.kind == ClientKind.confidential else None
     client = OidcClient(client_id=secrets.token_urlsafe(18), storefront_id=storefront.id,
                         secret_digest=token_digest(secret) if secret else None, **data.model_dump())

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from accountdesk.oidc import claims, keys
 from accountdesk.oidc.models import OidcClient, OidcToken
 from accountdesk.oidc.server import issuer
 from accountdesk.storefronts.models import Storefront
+from accountdesk.webhooks.targets import TargetRefused, Unresolved, post_once
 
 KIND = "oidc_logout"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -68,8 +69,9 @@ def logout_token(session: Session, settings: Settings, client: OidcClient, subje
 
 
 class LogoutHandler:
-    """The outbox handler: signs the logout token when sending (so that it is fresh) and POSTs it, never following
-    a redirect; any answer but 200/204 is retried by the outbox."""
+    """The outbox handler: signs the logout token when sending (so that it is fresh) and POSTs it to a checked
+    address (the webhooks' SSRF guard: public addresses only unless the operator allows others), never following a
+    redirect; any answer but 200/204 is retried by the outbox, a refused address is not."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
@@ -81,8 +83,13 @@ class LogoutHandler:
                 raise PermanentFailure("the client or its back-channel logout URI is gone")
             uri = client.backchannel_logout_uri
             token = logout_token(session, self.settings, client, payload["subject"], payload["sid"])
-        response = httpx.post(uri, data={"logout_token": token}, follow_redirects=False,
-                              timeout=self.settings.oidc_logout_timeout_seconds,
-                              headers={"Cache-Control": "no-store"})
-        if response.status_code not in (200, 204):
-            raise RuntimeError(f"back-channel logout answered {response.status_code}")
+        try:
+            status = post_once(uri, urlencode({"logout_token": token}).encode(),
+                               {"content-type": "application/x-www-form-urlencoded", "cache-control": "no-store"},
+                               self.settings, self.settings.oidc_logout_timeout_seconds)
+        except Unresolved:
+            raise
+        except TargetRefused as exc:
+            raise PermanentFailure(f"back-channel logout refused: {exc}") from exc
+        if status not in (200, 204):
+            raise RuntimeError(f"back-channel logout answered {status}")

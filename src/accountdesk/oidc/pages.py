@@ -55,7 +55,8 @@ def list_clients(slug: str, request: Request, session: DbSession, staff: Operato
 def register_client(slug: str, request: Request, session: DbSession, staff: Admin, fields: Fields) -> Response:
     """Register a client; the page shows its secret this once."""
     storefront = policy.by_slug(session, slug)
-    made, errors = attempt(session, lambda: clients.register(session, staff.actor, storefront, _client_in(fields)))
+    made, errors = attempt(session, lambda: clients.register(session, staff.actor, storefront, _client_in(fields),
+                                                                  request.app.state.settings))
     if errors:
         return _list_page(request, session, staff, storefront, Form.refused(fields, errors), status=422)
     client, secret = made

@@ -257,9 +257,10 @@ def list_clients(slug: str, session: DbSession, staff: Operator) -> list[dict[st
 
 
 @router.post("/oidc-clients", status_code=201)
-def register_client(slug: str, body: ClientIn, session: DbSession, staff: Admin) -> dict[str, Any]:
+def register_client(slug: str, body: ClientIn, request: Request, session: DbSession, staff: Admin) -> dict[str, Any]:
     """Register a client; a confidential one's `client_secret` is in this answer only."""
-    client, secret = clients.register(session, staff.actor, _storefront(session, slug), body)
+    client, secret = clients.register(session, staff.actor, _storefront(session, slug), body,
+                                      request.app.state.settings)
     return clients.describe(client, secret)
 
 

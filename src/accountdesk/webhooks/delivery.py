@@ -27,7 +27,7 @@ from accountdesk.core.settings import Settings
 from accountdesk.mail import service as mail
 from accountdesk.webhooks import service
 from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from accountdesk.webhooks.targets import Target, TargetRefused, resolve
+from accountdesk.webhooks.targets import Target, TargetRefused, pool_for, resolve
 
 Pool = urllib3.HTTPConnectionPool
 
@@ -141,11 +141,8 @@ class DeliveryHandler:
         """The kept-alive connections to one checked address (the TLS server name is the URL's host)."""
         key = (target.scheme, target.address, target.port, target.host)
         if key not in self._pools:
-            common = {"port": target.port, "maxsize": self.sender_count, "timeout": self.timeout, "retries": False,
-                      "headers": {"user-agent": USER_AGENT}}
-            self._pools[key] = urllib3.HTTPSConnectionPool(
-                target.address, server_hostname=target.host, assert_hostname=target.host, **common
-            ) if target.scheme == "https" else urllib3.HTTPConnectionPool(target.address, **common)
+            self._pools[key] = pool_for(target, self.timeout, maxsize=self.sender_count,
+                                        headers={"user-agent": USER_AGENT})
         return self._pools[key]
 
     def _post(self, sending: Sending, signer: Signer, target: Target | TargetRefused, pool: Pool | None) -> Outcome:

@@ -1,4 +1,5 @@
-"""Where a webhook may be sent: public addresses only, unless the operator allows private ones (SSRF guard).
+"""Where a webhook or a back-channel logout notice may be sent: public addresses only, unless the operator allows
+private ones (SSRF guard).
 
 The host is resolved once per delivery, every address it resolves to is checked, and the connection is then made to
 the checked address (the URL keeps its host for the Host header and TLS), so a DNS answer that changes between the
@@ -11,6 +12,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
+
 from accountdesk.core.settings import Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -18,6 +21,10 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class TargetRefused(Exception):
     """The URL is not one a webhook may reach."""
+
+
+class Unresolved(TargetRefused):
+    """The host has no address now (which may pass)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ def resolve(url: str, settings: Settings) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise TargetRefused(f"The host {host} cannot be resolved: {exc}") from exc
+        raise Unresolved(f"The host {host} cannot be resolved: {exc}") from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     refused = [str(a) for a in addresses if not allowed(a, settings)]
     if not addresses or refused:
@@ -87,3 +94,25 @@ def resolve(url: str, settings: Settings) -> Target:
     path = parts.path or "/"
     return Target(parts.scheme, str(addresses[0]), port, f"{path}?{parts.query}" if parts.query else path, host,
                   parts.netloc)
+
+
+def pool_for(target: Target, timeout: urllib3.Timeout, **options: object) -> urllib3.HTTPConnectionPool:
+    """Connections to the checked address; for https the TLS server name and certificate check use the URL's host."""
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(target.address, port=target.port, timeout=timeout, retries=False,
+                                           server_hostname=target.host, assert_hostname=target.host, **options)
+    return urllib3.HTTPConnectionPool(target.address, port=target.port, timeout=timeout, retries=False, **options)
+
+
+def post_once(url: str, body: bytes, headers: dict[str, str], settings: Settings, seconds: float) -> int:
+    """POST to a checked, pinned address, never following a redirect, within `seconds` in all; the answer's status.
+    TargetRefused when the URL may not be reached; urllib3's HTTPError when the connection fails."""
+    target = resolve(url, settings)
+    with pool_for(target, urllib3.Timeout(total=seconds), maxsize=1) as pool:
+        answer = pool.urlopen("POST", target.path, body=body, headers={**headers, "host": target.host_header},
+                              redirect=False, preload_content=False)
+        try:
+            answer.read(64 * 1024, decode_content=False)
+        finally:
+            answer.release_conn()
+        return answer.status
