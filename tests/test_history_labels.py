@@ -51,8 +51,29 @@ def test_names_groups_and_values_read_in_words():
         assert history.value_text("prorate_billing", True) == "oui"
         assert history.value_text("status", "pending_approval") == "en attente d'approbation"
         assert history.value_text("language", "de") == "Deutsch"
+        assert history.value_text("billing_address.country", "DE") == "Allemagne"
+        assert history.value_text("billing_address.region", "DE-BE") == "Berlin"
+        assert history.value_text("billing_address.region", "US-CA") == "Californie"
+        assert history.value_text("partial_charges_invoicing", "next_invoice") == "Sur la prochaine facture"
         assert history.value_text("storefront_id", 3, {"storefront_id": {3: "Main Shop"}}) == "Main Shop"
         assert history.value_text("customer_group", "") == "—"
         assert history.actor_text("system", "system") == "Système"
         assert history.actor_text("ada@example.com", "staff") == "ada@example.com"
     assert history.action_label("something.new_here") == "Something new here"  # never a crash on an unknown one
+
+
+def test_an_account_opened_on_a_storefront_records_its_flags_as_yes_or_no(db, client):
+    from sqlalchemy import select
+
+    from accountdesk.core.models import AuditEvent
+    from tests import factories as f
+
+    store = f.storefront(db)
+    admin = f.token(client, f.staff(db, "admin"))
+    made = client.post("/api/v1/accounts", headers=admin, json={"name": "Flag GmbH", "storefront_id": store.id})
+    assert made.status_code == 201, made.text
+    with db.transaction() as session:
+        changes = session.scalar(select(AuditEvent.changes).where(AuditEvent.action == "account.created"))
+    assert changes["prorate_billing"][1] is False and changes["auto_invoice_email"][1] is True
+    with speaking("de"):
+        assert history.value_text("auto_invoice_email", changes["auto_invoice_email"][1]) == "ja"

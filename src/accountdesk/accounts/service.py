@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, func, or_, select, table, text
+from sqlalchemy import Boolean, ColumnElement, Select, column, func, or_, select, table, text
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts.models import (
@@ -67,8 +67,10 @@ STOREFRONT_DEFAULTS = {"parent_reseller_id": "reseller_account_id", "payment_met
                        "auto_invoice_email": "default_auto_invoice_email", "currency": "default_currency",
                        "customer_group": "default_customer_group", "price_group": "default_price_group",
                        "rep_code": "default_rep_code", "preferred_language": "default_language"}
+_FLAGS = ("default_prorate_billing", "default_auto_invoice_email")  # typed, so that SQLite's 0/1 read as booleans
 _STOREFRONTS = table("storefronts", column("id"), column("name"),
-                     *(column(name) for name in STOREFRONT_DEFAULTS.values()))
+                     *(column(name, Boolean) if name in _FLAGS else column(name)
+                       for name in STOREFRONT_DEFAULTS.values()))
 
 
 def usable_storefronts(reseller_scope: int | None) -> Select[Any]:

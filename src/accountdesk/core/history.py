@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from accountdesk.core.i18n import _l, translate
+from accountdesk.core.i18n import _l, country_name, translate
 from accountdesk.core.languages import LANGUAGES
+from accountdesk.core.validation import subdivision_name
 
 NOTHING = "—"
 SECRET = "•••"
@@ -242,7 +243,10 @@ VALUES: dict[str, Mapping[str, Any]] = {
     "payment_method": {"cash": _l("Cash"), "deposit": _l("Deposit"), "credit_card": _l("Credit card"),
                        "invoice": _l("Invoice")},
     "language": _LANGUAGE_NAMES, "preferred_language": _LANGUAGE_NAMES, "default_language": _LANGUAGE_NAMES,
+    "partial_charges_invoicing": {"next_invoice": _l("On the next invoice"), "immediately": _l("Invoice immediately")},
 }
+# codes named by a function of the current language: countries (DE: Deutschland) and their states (DE-BE: Berlin)
+NAMED_CODES: dict[str, Any] = {"country": country_name, "region": subdivision_name}
 # who acted, when it was the system rather than a person (an e-mail address or a name is shown as it is)
 ACTORS: dict[str, Any] = {"system": _l("System"), "ERP check at sign-in": _l("ERP check at sign-in"),
                           "inactivity check at sign-in": _l("Inactivity check at sign-in"),
@@ -282,7 +286,9 @@ def value_text(name: str, value: Any, names: Mapping[str, Mapping[Any, Any]] | N
         return ", ".join(value_text(name, item, names) for item in value)
     field = name.rpartition(".")[2]
     known = (names or {}).get(field, {}).get(value) or VALUES.get(field, {}).get(str(value))
-    return translate(known) if known is not None else str(value)
+    if known is not None:
+        return translate(known)
+    return NAMED_CODES[field](str(value)) if field in NAMED_CODES else str(value)
 
 
 def actor_text(label: str, actor_type: str) -> str:
