@@ -154,6 +154,7 @@ FIELDS: dict[str, Any] = {
     "kind": _l("Kind"),
     "label": _l("Label"),
     "language": _l("Preferred language"),
+    "languages": _l("Languages offered"),
     "last_name": _l("Last name"),
     "last_seen_at": _l("Last seen"),
     "last_sign_in_at": _l("Last sign-in"),
@@ -242,6 +243,7 @@ VALUES: dict[str, Mapping[str, Any]] = {
     "payment_method": {"cash": _l("Cash"), "deposit": _l("Deposit"), "credit_card": _l("Credit card"),
                        "invoice": _l("Invoice")},
     "language": _LANGUAGE_NAMES, "preferred_language": _LANGUAGE_NAMES, "default_language": _LANGUAGE_NAMES,
+    "languages": _LANGUAGE_NAMES,
 }
 # who acted, when it was the system rather than a person (an e-mail address or a name is shown as it is)
 ACTORS: dict[str, Any] = {"system": _l("System"), "ERP check at sign-in": _l("ERP check at sign-in"),
