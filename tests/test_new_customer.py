@@ -101,7 +101,11 @@ def test_a_private_customer_gets_a_password_from_staff_where_the_storefront_allo
     weak = post(client, f"{created.headers['location']}/password", {"password": "schmidt"})
     assert weak.status_code == 422 and "Use at least 12 characters." in weak.text
     assert contact_of(db, "anna.schmidt@example.com").password_hash is None
-    done = post(client, f"{created.headers['location']}/password", {"password": "a-long-enough-secret-42"})
+    asked = post(client, f"{created.headers['location']}/password", {"password": "a-long-enough-secret-42"})
+    assert asked.status_code == 200 and "Yes, set the password" in asked.text  # the question first
+    assert contact_of(db, "anna.schmidt@example.com").password_hash is None
+    done = post(client, f"{created.headers['location']}/password",
+                {"password": "a-long-enough-secret-42", "confirmed": "yes"})
     assert done.status_code == 303 and done.headers["location"] == f"/console/accounts/{account.id}"
     contact = contact_of(db, "anna.schmidt@example.com")
     assert contact.status == "active" and contact.can_sign_in
