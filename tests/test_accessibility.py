@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,14 @@ from playwright.sync_api import BrowserContext, Page, expect
 from accountdesk.accounts.models import SavedPaymentMethod
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
-from accountdesk.core import tokens
+from accountdesk.core import i18n, tokens
 from accountdesk.core.db import utcnow
 from accountdesk.core.settings import Settings
 from accountdesk.domains.models import AccountDomain
 from accountdesk.erp.demo_data import SHARED_EMAIL, write_demo_folder
 from accountdesk.registration import instant
 from accountdesk.registration.service import VERIFY_EMAIL
+from accountdesk.staff.models import StaffUser
 from tests import factories as f
 from tests.conftest import _unavailable
 from tests.erp_world import erp_store
@@ -340,6 +342,63 @@ def test_every_page_has_no_wcag_a_or_aa_violation(db, app, browser, live_server,
     assert len(audit.results) >= len(paths) + 20, sorted(audit.results)  # the walk reached the pages
     assert not found, json.dumps(found, indent=1)
     assert not audit.csp_errors, audit.csp_errors  # every page works under its Content-Security-Policy
+
+
+# --- other languages -----------------------------------------------------------------------------------------------
+
+OTHER_LANGUAGES = ["fr", "de"]
+
+
+def translated_pages(w: PageWorld) -> list[tuple[str, str, str]]:
+    """(who, address, words the page shows, as the English msgid): the pages of both sides people use most, for the
+    French and German pass. The storefront's pages speak the browser's language (or the signed-in contact's), the
+    console's the staff user's."""
+    slug = w.store.slug
+    return [("visitor", f"/s/{slug}/sign-in", "Forgot your password?"),
+            ("visitor", f"/s/{slug}/register", "Create an account"),
+            ("contact", f"/s/{slug}/account", "Your account"),
+            ("staff", "/console", "Create customer"),  # the console's start: the customer search
+            ("staff", f"/console/accounts/{w.account.id}", "History"),
+            ("staff", "/console/accounts/new", "Company name")]
+
+
+def sign_in_by_id(page: Page, url: str, email_field: str, password_field: str, email: str) -> None:
+    """Sign in through a form whose labels speak another language: its fields by id, sent with Enter."""
+    page.goto(url)
+    page.locator(f"#{email_field}").fill(email)
+    page.locator(f"#{password_field}").fill(f.PASSWORD)
+    with page.expect_navigation():
+        page.locator(f"#{password_field}").press("Enter")
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # the pages' HTML does not depend on the database
+@pytest.mark.parametrize("language", OTHER_LANGUAGES)
+def test_the_main_pages_in_french_and_german_have_no_wcag_a_or_aa_violation(db, browser, live_server, axe_source,
+                                                                            language):
+    w = page_world(db)
+    with db.transaction() as session:  # the contact and the staff user read their pages in the language
+        session.get(Contact, w.contact.id).language = language
+        session.get(StaffUser, w.admin.id).language = language
+    context = audit_context(browser, live_server, language, axe_source)
+    shown: dict[str, tuple[str, str]] = {}
+    try:
+        audit = Audit(context)
+        for who, url, _words in translated_pages(w):
+            if who == "contact" and audit.who == "signed out":
+                sign_in_by_id(audit.page, f"/s/{w.store.slug}/sign-in", "email", "password", w.contact.email)
+                sign_in_by_id(audit.page, "/console/sign-in", "sign-in-email", "sign-in-password", w.admin.email)
+                audit.who = "signed in"
+            audit.visit(url)
+            shown[url] = (audit.page.evaluate("document.documentElement.lang"), audit.page.content())
+    finally:
+        context.close()
+    with i18n.speaking(language):
+        for (_who, url, words), (lang, html) in zip(translated_pages(w), shown.values(), strict=True):
+            assert lang == language, (url, lang)  # the lang attribute says the language the page shows
+            assert i18n.gettext(words) != words and escape(i18n.gettext(words)) in html, (url, words)
+    found = [v for page_violations in audit.results.values() for v in page_violations]
+    assert len(audit.results) == len(translated_pages(w)), sorted(audit.results)
+    assert not found, json.dumps(found, indent=1)
 
 
 # --- keyboard only -------------------------------------------------------------------------------------------------

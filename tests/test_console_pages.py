@@ -322,7 +322,14 @@ def test_contacts_add_edit_reset_link_and_manual_password(db, client, mail_dir, 
     assert "Enter a new password" in client.get(page_url).text
     weak = post(client, f"{page_url}/password", {"password": "short"})
     assert weak.status_code == 422 and "Use at least 12 characters." in weak.text and 'value="short"' not in weak.text
-    assert post(client, f"{page_url}/password", {"password": "a-long-enough-secret-42"}).status_code == 303
+    asked = post(client, f"{page_url}/password", {"password": "a-long-enough-secret-42"})
+    assert asked.status_code == 200 and "Yes, set the password" in asked.text  # the question first
+    assert "gets an e-mail saying that staff set their password" in asked.text
+    with db.transaction() as session:
+        assert session.get(Contact, contact.id).password_hash is None  # nothing set, nothing sent yet
+    assert not [m for m in deliver_and_read(db, mail_dir) if m["Subject"].startswith("Our team set")]
+    assert post(client, f"{page_url}/password", {"password": "a-long-enough-secret-42", "confirmed": "yes"}
+                ).status_code == 303
     with db.transaction() as session:
         assert session.get(Contact, contact.id).password_hash is not None
     for old in mail_dir.glob("*.eml"):

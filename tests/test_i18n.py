@@ -23,8 +23,9 @@ from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.models import AuditEvent
 from accountdesk.staff.models import StaffUser
 from tests import factories as f
+from tests.mailbox import deliver_and_read
 from tests.page_world import storefront_sign_in
-from tests.reseller_world import customer, world
+from tests.reseller_world import csrf_of, customer, world
 from tests.test_console_pages import post, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,6 +227,43 @@ def test_storefront_pages_speak_the_visitor_or_storefront_language_and_the_switc
     elsewhere = client.get(f"/s/{store.slug}/language/fr", params={"next": "https://evil.example/"},
                            follow_redirects=False)
     assert elsewhere.headers["location"] == f"/s/{store.slug}"
+
+
+def _switcher(html: str) -> list[str]:
+    """The languages the storefront's language switcher lists (its links and the current one)."""
+    nav = re.search(r'data-testid="language-switcher">(.*?)</nav>', html, re.S)
+    return re.findall(r'\slang="(\w+)"', nav.group(1)) if nav else []
+
+
+def test_storefront_pages_speak_only_the_languages_the_storefront_offers(db, client, mail_dir):
+    store = f.storefront(db, name="Nord Handel", languages=["en", "de"])
+    sign_in_path = f"/s/{store.slug}/sign-in"
+    french_only = client.get(sign_in_path, headers={"Accept-Language": "fr"})
+    assert _lang(french_only.text) == "en" and "Forgot your password?" in french_only.text  # the default language
+    assert _switcher(french_only.text) == ["en", "de"]
+    french_then_german = client.get(sign_in_path, headers={"Accept-Language": "fr-FR, fr;q=0.9, de;q=0.5"})
+    assert _lang(french_then_german.text) == "de" and "Passwort vergessen?" in french_then_german.text
+    assert _switcher(french_then_german.text) == ["en", "de"]
+    assert f"/s/{store.slug}/language/fr" not in french_then_german.text
+
+    client.get(f"/s/{store.slug}/language/fr", params={"next": sign_in_path})  # not offered: no choice kept
+    assert _lang(client.get(sign_in_path, headers={"Accept-Language": "fr"}).text) == "en"
+    client.get(f"/s/{store.slug}/language/de", params={"next": sign_in_path})
+    assert _lang(client.get(sign_in_path, headers={"Accept-Language": "fr"}).text) == "de"
+    client.cookies.clear()
+
+    # a contact whose language the storefront does not offer still reads their pages and e-mails in it
+    account = f.account(db, storefront_id=store.id, name="Maison Dupont")
+    f.contact(db, account, store, email="claire@example.com", language="fr")
+    form = client.get(f"/s/{store.slug}/password/forgot")
+    client.post(f"/s/{store.slug}/password/forgot", data={"csrf_token": csrf_of(form.text),
+                                                          "email": "claire@example.com"})
+    [reset] = deliver_and_read(db, mail_dir)
+    assert reset["Subject"] == "Réinitialisez votre mot de passe pour Nord Handel"
+    storefront_sign_in(client, store, "claire@example.com")
+    home = client.get(f"/s/{store.slug}", headers={"Accept-Language": "de"})
+    assert _lang(home.text) == "fr" and "Connecté en tant que" in home.text
+    assert _switcher(home.text) == ["en", "de"]  # the switcher still offers only the storefront's languages
 
 
 def test_signed_in_contact_sees_pages_in_their_language_and_date_format(db, client):

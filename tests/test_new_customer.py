@@ -101,7 +101,11 @@ def test_a_private_customer_gets_a_password_from_staff_where_the_storefront_allo
     weak = post(client, f"{created.headers['location']}/password", {"password": "schmidt"})
     assert weak.status_code == 422 and "Use at least 12 characters." in weak.text
     assert contact_of(db, "anna.schmidt@example.com").password_hash is None
-    done = post(client, f"{created.headers['location']}/password", {"password": "a-long-enough-secret-42"})
+    asked = post(client, f"{created.headers['location']}/password", {"password": "a-long-enough-secret-42"})
+    assert asked.status_code == 200 and "Yes, set the password" in asked.text  # the question first
+    assert contact_of(db, "anna.schmidt@example.com").password_hash is None
+    done = post(client, f"{created.headers['location']}/password",
+                {"password": "a-long-enough-secret-42", "confirmed": "yes"})
     assert done.status_code == 303 and done.headers["location"] == f"/console/accounts/{account.id}"
     contact = contact_of(db, "anna.schmidt@example.com")
     assert contact.status == "active" and contact.can_sign_in
@@ -181,3 +185,38 @@ def test_an_exact_duplicate_is_created_only_once_confirmed(db, client):
 
     same_email = post(client, NEW, {**twin, "first_name": "Annette", "company_name": "Other GmbH"})
     assert same_email.status_code == 422 and "same e-mail" in same_email.text and count(db, Account) == 2
+
+
+def test_merchant_staff_open_a_resellers_account_from_the_dialog_reseller_staff_cannot(db, client):
+    from tests.reseller_world import world  # noqa: PLC0415
+
+    store = f.storefront(db, name="Main Shop")
+    sign_in(client, f.staff(db, "csr"))
+    assert 'name="reseller"' in client.get(NEW).text
+    nameless = post(client, NEW, {**PERSON, "account": "new", "reseller": "on", "first_name": ""})
+    assert nameless.status_code == 422 and count(db, Account) == 0  # every problem at once, the company's too
+    assert error_beside(nameless.text, "new-company-name") == "A reseller is a company: enter its name."
+    assert error_beside(nameless.text, "new-first-name") == "This field is required."
+    created = post(client, NEW, {**PERSON, "account": "new", "company_name": "Velo Partner GmbH", "reseller": "on",
+                                 **ADDRESS})
+    assert created.status_code == 303, created.text
+    contact = contact_of(db, "anna.schmidt@example.com")
+    account = contact.account
+    assert (account.name, account.kind, account.storefront_id, contact.role) == (
+        "Velo Partner GmbH", "reseller", store.id, "account_admin")
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "account.created")).all()
+        assert event.changes["kind"] == [None, "reseller"]
+    record = client.get(f"/console/accounts/{account.id}").text
+    assert re.search(r'<span class="field">Kind</span>:\s*<span class="old">—</span> → <span class="new">Reseller<',
+                     record)  # the history in words
+    assert "Velo Partner GmbH" in client.get("/console/resellers").text  # listed with the resellers
+
+    w = world(db)
+    sign_in(client, w.staff)
+    assert 'name="reseller"' not in client.get(NEW).text  # reseller staff: no such choice
+    before = count(db, Account)
+    refused = post(client, NEW, {**PERSON, "email": "max@example.com", "account": "new", "company_name": "Sub Reseller",
+                                 "reseller": "on", "storefront_id": str(w.storefront.id)})
+    assert refused.status_code == 422 and "Only your distributor can create reseller accounts." in refused.text
+    assert count(db, Account) == before

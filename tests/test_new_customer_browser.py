@@ -50,3 +50,27 @@ def test_a_german_clerk_creates_a_customer_in_one_dialog(db, page: Page, live_se
     expect(page.get_by_role("status")).to_have_text(
         "Willkommens-E-Mail mit einem Aktivierungslink an jana@berg.example gesendet.")
     expect(page.get_by_role("heading", name="Berg Fahrräder")).to_be_visible()
+
+
+def test_a_clerk_opens_a_resellers_account_from_the_dialog(db, page: Page, live_server):
+    clerk = f.staff(db, "csr")
+    f.storefront(db, name="Main Shop")
+    page.goto("/console/sign-in")
+    page.locator("#sign-in-email").fill(clerk.email)
+    page.locator("#sign-in-password").fill(f.PASSWORD)
+    page.locator("#sign-in-email").press("Enter")
+    page.get_by_role("link", name="Create customer").click()
+    form = page.get_by_test_id("new-customer-form")
+    for label, text in (("First name", "Rui"), ("Last name", "Costa"), ("E-mail", "rui@velo-partner.example"),
+                        ("Phone", "+351 21 123 4567")):
+        form.get_by_label(label).fill(text)
+    form.get_by_label(re.compile("The company is a reseller")).check()
+    form.get_by_role("button", name="Save").click()  # a reseller without the company's name
+    expect(page.locator("#new-company-name-error")).to_have_text("A reseller is a company: enter its name.")
+    expect(form.get_by_label(re.compile("The company is a reseller"))).to_be_checked()
+    form.get_by_label("Company name").fill("Velo Partner Lda")
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"^Customer W\d+ created\.$"))
+    page.get_by_role("link", name="Open the customer record").click()
+    expect(page.get_by_role("heading", name="Velo Partner Lda")).to_be_visible()
+    expect(page.get_by_test_id("history")).to_contain_text("Kind: — → Reseller")

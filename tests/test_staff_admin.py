@@ -310,6 +310,17 @@ def test_console_staff_pages(db, client, mail_dir):
     assert invited.status_code == 303
     record = client.get(invited.headers["location"])
     assert "Invitation sent to nat@staff.example." in record.text and "Send the invitation again" in record.text
+    nat = invited.headers["location"]
+    deliver_and_read(db, mail_dir)
+    for old in mail_dir.glob("*.eml"):
+        old.unlink()
+    asked = _post_form(client, f"{nat}/invitation", {}, nat)
+    assert asked.status_code == 200 and "Yes, send it again" in asked.text  # a question, nothing sent yet
+    assert client.get(f"{nat}?confirm=resend-invitation").text.count('data-testid="confirm"') == 1
+    assert deliver_and_read(db, mail_dir) == []
+    sent = _post_form(client, f"{nat}/invitation", {"confirmed": "yes"}, nat)
+    assert sent.status_code == 303 and "Invitation sent again" in client.get(sent.headers["location"]).text
+    assert [m["To"] for m in deliver_and_read(db, mail_dir)] == ["nat@staff.example"]
 
     prefilled = client.get(f"/console/staff/new?reseller={a.reseller.id}")
     assert re.search(rf'<option value="{a.reseller.id}" selected>', prefilled.text)

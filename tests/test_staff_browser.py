@@ -39,8 +39,15 @@ def test_invite_activate_two_step_sign_in_and_deactivate(db, browser, page: Page
     expect(page.get_by_role("status")).to_have_text("Invitation sent to tom@staff.example.")
     expect(page.get_by_test_id("staff-status")).to_have_text("invited")
     record_url = page.url
+    wait_for(lambda: [m for m in read_folder(mail_dir) if m["To"] == "tom@staff.example"])
 
-    invitation = wait_for(lambda: [m for m in read_folder(mail_dir) if m["To"] == "tom@staff.example"])[0]
+    # sending it again asks first; "Yes" sends a new one, whose link replaces the first
+    page.get_by_test_id("resend-invitation").click()
+    question = page.get_by_test_id("confirm")
+    expect(question).to_contain_text("A new invitation e-mail goes to tom@staff.example")
+    question.get_by_role("button", name="Yes, send it again").click()
+    expect(page.get_by_role("status")).to_have_text("Invitation sent again to tom@staff.example.")
+    invitation = wait_for(lambda: [m for m in read_folder(mail_dir) if m["To"] == "tom@staff.example"][1:])[0]
     [link] = [u for u in links(invitation) if "/console/activate?token=" in u]
     tom = browser.new_context(base_url=live_server)
     csr = tom.new_page()

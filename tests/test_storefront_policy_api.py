@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from accountdesk.core import history
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.models import AuditEvent
-from accountdesk.storefronts.policy import NEEDS_ANONYMOUS_ACCESS, NOT_A_RESELLER
+from accountdesk.storefronts.policy import DEFAULT_NOT_OFFERED, NEEDS_ANONYMOUS_ACCESS, NOT_A_RESELLER
 from tests import factories as f
+
+EVERY_LANGUAGE = {f"languages.{code}": "on" for code in LANGUAGES}  # the policy form's language boxes, ticked
 
 
 def test_create_read_and_change_policy(db, client):
@@ -64,7 +68,8 @@ def test_console_policy_page_roles_and_csrf(db, client):
     refused = post(client, f"/console/storefronts/{store.slug}", {"name": store.name, "password_min_length": "3"})
     assert refused.status_code == 422 and "Enter 8 or more." in refused.text
     assert client.get(f"/api/v1/storefronts/{store.slug}").json()["password_policy"]["min_length"] == 12
-    saved = post(client, f"/console/storefronts/{store.slug}", {"name": "Renamed", "registration_mode": "approval"})
+    saved = post(client, f"/console/storefronts/{store.slug}", {"name": "Renamed", "registration_mode": "approval",
+                                                                **EVERY_LANGUAGE})
     assert saved.status_code == 303
     assert client.get(f"/console/storefronts/{store.slug}").text.count("Renamed") >= 1
 
@@ -98,12 +103,13 @@ def test_console_form_refuses_self_registration_without_anonymous_access(db, cli
     url = f"/console/storefronts/{store.slug}"
     shown = client.get(url).text
     assert "Sign in at once after an open registration" in shown and 'name="sign_in_after_registration"' in shown
-    refused = post(client, url, {"name": store.name, "self_registration": "on", "sign_in_after_registration": "on"})
+    refused = post(client, url, {"name": store.name, "self_registration": "on", "sign_in_after_registration": "on",
+                                 **EVERY_LANGUAGE})
     assert refused.status_code == 422
     assert error_beside(refused.text, "f-anonymous-access") == NEEDS_ANONYMOUS_ACCESS
     assert client.get(f"/api/v1/storefronts/{store.slug}").json()["self_registration"] is True  # unchanged
     saved = post(client, url, {"name": store.name, "anonymous_access": "on", "self_registration": "on",
-                               "sign_in_after_registration": "on"})
+                               "sign_in_after_registration": "on", **EVERY_LANGUAGE})
     assert saved.status_code == 303
     with db.transaction() as session:
         [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
@@ -122,3 +128,62 @@ def test_a_resellers_storefront_belongs_to_a_reseller_account(db, client):
     made = client.post("/api/v1/storefronts", json={"slug": "partner", "name": "Partner shop",
                                                     "reseller_account_id": reseller.id}, headers=admin)
     assert made.status_code == 201 and made.json()["reseller_account_id"] == reseller.id
+
+
+def test_languages_offered_are_chosen_validated_and_recorded(db, client):
+    admin = f.token(client, f.staff(db, "admin"))
+    made = client.post("/api/v1/storefronts", json={"slug": "shop-every", "name": "Every language"}, headers=admin)
+    assert made.status_code == 201 and made.json()["languages"] == ["en", "fr", "de"]  # all, unless chosen
+    made = client.post("/api/v1/storefronts", json={"slug": "shop-de", "name": "Deutsch zuerst",
+                                                    "default_language": "de", "languages": ["de", "en", "de"]},
+                       headers=admin)
+    assert made.status_code == 201 and made.json()["languages"] == ["en", "de"]  # the product's order, once each
+    assert client.get("/api/v1/storefronts/shop-de").json()["languages"] == ["en", "de"]  # the public policy too
+
+    policy = "/api/v1/storefronts/shop-de/policy"
+    unknown = client.patch(policy, json={"languages": ["en", "xx"]}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "validation_failed"
+    assert list(unknown.json()["error"]["fields"]) == ["languages.1"]
+    for body, field in (({"languages": ["en", "fr"]}, "languages"), ({"default_language": "fr"}, "default_language"),
+                        ({"languages": []}, "languages"), ({"languages": ["fr"], "default_language": "en"},
+                                                            "languages")):
+        refused = client.patch(policy, json=body, headers=admin)
+        assert refused.status_code == 422, body
+        assert refused.json()["error"]["code"] == "default_language_not_offered"
+        assert refused.json()["error"]["fields"] == {field: str(DEFAULT_NOT_OFFERED)}
+    assert client.post("/api/v1/storefronts", json={"slug": "shop-fr", "name": "Fr", "default_language": "fr",
+                                                    "languages": ["en"]}, headers=admin).status_code == 422
+    assert client.get(policy, headers=admin).json()["languages"] == ["en", "de"]  # unchanged
+
+    changed = client.patch(policy, json={"languages": ["fr", "de"], "default_language": "fr"}, headers=admin)
+    assert changed.status_code == 200 and changed.json()["languages"] == ["fr", "de"]
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes == {"languages": [["en", "de"], ["fr", "de"]], "default_language": ["de", "fr"]}
+    assert history.field_label("languages") == "Languages offered"
+    assert history.value_text("languages", ["fr", "de"]) == "Français, Deutsch"
+
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PolicyFields"]["properties"]["languages"]
+    assert schema["anyOf"][0]["items"]["enum"] == ["en", "fr", "de"] and "default_language" in schema["description"]
+
+
+def test_console_policy_form_ticks_the_languages_offered(db, client):
+    from tests.test_console_pages import error_beside, post, sign_in  # noqa: PLC0415
+
+    store = f.storefront(db, default_language="de")
+    sign_in(client, f.staff(db, "admin"))
+    url = f"/console/storefronts/{store.slug}"
+    shown = client.get(url).text
+    assert all(f'name="languages.{code}" value="on" checked' in shown for code in LANGUAGES)
+    refused = post(client, url, {"name": store.name, "languages.en": "on", "languages.fr": "on"})
+    assert refused.status_code == 422
+    assert error_beside(refused.text, "f-languages") == DEFAULT_NOT_OFFERED
+    assert 'name="languages.de" value="on">' in refused.text  # as sent: not ticked
+    saved = post(client, url, {"name": store.name, "languages.en": "on", "languages.de": "on"})
+    assert saved.status_code == 303
+    assert client.get(f"/api/v1/storefronts/{store.slug}").json()["languages"] == ["en", "de"]
+    with db.transaction() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "storefront.policy_changed")).all()
+        assert event.changes["languages"] == [["en", "fr", "de"], ["en", "de"]]
+    record = client.get(url).text
+    assert 'name="languages.fr" value="on">' in record and 'name="languages.de" value="on" checked' in record

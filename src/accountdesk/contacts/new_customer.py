@@ -23,6 +23,7 @@ from accountdesk.core.i18n import _l
 from accountdesk.storefronts.models import Storefront
 
 CONFIRM_FIELD = "create_anyway"
+RESELLER_NEEDS_NAME = _l("A reseller is a company: enter its name.")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class NewCustomer:
     attributes: dict[str, Any] = field(default_factory=dict)
     account_id: int | None = None
     create_anyway: bool = False
+    reseller: bool = False  # the company sells on to customers of its own (merchant staff only)
 
     @property
     def person_name(self) -> str:
@@ -94,11 +96,15 @@ def _chosen_account(session: Session, reseller_scope: int | None, account_id: in
 
 
 def _new_account(session: Session, actor: Actor, reseller_scope: int | None, customer: NewCustomer) -> Account:
-    """The customer's account on the chosen storefront (its defaults and numbering): a company's (B2B) when a
-    company name is given, else a private customer's (B2C), with the person's e-mail, phone and language."""
+    """The customer's account on the chosen storefront (its defaults and numbering): a company's (B2B, or a
+    reseller's) when a company name is given, else a private customer's (B2C), with the person's e-mail, phone and
+    language. Only merchant staff open a reseller's account (accounts.create_account refuses reseller staff)."""
+    if customer.reseller and not customer.company_name:
+        raise field_error("company_name", RESELLER_NEEDS_NAME)
     storefront = usable_storefront(session, customer.storefront_id, reseller_scope)
     person = customer.person
-    data = {"name": customer.account_name, "kind": AccountKind.b2b if customer.company_name else AccountKind.b2c,
+    kind = AccountKind.reseller if customer.reseller else AccountKind.b2b if customer.company_name else AccountKind.b2c
+    data = {"name": customer.account_name, "kind": kind,
             "status": AccountStatus.active if person.get("active", True) else AccountStatus.inactive,
             "email": person["email"], "phone": person["phone"], "preferred_language": person["language"],
             "storefront_id": storefront.id, "attributes": customer.attributes}

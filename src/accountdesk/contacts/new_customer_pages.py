@@ -48,6 +48,7 @@ ADDRESS_FIELDS = ("line1", "line2", "city", "postcode", "country", "region")
 NEW, EXISTING = "new", "existing"  # the `account` choice: a new account, or an existing one
 DEFAULTS = {"active": "on", "account": NEW, "language": "en"}
 FOUND = 10  # accounts listed for the "existing account" search
+RESELLER_FIELD = "reseller"  # ticked: the new company's account is a reseller's (merchant staff see the box)
 
 
 @router.get("/new")
@@ -84,6 +85,7 @@ def _dialog(request: Request, session: Session, staff: StaffPrincipal, form: For
         "exact": any(s.exact for s in similar), "confirm_field": CONFIRM_FIELD,
         "found": [(a.id, _described(a)) for a in _accounts_found(session, staff, values)],
         "searched": bool(values.get("account_q", "").strip()),
+        "may_open_resellers": staff.reseller_scope is None, "reseller_field": RESELLER_FIELD,
         "choices": [(NEW, _l("New customer account")), (EXISTING, _l("Add to an existing account"))]}, status)
 
 
@@ -128,7 +130,8 @@ def _checked(session: Session, form: dict[str, str]) -> NewCustomer:
     person |= validation.check_person({name: form.get(name, "") for name in ("email", "phone")}, problems,
                                       country=(address or {}).get("country"))
     customer = NewCustomer(person, " ".join(form.get("company_name", "").split()), address,
-                           validation.parse_id(form.get("storefront_id", "")), create_anyway=CONFIRM_FIELD in form)
+                           validation.parse_id(form.get("storefront_id", "")), create_anyway=CONFIRM_FIELD in form,
+                           reseller=not existing and RESELLER_FIELD in form)
     if existing:
         customer.account_id = validation.parse_id(form.get("account_id", ""))
         if customer.account_id is None:
@@ -152,11 +155,13 @@ def _billing_address(form: dict[str, str], problems: dict[str, str]) -> dict[str
 
 def _check_account_name(customer: NewCustomer, problems: dict[str, str]) -> None:
     """The account's name, the company's or the person's, fits an account (AccountFields); a person's name that
-    does not is reported beside the last name."""
+    does not is reported beside the last name. A reseller's account needs the company's name."""
     errors: dict[str, str] = {}
     _valid(AccountFields, {"name": customer.account_name}, errors)
     if "name" in errors:
         problems.setdefault("company_name" if customer.company_name else "last_name", errors["name"])
+    if customer.reseller and not customer.company_name:
+        problems.setdefault("company_name", new_customer.RESELLER_NEEDS_NAME)
 
 
 def _valid(model: type[M], data: dict[str, Any], problems: dict[str, str], prefix: str = "") -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
-"""Console pages for the contacts of an account: add, edit, activate or deactivate, send a reset link (after a
-confirmation step) and, where the storefront allows manual entry, enter a password. Rules: contacts.service."""
+"""Console pages for the contacts of an account: add, edit, activate or deactivate, send a reset link and, where
+the storefront allows manual entry, enter a password (each that e-mails the contact after a confirmation step).
+Rules: contacts.service."""
 
 from __future__ import annotations
 
@@ -159,22 +160,39 @@ def _link_sent(request: Request, session: Session, staff: StaffPrincipal, contac
 @router.post("/{contact_id}/password")
 def enter_password(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                    form: Fields) -> Response:
-    """Enter a password for the contact, where the storefront allows manual entry (its policy applies)."""
+    """Enter a password for the contact, where the storefront allows manual entry (its policy applies), once
+    confirmed: the contact is e-mailed that staff set it."""
     account, contact = _find(session, staff, account_id, contact_id)
-    refused = _manual_password(request, session, staff, contact, form)
-    if refused:
+    refused = _manual_password(request, session, staff, contact, form, f"{contact_url(contact)}/password",
+                               contact_url(contact))
+    if isinstance(refused, Form):
         return contact_page(request, session, staff, account, contact, password=refused, status=422)
-    return flash_redirect(request, contact_url(contact), STAFF_SET_PASSWORD)
+    return refused or flash_redirect(request, contact_url(contact), STAFF_SET_PASSWORD)
 
 
 def _manual_password(request: Request, session: Session, staff: StaffPrincipal, contact: Contact,
-                     form: dict[str, str]) -> Form | None:
-    """Set the password typed (403 where the storefront does not allow manual entry), or the form refused, without
-    the password typed."""
-    _, errors = attempt(session, lambda: service.set_manual_password(
-        session, staff.actor, contact, ManualPassword.model_validate(form).password,
-        request.app.state.settings.base_url))
-    return Form.refused({}, errors, "password") if errors else None
+                     form: dict[str, str], action_url: str, back_url: str) -> Form | Response | None:
+    """Set the password typed once confirmed (403 where the storefront does not allow manual entry): None when
+    set, the question before it (for a password the policy takes), or the form refused, without the password."""
+    if confirmed(form):
+        _, errors = attempt(session, lambda: service.set_manual_password(
+            session, staff.actor, contact, ManualPassword.model_validate(form).password,
+            request.app.state.settings.base_url))
+        return Form.refused({}, errors, "password") if errors else None
+    password, errors = attempt(session, lambda: _acceptable_password(session, contact, form))
+    if errors:
+        return Form.refused({}, errors, "password")
+    return confirmation_page(request, Confirmation(
+        _l("Set this password?"),
+        filled(_l("%(name)s (%(email)s) is signed out everywhere else and gets an e-mail saying that staff set their "
+                  "password, with a link to choose their own."), name=contact.name, email=contact.email),
+        _l("Yes, set the password"), action_url, back_url, fields={"password": password}), {"staff": staff})
+
+
+def _acceptable_password(session: Session, contact: Contact, form: dict[str, str]) -> str:
+    password = ManualPassword.model_validate(form).password
+    service.check_manual_password(session, contact, password)
+    return password
 
 
 # --- after "Create customer": how the person gets a password ---------------------------------------------------
@@ -212,9 +230,10 @@ def send_welcome_link(account_id: Id, contact_id: Id, request: Request, session:
 @router.post("/{contact_id}/welcome/password")
 def enter_welcome_password(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                            form: Fields) -> Response:
-    """Enter the person's first password, where the storefront allows manual entry."""
+    """Enter the person's first password, where the storefront allows manual entry, once confirmed."""
     account, contact = _find(session, staff, account_id, contact_id)
-    refused = _manual_password(request, session, staff, contact, form)
-    if refused:
+    refused = _manual_password(request, session, staff, contact, form, f"{welcome_url(contact)}/password",
+                               welcome_url(contact))
+    if isinstance(refused, Form):
         return welcome_page(request, session, staff, account, contact, password=refused, status=422)
-    return flash_redirect(request, account_url(account), STAFF_SET_PASSWORD)
+    return refused or flash_redirect(request, account_url(account), STAFF_SET_PASSWORD)

@@ -224,12 +224,19 @@ def set_password(session: Session, actor: Actor, contact: Contact, password: str
          {"password": [None if first else "•••", "•••"]})
 
 
-def set_manual_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str) -> None:
-    """Staff enter a password for the contact, where the storefront allows it; the contact is told staff set it."""
+def check_manual_password(session: Session, contact: Contact, password: str) -> None:
+    """Whether staff may enter this password for the contact: the storefront allows manual entry (403 otherwise)
+    and the password meets its policy (422 otherwise)."""
     storefront = session.get(Storefront, contact.storefront_id)
     if not storefront.allow_manual_password:
         raise Forbidden("This storefront does not allow staff to enter passwords; send a reset link instead.",
                         code="manual_password_disabled")
+    check_password(session, contact, password)
+
+
+def set_manual_password(session: Session, actor: Actor, contact: Contact, password: str, base_url: str) -> None:
+    """Staff enter a password for the contact, where the storefront allows it; the contact is told staff set it."""
+    check_manual_password(session, contact, password)
     set_password(session, actor, contact, password, base_url, by_staff=True)
 
 

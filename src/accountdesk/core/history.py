@@ -155,6 +155,7 @@ FIELDS: dict[str, Any] = {
     "kind": _l("Kind"),
     "label": _l("Label"),
     "language": _l("Preferred language"),
+    "languages": _l("Languages offered"),
     "last_name": _l("Last name"),
     "last_seen_at": _l("Last seen"),
     "last_sign_in_at": _l("Last sign-in"),
@@ -243,6 +244,7 @@ VALUES: dict[str, Mapping[str, Any]] = {
     "payment_method": {"cash": _l("Cash"), "deposit": _l("Deposit"), "credit_card": _l("Credit card"),
                        "invoice": _l("Invoice")},
     "language": _LANGUAGE_NAMES, "preferred_language": _LANGUAGE_NAMES, "default_language": _LANGUAGE_NAMES,
+    "languages": _LANGUAGE_NAMES,
     "partial_charges_invoicing": {"next_invoice": _l("On the next invoice"), "immediately": _l("Invoice immediately")},
 }
 # codes named by a function of the current language: countries (DE: Deutschland) and their states (DE-BE: Berlin)

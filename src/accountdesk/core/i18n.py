@@ -236,18 +236,26 @@ def _reader(context: dict[str, Any]) -> Any:
 def page_language(request: Any, context: dict[str, Any]) -> tuple[str, str | None]:
     """(language, date format) of a page. The console speaks the staff user's language. A storefront page speaks
     the language the visitor chose with the switcher, else the contact's once known (signed in, or opened from a
-    link sent to them), else the best of the visitor's Accept-Language, else the storefront's default language."""
+    link sent to them), else the best of the visitor's Accept-Language, else the storefront's default language. The
+    switcher and Accept-Language choose among the storefront's languages only (`Storefront.languages`)."""
     staff = context.get("staff")
     if staff is not None and getattr(staff, "user", None) is not None:
         return supported(getattr(staff.user, "language", None)) or DEFAULT_LANGUAGE, None
     reader = _reader(context)
     date_format = getattr(reader, "date_format", None)
+    storefront = context.get("storefront")
+    offered = offered_languages(storefront)
     cookie = host_cookie(LANGUAGE_COOKIE, request.app.state.settings.cookie_secure)
-    chosen = supported(request.cookies.get(cookie)) if context.get("storefront") is not None else None
+    chosen = supported(request.cookies.get(cookie)) if storefront is not None else None
     known = supported(getattr(reader, "language", None))
-    accepted = negotiate(request.headers.get("accept-language"))
-    default = supported(getattr(context.get("storefront"), "default_language", None))
-    return chosen or known or accepted or default or DEFAULT_LANGUAGE, date_format
+    accepted = negotiate(request.headers.get("accept-language"), offered)
+    default = supported(getattr(storefront, "default_language", None))
+    return (chosen if chosen in offered else None) or known or accepted or default or DEFAULT_LANGUAGE, date_format
+
+
+def offered_languages(storefront: Any) -> list[str]:
+    """The languages a storefront's pages offer to choose from (every language where there is no storefront)."""
+    return list(getattr(storefront, "offered_languages", None) or LANGUAGES)
 
 
 def request_language(request: Any) -> str:

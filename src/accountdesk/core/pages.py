@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
@@ -287,10 +287,11 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     return response
 
 
-def choose_language(request: Request, language: str, back: str) -> Response:
-    """The language switcher: remember the visitor's choice in a cookie (a year) and go back to the page."""
+def choose_language(request: Request, language: str, back: str, offered: Collection[str]) -> Response:
+    """The language switcher: remember the visitor's choice among the `offered` languages in a cookie (a year) and
+    go back to the page."""
     response, secure = redirect(back), request.app.state.settings.cookie_secure
-    if supported(language):
+    if supported(language) in offered:
         response.set_cookie(host_cookie(LANGUAGE_COOKIE, secure), supported(language) or "", max_age=365 * 86400,
                             path="/", httponly=True, samesite="lax", secure=secure)
     return response

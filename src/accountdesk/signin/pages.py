@@ -124,7 +124,7 @@ def sign_out_everywhere_page(request: Request, session: DbSession, signed_in: Pa
 @router.get("/language/{language}")
 def switch_language(request: Request, storefront: CurrentStorefront, language: str, next: str = "") -> Response:
     """The language switcher's links: the visitor's choice of language for this site's pages."""
-    return choose_language(request, language, safe_next(storefront, next))
+    return choose_language(request, language, safe_next(storefront, next), storefront.offered_languages)
 
 
 @router.get("/password/forgot")

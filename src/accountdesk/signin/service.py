@@ -273,6 +273,7 @@ def policy_summary(storefront: Storefront) -> dict[str, Any]:
             "sign_in_after_registration": storefront.sign_in_after_registration,
             "new_contact_for_existing_account": storefront.new_contact_for_existing_account,
             "sign_in_text": storefront.sign_in_text, "default_language": storefront.default_language,
+            "languages": storefront.offered_languages,
             "password_policy": {"min_length": storefront.password_min_length,
                                 "max_length": storefront.password_max_length,
                                 "require_character_classes": storefront.password_require_character_classes}}

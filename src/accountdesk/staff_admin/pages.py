@@ -1,5 +1,6 @@
 """Console pages for staff administration: the staff list, inviting a user, one user's record (name and role,
-deactivate/reactivate after a confirmation, resend the invitation, remove two-step sign-in) with its history.
+deactivate/reactivate, resend the invitation and remove two-step sign-in, each after a confirmation) with its
+history.
 Admins see every staff user, reseller staff their own reseller's (404 otherwise), exactly like the API."""
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ CONFIRM = {
                     _l("%(email)s is signed out everywhere and sets two-step sign-in up again at the next sign-in; "
                        "the authenticator app and the recovery codes stop working."),
                     _l("Yes, remove it"), "totp/reset", {}),
+    "resend-invitation": (_l("Send the invitation to %(label)s again?"),
+                          _l("A new invitation e-mail goes to %(email)s; the link sent before stops working."),
+                          _l("Yes, send it again"), "invitation", {}),
 }
+HARMLESS = {"reactivate", "resend-invitation"}  # questions whose "Yes" is not shown as dangerous
 
 
 def staff_url(user: StaffUser) -> str:
@@ -100,7 +105,7 @@ def _question(user: StaffUser, confirm: str) -> Confirmation | None:
         return None
     title, text, button, path, fields = CONFIRM[confirm]
     return Confirmation(filled(title, label=user.label), filled(text, email=user.email), button,
-                        f"{staff_url(user)}/{path}", staff_url(user), danger=confirm != "reactivate", fields=fields)
+                        f"{staff_url(user)}/{path}", staff_url(user), danger=confirm not in HARMLESS, fields=fields)
 
 
 def record_page(request: Request, session: Session, staff: StaffPrincipal, user: StaffUser, *,
@@ -152,9 +157,11 @@ def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager
 
 
 @router.post("/{user_id}/invitation")
-def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager) -> Response:
-    """Send the invitation again; the earlier link stops working."""
+def resend_invitation(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
+    """Send the invitation again, once confirmed; the earlier link stops working."""
     user = admin.get_staff(session, staff.reseller_scope, user_id)
+    if not confirmed(form):
+        return record_page(request, session, staff, user, confirm="resend-invitation")
     admin.resend_invitation(session, staff, user, request.app.state.settings)
     return flash_redirect(request, staff_url(user), _l("Invitation sent again to %(email)s.", email=user.email))
 

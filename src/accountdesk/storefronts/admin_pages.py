@@ -25,10 +25,12 @@ FLAGS = tuple(name for name, f in PolicyFields.model_fields.items() if f.annotat
 
 
 def _policy_form(fields: dict[str, str]) -> dict[str, Any]:
-    """The posted form as policy values: a missing checkbox is off, an empty number is left unchanged."""
+    """The posted form as policy values: a missing checkbox is off (a language not ticked is not offered), an empty
+    number is left unchanged."""
     data: dict[str, Any] = {k: v for k, v in fields.items() if k in PolicyFields.model_fields and k not in FLAGS}
     data = {k: v for k, v in data.items() if v != "" or PolicyFields.model_fields[k].annotation == str | None}
-    return data | {flag: flag in fields for flag in FLAGS}
+    offered = [code for code in LANGUAGES if f"languages.{code}" in fields]  # a checkbox per language
+    return data | {flag: flag in fields for flag in FLAGS} | {"languages": offered}
 
 
 def _edit_page(request: Request, staff: StaffPrincipal, storefront: Storefront, form: Form | None = None,

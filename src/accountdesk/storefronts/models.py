@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from accountdesk.core.db import Base, BigId, UtcDateTime, utcnow
+from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.security import PasswordPolicy
 
 
@@ -37,6 +38,9 @@ class Storefront(Base):
     name: Mapped[str] = mapped_column(String(200))
     reseller_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", use_alter=True), index=True)
     default_language: Mapped[str] = mapped_column(String(8), default="en")
+    # the languages its pages offer: the visitor's Accept-Language and the language switcher choose among them (a
+    # contact whose own language is not among them still reads pages and e-mails in it); always has the default
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(LANGUAGES))
 
     # access and self-registration (seed 000, 004)
     anonymous_access: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -92,6 +96,12 @@ class Storefront(Base):
     def takes_registrations(self) -> bool:
         """Self-registration is for anonymous visitors: without anonymous access it is off (seed 000)."""
         return self.self_registration and self.anonymous_access
+
+    @property
+    def offered_languages(self) -> list[str]:
+        """The languages offered, in the product's order (all of them for a storefront not yet stored)."""
+        offered = self.languages or LANGUAGES
+        return [code for code in LANGUAGES if code in offered]
 
     @property
     def password_policy(self) -> PasswordPolicy:

@@ -12,7 +12,7 @@ from accountdesk.core import audit, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.errors import NotFound, field_error
 from accountdesk.core.i18n import _l
-from accountdesk.core.languages import Language
+from accountdesk.core.languages import LANGUAGES, Language
 from accountdesk.core.validation import Id
 from accountdesk.storefronts.models import Storefront
 
@@ -29,6 +29,10 @@ class PolicyFields(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     default_language: Language | None = None
+    languages: list[Language] | None = Field(None, description=(
+        "The languages the storefront's pages offer: the visitor's Accept-Language and the language switcher choose "
+        "among them (a contact still reads pages and e-mails in their own language). Must include "
+        "`default_language` (422 `default_language_not_offered`); a new storefront offers every language."))
     anonymous_access: bool | None = None
     self_registration: bool | None = None
     registration_mode: Literal["open", "approval", "erp_verified"] | None = None
@@ -79,6 +83,11 @@ class PolicyFields(BaseModel):
     @classmethod
     def _codes(cls, value: str | None) -> str | None:
         return ", ".join(c.strip().upper() for c in value.split(",") if c.strip()) if value is not None else None
+
+    @field_validator("languages")
+    @classmethod
+    def _in_product_order(cls, value: list[str] | None) -> list[str] | None:
+        return [code for code in LANGUAGES if code in value] if value is not None else None
 
     @model_validator(mode="after")
     def _lengths(self) -> PolicyFields:
@@ -139,6 +148,20 @@ def _check_access(before: Storefront | None, data: dict[str, Any]) -> None:
         raise field_error("anonymous_access" if was_allowed else "self_registration", NEEDS_ANONYMOUS_ACCESS)
 
 
+DEFAULT_NOT_OFFERED = _l("The default language must be one of the languages offered.")
+
+
+def _check_languages(before: Storefront | None, data: dict[str, Any]) -> None:
+    """The default language is always offered; the message goes to the setting that changes (the languages offered
+    when both do)."""
+    default = data.get("default_language", before.default_language if before is not None else
+                       Storefront.__table__.c.default_language.default.arg)
+    offered = data.get("languages", before.offered_languages if before is not None else list(LANGUAGES))
+    if default not in offered:
+        raise field_error("default_language" if "languages" not in data else "languages", DEFAULT_NOT_OFFERED,
+                          code="default_language_not_offered")
+
+
 # A reseller's storefront belongs to a reseller account. Accounts build on storefronts (a new account takes its
 # storefront's defaults), so the account's kind is read from the accounts table by name rather than its model.
 ACCOUNT_KINDS = table("accounts", column("id"), column("kind"))
@@ -154,6 +177,7 @@ def _check_reseller(session: Session, data: dict[str, Any]) -> None:
 
 def create(session: Session, actor: Actor, data: dict[str, Any]) -> Storefront:
     _check_access(None, data)
+    _check_languages(None, data)
     _check_reseller(session, data)
     storefront = Storefront(**data)
     session.add(storefront)
@@ -169,6 +193,7 @@ def update(session: Session, actor: Actor, storefront: Storefront, data: dict[st
     if merged_min > merged_max:
         raise field_error("password_min_length", "The minimum password length must not exceed the maximum.")
     _check_access(storefront, data)
+    _check_languages(storefront, data)
     changes = audit.apply_changes(storefront, data)
     if changes:
         audit.record(session, actor, "storefront.policy_changed", subject_type="storefront",
