@@ -280,3 +280,21 @@ def test_a_registration_on_a_resellers_storefront_opens_a_customer_of_that_resel
     reseller_staff = f.token(client, f.staff(db, "reseller_admin", reseller_account_id=reseller.id))
     seen = client.get("/api/v1/accounts", headers=reseller_staff).json()["items"]
     assert [a["name"] for a in seen] == ["Acme Widgets Ltd"]
+
+
+def test_a_registrant_on_a_french_page_gets_a_french_login_and_french_mail(db, client, mail_dir):
+    store = f.storefront(db, registration_mode="open")
+    form = client.get(f"/s/{store.slug}/register", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    assert 'lang="fr"' in form.text
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    data = {"csrf_token": token, "company_name": "Boulangerie Martin", "first_name": "Claire", "last_name": "Martin",
+            "email": "claire@martin.example", "phone": "+33 1 42 68 53 00", "billing_address.line1": "2 rue de Rivoli",
+            "billing_address.city": "Paris", "billing_address.country": "FR", "billing_address.region": "",
+            "billing_address.postcode": "75001", "password": PASSWORD, "password_confirm": PASSWORD}
+    accepted = client.post(f"/s/{store.slug}/register", data=data, headers={"Accept-Language": "fr-FR"},
+                           follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text
+    with db.transaction() as session:
+        assert session.scalar(select(Contact.language)) == "fr"
+    [message] = deliver_and_read(db, mail_dir)
+    assert message["Content-Language"] == "fr", message["Subject"]

@@ -123,13 +123,14 @@ def look_up(session: Session, limits: RateLimits, gateway: ErpGateway, slug: str
 
 
 def send_link(session: Session, storefront: Storefront, email: str, matches: list[ErpMatch],
-              base_url: str) -> dict[str, Any]:
-    """E-mail the registration link when the address may register for an account; the same answer always."""
+              base_url: str, language: str | None = None) -> dict[str, Any]:
+    """E-mail the registration link when the address may register for an account, in `language` (the page's) or
+    the storefront's; the same answer always."""
     found = eligibility(session, storefront, email, matches)
     if found.offered:
         person = found.offered[0].contact
         token = tokens.issue(session, PURPOSE, LIFETIME, data={"email": email, "storefront_id": storefront.id})
-        mail.send(session, "instant_registration", email, language=storefront.default_language, context={
+        mail.send(session, "instant_registration", email, language=language or storefront.default_language, context={
             "name": f"{person.first_name} {person.last_name}".strip(), "storefront_name": storefront.name,
             "link": f"{base_url.rstrip('/')}/s/{storefront.slug}/register/instant?token={token}",
             "expires_hours": int(LIFETIME.total_seconds() // 3600)})
@@ -193,10 +194,11 @@ class NewLogin:
     first_name: str
     last_name: str
     password_hash: str = field(repr=False)
+    language: str | None = None  # the registrant's, when known (the page they registered on)
 
 
 def prepare_login(session: Session, gateway: ErpGateway, storefront: Storefront, token: str, account_code: str,
-                  password: str, first_name: str = "", last_name: str = "") -> NewLogin:
+                  password: str, first_name: str = "", last_name: str = "", language: str | None = None) -> NewLogin:
     """Everything before the writes: the link, the ERP's word now, the chosen account, names and password under
     the storefront's policy (422 with a message per field), the hash."""
     found = offer(session, gateway, storefront, token)
@@ -208,7 +210,7 @@ def prepare_login(session: Session, gateway: ErpGateway, storefront: Storefront,
                             errors, policy=storefront.password_policy)
     if errors:
         raise ValidationFailed(fields=errors)
-    return NewLogin(found, match, first, last, hash_password(password))
+    return NewLogin(found, match, first, last, hash_password(password), language)
 
 
 def _role(session: Session, account: Account) -> str:
@@ -243,7 +245,8 @@ def create_login(session: Session, storefront_id: int, token: str, new: NewLogin
     contact = contacts.create_contact(session, actor, account, {
         **erp_service.login_fields(account, storefront, new.match.contact), "email": email,
         "first_name": new.first_name, "last_name": new.last_name, "role": _role(session, account),
-        "password_hash": new.password_hash, "email_verified_at": now, "erp_checked_at": now},
+        "password_hash": new.password_hash, "email_verified_at": now, "erp_checked_at": now,
+        **({"language": new.language} if new.language else {})},
         status=ContactStatus.active)
     audit.record(session, actor, "registration.instant", subject_type="contact", subject_id=contact.id,
                  account_id=account.id, note=f"ERP customer {account.erp_code}, contact {contact.erp_contact_code}")

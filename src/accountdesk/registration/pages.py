@@ -15,7 +15,7 @@ from accountdesk.contacts.models import Contact
 from accountdesk.core import validation
 from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.errors import AppError, Conflict, TooManyRequests, ValidationFailed, field_error
-from accountdesk.core.i18n import _l, filled, later
+from accountdesk.core.i18n import _l, filled, later, page_language
 from accountdesk.core.pages import Form, LinkToken, PageRoute, field_errors, flash_redirect, form_fields, nest, page
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession, client_address
@@ -92,6 +92,16 @@ def registration_form(slug: str, request: Request, session: DbSession) -> Respon
     return _register_page(request, storefront, Form(prefix="reg"))
 
 
+def _language(request: Request, storefront: Storefront) -> str:
+    """A registrant's language: the one the storefront's pages speak to them (chosen with the switcher, or what
+    their browser asks for among the storefront's languages)."""
+    return page_language(request, {"storefront": storefront})[0]
+
+
+def _in_page_language(request: Request, storefront: Storefront, form: dict[str, str]) -> dict[str, str]:
+    return {**form, "language": form.get("language") or _language(request, storefront)}
+
+
 @storefront_pages.post("/register")
 def register(slug: str, request: Request, form: Fields, session: DbSession) -> Response:
     """Create the account (or, on an ERP-verified storefront, send the instant registration link); refused input
@@ -101,7 +111,7 @@ def register(slug: str, request: Request, form: Fields, session: DbSession) -> R
         return _request_instant(request, session, storefront, form)
     differ = _password_problems(form)
     try:
-        body = RegistrationIn.model_validate(nest(form, "billing_address"))
+        body = RegistrationIn.model_validate(nest(_in_page_language(request, storefront, form), "billing_address"))
         applicant, password = service.prepare_registration(session, request.app.state.rate_limits, storefront,
                                                            body, client_address(request), differ)
     except REFUSED as exc:
@@ -131,7 +141,8 @@ def _request_instant(request: Request, session: Session, storefront: Storefront,
     except (*REFUSED, AppError) as exc:  # AppError: the ERP cannot be asked (503 with Retry-After)
         errors, status, headers = _refusal(exc)
         return _instant_page(request, storefront, Form.refused(form, errors, "instant"), status, headers)
-    answer = instant.send_link(session, storefront, email, matches, request.app.state.settings.base_url)
+    answer = instant.send_link(session, storefront, email, matches, request.app.state.settings.base_url,
+                               _language(request, storefront))
     return flash_redirect(request, f"/s/{storefront.slug}/register/received", answer["message"])
 
 
@@ -192,7 +203,8 @@ def create_instant_login(slug: str, request: Request, session: DbSession, form: 
         _same_passwords(form)
         body = InstantLoginIn.model_validate(form)
         new = instant.prepare_login(session, erp_gateway(request), storefront, token, body.account_code,
-                                    body.password, body.first_name, body.last_name)
+                                    body.password, body.first_name, body.last_name,
+                                    _language(request, storefront))
         with session.begin_nested():  # a refusal shows the form again with nothing of this attempt kept
             contact = instant.create_login(session, storefront.id, token, new)
     except (ValidationError, AppError) as exc:
@@ -255,8 +267,8 @@ def add_contact(slug: str, request: Request, session: DbSession, form: Fields) -
     token = form.get("claim_token", "")
     differ = _password_problems(form)
     try:
-        person, password = service.prepare_new_contact(session, storefront, token,
-                                                       ClaimContactIn.model_validate(form), differ)
+        person_in = ClaimContactIn.model_validate(_in_page_language(request, storefront, form))
+        person, password = service.prepare_new_contact(session, storefront, token, person_in, differ)
         timed = service.evenly_timed(session)
         with session.begin_nested():  # a refusal shows the form again with nothing of this attempt kept
             outcome = timed(service.add_claimed_contact(session, storefront.id, token, person, password,
