@@ -187,3 +187,35 @@ def test_console_policy_form_ticks_the_languages_offered(db, client):
         assert event.changes["languages"] == [["en", "fr", "de"], ["en", "de"]]
     record = client.get(url).text
     assert 'name="languages.fr" value="on">' in record and 'name="languages.de" value="on" checked' in record
+
+
+def test_the_sign_in_text_speaks_the_pages_language(db, client):
+    from tests.test_console_pages import post, sign_in  # noqa: PLC0415
+
+    store = f.storefront(db, sign_in_text="Welcome back.")
+    admin = f.token(client, f.staff(db, "admin"))
+    policy = f"/api/v1/storefronts/{store.slug}/policy"
+    refused = client.patch(policy, json={"sign_in_text_translations": {"xx": "?"}}, headers=admin)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_failed"
+    too_long = client.patch(policy, json={"sign_in_text_translations": {"fr": "x" * 2001}}, headers=admin)
+    assert too_long.status_code == 422
+    changed = client.patch(policy, json={"sign_in_text_translations": {"de": " Willkommen zurück. ", "fr": ""}},
+                           headers=admin)
+    assert changed.status_code == 200 and changed.json()["sign_in_text_translations"] == {"de": "Willkommen zurück."}
+    sign_in_page = f"/s/{store.slug}/sign-in"
+    assert "Willkommen zurück." in client.get(sign_in_page, headers={"Accept-Language": "de"}).text
+    assert "Welcome back." in client.get(sign_in_page, headers={"Accept-Language": "fr"}).text  # none in French
+    assert client.get(f"/api/v1/storefronts/{store.slug}").json()["sign_in_text_translations"] == {
+        "de": "Willkommen zurück."}
+
+    sign_in(client, f.staff(db, "admin"))
+    saved = post(client, f"/console/storefronts/{store.slug}", {
+        "name": store.name, "sign_in_text": "Welcome back.", **EVERY_LANGUAGE,
+        "sign_in_text_translations.fr": "Bon retour.", "sign_in_text_translations.de": "Willkommen zurück."})
+    assert saved.status_code == 303
+    assert "Bon retour." in client.get(sign_in_page, headers={"Accept-Language": "fr"}).text
+    with db.transaction() as session:
+        events = session.scalars(select(AuditEvent.changes).order_by(AuditEvent.id)
+                                 .where(AuditEvent.action == "storefront.policy_changed"))
+        last = list(events)[-1]["sign_in_text_translations"][1]
+    assert history.value_text("sign_in_text_translations", last) == "Français: Bon retour.; Deutsch: Willkommen zurück."

@@ -31,10 +31,14 @@ def test_admin_turns_self_registration_off(db, page: Page, live_server):
 
     form = page.get_by_test_id("policy-form")
     form.get_by_label("Account number prefix").fill("GS")
-    form.get_by_label("Sign-in text").fill("Trade customers only.")
+    form.get_by_label("Sign-in text", exact=True).fill("Trade customers only.")
+    form.get_by_label("Sign-in text (Deutsch)").fill("Nur für Handelskunden.")
     form.get_by_role("button", name="Save policy").click()
     expect(page.get_by_role("status")).to_have_text("Policy saved.")
 
     page.goto(f"/s/{store.slug}/sign-in")
     expect(page.get_by_text("Trade customers only.")).to_be_visible()
+    page.get_by_role("link", name="Deutsch").click()
+    expect(page.get_by_text("Nur für Handelskunden.")).to_be_visible()
+    page.get_by_role("link", name="English").click()
     expect(page.get_by_role("link", name="Create an account")).to_have_count(0)

@@ -204,6 +204,7 @@ FIELDS: dict[str, Any] = {
     "self_registration": _l("Self-registration"),
     "sign_in_after_registration": _l("Signed in after registering"),
     "sign_in_text": _l("Text on the sign-in form"),
+    "sign_in_text_translations": _l("Text on the sign-in form in other languages"),
     "sku": _l("SKU"),
     "slug": _l("Address name"),
     "staff_notification_bcc": _l("Staff notifications: Bcc"),
@@ -286,6 +287,9 @@ def value_text(name: str, value: Any, names: Mapping[str, Mapping[Any, Any]] | N
         return translate(_l("yes")) if value in (True, "true") else translate(_l("no"))
     if isinstance(value, list):
         return ", ".join(value_text(name, item, names) for item in value)
+    if isinstance(value, dict):  # texts by language: {"fr": "…"}
+        return "; ".join(f"{_LANGUAGE_NAMES.get(key, key)}: {value_text(name, item, names)}"
+                         for key, item in value.items()) or NOTHING
     field = name.rpartition(".")[2]
     known = (names or {}).get(field, {}).get(value) or VALUES.get(field, {}).get(str(value))
     if known is not None:

@@ -30,7 +30,9 @@ def _policy_form(fields: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in fields.items() if k in PolicyFields.model_fields and k not in FLAGS}
     data = {k: v for k, v in data.items() if v != "" or PolicyFields.model_fields[k].annotation == str | None}
     offered = [code for code in LANGUAGES if f"languages.{code}" in fields]  # a checkbox per language
-    return data | {flag: flag in fields for flag in FLAGS} | {"languages": offered}
+    texts = {code: fields[f"sign_in_text_translations.{code}"] for code in LANGUAGES
+             if f"sign_in_text_translations.{code}" in fields}
+    return data | {flag: flag in fields for flag in FLAGS} | {"languages": offered, "sign_in_text_translations": texts}
 
 
 def _edit_page(request: Request, staff: StaffPrincipal, storefront: Storefront, form: Form | None = None,

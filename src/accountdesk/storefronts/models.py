@@ -49,7 +49,8 @@ class Storefront(Base):
     # Off: a registration (or a new contact) never signs in from its answer, so the answer is the same for a known
     # e-mail and a new one; on: seed 004's "immediately logged in", which tells a prober which e-mails are new.
     sign_in_after_registration: Mapped[bool] = mapped_column(Boolean, default=False)
-    sign_in_text: Mapped[str] = mapped_column(Text, default="")
+    sign_in_text: Mapped[str] = mapped_column(Text, default="")  # in the default language
+    sign_in_text_translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # {language: text}
     verification_required_before_ordering: Mapped[bool] = mapped_column(Boolean, default=False)
     new_contact_for_existing_account: Mapped[bool] = mapped_column(Boolean, default=True)
     new_contact_requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -102,6 +103,10 @@ class Storefront(Base):
         """The languages offered, in the product's order (all of them for a storefront not yet stored)."""
         offered = self.languages or LANGUAGES
         return [code for code in LANGUAGES if code in offered]
+
+    def sign_in_text_in(self, language: str) -> str:
+        """The sign-in text in `language`, else in the default language."""
+        return (self.sign_in_text_translations or {}).get(language) or self.sign_in_text
 
     @property
     def password_policy(self) -> PasswordPolicy:

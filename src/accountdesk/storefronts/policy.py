@@ -37,7 +37,11 @@ class PolicyFields(BaseModel):
     self_registration: bool | None = None
     registration_mode: Literal["open", "approval", "erp_verified"] | None = None
     sign_in_after_registration: bool | None = None
-    sign_in_text: str | None = Field(None, max_length=2000)
+    sign_in_text: str | None = Field(None, max_length=2000, description="Shown above the sign-in form, in the default "
+                                                                    "language")
+    sign_in_text_translations: dict[Language, str] | None = Field(None, description=(
+        "The sign-in text in other languages, by language code; a page in a language without one shows "
+        "`sign_in_text`. An empty text is dropped."))
     verification_required_before_ordering: bool | None = None
     new_contact_for_existing_account: bool | None = None
     new_contact_requires_approval: bool | None = None
@@ -83,6 +87,16 @@ class PolicyFields(BaseModel):
     @classmethod
     def _codes(cls, value: str | None) -> str | None:
         return ", ".join(c.strip().upper() for c in value.split(",") if c.strip()) if value is not None else None
+
+    @field_validator("sign_in_text_translations")
+    @classmethod
+    def _texts(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        texts = {code: text.strip() for code, text in value.items() if text and text.strip()}
+        if any(len(text) > 2000 for text in texts.values()):
+            raise ValueError(_l("A sign-in text may have at most 2,000 characters."))
+        return {code: texts[code] for code in LANGUAGES if code in texts}
 
     @field_validator("languages")
     @classmethod
