@@ -245,15 +245,20 @@ def test_pages_say_readably_when_registration_is_off(db, client):
     assert f"/s/{store.slug}/register" not in sign_in_page
 
 
+def page_form(page_html: str, **changes: str) -> dict[str, str]:
+    """The registration page's form filled in (with the page's CSRF token), as a browser posts it."""
+    token = page_html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return {"csrf_token": token, "company_name": "Acme Widgets Ltd", "first_name": "Ada", "last_name": "Lovelace",
+            "email": "ada@example.com", "phone": "12", "billing_address.line1": "1 Main Street",
+            "billing_address.city": "Springfield", "billing_address.country": "US", "billing_address.region": "",
+            "billing_address.postcode": "62701", "password": PASSWORD, "password_confirm": PASSWORD, **changes}
+
+
 def test_registration_page_keeps_the_input_and_shows_each_message(db, client):
     store = f.storefront(db, allow_reseller_registration=True, sign_in_after_registration=True)
     form = client.get(f"/s/{store.slug}/register")
     assert "Register as a reseller" in form.text
-    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    data = {"csrf_token": token, "company_name": "Acme Widgets Ltd", "first_name": "Ada", "last_name": "Lovelace",
-            "email": "ada@example.com", "phone": "12", "billing_address.line1": "1 Main Street",
-            "billing_address.city": "Springfield", "billing_address.country": "US", "billing_address.region": "",
-            "billing_address.postcode": "62701", "password": PASSWORD, "password_confirm": PASSWORD}
+    data = page_form(form.text)
     refused = client.post(f"/s/{store.slug}/register", data=data)
     assert refused.status_code == 422
     assert "This phone number is not valid." in refused.text and "Choose a state or province." in refused.text
@@ -286,11 +291,10 @@ def test_a_registrant_on_a_french_page_gets_a_french_login_and_french_mail(db, c
     store = f.storefront(db, registration_mode="open")
     form = client.get(f"/s/{store.slug}/register", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert 'lang="fr"' in form.text
-    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    data = {"csrf_token": token, "company_name": "Boulangerie Martin", "first_name": "Claire", "last_name": "Martin",
-            "email": "claire@martin.example", "phone": "+33 1 42 68 53 00", "billing_address.line1": "2 rue de Rivoli",
-            "billing_address.city": "Paris", "billing_address.country": "FR", "billing_address.region": "",
-            "billing_address.postcode": "75001", "password": PASSWORD, "password_confirm": PASSWORD}
+    data = page_form(form.text, company_name="Boulangerie Martin", first_name="Claire", last_name="Martin",
+                     email="claire@martin.example", phone="+33 1 42 68 53 00", **{
+                         "billing_address.line1": "2 rue de Rivoli", "billing_address.city": "Paris",
+                         "billing_address.country": "FR", "billing_address.postcode": "75001"})
     accepted = client.post(f"/s/{store.slug}/register", data=data, headers={"Accept-Language": "fr-FR"},
                            follow_redirects=False)
     assert accepted.status_code == 303, accepted.text
