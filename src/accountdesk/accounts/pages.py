@@ -23,6 +23,7 @@ from accountdesk.accounts.models import (
     SavedPaymentMethod,
 )
 from accountdesk.accounts.schemas import AccountUpdate, AddressIn
+from accountdesk.core import history
 from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
 from accountdesk.core.errors import BadRequest
 from accountdesk.core.i18n import _l, filled
@@ -38,13 +39,14 @@ Reader = Annotated[StaffPrincipal, Depends(console_page(READ))]
 Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 PER_PAGE = 25
-SORTS = {"name": "Name A–Z", "-name": "Name Z–A", "number": "Number ↑", "-number": "Number ↓",
-         "-created_at": "Newest first", "created_at": "Oldest first"}
+SORTS = {"name": _l("Name A–Z"), "-name": _l("Name Z–A"), "number": _l("Number ↑"), "-number": _l("Number ↓"),
+         "-created_at": _l("Newest first"), "created_at": _l("Oldest first")}
 DETAIL_FLAGS = ("prorate_billing", "auto_invoice_email", "order_approval_required")
 OPTIONS: dict[str, Any] = {
-    "kinds": [(k.value, k.value.upper() if k != AccountKind.reseller else "Reseller") for k in AccountKind],
-    "statuses": [(s.value, s.value.replace("_", " ").capitalize()) for s in AccountStatus],
-    "payment_methods": [(m.value, m.value.replace("_", " ").capitalize()) for m in PaymentMethod],
+    # kinds, statuses and payment methods in the words of core.history, the one source of them
+    "kinds": [(k.value, history.VALUES["kind"][k.value]) for k in AccountKind],
+    "statuses": [(s.value, history.STATUSES[s.value]) for s in AccountStatus],
+    "payment_methods": [(m.value, history.VALUES["payment_method"][m.value]) for m in PaymentMethod],
     "languages": list(LANGUAGES.items()),
     "date_formats": [(f, f) for f in DATE_FORMATS],
     "sorts": list(SORTS.items()),

@@ -24,10 +24,11 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, AccountKind, AccountStatus, PaymentMethod
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
-from accountdesk.core import audit, outbox, validation
+from accountdesk.core import audit, history, outbox, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.errors import Conflict, NotFound, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
 from accountdesk.erp.errors import ErpUnreachableError
@@ -332,7 +333,8 @@ def _login_from_erp(session: Session, actor: Actor, account: Account, storefront
                                                     Contact.storefront_id == storefront.id, Contact.email == email))
     if existing is not None:
         if existing.status != ContactStatus.invited:
-            message = f"{email} already has a login for {account.name} ({existing.status.replace('_', ' ')})."
+            message = _l("%(email)s already has a login for %(account)s (%(status)s).", email=email,
+                         account=account.name, status=history.STATUSES.get(existing.status, existing.status))
             raise Conflict(message, code="login_exists", fields={"email": message})
         return existing, False
     contact = contacts.create_contact(session, actor, account, {**login_fields(account, storefront, erp),
