@@ -102,7 +102,8 @@ def normalise_email(value: str) -> str:
 
 
 def normalise_phone(value: str, country: str | None = None) -> str:
-    """E.164 form (+4930123456); a number without +country needs the address's country to be understood."""
+    """E.164 form (+4930123456), with its extension in RFC 3966's form when it has one (+4930123456;ext=12); a
+    number without +country needs the address's country to be understood."""
     e164, problem = _phone(value.strip(), (country or "").upper() or None)
     if problem:
         raise ValueError(problem)
@@ -119,7 +120,8 @@ def _phone(text: str, region: str | None) -> tuple[str, Any]:
         return "", _l("Enter a phone number with its country code, for example +44 20 7946 0958.")
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         return "", _l("This phone number is not valid.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return (f"{e164};ext={number.extension}" if number.extension else e164), ""
 
 
 @lru_cache(maxsize=1024)
