@@ -101,6 +101,18 @@ def test_without_configured_addresses_the_approvers_are_told(db, client):
     assert sorted(to) == sorted([approver.email, admin.email])
 
 
+def test_approvers_told_without_configured_addresses_read_the_notice_in_their_language(db, client):
+    store = f.storefront(db, registration_mode="approval", default_language="de")
+    french, english = f.staff(db, "approver"), f.staff(db, "admin")
+    with db.transaction() as session:
+        session.execute(update(StaffUser).where(StaffUser.id == french.id).values(language="fr"))
+    pending(db, client, store)
+    with db.transaction() as session:
+        notices = {tuple(m.payload["to"]): m.payload["language"] for m in session.scalars(
+            select(OutboxMessage)) if m.payload["template"] == "new_account_request"}
+    assert notices == {(french.email,): "fr", (english.email,): "en"}
+
+
 def test_approve_activates_and_mails_the_sign_in_link_once(db, client, mail_dir):
     store = f.storefront(db, name="Trade Shop", registration_mode="approval")
     headers = f.token(client, f.staff(db, "approver", email="judy@staff.example"))

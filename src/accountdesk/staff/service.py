@@ -117,13 +117,16 @@ def warn_of_attack(session: Session, user: StaffUser) -> None:
 
 
 def notify_staff_addresses(session: Session, template: str, to: list[str], cc: list[str], bcc: list[str], *,
-                           language: str, context: dict[str, Any]) -> None:
+                           language: str, context: dict[str, Any], known: dict[str, str] | None = None) -> None:
     """E-mail staff addresses, each in its reader's language: a staff user's address in the language they chose,
     any other address (a shared sales inbox) in `language`. One message per language, each keeping the To, Cc and
-    Bcc places of its addresses."""
-    addresses = {address.lower() for address in (*to, *cc, *bcc)}
-    chosen = dict(session.execute(select(func.lower(StaffUser.email), StaffUser.language)
-                                  .where(func.lower(StaffUser.email).in_(addresses))).all())
+    Bcc places of its addresses. `known`: the languages of addresses the caller has already read (lower-cased
+    address: language), which are not looked up again."""
+    chosen = {address.lower(): reader for address, reader in (known or {}).items()}
+    unknown = {address.lower() for address in (*to, *cc, *bcc)} - set(chosen)
+    if unknown:
+        chosen |= dict(session.execute(select(func.lower(StaffUser.email), StaffUser.language)
+                                       .where(func.lower(StaffUser.email).in_(unknown))).all())
     by_language: dict[str, dict[str, list[str]]] = {}
     for place, group in (("to", to), ("cc", cc), ("bcc", bcc)):
         for address in group:
