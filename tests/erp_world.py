@@ -67,6 +67,19 @@ class ErpWorld:
                                                                  "yes" if active else "no")) if v is not None})
         write_rows(path, header, rows)
 
+    def change_account(self, code: str, *, phone: str) -> None:
+        """The ERP now gives this customer another phone."""
+        if self.sap is not None:
+            with self.sap.lock:
+                self.sap.partners[code]["Phone1"] = phone
+            return
+        path = self.folder / FILES["customers"]
+        header, rows = read_rows(path)
+        for row in rows:
+            if row["code"] == code:
+                row["phone"] = phone
+        write_rows(path, header, rows)
+
     def down(self) -> None:
         if self.sap is not None:
             self.sap.down = "503"

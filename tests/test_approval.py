@@ -7,12 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from accountdesk.accounts.models import Account
 from accountdesk.app import create_app
 from accountdesk.contacts.models import Contact
 from accountdesk.core.models import AuditEvent, OutboxMessage
+from accountdesk.staff.models import StaffUser
 from tests import factories as f
 from tests.conftest import free_port
 from tests.mailbox import SmtpSink, deliver_and_read, links, start_smtp, text_of, wait_for
@@ -70,6 +71,27 @@ def test_approval_registration_waits_and_tells_registrant_and_staff(db, smtp):
     assert subjects == ["Confirm your e-mail address for Trade Shop", "We received your account request for Trade Shop"]
 
 
+def test_staff_notices_speak_each_staff_readers_language(db, smtp):
+    """A staff user among the notice's addresses reads it in their own language, greeting included; an address of
+    no staff user (a shared inbox) reads it in the storefront's language; each keeps its To, Cc or Bcc place."""
+    client, sink = smtp
+    judge = f.staff(db, "approver", email="judith@shop.test")
+    with db.transaction() as session:
+        session.execute(update(StaffUser).where(StaffUser.id == judge.id).values(language="de"))
+    store = f.storefront(db, name="Trade Shop", registration_mode="approval", staff_notification_to="sales@shop.test",
+                         staff_notification_cc="Judith@shop.test", staff_notification_bcc="audit@shop.test")
+    assert client.post(url(store), json=body()).status_code == 202
+    [german] = wait_for(lambda: sink.to("Judith@shop.test"))
+    [english] = wait_for(lambda: sink.to("sales@shop.test"))
+    assert german["Subject"] == "Neue Kontoanfrage bei Trade Shop: Acme Widgets Ltd"
+    assert german["Content-Language"] == "de" and german["Cc"] == "Judith@shop.test"
+    assert german["To"] == "undisclosed-recipients:;" and german["Bcc"] is None
+    assert text_of(german).startswith("Hallo Team von Trade Shop,") and "team" not in text_of(german)
+    assert "Hallo Team von Trade Shop," in german.get_body(preferencelist=("html",)).get_content()
+    assert english["Content-Language"] == "en" and text_of(english).startswith("Hello Trade Shop team,")
+    assert sink.to("audit@shop.test") == [english]
+
+
 def test_without_configured_addresses_the_approvers_are_told(db, client):
     store = f.storefront(db, registration_mode="approval")
     approver, _csr = f.staff(db, "approver"), f.staff(db, "csr")
@@ -77,6 +99,18 @@ def test_without_configured_addresses_the_approvers_are_told(db, client):
     pending(db, client, store)
     [(_, to)] = [m for m in emails(db) if m[0] == "new_account_request"]
     assert sorted(to) == sorted([approver.email, admin.email])
+
+
+def test_approvers_told_without_configured_addresses_read_the_notice_in_their_language(db, client):
+    store = f.storefront(db, registration_mode="approval", default_language="de")
+    french, english = f.staff(db, "approver"), f.staff(db, "admin")
+    with db.transaction() as session:
+        session.execute(update(StaffUser).where(StaffUser.id == french.id).values(language="fr"))
+    pending(db, client, store)
+    with db.transaction() as session:
+        notices = {tuple(m.payload["to"]): m.payload["language"] for m in session.scalars(
+            select(OutboxMessage)) if m.payload["template"] == "new_account_request"}
+    assert notices == {(french.email,): "fr", (english.email,): "en"}
 
 
 def test_approve_activates_and_mails_the_sign_in_link_once(db, client, mail_dir):

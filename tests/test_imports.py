@@ -353,7 +353,7 @@ def test_the_header_must_be_the_templates(db, settings, store, tmp_path):
 
 def test_the_command_line_imports_with_a_progress_bar_and_exports(db, settings, store, tmp_path):
     path = write_csv(tmp_path / "customers.csv", GOOD)
-    env = clean_environment(ACCOUNTDESK_DATABASE_URL=db.url)
+    env = clean_environment(ACCOUNTDESK_DATABASE_URL=db.url, LC_ALL="C.UTF-8")  # the report in English
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "accountdesk.cli", *args], env=env, capture_output=True,
@@ -376,6 +376,32 @@ def test_the_command_line_imports_with_a_progress_bar_and_exports(db, settings, 
     assert refused.returncode == 1
     assert "billing_country: Choose a country (ISO 3166 two-letter code)." in refused.stdout
     assert "nothing was imported" in refused.stdout
+
+
+def test_the_command_line_reports_in_the_language_asked_for_else_the_locales(db, settings, store, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", [GOOD[0], {**GOOD[1], "billing_country": "ZZ"}])
+
+    def command(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+        env = {key: value for key, value in clean_environment(ACCOUNTDESK_DATABASE_URL=db.url, **environment).items()
+               if key not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") or key in environment}
+        return subprocess.run([sys.executable, "-m", "accountdesk.cli", "import", str(path), "--storefront",
+                               store.slug, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    german = command("--dry-run", "--language", "de", LANG="fr_FR.UTF-8")
+    assert german.returncode == 0, german.stdout + german.stderr
+    assert "2 Zeilen: 1 angelegt, 0 geändert, 0 unverändert, 0 belassen, 1 mit Problemen" in german.stdout
+    assert "Zeile 3 (mit Problemen): billing_country: Wählen Sie ein Land" in german.stdout
+    assert "Probelauf (Import " in german.stdout and "nichts wurde geändert" in german.stdout
+    assert " rows" not in german.stdout and "created" not in german.stdout
+    french = command(LC_ALL="fr_FR.UTF-8", LANG="de_DE.UTF-8")  # LC_ALL wins over LANG
+    assert french.returncode == 1
+    assert "ligne 3 (avec des problèmes) : billing_country : " in french.stdout, french.stdout
+    assert "rien n'a été importé (import " in french.stdout and "--good-rows-only" in french.stdout
+    assert counted(db, Account) == 0
+    unknown = command("--dry-run", LANG="es_ES.UTF-8")  # not one of ours: English
+    assert "2 rows: 1 created" in unknown.stdout and "line 3 (with problems): " in unknown.stdout
+    refused = command("--language", "es")
+    assert refused.returncode == 2 and "es" in refused.stderr
 
 
 def test_the_console_previews_an_upload_and_imports_it_on_confirmation(db, settings, client, store, tmp_path):

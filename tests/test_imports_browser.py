@@ -49,7 +49,7 @@ def test_staff_preview_a_customer_file_and_import_its_good_rows(db, page: Page, 
     expect(counts.locator("tbody td").nth(0)).to_have_text("4")  # rows
     expect(counts.locator("tbody td").nth(1)).to_have_text("3")  # would be created
     expect(counts.locator("tbody td").nth(5)).to_have_text("1")  # need attention
-    problem = page.get_by_test_id("rows").get_by_role("row").filter(has_text="failed")
+    problem = page.get_by_test_id("rows").get_by_role("row").filter(has_text="with problems")
     expect(problem).to_contain_text("billing_region: Choose a state or province.")
     expect(problem.get_by_role("cell").first).to_have_text("4")
     assert count(db, Account) == 0  # a preview changes nothing

@@ -39,6 +39,8 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "webhook_endpoint_disabled": ("url", "failing_since", "console_link"),
 }
 
+TEAM_NOTICES = ("new_account_request", "new_contact_request")  # to the storefront's staff addresses
+
 EVIL_NAME = "<script>alert('x')</script> & Co"
 VALUES: dict[str, Any] = {
     "name": EVIL_NAME,
@@ -118,10 +120,14 @@ def test_template_renders(name: str, lang: str) -> None:
             assert VALUES[key] in text, key
             assert f'href="{escape(VALUES[key])}"' in html, key
 
-    # The recipient's name is data: escaped in HTML, verbatim in plain text.
-    assert EVIL_NAME in text
+    # The recipient's name is data: escaped in HTML, verbatim in plain text. A staff notice greets the storefront's
+    # team in the template's words instead.
+    if name in TEAM_NOTICES:
+        assert EVIL_NAME not in text and VALUES["storefront_name"] in text.splitlines()[0]
+    else:
+        assert EVIL_NAME in text
+        assert escape(EVIL_NAME) in html
     assert "<script>" not in html
-    assert escape(EVIL_NAME) in html
     assert "{{" not in text + html and "{%" not in text + html
 
     if lang != "en":
@@ -150,6 +156,19 @@ def test_optional_values_may_be_empty(lang: str) -> None:
 
     _, text, html = _parts(_render("sign_in_attack", lang, reset_link=""))  # staff users: no reset link
     assert "http" not in text and "href" not in html and "\n\n\n" not in text
+
+
+def test_staff_mails_name_the_team_and_the_back_office_in_the_readers_words() -> None:
+    """Nothing of a staff mail is English made in Python: the greeting of a staff notice and the back office's name
+    in a sign-in warning are the template's, in the reader's language."""
+    subject, text, html = _parts(_render("sign_in_attack", "de", site_name="", reset_link=""))
+    assert subject == "Jemand versucht, sich mit Ihrer E-Mail-Adresse bei dem accountdesk-Backoffice anzumelden"
+    assert "accountdesk-Backoffice" in text and "accountdesk-Backoffice" in html and "back office" not in text
+    assert "le back-office accountdesk" in _parts(_render("sign_in_attack", "fr", site_name=""))[0]
+    for name in TEAM_NOTICES:
+        _, text, html = _parts(_render(name, "fr"))
+        assert text.startswith("Bonjour l'équipe Acme Shop,") and "team" not in text
+        assert "Bonjour l&#39;équipe Acme Shop," in html or "Bonjour l'équipe Acme Shop," in html
 
 
 def test_unknown_language_falls_back_to_english() -> None:

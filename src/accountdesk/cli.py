@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from accountdesk.core.languages import LANGUAGES
 
 app = typer.Typer(help="accountdesk: customer accounts, storefront users, registration, resellers and ERP.",
                   no_args_is_help=True, add_completion=False)
@@ -18,6 +21,7 @@ app.add_typer(db_app, name="db")
 oidc_app = typer.Typer(help="The storefronts' OpenID Connect provider.", no_args_is_help=True)
 app.add_typer(oidc_app, name="oidc")
 console = Console()
+Language = StrEnum("Language", {code: code for code in LANGUAGES})  # the languages a report can be printed in
 
 
 def serving_app():
@@ -171,8 +175,31 @@ def import_file(path: Annotated[Path, typer.Argument(help="A .csv or .xlsx file 
                 send_welcome: Annotated[bool, typer.Option("--send-welcome", help="E-mail each new contact a "
                                                                                   "welcome with an activation "
                                                                                   "link, a few per minute.")] = False,
+                language: Annotated[Language | None, typer.Option(
+                    "--language", case_sensitive=False,
+                    help="Language of the report: en, fr or de (default: the locale's, LC_ALL, LC_MESSAGES or "
+                         "LANG, else en).")] = None,
                 ) -> None:
     """Import accounts, contacts and addresses from a customer file (README: "Importing customers")."""
+    from accountdesk.core.i18n import speaking
+
+    with speaking(language.value if language else locale_language()):
+        _import_file(path, dry_run, storefront, update_existing, good_rows_only, send_welcome)
+
+
+def locale_language() -> str:
+    """The language of the process's locale (LC_ALL, then LC_MESSAGES, then LANG, as Babel reads them) when it is
+    one of the product's, else English."""
+    from babel import default_locale
+
+    from accountdesk.core.i18n import DEFAULT_LANGUAGE, supported
+
+    return supported(default_locale(("LC_ALL", "LC_MESSAGES", "LANG"))) or DEFAULT_LANGUAGE
+
+
+def _import_file(path: Path, dry_run: bool, storefront: str | None, update_existing: bool, good_rows_only: bool,
+                 send_welcome: bool) -> None:
+    """The import, in the language of the moment (`import_file`'s)."""
     import getpass
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -180,6 +207,7 @@ def import_file(path: Annotated[Path, typer.Argument(help="A .csv or .xlsx file 
     from accountdesk.core.audit import Actor
     from accountdesk.core.db import Database
     from accountdesk.core.errors import AppError
+    from accountdesk.core.i18n import _
     from accountdesk.core.settings import get_settings
     from accountdesk.imports import service as imports
 
@@ -192,13 +220,14 @@ def import_file(path: Annotated[Path, typer.Argument(help="A .csv or .xlsx file 
         with db.transaction() as session:
             storefront_id = imports.storefront_by_slug(session, storefront).id
         record = imports.begin(db, storefront_id=storefront_id, actor=actor, file_name=path.name, options=options)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
-            task = progress.add_task("dry run" if dry_run else "import", total=_data_rows(path))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn(_("rows"), markup=False), TimeElapsedColumn(), console=console,
+                      transient=False) as progress:
+            task = progress.add_task(_("dry run") if dry_run else _("import"), total=_data_rows(path))
             report = imports.run_file(db, settings, record, path, options, actor,
                                       progress=lambda n: progress.advance(task, n))
     except AppError as exc:
-        console.print(f"[red]{exc.message}[/]")
+        console.print(str(exc.message), style="red", highlight=False, markup=False)
         raise typer.Exit(1) from exc
     finally:
         db.dispose()
@@ -216,28 +245,32 @@ def _data_rows(path: Path) -> int | None:
 
 
 def _print_report(report, dry_run: bool, import_id: int) -> None:
-    from accountdesk.core.i18n import shown
+    """The import's report in the language of the moment: the file's problems, each row with a message, the counts
+    and what happened."""
+    from accountdesk.core.i18n import _, shown
+    from accountdesk.imports.service import OUTCOMES
 
     counts = report.counts
+    say = {"highlight": False, "markup": False, "soft_wrap": True}  # a line per message, as long as it is
     for problem in report.problems:
-        console.print(shown(problem), style="red", highlight=False, markup=False)
+        console.print(shown(problem), style="red", **say)
     for row in report.rows:
         if row["messages"]:
-            console.print(f"line {row['line']} ({row['outcome']}): " + " ".join(map(shown, row["messages"])),
-                          highlight=False, markup=False)
-    console.print(f"{counts['rows']} rows: {counts['created']} created, {counts['updated']} updated, "
-                  f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, {counts['failed']} with problems")
-    console.print(f"accounts {counts['accounts_created']} new, {counts['accounts_updated']} changed; contacts "
-                  f"{counts['contacts_created']} new, {counts['contacts_updated']} changed; addresses "
-                  f"{counts['addresses_created']} new, {counts['addresses_updated']} changed; welcome e-mails "
-                  f"{counts['welcome_emails']}")
+            outcome = OUTCOMES.get(row["outcome"], row["outcome"])
+            console.print(_("line %(line)s (%(outcome)s):", line=row["line"], outcome=outcome) + " "
+                          + " ".join(map(shown, row["messages"])), **say)
+    console.print(_("%(rows)s rows: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, %(skipped)s "
+                    "left as they are, %(failed)s with problems", **counts), **say)
+    console.print(_("accounts %(accounts_created)s new, %(accounts_updated)s changed; contacts %(contacts_created)s "
+                    "new, %(contacts_updated)s changed; addresses %(addresses_created)s new, %(addresses_updated)s "
+                    "changed; welcome e-mails %(welcome_emails)s", **counts), **say)
     if dry_run:
-        console.print(f"dry run (import {import_id}): nothing was changed")
+        console.print(_("dry run (import %(id)s): nothing was changed", id=import_id), **say)
     elif report.imported:
-        console.print(f"[green]imported[/] (import {import_id})")
+        console.print(_("imported (import %(id)s)", id=import_id), style="green", **say)
     else:
-        console.print(f"[red]nothing was imported[/] (import {import_id}): correct the rows above, or import the "
-                      "good rows only with --good-rows-only")
+        console.print(_("nothing was imported (import %(id)s): correct the rows above, or import the good rows only "
+                        "with --good-rows-only", id=import_id), style="red", **say)
 
 
 @app.command("export")

@@ -61,6 +61,8 @@ class Account(Base):
     parent_reseller_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     email: Mapped[str] = mapped_column(String(320), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # the phone as the ERP gave it: it could not be read as a number, so it is kept unchecked until someone edits it
+    phone_as_given: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     preferred_language: Mapped[str] = mapped_column(String(8), default="en")
     customer_group: Mapped[str] = mapped_column(String(40), default="", index=True)
     price_group: Mapped[str] = mapped_column(String(40), default="")

@@ -156,6 +156,7 @@ class AccountOut(BaseModel):
     status: str
     email: str
     phone: str
+    phone_as_given: bool = Field(description="The phone is as the ERP gave it: it could not be read as a number")
     preferred_language: str
     customer_group: str
     price_group: str

@@ -284,7 +284,7 @@ def create_account(session: Session, actor: Actor, reseller_scope: int | None, d
     out, read from `storefront` when the caller holds it. `contact_emails`: those of the contacts the caller adds
     next, so that the search text is complete from the INSERT on (see contacts.service.create_contact)."""
     data = {k: v for k, v in data.items() if v is not None}
-    if data.get("phone"):
+    if data.get("phone") and not data.get("phone_as_given"):  # an ERP phone that could not be read stays as given
         data["phone"] = normalise_phone(data["phone"], (billing_address or {}).get("country"))
     attributes = data.pop("attributes", None) or {}
     if reseller_scope is not None:
@@ -363,8 +363,9 @@ def update_account(session: Session, actor: Actor, account: Account, data: dict[
         check_storefront(session, reseller_scope, data.get("storefront_id"))
     if "name" in data and not data["name"]:
         raise field_error("name", "Enter the account name.")
-    if data.get("phone") and data["phone"] != account.phone:
+    if data.get("phone") and data["phone"] != account.phone:  # a phone sent back unchanged is not checked again
         data["phone"] = normalise_phone(data["phone"], account.billing_country)
+        data["phone_as_given"] = False
     changes = audit.apply_changes(account, data)
     if attributes is not None:
         changes |= set_attributes(session, account, attributes)

@@ -229,17 +229,28 @@ FIELDS: dict[str, Any] = {
 GROUPS: dict[str, Any] = {"billing_address": _l("Billing address"), "first_contact": _l("First contact"),
                           "attributes": _l("Custom attribute")}
 
+# Every status a record has (accounts, contacts, orders, subscriptions, staff users, imports, ERP sends, webhook
+# deliveries), in words: the one source of the words, for a history and for every badge, list and export
+# (`status_label`)
 STATUSES: dict[str, Any] = {
     "active": _l("active"), "inactive": _l("inactive"), "pending_approval": _l("pending approval"),
     "rejected": _l("rejected"), "invited": _l("invited"), "expired": _l("expired"), "deactivated": _l("deactivated"),
     "in_progress": _l("in progress"), "executed": _l("executed"), "canceled": _l("canceled"),
     "suspended": _l("suspended"),
+    # imports
+    "uploaded": _l("previewed"), "dry_run": _l("dry run"), "imported": _l("imported"), "refused": _l("refused"),
+    "cancelled": _l("canceled"),
+    # sending to the ERP (outbox) and webhook deliveries
+    "pending": _l("waiting"), "sending": _l("sending"), "sent": _l("sent"), "failed": _l("failed"),
+    "delivered": _l("delivered"),
 }
 _LANGUAGE_NAMES = dict(LANGUAGES)
 # values named in words, by the field they are a value of
 VALUES: dict[str, Mapping[str, Any]] = {
     "status": STATUSES,
-    "kind": {"b2b": _l("Company (B2B)"), "b2c": _l("Private person (B2C)"), "reseller": _l("Reseller")},
+    "kind": {"b2b": _l("Company (B2B)"), "b2c": _l("Private person (B2C)"), "reseller": _l("Reseller"),
+             "confidential": _l("Confidential (with a secret)"), "public": _l("Public (no secret)"),
+             "subscription": _l("Subscription"), "asset": _l("Asset")},
     "role": {"buyer": _l("Buyer"), "account_admin": _l("Account administrator"), "admin": _l("Administrator"),
              "csr": _l("Customer service"), "approver": _l("Approver"), "reseller_admin": _l("Reseller administrator")},
     "payment_method": {"cash": _l("Cash"), "deposit": _l("Deposit"), "credit_card": _l("Credit card"),
@@ -247,6 +258,7 @@ VALUES: dict[str, Mapping[str, Any]] = {
     "language": _LANGUAGE_NAMES, "preferred_language": _LANGUAGE_NAMES, "default_language": _LANGUAGE_NAMES,
     "languages": _LANGUAGE_NAMES,
     "partial_charges_invoicing": {"next_invoice": _l("On the next invoice"), "immediately": _l("Invoice immediately")},
+    "placed_by": {"customer": _l("Customer"), "reseller": _l("Reseller")},
 }
 # codes named by a function of the current language: countries (DE: Deutschland) and their states (DE-BE: Berlin)
 NAMED_CODES: dict[str, Any] = {"country": country_name, "region": subdivision_name}
@@ -297,12 +309,19 @@ def value_text(name: str, value: Any, names: Mapping[str, Mapping[Any, Any]] | N
     return NAMED_CODES[field](str(value)) if field in NAMED_CODES else str(value)
 
 
+def status_label(status: Any) -> str:
+    """A status in words in the reader's language ("pending_approval": "en attente d'approbation"); an unknown one
+    as it is."""
+    return value_text("status", status)
+
+
 def actor_text(label: str, actor_type: str) -> str:
     wanted = label or actor_type
     return translate(ACTORS[wanted]) if wanted in ACTORS else wanted
 
 
 def install(env: Any) -> None:
-    """Give a Jinja environment the history's words: history_action, history_field, history_value, history_actor."""
+    """Give a Jinja environment the history's words: history_action, history_field, history_value, history_actor,
+    and status_label for every status shown."""
     env.globals.update(history_action=action_label, history_field=field_label, history_value=value_text,
-                       history_actor=actor_text)
+                       history_actor=actor_text, status_label=status_label)

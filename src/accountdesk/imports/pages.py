@@ -151,6 +151,7 @@ def import_page(request: Request, session: DbSession, staff: Importer, import_id
     return page(request, "imports/record.html", {
         "staff": staff, "record": record, "storefront": store, "report": record.counts or {},
         "form": PageForm(options, submitted=True, prefix="confirm"), "option_labels": OPTION_LABELS,
+        "outcomes": service.OUTCOMES,
         "waiting": record.status in (ImportStatus.uploaded, ImportStatus.refused) and record.stored_name != ""})
 
 

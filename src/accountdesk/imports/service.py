@@ -43,7 +43,9 @@ from accountdesk.storefronts.models import Storefront
 CHUNK = 2000  # rows per batch of look-ups and INSERTs
 KEPT_ROWS = 500  # rows kept for the report: the first few, then those with a message
 SHOWN_ROWS = 20
-OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
+# a row's outcome, and its words in a report (the console's import page, the command line's)
+OUTCOMES: dict[str, Any] = {"created": _l("created"), "updated": _l("updated"), "unchanged": _l("unchanged"),
+                            "skipped": _l("left as it is"), "failed": _l("with problems")}
 RECORDS = ("accounts_created", "accounts_updated", "addresses_created", "addresses_updated", "contacts_created",
            "contacts_updated", "welcome_emails")
 # stored value -> column, to say which columns of a row differ from what is stored

@@ -91,7 +91,8 @@ def _message(payload: dict[str, Any], name: str, language: str, mail_from: str) 
     message = EmailMessage(policy=POLICY)
     message["Subject"] = header_text(_render_block(text_env, name, "subject", context))
     message["From"] = mail_from
-    message["To"] = header_text(", ".join(payload["to"]))
+    # a message to Cc or Bcc addresses only (staff notices split by language) says so, as RFC 5322 allows
+    message["To"] = header_text(", ".join(payload["to"])) or "undisclosed-recipients:;"
     if payload.get("cc"):
         message["Cc"] = header_text(", ".join(payload["cc"]))
     message["Date"] = formatdate(localtime=False)

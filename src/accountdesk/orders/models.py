@@ -9,7 +9,9 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from accountdesk.core import history
 from accountdesk.core.db import Base, BigId, UtcDateTime, utcnow
+from accountdesk.core.i18n import _l, format_money
 
 
 class OrderStatus(StrEnum):
@@ -19,11 +21,7 @@ class OrderStatus(StrEnum):
     canceled = "canceled"
 
 
-STATUS_LABELS = {OrderStatus.pending_approval: "Pending reseller approval", OrderStatus.in_progress: "In progress",
-                 OrderStatus.executed: "Executed", OrderStatus.canceled: "Canceled"}
-
-
-UNPRICED = "to be priced"
+UNPRICED = _l("to be priced")
 
 
 class PlacedBy(StrEnum):
@@ -58,7 +56,8 @@ class Order(Base):
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
+        """The status in the reader's words (core.history's, like every status)."""
+        return history.status_label(self.status)
 
     @property
     def cost_label(self) -> str:
@@ -69,8 +68,8 @@ class Order(Base):
         return self._money(self.total_amount)
 
     def _money(self, value: Decimal | None) -> str:
-        """A total as people read it: "1,234.50 EUR", or that the order is still to be priced."""
-        return UNPRICED if value is None else f"{value:,.2f} {self.currency}"
+        """A total as the reader's language writes it ("1 234,50 €"), or that the order is still to be priced."""
+        return str(UNPRICED) if value is None else format_money(value, self.currency)
 
 
 class OrderLine(Base):

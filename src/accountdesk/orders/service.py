@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, selectinload
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, PaymentMethod
 from accountdesk.contacts.models import Contact
-from accountdesk.core import audit, exports, sequences
+from accountdesk.core import audit, exports, history, sequences
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import Conflict, NotFound, ValidationFailed
-from accountdesk.core.i18n import _l
-from accountdesk.orders.models import STATUS_LABELS, Order, OrderLine, OrderStatus, PlacedBy
+from accountdesk.core.i18n import _l, speaking
+from accountdesk.core.languages import LANGUAGES
+from accountdesk.orders.models import Order, OrderLine, OrderStatus, PlacedBy
 from accountdesk.registration import erp
 from accountdesk.storefronts.models import ErpSync, Storefront
 from accountdesk.webhooks import events as webhooks
@@ -159,7 +160,14 @@ def order_of(session: Session, customer: Account, order_id: int) -> Order:
 
 
 def _statuses_matching(word: str) -> list[str]:
-    return [status.value for status, label in STATUS_LABELS.items() if word in status.value or word in label.lower()]
+    """The order statuses a search word names: by code or by its words in any of the product's languages."""
+    def words(status: OrderStatus) -> list[str]:
+        texts = [status.value]
+        for language in LANGUAGES:
+            with speaking(language):
+                texts.append(history.status_label(status).lower())
+        return texts
+    return [status.value for status in OrderStatus if any(word in text for text in words(status))]
 
 
 def orders_query(customer: Account, q: str = "") -> Select[tuple[Order]]:
@@ -191,8 +199,8 @@ def export_rows(session: Session, customer: Account, q: str = "") -> Iterator[Se
         Order.number, Order.placed_by, Order.status, Order.created_at, Order.total_cost, Order.total_amount,
         Order.currency, maintain_column_froms=True)
     for number, placed_by, status, created_at, cost, amount, currency in exports.stream_rows(session, stmt):
-        yield (number, str(placed_by).capitalize(), STATUS_LABELS.get(status, status), created_at, cost, amount,
-               currency)
+        yield (number, history.value_text("placed_by", placed_by), history.status_label(status), created_at, cost,
+               amount, currency)
 
 
 def describe(order: Order) -> dict[str, Any]:

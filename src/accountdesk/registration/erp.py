@@ -24,10 +24,11 @@ from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account, AccountKind, AccountStatus, PaymentMethod
 from accountdesk.contacts import service as contacts
 from accountdesk.contacts.models import Contact, ContactRole, ContactStatus
-from accountdesk.core import audit, outbox, validation
+from accountdesk.core import audit, history, outbox, validation
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.errors import Conflict, NotFound, field_error
+from accountdesk.core.i18n import _l
 from accountdesk.core.models import OutboxMessage
 from accountdesk.core.settings import Settings
 from accountdesk.erp.errors import ErpUnreachableError
@@ -45,7 +46,7 @@ from accountdesk.storefronts.models import ErpSync, Storefront
 from accountdesk.webhooks import events as webhooks
 
 PUSH = "erp_push"  # outbox kind
-PHONE_LENGTH = Contact.phone.type.length  # what a contact's phone holds
+PHONE_LENGTH = min(Contact.phone.type.length, Account.phone.type.length)  # what a contact's or account's phone holds
 CASH_REFUSED = "The cash sales account cannot have an instant account."
 EXCLUDED = "This customer account is excluded from instant accounts."
 
@@ -259,24 +260,19 @@ def erp_matches(gateway: ErpGateway, storefront: Storefront, email: str) -> list
             for c in found]
 
 
-def _phone(value: str, country: str) -> str:
-    try:
-        return validation.normalise_phone(value, country or None) if value else ""
-    except ValueError:
-        return ""  # the ERP's own data; a number we cannot read is left out rather than refused
-
-
 def erp_phone(value: str, country: str | None) -> tuple[str, bool]:
-    """A contact's phone as the ERP gave it, in any format a person would write it (national, with spaces, dashes or
-    brackets), read in the account's country: (its E.164 form, False). One that cannot be read as a number is kept
-    as given, cut to what a contact's phone holds, and flagged: (value, True), until staff correct it."""
+    """An account's or a contact's phone as the ERP gave it, in any format a person would write it (national, with
+    spaces, dashes or brackets), read in the account's country: (its E.164 form, False), an extension kept
+    (validation.normalise_phone). One that cannot be read as a number is kept as given, cut to what a phone field
+    holds, and flagged: (value, True), until staff correct it."""
     given = " ".join(value.split())
     if not given:
         return "", False
     try:
-        return validation.normalise_phone(given, country or None), False
+        read = validation.normalise_phone(given, country or None)
     except ValueError:
         return given[:PHONE_LENGTH], True
+    return (read, False) if len(read) <= PHONE_LENGTH else (given[:PHONE_LENGTH], True)
 
 
 def _currency(value: str, default: str) -> str:
@@ -288,9 +284,10 @@ def _currency(value: str, default: str) -> str:
 
 def _account_fields(erp: ErpAccount, storefront: Storefront) -> dict[str, Any]:
     """What the ERP holds for its customer, over the storefront's defaults for a new account (create_account)."""
+    phone, as_given = erp_phone(erp.phone, erp.country)
     return {"storefront_id": storefront.id, "number": erp.code, "erp_code": erp.code, "name": erp.name,
             "kind": AccountKind.b2b, "status": AccountStatus.active, "email": erp.email,
-            "phone": _phone(erp.phone, erp.country), "customer_group": erp.group, "price_group": erp.price_list,
+            "phone": phone, "phone_as_given": as_given, "customer_group": erp.group, "price_group": erp.price_list,
             "payment_terms": erp.payment_terms, "payment_method": PaymentMethod.invoice,
             "currency": _currency(erp.currency, storefront.default_currency), "credit_limit": erp.credit_limit}
 
@@ -332,7 +329,8 @@ def _login_from_erp(session: Session, actor: Actor, account: Account, storefront
                                                     Contact.storefront_id == storefront.id, Contact.email == email))
     if existing is not None:
         if existing.status != ContactStatus.invited:
-            message = f"{email} already has a login for {account.name} ({existing.status.replace('_', ' ')})."
+            message = _l("%(email)s already has a login for %(account)s (%(status)s).", email=email,
+                         account=account.name, status=history.STATUSES.get(existing.status, existing.status))
             raise Conflict(message, code="login_exists", fields={"email": message})
         return existing, False
     contact = contacts.create_contact(session, actor, account, {**login_fields(account, storefront, erp),

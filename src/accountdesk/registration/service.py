@@ -44,6 +44,7 @@ from accountdesk.registration.schemas import (
     RegistrationIn,
 )
 from accountdesk.signin import service as signin
+from accountdesk.staff import service as staff_service
 from accountdesk.staff.models import StaffUser
 from accountdesk.staff.service import APPROVE
 from accountdesk.staff_admin import service as staff_admin
@@ -415,16 +416,21 @@ def notify_staff(session: Session, storefront: Storefront, account: Account, con
     """E-mail the storefront's staff addresses (to, cc, bcc), else every operator approver, about a request: a new
     account, or (`joining`) a new login on an existing account."""
     to, cc, bcc = storefront.staff_notification_addresses
-    to = to or list(session.scalars(select(StaffUser.email).where(StaffUser.active.is_(True),
-                                                                  StaffUser.role.in_(APPROVE))))
+    approvers: dict[str, str] = {}  # the approvers' addresses and languages, read once when they are the readers
+    if not to:
+        approvers = dict(session.execute(select(StaffUser.email, StaffUser.language).where(
+            StaffUser.active.is_(True), StaffUser.role.in_(APPROVE))).all())
+        to = list(approvers)
     if not (to or cc or bcc):
         log.warning("nobody to notify of the request of account %s on %s", account.number, storefront.slug)
         return
-    context = {"name": f"{storefront.name} team", "storefront_name": storefront.name,
+    # the greeting ("Hello <storefront> team") is the template's, in each reader's language
+    context = {"name": "", "storefront_name": storefront.name,
                "account_number": account.number, "registrant_name": contact.name, "registrant_email": contact.email,
                "review_link": review_link, ("account_name" if joining else "company_name"): account.name}
-    mail.send(session, "new_contact_request" if joining else "new_account_request", to, cc=cc, bcc=bcc,
-              language=storefront.default_language, context=context)
+    staff_service.notify_staff_addresses(session, "new_contact_request" if joining else "new_account_request", to,
+                                         cc, bcc, language=storefront.default_language, context=context,
+                                         known=approvers)
 
 
 # --- e-mail verification -------------------------------------------------------------------------------------------

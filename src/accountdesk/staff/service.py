@@ -30,7 +30,6 @@ ADMIN = frozenset({StaffRole.admin})
 OPERATOR = frozenset({StaffRole.admin, StaffRole.csr, StaffRole.approver})
 STAFF_ADMINS = frozenset({StaffRole.admin, StaffRole.reseller_admin})  # manage staff (reseller staff: their own)
 PASSWORD_REALM = "staff"  # whose passwords staff sign-in checks (see core.ratelimit.RateLimits.password_attempt)
-CONSOLE_NAME = "accountdesk back office"
 
 
 @dataclass(frozen=True)
@@ -110,10 +109,32 @@ def as_seen_by(session: Session, reseller_scope: int | None, events: list[AuditE
 
 def warn_of_attack(session: Session, user: StaffUser) -> None:
     """Tell a staff user that someone keeps trying to sign in with their e-mail."""
+    # no site name: the mail names the back office in the staff user's words
     mail.send(session, "sign_in_attack", user.email, language=user.language, context={
-        "name": user.label, "site_name": CONSOLE_NAME, "attempts": EMAIL_DELAYS.free, "reset_link": ""})
+        "name": user.label, "site_name": "", "attempts": EMAIL_DELAYS.free, "reset_link": ""})
     audit.record(session, Actor.system(), "staff.sign_in_attack_warned", subject_type="staff_user",
                  subject_id=user.id, account_id=None, note=user.email)
+
+
+def notify_staff_addresses(session: Session, template: str, to: list[str], cc: list[str], bcc: list[str], *,
+                           language: str, context: dict[str, Any], known: dict[str, str] | None = None) -> None:
+    """E-mail staff addresses, each in its reader's language: a staff user's address in the language they chose,
+    any other address (a shared sales inbox) in `language`. One message per language, each keeping the To, Cc and
+    Bcc places of its addresses. `known`: the languages of addresses the caller has already read (lower-cased
+    address: language), which are not looked up again."""
+    chosen = {address.lower(): reader for address, reader in (known or {}).items()}
+    unknown = {address.lower() for address in (*to, *cc, *bcc)} - set(chosen)
+    if unknown:
+        chosen |= dict(session.execute(select(func.lower(StaffUser.email), StaffUser.language)
+                                       .where(func.lower(StaffUser.email).in_(unknown))).all())
+    by_language: dict[str, dict[str, list[str]]] = {}
+    for place, group in (("to", to), ("cc", cc), ("bcc", bcc)):
+        for address in group:
+            reader = chosen.get(address.lower()) or language
+            by_language.setdefault(reader, {"to": [], "cc": [], "bcc": []})[place].append(address)
+    for reader, places in by_language.items():
+        mail.send(session, template, places["to"], cc=places["cc"], bcc=places["bcc"], language=reader,
+                  context=context)
 
 
 def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> tuple[str, AuthSession]:
