@@ -26,6 +26,7 @@ from accountdesk.core import outbox, tokens
 from accountdesk.core.audit import Actor
 from accountdesk.core.db import Database
 from accountdesk.core.models import SingleUseToken
+from accountdesk.core.settings import get_settings
 from accountdesk.domains import service as domains
 from accountdesk.oidc import clients as oidc_clients
 from accountdesk.oidc.claims import subject_of
@@ -334,7 +335,8 @@ class Fresh:
     def oidc_client(w: AccessWorld, t: Tenant) -> dict[str, Any]:
         with w.db.transaction() as session:
             client, _ = oidc_clients.register(session, Actor.system(), session.get(Storefront, t.storefront.id),
-                                              ClientIn(name="Shop", redirect_uris=["https://shop.example/cb"]))
+                                              ClientIn(name="Shop", redirect_uris=["https://shop.example/cb"]),
+                                              get_settings())
             return {"client_id": client.client_id}
 
     @staticmethod

@@ -66,6 +66,8 @@ def test_a_german_reseller_reads_its_customers_order_statuses_and_exports_them_i
     searched = client.get(f"/console/resellers/{w.reseller.id}/customers/{buyer.id}",
                           params={"q_orders": "ausgeführt"}).text
     assert re.findall(r'data-testid="order-status">([^<]+)<', searched) == ["ausgeführt"]
+    grid = client.get(f"/console/resellers/{w.reseller.id}/customers").text
+    assert ">Ort</a>" in grid and ">Monatlicher Umsatz</a>" in grid  # the sortable column headers
 
 
 def test_a_german_buyer_reads_the_order_status_on_the_storefront_account_page_in_german(db, client):

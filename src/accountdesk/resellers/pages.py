@@ -35,7 +35,8 @@ Manager = Annotated[StaffPrincipal, Depends(console_page(MANAGE_CUSTOMERS))]
 Fields = Annotated[dict[str, str], Depends(form_fields)]
 Search = Annotated[str, Query(max_length=200)]
 PER_PAGE = 25
-SORT_LABELS = {"name": "Name", "number": "Number", "city": "City", "monthly_run_rate": "Monthly run rate"}
+SORT_LABELS = {"name": _l("Name"), "number": _l("Number"), "city": _l("City"),
+               "monthly_run_rate": _l("Monthly run rate")}
 # action -> (title, what happens, "Yes" button, done); the texts name the user (%(name)s, %(email)s)
 USER_ACTIONS = {
     "resend-activation": (_l("Resend the activation link?"),
