@@ -57,6 +57,10 @@ def test_customers_csv_matches_the_search_and_defuses_formulas(db, client):
     assert rows[1][1] == "Plain Corp" and rows[2][1] == "'=HYPERLINK(\"http://evil\") Corp"
     assert rows[2][2] == "+441134960123" and rows[1][5] == "0.00" and rows[1][6] == "No"
     assert client.get(f"{w.base}/customers/export", params={"format": "pdf"}, headers=w.headers).status_code == 422
+    german = client.get(f"{w.base}/customers/export", params={"q": "plain", "format": "csv"},
+                        headers={**w.headers, "Accept-Language": "de-DE"})
+    rows = list(csv.reader(io.StringIO(german.content.decode("utf-8-sig"))))
+    assert rows[0] != list(HEADER) and rows[1][6] == "Nein"  # titles and yes/no in German
 
 
 def test_export_reads_through_a_server_side_cursor_in_batches(db):

@@ -21,7 +21,7 @@ from sqlalchemy import Executable
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from accountdesk.core.i18n import gettext, speaking, translate
+from accountdesk.core.i18n import DEFAULT_LANGUAGE, gettext, negotiate, speaking, translate
 
 Format = Literal["xlsx", "csv"]
 Kind = Literal["text", "integer", "money", "datetime", "bool"]
@@ -135,3 +135,9 @@ def _remove(folder: Path) -> None:
     for child in folder.iterdir():
         child.unlink(missing_ok=True)
     os.rmdir(folder)
+
+
+def api_language(request: Any, staff_language: str | None) -> str:
+    """The language of an export downloaded through the API: the request's Accept-Language among ours, else the
+    staff user's (as the console's Excel button)."""
+    return negotiate(request.headers.get("accept-language")) or staff_language or DEFAULT_LANGUAGE

@@ -94,12 +94,15 @@ def place_customer_order(reseller_id: Id, customer_id: Id, body: OrderIn, sessio
 
 
 @router.get(CUSTOMER_ORDERS + "/export", response_class=FileResponse)
-def export_customer_orders(reseller_id: Id, customer_id: Id, session: DbSession, staff: Reader, q: Search = "",
+def export_customer_orders(reseller_id: Id, customer_id: Id, request: Request, session: DbSession, staff: Reader,
+                           q: Search = "",
                            fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> FileResponse:
-    """Download the customer's orders (the current search applied) as Orders.xlsx or Orders.csv."""
+    """Download the customer's orders (the current search applied) as Orders.xlsx or Orders.csv; titles and words
+    in Accept-Language, else the staff user's language."""
     reseller = resellers.get_reseller(session, staff.reseller_scope, reseller_id)
     customer = resellers.get_customer(session, reseller, customer_id)
-    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q))
+    return exports.export_response("Orders", fmt, service.EXPORT_COLUMNS, service.export_rows(session, customer, q),
+                                   language=exports.api_language(request, staff.user.language))
 
 
 @router.get("/resellers/{reseller_id}/orders/{order_id}", response_model=OrderOut)

@@ -74,12 +74,15 @@ def customer_statistics(reseller_id: Id, session: DbSession, staff: Reader) -> d
 
 
 @router.get("/customers/export", response_class=FileResponse)
-def export_customers(reseller_id: Id, session: DbSession, staff: Reader, q: Search = "", sort: GridSort = "name",
+def export_customers(reseller_id: Id, request: Request, session: DbSession, staff: Reader, q: Search = "",
+                     sort: GridSort = "name",
                      fmt: Annotated[exports.Format, Query(alias="format")] = "xlsx") -> FileResponse:
-    """Download the grid (its columns, the current search) as Customers.xlsx or Customers.csv."""
+    """Download the grid (its columns, the current search) as Customers.xlsx or Customers.csv; titles and words in
+    Accept-Language, else the staff user's language."""
     reseller = service.get_reseller(session, staff.reseller_scope, reseller_id)
     rows = service.export_rows(session, reseller, q, sort)
-    return exports.export_response("Customers", fmt, service.EXPORT_COLUMNS, rows)
+    return exports.export_response("Customers", fmt, service.EXPORT_COLUMNS, rows,
+                                   language=exports.api_language(request, staff.user.language))
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut, dependencies=[IDEMPOTENT])
