@@ -116,7 +116,7 @@ def warn_of_attack(session: Session, user: StaffUser) -> None:
                  subject_id=user.id, account_id=None, note=user.email)
 
 
-def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> tuple[str, AuthSession]:
+def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> str:
     hours = settings.api_token_hours if kind == "api" else settings.session_hours
     session.get(StaffUser, user.id).last_sign_in_at = utcnow()
     return sessions.open_session(session, kind, timedelta(hours=hours), staff_user_id=user.id)
