@@ -28,8 +28,8 @@ OPEN = insert(AuthSession.__table__)
 def open_session(session: Session, kind: str, lifetime: timedelta, *, staff_user_id: int | None = None,
                  contact_id: int | None = None, data: dict[str, Any] | None = None) -> str:
     """A new session id every time (sign-in never reuses one), written in the session's transaction; returns the
-    token for the cookie or header. Rows the session still holds unwritten are written first (the login the token
-    is for may be new)."""
+    token for the cookie or header. Rows the session still holds unwritten are written first, so that the writes
+    keep the order in which they were made."""
     token = new_token()
     session.flush()
     session.connection().execute(OPEN, {
