@@ -201,7 +201,7 @@ def test_storefront_user_lifecycle_with_mails_sessions_and_history(db, client, m
     assert late_resend.status_code == 409 and late_resend.json()["error"]["code"] == "already_activated"
     assert client.post(f"{one}/reset-password", headers=w.headers).status_code == 200
     with db.transaction() as session:
-        token, _ = sessions.open_session(session, "storefront", timedelta(hours=1),
+        token = sessions.open_session(session, "storefront", timedelta(hours=1),
                                          contact_id=user["id"])
     deactivated = client.post(f"{one}/deactivate", headers=w.headers)
     assert deactivated.json()["status"] == "deactivated"

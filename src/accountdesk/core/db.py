@@ -109,7 +109,8 @@ def serialise(session: Session, *keys: str) -> None:
         if not keys:
             return
         digests = (hashlib.blake2b(key.encode(), digest_size=8).digest() for key in sorted(set(keys)))
-        session.execute(select(*(func.pg_advisory_xact_lock(int.from_bytes(d, signed=True)) for d in digests)))
+        session.connection().execute(  # on the connection (Core): no ORM handling of a statement that loads nothing
+            select(*(func.pg_advisory_xact_lock(int.from_bytes(d, signed=True)) for d in digests)))
         return
     connection = session.connection().connection.dbapi_connection
     if connection is not None and not connection.in_transaction:

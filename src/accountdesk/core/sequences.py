@@ -20,10 +20,12 @@ def next_value(session: Session, name: str, count: int = 1) -> int:
     otherwise hold the sequence's row, and with it every other number, until it ends."""
     bind = session.get_bind()
     values = {"name": name, "count": count}
+    # on the session's connection (Core): the ORM's handling of a statement on a mapped table costs more than the
+    # statement itself, and there is nothing of the session's to flush first or to load back
     if bind.dialect.name != "postgresql":
-        return session.execute(TAKE["sqlite"], values).scalar_one()
+        return session.connection().execute(TAKE["sqlite"], values).scalar_one()
     if count == 1:
-        return session.execute(TAKE["postgresql"], values).scalar_one()
+        return session.connection().execute(TAKE["postgresql"], values).scalar_one()
     with bind.engine.connect() as conn:
         value = conn.execute(TAKE["postgresql"], values).scalar_one()
         conn.commit()

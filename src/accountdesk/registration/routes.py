@@ -148,7 +148,7 @@ def complete_instant_registration(slug: str, token: str, body: InstantLoginIn, r
     new = instant.prepare_login(session, erp, storefront, token, body.account_code, body.password, body.first_name,
                                 body.last_name)
     contact = instant.create_login(session, storefront.id, token, new)
-    access_token, _ = start_contact_session(session, contact, request.app.state.settings)
+    access_token = start_contact_session(session, contact, request.app.state.settings)
     return api_sign_in_body(access_token, contact, request.app.state.settings)
 
 

@@ -42,7 +42,7 @@ def _signed_in(session: Session, request: Request, storefront: Storefront, conta
     service.before_sign_in(session, storefront, contact, erp, base_url=request.app.state.settings.base_url)
     if choice_token:
         contact = service.choose(session, storefront, choice_token, contact.id)
-    token, _ = start_contact_session(session, contact, request.app.state.settings)
+    token = start_contact_session(session, contact, request.app.state.settings)
     return api_sign_in_body(token, contact, request.app.state.settings)
 
 

@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accountdesk.contacts.models import Contact
 from accountdesk.core import pages, sessions
@@ -59,19 +61,27 @@ def cookie_name(storefront: Storefront, settings: Settings) -> str:
     return host_cookie(f"accountdesk_sf_{storefront.slug}", settings.cookie_secure)
 
 
-def start_contact_session(session: Session, contact: Contact, settings: Settings) -> tuple[str, AuthSession]:
+# Built once; sent on the session's connection (Core), as the session row is (core.sessions.open_session).
+SIGNED_IN = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("contact_id")) \
+    .values(last_sign_in_at=bindparam("now"), last_seen_at=bindparam("now"), updated_at=bindparam("now"))
+
+
+def start_contact_session(session: Session, contact: Contact, settings: Settings) -> str:
     """Open a new storefront session for the contact (no cookie); returns the token for a bearer header."""
     live = session.get(Contact, contact.id)  # the caller's object may come from another (finished) transaction
-    # the event first: its look-up of the webhook endpoints then has nothing to flush before it, and the login's
-    # new times are written in one flush with the session row
+    # the event first: its look-up of the webhook endpoints then has nothing to flush before it
     webhooks.contact_event(session, "login.signed_in", live)
-    live.last_sign_in_at = live.last_seen_at = utcnow()
-    return sessions.open_session(session, SESSION_KIND, timedelta(hours=settings.session_hours),
-                                 contact_id=live.id, data={"storefront_id": live.storefront_id})
+    token = sessions.open_session(session, SESSION_KIND, timedelta(hours=settings.session_hours),
+                                  contact_id=live.id, data={"storefront_id": live.storefront_id})
+    now = utcnow()
+    session.connection().execute(SIGNED_IN, {"contact_id": live.id, "now": now})
+    for name in ("last_sign_in_at", "last_seen_at", "updated_at"):  # what the row now holds, nothing left to write
+        set_committed_value(live, name, now)
+    return token
 
 
 def sign_in_contact(session: Session, response: Response, storefront: Storefront, contact: Contact, *,
-                    request: Request) -> AuthSession:
+                    request: Request) -> None:
     """Sign the contact in to the storefront: a new session id every time, set as this storefront's cookie on
     `response` (pass the response you return, e.g. the RedirectResponse), under the app's settings; the browser's
     previous session on this storefront is closed."""
@@ -79,10 +89,9 @@ def sign_in_contact(session: Session, response: Response, storefront: Storefront
     previous = sessions.find_session(session, SESSION_KIND, request.cookies.get(cookie_name(storefront, settings)))
     if previous is not None:
         sessions.close_session(session, previous)
-    token, auth = start_contact_session(session, contact, settings)
+    token = start_contact_session(session, contact, settings)
     response.set_cookie(cookie_name(storefront, settings), token, max_age=settings.session_hours * 3600, path="/",
                         httponly=True, samesite="lax", secure=settings.cookie_secure)
-    return auth
 
 
 def _session_token(request: Request, storefront: Storefront) -> str | None:

@@ -61,6 +61,6 @@ def switch_api_session(session: Session, signed_in: StorefrontSignIn, target: Co
                        settings: Settings) -> str:
     """Close the current bearer session and open one for the target login; returns its token."""
     sessions.close_session(session, signed_in.auth)
-    token, _ = start_contact_session(session, target, settings)
+    token = start_contact_session(session, target, settings)
     record_switch(session, signed_in, target)
     return token

@@ -68,7 +68,7 @@ def sign_in(request: Request, session: DbSession, form: Fields) -> Response:
 def open_console(request: Request, session: DbSession, user: StaffUser, target: str = HOME) -> Response:
     """Open a console session (ending the one this browser had) and go on to `target`."""
     _end_current(request, session)
-    token, _ = service.start_session(session, user, "console", request.app.state.settings)
+    token = service.start_session(session, user, "console", request.app.state.settings)
     response = redirect(home_for(user) if target == HOME else target)
     # Strict: a request from another site never carries the console session (see core.pages.sign_in_required).
     response.set_cookie(console_cookie(request), token, path="/", httponly=True, samesite="strict",

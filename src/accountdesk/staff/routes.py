@@ -28,7 +28,7 @@ def create_token(body: TokenRequest, request: Request, session: DbSession) -> To
     second_factor.check_for_token(session, request.app.state.rate_limits, request.app.state.settings, user,
                                   body.totp_code)
     settings = request.app.state.settings
-    token, _ = service.start_session(session, user, "api", settings)
+    token = service.start_session(session, user, "api", settings)
     return TokenResponse(access_token=token, expires_in=settings.api_token_hours * 3600, role=user.role)
 
 

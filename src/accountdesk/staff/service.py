@@ -137,7 +137,7 @@ def notify_staff_addresses(session: Session, template: str, to: list[str], cc: l
                   context=context)
 
 
-def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> tuple[str, AuthSession]:
+def start_session(session: Session, user: StaffUser, kind: str, settings: Settings) -> str:
     hours = settings.api_token_hours if kind == "api" else settings.session_hours
     session.get(StaffUser, user.id).last_sign_in_at = utcnow()
     return sessions.open_session(session, kind, timedelta(hours=hours), staff_user_id=user.id)

@@ -113,7 +113,7 @@ def outbox_payload(delivery: WebhookDelivery) -> dict[str, Any]:
             "body": delivery.body}
 
 
-def wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
+def wants(endpoint: WebhookEndpoint | Any, event_type: str) -> bool:
     return event_type in (endpoint.event_types or ())
 
 
@@ -141,20 +141,22 @@ def emit(session: Session, event_type: str, data: dict[str, Any] | Callable[[], 
     return made
 
 
-_OPERATOR_WIDE = WebhookEndpoint.storefront_id.is_(None)
-# The enabled endpoints: operator-wide only, or also a storefront's. Built once: every sign-in asks.
-ENABLED = {scoped: select(WebhookEndpoint).where(WebhookEndpoint.enabled, or_(
-    _OPERATOR_WIDE, WebhookEndpoint.storefront_id == bindparam("storefront_id")) if scoped else _OPERATOR_WIDE)
-    .order_by(WebhookEndpoint.id) for scoped in (False, True)}
+_ENDPOINTS = WebhookEndpoint.__table__.c
+_OPERATOR_WIDE = _ENDPOINTS.storefront_id.is_(None)
+# The enabled endpoints (the id and the events each wants: all `emit` needs): operator-wide only, or also a
+# storefront's. Built once and sent on the session's connection (Core, rows as tuples): every sign-in asks.
+ENABLED = {scoped: select(_ENDPOINTS.id, _ENDPOINTS.event_types).where(_ENDPOINTS.enabled, or_(
+    _OPERATOR_WIDE, _ENDPOINTS.storefront_id == bindparam("storefront_id")) if scoped else _OPERATOR_WIDE)
+    .order_by(_ENDPOINTS.id) for scoped in (False, True)}
 
 
-def _enabled_endpoints(session: Session, storefront_id: int | None) -> list[WebhookEndpoint]:
-    """The storefront's and the operator-wide enabled endpoints, read once per transaction (a registration emits
-    several events)."""
+def _enabled_endpoints(session: Session, storefront_id: int | None) -> list[Any]:
+    """The storefront's and the operator-wide enabled endpoints (`id`, `event_types`), read once per transaction (a
+    registration emits several events)."""
     known = session.info.setdefault(ENDPOINTS_READ, {})
     if storefront_id not in known:
-        known[storefront_id] = list(session.scalars(ENABLED[storefront_id is not None],
-                                                    {"storefront_id": storefront_id}))
+        known[storefront_id] = session.connection().execute(ENABLED[storefront_id is not None],
+                                                            {"storefront_id": storefront_id}).all()
     return known[storefront_id]
 
 
