@@ -435,10 +435,12 @@ def test_approvers_and_reseller_staff_may_not_import(db, client, store):
         assert client.get("/console/imports").status_code == 403
 
 
-def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path):
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start):
+    monkeypatch.setattr(imports, "_start_method", lambda: start)
     rows = [dict(row, account_number=f"N{n // 2}") for n, row in enumerate(GOOD * 5)]
     path = write_csv(tmp_path / "customers.csv", rows + [{**GOOD[0], "billing_country": "ZZ"}])
-    here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=1) for r in chunk]
+    here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=0) for r in chunk]
     there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
     assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
         (r.line, r.account, r.contact, r.problems) for r in here]

@@ -545,26 +545,35 @@ def check_rows(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, An
 
 
 def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict[str, Any], size: int = CHUNK,
-                   workers: int = 0) -> Iterator[list[Row]]:
-    """The file's rows checked, a chunk at a time. Checking is most of the work and needs no database, so beyond
-    two chunks it runs in `workers` processes (0: one per CPU) while this one matches and writes; at most a few
-    chunks are in flight, so memory stays flat."""
+                   workers: int | None = None) -> Iterator[list[Row]]:
+    """The file's rows checked, a chunk at a time. Checking needs no database, so beyond two chunks it runs in
+    `workers` other processes (None: one per CPU but the one this process keeps; 0: none, all is checked here) while
+    this one matches and writes; at most a few chunks are in flight, so memory stays flat."""
     raw = _raw_chunks(rows, size)
     first = list(itertools.islice(raw, 2))
-    workers = workers or len(os.sched_getaffinity(0))
-    if len(first) < 2 or workers < 2:
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) - 1
+    if len(first) < 2 or workers < 1:
         for chunk in itertools.chain(first, raw):
             yield check_rows(chunk, definitions)
         return
-    context = multiprocessing.get_context("spawn")  # a fork would share the database connections
+    context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
         pending: deque[Future[list[Row]]] = deque()
         for chunk in itertools.chain(first, raw):
             pending.append(pool.submit(check_rows, chunk, definitions))
-            if len(pending) > workers:
+            if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _start_method() -> str:
+    """How checking processes start: as copies of this one (no start-up cost: the modules are loaded, about a CPU-
+    second each), unless other threads run here (a web server's), whose locks a copy could inherit held; then as
+    fresh interpreters. A copy inherits the database connections too, but only ever checks rows and ends without
+    closing anything (multiprocessing ends it with os._exit)."""
+    return "fork" if threading.active_count() == 1 else "spawn"
 
 
 class _Collections:
