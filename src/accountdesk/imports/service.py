@@ -135,9 +135,12 @@ class Run:
     welcome_at: datetime
     welcome_step: timedelta
 
-    def audit_row(self, action: str, subject_type: str, subject_id: int, account_id: int,
+    def __post_init__(self) -> None:
+        self.account_defaults = accounts.storefront_defaults_of(self.storefront)  # what every new account starts from
+
+    def audit_row(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
                   changes: dict[str, Any]) -> dict[str, Any]:
-        return {"occurred_at": utcnow(), "actor_type": self.actor.type, "actor_id": self.actor.id,
+        return {"occurred_at": now, "actor_type": self.actor.type, "actor_id": self.actor.id,
                 "actor_label": self.actor.label, "subject_type": subject_type, "subject_id": subject_id,
                 "account_id": account_id, "action": action, "changes": changes, "note": self.note}
 
@@ -225,18 +228,20 @@ class Chunk:
         """Each row with its account and outcome; the records to create or change are gathered on the targets."""
         decided = []
         head: Row | None = None
+        head_cells: tuple[str, ...] | None = None  # the head's account cells, once a row shares its account
         target: Target | None = None
         for row in self.rows:
             key = row.account_key
             if head is not None and key is not None and key == head.account_key:
-                if row.account_cells != head.account_cells:
+                head_cells = head_cells or head.account_cells
+                if row.account_cells != head_cells:
                     row.problem("account", _l("The account's columns differ from line %(line)s, which has the "
                                               "same account.", line=head.line))
                 elif _account_problems(head):
                     row.problem("account", _l("The account's row, line %(line)s, needs attention.", line=head.line))
                 account_outcome = "unchanged"
             else:
-                head = row
+                head, head_cells = row, None
                 target, account_outcome = self._account(row)
             if _account_problems(row) or target is None:
                 decided.append((row, target, "failed"))
@@ -324,7 +329,7 @@ class Chunk:
             account["phone"] = read_phone(row, "account_phone", None)
         if _account_problems(row):
             return None
-        values = {**accounts.storefront_defaults_of(run.storefront), "kind": "b2b", "status": "active", "email": "",
+        values = {**run.account_defaults, "kind": "b2b", "status": "active", "email": "",
                   "phone": "", "erp_code": None, "number": None, **account}
         target = Target(values=values, attributes=dict(row.attributes),
                         new_addresses=[{**address, "is_billing": kind == "billing", "is_shipping": kind == "shipping"}
@@ -446,14 +451,14 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         account_rows.append({**v, "search_text": search, "created_at": now, "updated_at": now})
     for target, account_id in zip(new, _insert(session, Account.__table__, account_rows), strict=True):
         target.id = account_id
-        history.append(run.audit_row("account.created", "account", account_id, account_id,
+        history.append(run.audit_row(now, "account.created", "account", account_id, account_id,
                                      audit.created({k: v for k, v in target.values.items() if v not in (None, "")})))
     counts["accounts_created"] += len(new)
 
     addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
-        history.append(run.audit_row("address.added", "address", address_id, target.id, audit.created(values)))
+        history.append(run.audit_row(now, "address.added", "address", address_id, target.id, audit.created(values)))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
@@ -465,7 +470,7 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
                      "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
     contact_ids = _insert(session, Contact.__table__, contact_rows)
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
-        history.append(run.audit_row("contact.created", "contact", contact_id, target.id,
+        history.append(run.audit_row(now, "contact.created", "contact", contact_id, target.id,
                                      audit.created({**values, "status": ContactStatus.invited})))
     counts["contacts_created"] += len(contact_ids)
     _insert(session, AuditEvent.__table__, history, returning=False)
