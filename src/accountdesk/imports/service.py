@@ -549,6 +549,22 @@ def check_rows(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, An
     return [check_row(line, cells, definitions) for line, cells in rows]
 
 
+def _check_elsewhere(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, Any]) -> list[Row]:
+    """check_rows in a worker process: the rows come back without their cells, which this process still holds
+    (they would be half of what travels back)."""
+    checked = check_rows(rows, definitions)
+    for row in checked:
+        row.cells = {}
+    return checked
+
+
+def _with_cells(rows: list[tuple[int, dict[str, str]]], checked: Future[list[Row]]) -> list[Row]:
+    done = checked.result()
+    for row, (_, cells) in zip(done, rows, strict=True):
+        row.cells = cells
+    return done
+
+
 def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict[str, Any], size: int = CHUNK,
                    workers: int | None = None) -> Iterator[list[Row]]:
     """The file's rows checked, a chunk at a time. Checking needs no database, so beyond two chunks it runs in
@@ -564,13 +580,13 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
         return
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
-        pending: deque[Future[list[Row]]] = deque()
+        pending: deque[tuple[list[tuple[int, dict[str, str]]], Future[list[Row]]]] = deque()
         for chunk in itertools.chain(first, raw):
-            pending.append(pool.submit(check_rows, chunk, definitions))
+            pending.append((chunk, pool.submit(_check_elsewhere, chunk, definitions)))
             if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
-                yield pending.popleft().result()
+                yield _with_cells(*pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _with_cells(*pending.popleft())
 
 
 def _start_method() -> str:
