@@ -4,6 +4,7 @@ e-mails spaced out, export → import round trips (CSV and XLSX), the command li
 from __future__ import annotations
 
 import csv
+import gc
 import random
 import subprocess
 import sys
@@ -433,6 +434,16 @@ def test_approvers_and_reseller_staff_may_not_import(db, client, store):
     for role in ("approver",):
         console_sign_in(client, f.staff(db, role))
         assert client.get("/console/imports").status_code == 403
+
+
+def test_the_cycle_collector_gets_its_thresholds_back_when_the_last_import_ends():
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), imports.fewer_collections():
+        with imports.fewer_collections():  # two imports under way at once
+            assert gc.get_threshold()[0] == max(before[0], imports.COLLECT_AFTER)
+        assert gc.get_threshold()[0] == max(before[0], imports.COLLECT_AFTER)
+        raise RuntimeError("an import that fails half way")
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])
