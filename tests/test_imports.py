@@ -4,6 +4,7 @@ e-mails spaced out, export → import round trips (CSV and XLSX), the command li
 from __future__ import annotations
 
 import csv
+import gc
 import random
 import subprocess
 import sys
@@ -435,10 +436,22 @@ def test_approvers_and_reseller_staff_may_not_import(db, client, store):
         assert client.get("/console/imports").status_code == 403
 
 
-def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path):
+def test_the_cycle_collector_gets_its_thresholds_back_when_the_last_import_ends():
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), imports.fewer_collections():
+        with imports.fewer_collections():  # two imports under way at once
+            assert gc.get_threshold()[0] == max(before[0], imports.COLLECT_AFTER)
+        assert gc.get_threshold()[0] == max(before[0], imports.COLLECT_AFTER)
+        raise RuntimeError("an import that fails half way")
+    assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start):
+    monkeypatch.setattr(imports, "_start_method", lambda: start)
     rows = [dict(row, account_number=f"N{n // 2}") for n, row in enumerate(GOOD * 5)]
     path = write_csv(tmp_path / "customers.csv", rows + [{**GOOD[0], "billing_country": "ZZ"}])
-    here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=1) for r in chunk]
+    here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=0) for r in chunk]
     there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
     assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
         (r.line, r.account, r.contact, r.problems) for r in here]

@@ -220,12 +220,18 @@ def _import_file(path: Path, dry_run: bool, storefront: str | None, update_exist
         with db.transaction() as session:
             storefront_id = imports.storefront_by_slug(session, storefront).id
         record = imports.begin(db, storefront_id=storefront_id, actor=actor, file_name=path.name, options=options)
+        # redrawn after each chunk rather than by a thread of its own: with no other thread running, the import's
+        # checking processes start as copies of this one (imports.service._start_method), not as new interpreters
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn(_("rows"), markup=False), TimeElapsedColumn(), console=console,
-                      transient=False) as progress:
+                      transient=False, auto_refresh=False) as progress:
             task = progress.add_task(_("dry run") if dry_run else _("import"), total=_data_rows(path))
-            report = imports.run_file(db, settings, record, path, options, actor,
-                                      progress=lambda n: progress.advance(task, n))
+
+            def advance(rows: int) -> None:
+                progress.advance(task, rows)
+                progress.refresh()
+
+            report = imports.run_file(db, settings, record, path, options, actor, progress=advance)
     except AppError as exc:
         console.print(str(exc.message), style="red", highlight=False, markup=False)
         raise typer.Exit(1) from exc

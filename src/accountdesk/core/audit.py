@@ -35,9 +35,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})  # what _plain gives back unchanged, known at a glance
+
+
 def created(values: dict[str, Any]) -> dict[str, list[Any]]:
     """The change list of a new record: every field from nothing to its value."""
-    return {k: [None, "•••" if k in SECRET_FIELDS else _plain(v)] for k, v in values.items()}
+    return {k: [None, "•••" if k in SECRET_FIELDS else v if type(v) in _AS_THEY_ARE else _plain(v)]
+            for k, v in values.items()}
 
 
 def apply_changes(target: object, values: dict[str, Any]) -> dict[str, list[Any]]:

@@ -5,12 +5,13 @@ give them; what SQLAlchemy would add per row (statement rendering, parameter dic
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, text
 from sqlalchemy.orm import Session
+
+_MISSING = object()
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False) -> list[int]:
@@ -24,9 +25,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
                if c.name != "id" and (c.name in given or (c.default is not None and not c.default.is_sequence))]
     new_ids = _take_ids(connection, table, len(rows)) if ids else []
     names = (["id"] if ids else []) + [c.name for c in columns]
-    values = _values(connection, columns, rows)
-    if ids:
-        values = ([new_id, *row] for new_id, row in zip(new_ids, values, strict=True))
+    values = zip(*([new_ids] if ids else []), *(_column(connection, c, rows) for c in columns), strict=True)
     quote = connection.dialect.identifier_preparer.quote
     columns_sql = ", ".join(quote(name) for name in names)
     driver = connection.connection.driver_connection
@@ -40,22 +39,25 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
     return new_ids
 
 
-def _values(connection: Connection, columns: list[Column[Any]], rows: list[dict[str, Any]]) -> Any:
-    dialect = connection.dialect
-    readers: list[tuple[str, Callable[[], Any] | None, Any, Callable[[Any], Any] | None]] = []
-    for column in columns:
-        default = column.default
-        call = (lambda d=default: d.arg(None)) if default is not None and default.is_callable else None
-        scalar = default.arg if default is not None and default.is_scalar else None
-        readers.append((column.name, call, scalar, column.type._cached_bind_processor(dialect)))
-    for row in rows:
-        out = []
-        for name, call, scalar, process in readers:
-            value = row[name] if name in row else call() if call else scalar
-            if isinstance(value, Enum):
-                value = value.value
-            out.append(process(value) if process else value)
-        yield out
+def _column(connection: Connection, column: Column[Any], rows: list[dict[str, Any]]) -> list[Any]:
+    """One column's values for every row, as the driver takes them: a column at a time, so that each step (the
+    default for a missing value, an enum's value, the type's bind processing) is one pass in C, or is skipped."""
+    name, default = column.name, column.default
+    values = [row.get(name, _MISSING) for row in rows]
+    if _MISSING in values:
+        if default is not None and default.is_callable:
+            values = [default.arg(None) if v is _MISSING else v for v in values]
+        else:
+            scalar = default.arg if default is not None and default.is_scalar else None
+            values = [scalar if v is _MISSING else v for v in values]
+    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
+        values = [v.value if isinstance(v, Enum) else v for v in values]
+    process = column.type._cached_bind_processor(connection.dialect)
+    if process is None:
+        return values
+    if len(set(map(id, values))) == 1:  # the very same value throughout (a chunk's time, a default): once
+        return [process(values[0])] * len(values)
+    return list(map(process, values))
 
 
 def _take_ids(connection: Connection, table: Table, count: int) -> list[int]:

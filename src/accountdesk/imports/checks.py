@@ -29,6 +29,7 @@ CONTACT_FIELDS = {"contact_email": "email", "contact_first_name": "first_name", 
 ACCOUNT_COLUMNS = {name: column for column, name in ACCOUNT_FIELDS.items()}
 CONTACT_COLUMNS = {name: column for column, name in CONTACT_FIELDS.items()}
 ADDRESS_FIELDS = tuple(part for part, _, _ in ADDRESS_PARTS)
+ADDRESS_COLUMNS = {kind: {part: f"{kind}_{part}" for part in ADDRESS_FIELDS} for kind in ADDRESS_KINDS}
 STATUSES = ("active", "inactive")
 NUMBER_MAX = 40
 CHECKED_KEPT = 4096  # distinct accounts and addresses whose checks are kept (see _checked)
@@ -145,17 +146,16 @@ def check_row(line: int, cells: dict[str, str], definitions: dict[str, CustomAtt
     status = cells.get("account_status", "").strip().lower()
     if status:
         row.account["status"] = status  # active or inactive, or what the account already is (see plan)
-    for kind in ADDRESS_KINDS:
-        given = {part: cells.get(f"{kind}_{part}", "") for part in ADDRESS_FIELDS}
+    for kind, columns in ADDRESS_COLUMNS.items():
+        given = {part: cells.get(column, "") for part, column in columns.items()}
         if any(given.values()):
-            columns = {part: f"{kind}_{part}" for part in ADDRESS_FIELDS}
             address = _validate(row, AddressIn, given, columns)
             if address:
                 row.addresses[kind] = {part: address[part] for part in ADDRESS_FIELDS}
     country = row.addresses.get("billing", {}).get("country") or None
     if phone := _phone(row, "account_phone", cells.get("account_phone", ""), country):
         row.account["phone"] = phone
-    for column, value in cells.items():
+    for column, value in cells.items() if definitions else ():  # the header names only defined attributes
         if column.startswith(ATTRIBUTE_PREFIX) and value:
             key = column.removeprefix(ATTRIBUTE_PREFIX)
             try:

@@ -8,12 +8,15 @@ stored records (rare: "update existing") go through the accounts and contacts se
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,6 +44,10 @@ from accountdesk.imports.models import Import, ImportStatus
 from accountdesk.storefronts.models import Storefront
 
 CHUNK = 2000  # rows per batch of look-ups and INSERTs
+# Python's cycle collector runs after every 700 new containers by default; a chunk's rows, records and their history
+# are hundreds of thousands of them, each living through several collections, and the full collections they set off
+# walk every object of the process: about a quarter of an import's CPU. Less often suffices (see fewer_collections).
+COLLECT_AFTER = 50_000
 KEPT_ROWS = 500  # rows kept for the report: the first few, then those with a message
 SHOWN_ROWS = 20
 # a row's outcome, and its words in a report (the console's import page, the command line's)
@@ -128,9 +135,12 @@ class Run:
     welcome_at: datetime
     welcome_step: timedelta
 
-    def audit_row(self, action: str, subject_type: str, subject_id: int, account_id: int,
+    def __post_init__(self) -> None:
+        self.account_defaults = accounts.storefront_defaults_of(self.storefront)  # what every new account starts from
+
+    def audit_row(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
                   changes: dict[str, Any]) -> dict[str, Any]:
-        return {"occurred_at": utcnow(), "actor_type": self.actor.type, "actor_id": self.actor.id,
+        return {"occurred_at": now, "actor_type": self.actor.type, "actor_id": self.actor.id,
                 "actor_label": self.actor.label, "subject_type": subject_type, "subject_id": subject_id,
                 "account_id": account_id, "action": action, "changes": changes, "note": self.note}
 
@@ -218,18 +228,20 @@ class Chunk:
         """Each row with its account and outcome; the records to create or change are gathered on the targets."""
         decided = []
         head: Row | None = None
+        head_cells: tuple[str, ...] | None = None  # the head's account cells, once a row shares its account
         target: Target | None = None
         for row in self.rows:
             key = row.account_key
             if head is not None and key is not None and key == head.account_key:
-                if row.account_cells != head.account_cells:
+                head_cells = head_cells or head.account_cells
+                if row.account_cells != head_cells:
                     row.problem("account", _l("The account's columns differ from line %(line)s, which has the "
                                               "same account.", line=head.line))
                 elif _account_problems(head):
                     row.problem("account", _l("The account's row, line %(line)s, needs attention.", line=head.line))
                 account_outcome = "unchanged"
             else:
-                head = row
+                head, head_cells = row, None
                 target, account_outcome = self._account(row)
             if _account_problems(row) or target is None:
                 decided.append((row, target, "failed"))
@@ -317,7 +329,7 @@ class Chunk:
             account["phone"] = read_phone(row, "account_phone", None)
         if _account_problems(row):
             return None
-        values = {**accounts.storefront_defaults_of(run.storefront), "kind": "b2b", "status": "active", "email": "",
+        values = {**run.account_defaults, "kind": "b2b", "status": "active", "email": "",
                   "phone": "", "erp_code": None, "number": None, **account}
         target = Target(values=values, attributes=dict(row.attributes),
                         new_addresses=[{**address, "is_billing": kind == "billing", "is_shipping": kind == "shipping"}
@@ -439,14 +451,14 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         account_rows.append({**v, "search_text": search, "created_at": now, "updated_at": now})
     for target, account_id in zip(new, _insert(session, Account.__table__, account_rows), strict=True):
         target.id = account_id
-        history.append(run.audit_row("account.created", "account", account_id, account_id,
+        history.append(run.audit_row(now, "account.created", "account", account_id, account_id,
                                      audit.created({k: v for k, v in target.values.items() if v not in (None, "")})))
     counts["accounts_created"] += len(new)
 
     addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
-        history.append(run.audit_row("address.added", "address", address_id, target.id, audit.created(values)))
+        history.append(run.audit_row(now, "address.added", "address", address_id, target.id, audit.created(values)))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
@@ -458,7 +470,7 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
                      "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
     contact_ids = _insert(session, Contact.__table__, contact_rows)
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
-        history.append(run.audit_row("contact.created", "contact", contact_id, target.id,
+        history.append(run.audit_row(now, "contact.created", "contact", contact_id, target.id,
                                      audit.created({**values, "status": ContactStatus.invited})))
     counts["contacts_created"] += len(contact_ids)
     _insert(session, AuditEvent.__table__, history, returning=False)
@@ -537,27 +549,84 @@ def check_rows(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, An
     return [check_row(line, cells, definitions) for line, cells in rows]
 
 
+def _check_elsewhere(rows: list[tuple[int, dict[str, str]]], definitions: dict[str, Any]) -> list[Row]:
+    """check_rows in a worker process: the rows come back without their cells, which this process still holds
+    (they would be half of what travels back)."""
+    checked = check_rows(rows, definitions)
+    for row in checked:
+        row.cells = {}
+    return checked
+
+
+def _with_cells(rows: list[tuple[int, dict[str, str]]], checked: Future[list[Row]]) -> list[Row]:
+    done = checked.result()
+    for row, (_, cells) in zip(done, rows, strict=True):
+        row.cells = cells
+    return done
+
+
 def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict[str, Any], size: int = CHUNK,
-                   workers: int = 0) -> Iterator[list[Row]]:
-    """The file's rows checked, a chunk at a time. Checking is most of the work and needs no database, so beyond
-    two chunks it runs in `workers` processes (0: one per CPU) while this one matches and writes; at most a few
-    chunks are in flight, so memory stays flat."""
+                   workers: int | None = None) -> Iterator[list[Row]]:
+    """The file's rows checked, a chunk at a time. Checking needs no database, so beyond two chunks it runs in
+    `workers` other processes (None: one per CPU but the one this process keeps; 0: none, all is checked here) while
+    this one matches and writes; at most a few chunks are in flight, so memory stays flat."""
     raw = _raw_chunks(rows, size)
     first = list(itertools.islice(raw, 2))
-    workers = workers or len(os.sched_getaffinity(0))
-    if len(first) < 2 or workers < 2:
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) - 1
+    if len(first) < 2 or workers < 1:
         for chunk in itertools.chain(first, raw):
             yield check_rows(chunk, definitions)
         return
-    context = multiprocessing.get_context("spawn")  # a fork would share the database connections
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[Future[list[Row]]] = deque()
+    context = multiprocessing.get_context(_start_method())
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
+        pending: deque[tuple[list[tuple[int, dict[str, str]]], Future[list[Row]]]] = deque()
         for chunk in itertools.chain(first, raw):
-            pending.append(pool.submit(check_rows, chunk, definitions))
-            if len(pending) > workers:
-                yield pending.popleft().result()
+            pending.append((chunk, pool.submit(_check_elsewhere, chunk, definitions)))
+            if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
+                yield _with_cells(*pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _with_cells(*pending.popleft())
+
+
+def _start_method() -> str:
+    """How checking processes start: as copies of this one (no start-up cost: the modules are loaded, about a CPU-
+    second each), unless other threads run here (a web server's), whose locks a copy could inherit held; then as
+    fresh interpreters. A copy inherits the database connections too, but only ever checks rows and ends without
+    closing anything (multiprocessing ends it with os._exit)."""
+    return "fork" if threading.active_count() == 1 else "spawn"
+
+
+class _Collections:
+    """How many imports of this process are under way, and the collector's thresholds from before the first."""
+
+    lock = threading.Lock()
+    under_way = 0
+    before = gc.get_threshold()
+
+
+def _collect_less() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], COLLECT_AFTER), *before[1:])
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cycle collector less often while an import is under way (after COLLECT_AFTER new containers): it
+    still runs, so memory stays flat, but no longer hundreds of times a chunk. The thresholds are the process's: the
+    first of the imports under way at once raises them, the last puts them back."""
+    with _Collections.lock:
+        if not _Collections.under_way:
+            _Collections.before = gc.get_threshold()
+            _collect_less()
+        _Collections.under_way += 1
+    try:
+        yield
+    finally:
+        with _Collections.lock:
+            _Collections.under_way -= 1
+            if not _Collections.under_way:
+                gc.set_threshold(*_Collections.before)
 
 
 def _record(run: Run, decided: list[tuple[Row, Target | None, str]]) -> None:
@@ -574,13 +643,14 @@ def import_rows(run: Run, path: Path, progress: Callable[[int], None] | None = N
     run.report.problems = header_problems(header, run.definitions)
     if run.report.problems:
         return
-    for rows_of_chunk in checked_chunks(rows, plain_definitions(run.definitions.values()), CHUNK):
-        chunk = Chunk(run, rows_of_chunk)
-        decided = chunk.decide()
-        write_chunk(run, chunk)
-        _record(run, decided)
-        if progress:
-            progress(len(rows_of_chunk))
+    with fewer_collections():
+        for rows_of_chunk in checked_chunks(rows, plain_definitions(run.definitions.values()), CHUNK):
+            chunk = Chunk(run, rows_of_chunk)
+            decided = chunk.decide()
+            write_chunk(run, chunk)
+            _record(run, decided)
+            if progress:
+                progress(len(rows_of_chunk))
 
 
 def welcome_start(session: Session, now: datetime) -> datetime:
