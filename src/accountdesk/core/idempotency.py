@@ -41,7 +41,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request, Response
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from markupsafe import Markup
 from sqlalchemy import Boolean, Connection, and_, bindparam, column, delete, event, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -413,7 +417,8 @@ def _credential_works(request: Request, conn: Connection) -> bool:
 
 
 KEY_CHECK = "accountdesk_key_check"  # session.info: the key's check, left for the endpoint's thread (ApiRoute)
-KEEPS_ANSWER = "accountdesk_keeps_answer"  # session.info: a held key, whose answer is stored before the commit
+KEEPS_ANSWER = "accountdesk_keeps_answer"  # session.info: the request of a held key, whose answer is stored before
+# the commit
 
 
 async def _request_session(request: Request, session: DbSession) -> None:
@@ -445,7 +450,7 @@ def _check_key(request: Request, session: Session, pending: Pending) -> None:
                 works = _credential_works(request, conn)
     if isinstance(outcome, Claim | Held):
         request.state.idempotency = outcome
-        session.info[KEEPS_ANSWER] = True
+        session.info[KEEPS_ANSWER] = request
     elif not isinstance(outcome, Replay) or works:
         raise Answered(outcome)
     # else a signed-out token: no stored answer, the operation runs without the key (and says 401)
@@ -472,7 +477,9 @@ class ApiRoute(APIRoute):
 
     A sync endpoint that takes the request's session (`session: DbSession`) and whose answer is not validated
     again afterwards (no response model) runs its key's check, itself and the commit in one trip to the thread pool
-    (`ends_in_thread`); with a held key, the answer is stored and committed together in one more (`finish`)."""
+    (`ends_in_thread`); with a held key, its answer is rendered there too (as FastAPI would) and stored in the
+    transaction before the commit. Where a dependency other than the endpoint may set the answer's status or
+    headers (a `Response` parameter), the answer is stored and committed in one more trip (`finish`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
                  **kwargs: Any) -> None:
@@ -493,6 +500,8 @@ class ApiRoute(APIRoute):
                                       None) or ""
         self.in_session = bool(self.session_parameter)
         self.ends_in_thread = sync and self.in_session and self.response_field is None
+        self.renders_in_thread = self.ends_in_thread and not any(
+            d.response_param_name for d in _dependants(self.dependant) if d is not self.dependant)
 
     def _in_one_hop(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         route = self
@@ -506,11 +515,38 @@ class ApiRoute(APIRoute):
             if key_check is not None:
                 key_check()
             answer = endpoint(**values)
-            if not session.info.get(KEEPS_ANSWER):
+            request: Request | None = session.info.get(KEEPS_ANSWER)
+            if request is None:
                 end_now(session)
-            return answer
+                return answer
+            if not route.renders_in_thread:
+                return answer
+            name = route.dependant.response_param_name
+            response = route.rendered(answer, values[name] if name else None)
+            held: Claim | Held = request.state.idempotency
+            if storable(response):
+                _keep(request, session, held, response.status_code, _stored_headers(response), bytes(response.body))
+                end_now(session)
+            return response  # FastAPI sends a Response as it is; `finish` sees it stored (or releases the key)
 
         return run
+
+    def rendered(self, answer: Any, sub: Response | None) -> Response:
+        """The answer as FastAPI renders what an endpoint without a response model returns (routing's
+        get_request_handler): its JSON, the route's status code, and what the endpoint set on its `Response`."""
+        if isinstance(answer, Response):
+            return answer
+        status = self.status_code or (sub.status_code if sub is not None else None)
+        if sub is not None and sub.status_code:
+            status = sub.status_code
+        kind = self.response_class.value if isinstance(self.response_class, DefaultPlaceholder) \
+            else self.response_class
+        response: Response = kind(jsonable_encoder(answer), **({"status_code": status} if status else {}))
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        if sub is not None:
+            response.headers.raw.extend(sub.headers.raw)
+        return response
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -536,6 +572,14 @@ class ApiRoute(APIRoute):
             return outcome.response()
 
         return idempotent_handler
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    stack = [dependant]
+    while stack:
+        item = stack.pop()
+        yield item
+        stack.extend(item.dependencies)
 
 
 async def request_fingerprint(request: Request) -> str:
