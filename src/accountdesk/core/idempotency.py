@@ -9,8 +9,8 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
    `idempotency_key_reused`, a finished one the stored status, headers and body with `Idempotent-Replayed: true`,
    and nothing runs again. On PostgreSQL an API operation checks in the request's own transaction (in the same
    thread hop as its session) when the operation changes things in that session: `pg_try_advisory_xact_lock` on
-   the key says whether another request holds it, the
-   same statement reads its row, and the row is only written at the end (`Held`); the lock goes with the commit or
+   the key says whether another request holds it, the same statement whether it has a row (read only then), and
+   the row is only written at the end (`Held`); the lock goes with the commit or
    rollback, so a dead process leaves nothing behind. Elsewhere (SQLite, page forms) the key is claimed first by an
    INSERT committed alone, which a unique (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
 2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
@@ -47,7 +47,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from fastapi.utils import is_body_allowed_for_status_code
 from markupsafe import Markup
-from sqlalchemy import Boolean, Connection, and_, bindparam, column, delete, event, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, event, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -187,13 +187,14 @@ STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token
                  response_headers=bindparam("response_headers"), response_body=bindparam("response_body")))
 
 
-# PostgreSQL: whether another transaction holds the key (a request running) and its row, in one round trip.
-CHECK = text("SELECT pg_try_advisory_xact_lock(:lock) AS free, k.fingerprint, k.status, k.locked_at, "
-             "k.response_status, k.response_headers, k.response_body, k.expires_at FROM (SELECT 1) AS one "
-             "LEFT JOIN idempotency_keys AS k ON k.scope = :scope AND k.key = :key").columns(
-    column("free", Boolean()), *(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status",
-                                                           "response_headers", "response_body", "expires_at")))
-
+# PostgreSQL: whether another transaction holds the key (a request running) and whether it has a row, in one round
+# trip; the row itself is read only when there is one (a replay, a reuse, an expired key): the common case of a new
+# key carries two booleans back, not the eight columns of an empty row.
+CHECK = text("SELECT pg_try_advisory_xact_lock(:lock) AS free, "
+             "EXISTS (SELECT FROM idempotency_keys AS k WHERE k.scope = :scope AND k.key = :key) AS found")
+ROW = select(*(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status", "response_headers",
+                                         "response_body", "expires_at"))).where(
+    KEYS.c.scope == bindparam("scope"), KEYS.c.key == bindparam("key"))
 
 def _kept(insert: Callable[..., Any]) -> Any:
     """The finished row of a `Held` key in one statement: a new row, or one replacing an expired row or a claim
@@ -222,12 +223,12 @@ class _Form:
 
 
 class Sent:
-    """A statement that stores a key's answer (one per dialect, or the same for both), rendered once per dialect and
+    """A statement of every keyed request (one per dialect, or the same for both), rendered once per dialect and
     sent as its SQL with `exec_driver_sql`, which still passes the engine's events (SQLite's BEGIN, statement
-    counts): SQLAlchemy's work per execution of a compiled INSERT/UPDATE (cache key, parameters, result set-up)
-    costs more CPU than the round trip itself, ~80 µs of the ~220 µs the store took (issue 13: a key must add under
-    5 % to an account creation). Parameters go through their types' bind processors, as SQLAlchemy would send them;
-    no rows come back (the caller reads `rowcount`)."""
+    counts): SQLAlchemy's work per execution of a compiled statement (cache key, parameters, result set-up) costs
+    more CPU than the round trip itself, ~80 µs of the ~210 µs PostgreSQL's store took (issue 13: a key must add
+    under 5 % to an account creation). Parameters go through their types' bind processors, as SQLAlchemy would send
+    them; rows come back as the driver reads them (only booleans here: the caller reads `rowcount` otherwise)."""
 
     def __init__(self, statements: Any) -> None:
         self.statements = statements
@@ -252,7 +253,7 @@ class Sent:
                                     else dict(zip(form.names, sent, strict=True)))
 
 
-SEND_KEEP, SEND_STORE = Sent(KEEP), Sent(STORE)
+SEND_CHECK, SEND_KEEP, SEND_STORE = Sent(CHECK), Sent(KEEP), Sent(STORE)
 
 
 def advisory_lock_id(scope: str, key: str) -> int:
@@ -274,11 +275,12 @@ def _short_transaction(db: Database) -> Iterator[Connection]:
 def check(conn: Connection, scope: str, key: str, print_: str, hours: int) -> Outcome:
     """PostgreSQL, in the request's transaction: the key's advisory lock and row (see the module's docstring)."""
     now = utcnow()
-    row = conn.execute(CHECK, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
-    if not row.free:
+    free, found = SEND_CHECK(conn, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
+    if not free:
         return InUse(1)
     held = Held(scope, key, print_, hours)
-    if row.fingerprint is None or row.expires_at <= now:
+    row = conn.execute(ROW, {"scope": scope, "key": key}).first() if found else None
+    if row is None or row.expires_at <= now:
         return held
     if row.fingerprint != print_:
         return Reused()
