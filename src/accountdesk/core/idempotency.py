@@ -11,8 +11,11 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
    thread hop as its session) when the operation changes things in that session: `pg_try_advisory_xact_lock` on
    the key says whether another request holds it, the same statement whether it has a row (read only then), and
    the row is only written at the end (`Held`); the lock goes with the commit or
-   rollback, so a dead process leaves nothing behind. Elsewhere (SQLite, page forms) the key is claimed first by an
-   INSERT committed alone, which a unique (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
+   rollback, so a dead process leaves nothing behind. On SQLite an operation that also ends in that thread hop
+   (`ApiRoute.ends_in_thread`) checks the same way after taking the write lock (core.db.serialise), which no other
+   request's check passes before the commit (a repeat waits for the first one's answer, then gets it). Elsewhere
+   (other SQLite operations, page forms) the key is claimed first by an INSERT committed alone, which a unique
+   (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
 2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
    the stored answer are committed together: a process that dies after the commit leaves the answer to replay;
 3. a final refusal (400, 404, 409, 410, 422) is stored too; anything else (401/403, 429, 5xx, a crash) releases
@@ -55,7 +58,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from accountdesk.core import i18n
-from accountdesk.core.db import NO_TRANSACTION, Database, utcnow
+from accountdesk.core.db import NO_TRANSACTION, Database, serialise, utcnow
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
@@ -190,8 +193,11 @@ STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token
 # PostgreSQL: whether another transaction holds the key (a request running) and whether it has a row, in one round
 # trip; the row itself is read only when there is one (a replay, a reuse, an expired key): the common case of a new
 # key carries two booleans back, not the eight columns of an empty row.
-CHECK = text("SELECT pg_try_advisory_xact_lock(:lock) AS free, "
-             "EXISTS (SELECT FROM idempotency_keys AS k WHERE k.scope = :scope AND k.key = :key) AS found")
+# On SQLite the request holds the write lock (core.db.serialise) when it checks: no other request's check runs.
+CHECK = {"postgresql": text("SELECT pg_try_advisory_xact_lock(:lock) AS free, EXISTS (SELECT FROM idempotency_keys "
+                            "AS k WHERE k.scope = :scope AND k.key = :key) AS found"),
+         "sqlite": text("SELECT 1 AS free, EXISTS (SELECT 1 FROM idempotency_keys AS k WHERE k.scope = :scope "
+                        "AND k.key = :key) AS found")}
 ROW = select(*(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status", "response_headers",
                                          "response_body", "expires_at"))).where(
     KEYS.c.scope == bindparam("scope"), KEYS.c.key == bindparam("key"))
@@ -273,7 +279,8 @@ def _short_transaction(db: Database) -> Iterator[Connection]:
 
 
 def check(conn: Connection, scope: str, key: str, print_: str, hours: int) -> Outcome:
-    """PostgreSQL, in the request's transaction: the key's advisory lock and row (see the module's docstring)."""
+    """In the request's transaction: the key's advisory lock on PostgreSQL (on SQLite the caller holds the write
+    lock) and its row (see the module's docstring)."""
     now = utcnow()
     free, found = SEND_CHECK(conn, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
     if not free:
@@ -489,7 +496,9 @@ async def _request_session(request: Request, session: DbSession) -> None:
 def _check_key(request: Request, session: Session, pending: Pending) -> None:
     db, hours = request.app.state.db, request.app.state.settings.idempotency_key_hours
     works = False
-    if db.is_postgresql and getattr(request.scope.get("route"), "in_session", False):
+    route = request.scope.get("route")
+    if getattr(route, "in_session", False) and (db.is_postgresql or getattr(route, "ends_in_thread", False)):
+        serialise(session)  # SQLite: the write lock, from here to the commit (PostgreSQL: the check's own lock)
         conn = session.connection()
         outcome = check(conn, _scope(request)(conn), pending.key, pending.fingerprint, hours)
         works = isinstance(outcome, Replay) and _credential_works(request, conn)
