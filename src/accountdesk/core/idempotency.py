@@ -47,6 +47,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from fastapi.utils import is_body_allowed_for_status_code
 from markupsafe import Markup
@@ -534,11 +535,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 class ApiRoute(APIRoute):
     """Route class of the JSON API: an operation with `dependencies=[IDEMPOTENT]` accepts an Idempotency-Key.
 
-    A sync endpoint that takes the request's session (`session: DbSession`) and whose answer is not validated
-    again afterwards (no response model) runs its key's check, itself and the commit in one trip to the thread pool
-    (`ends_in_thread`); with a held key, its answer is rendered there too (as FastAPI would) and stored in the
-    transaction before the commit. Where a dependency other than the endpoint may set the answer's status or
-    headers (a `Response` parameter), the answer is stored and committed in one more trip (`finish`)."""
+    A sync endpoint that takes the request's session (`session: DbSession`) runs its key's check, itself, the
+    rendering of its answer (validated by its response model and serialised as FastAPI would, `rendered`), the
+    storing of that answer with a held key, and the commit in one trip to the thread pool (`ends_in_thread`):
+    FastAPI would have taken one more for the commit, one for the response model's validation and one to store the
+    key's answer. Not where a dependency other than the endpoint may set the answer's status or headers (a
+    `Response` parameter): there FastAPI renders the answer, which is stored and committed in one more trip
+    (`finish`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
                  **kwargs: Any) -> None:
@@ -558,8 +561,7 @@ class ApiRoute(APIRoute):
         self.session_parameter = next((d.name for d in self.dependant.dependencies if d.call is session and d.name),
                                       None) or ""
         self.in_session = bool(self.session_parameter)
-        self.ends_in_thread = sync and self.in_session and self.response_field is None
-        self.renders_in_thread = self.ends_in_thread and not any(
+        self.ends_in_thread = sync and self.in_session and not any(
             d.response_param_name for d in _dependants(self.dependant) if d is not self.dependant)
 
     def _in_one_hop(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -574,33 +576,46 @@ class ApiRoute(APIRoute):
             if key_check is not None:
                 key_check()
             answer = endpoint(**values)
-            request: Request | None = session.info.get(KEEPS_ANSWER)
-            if request is None:
-                end_now(session)
-                return answer
-            if not route.renders_in_thread:
-                return answer
             name = route.dependant.response_param_name
-            response = route.rendered(answer, values[name] if name else None)
-            held: Claim | Held = request.state.idempotency
-            if storable(response):
-                _keep(request, session, held, response.status_code, _stored_headers(response), bytes(response.body))
-                end_now(session)
-            return response  # FastAPI sends a Response as it is; `finish` sees it stored (or releases the key)
+            response = route.rendered(answer, values[name] if name else None)  # before the commit: a refused
+            request: Request | None = session.info.get(KEEPS_ANSWER)            # answer changes nothing
+            if request is not None:
+                if not storable(response):
+                    return response  # `finish` releases the key and commits
+                _keep(request, session, request.state.idempotency, response.status_code, _stored_headers(response),
+                      bytes(response.body))
+            end_now(session)
+            return response  # FastAPI sends a Response as it is; `finish` sees the key's answer stored
 
         return run
 
     def rendered(self, answer: Any, sub: Response | None) -> Response:
-        """The answer as FastAPI renders what an endpoint without a response model returns (routing's
-        get_request_handler): its JSON, the route's status code, and what the endpoint set on its `Response`."""
+        """The answer as FastAPI renders what an endpoint returns (routing's get_request_handler): validated and
+        serialised by the response model (or as JSON without one), with the route's status code and what the
+        endpoint set on its `Response`."""
         if isinstance(answer, Response):
             return answer
         status = self.status_code or (sub.status_code if sub is not None else None)
         if sub is not None and sub.status_code:
             status = sub.status_code
+        args = {"status_code": status} if status else {}
+        default = isinstance(self.response_class, DefaultPlaceholder)
         kind = self.response_class.value if isinstance(self.response_class, DefaultPlaceholder) \
             else self.response_class
-        response: Response = kind(jsonable_encoder(answer), **({"status_code": status} if status else {}))
+        field = self.response_field
+        response: Response
+        if field is None:
+            response = kind(jsonable_encoder(answer), **args)
+        else:
+            value, errors = field.validate(answer, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=answer)
+            options = {"include": self.response_model_include, "exclude": self.response_model_exclude,
+                       "by_alias": self.response_model_by_alias, "exclude_unset": self.response_model_exclude_unset,
+                       "exclude_defaults": self.response_model_exclude_defaults,
+                       "exclude_none": self.response_model_exclude_none}
+            response = Response(field.serialize_json(value, **options), media_type="application/json", **args) \
+                if default else kind(field.serialize(value, **options), **args)
         if not is_body_allowed_for_status_code(response.status_code):
             response.body = b""
         if sub is not None:
