@@ -9,10 +9,13 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
    `idempotency_key_reused`, a finished one the stored status, headers and body with `Idempotent-Replayed: true`,
    and nothing runs again. On PostgreSQL an API operation checks in the request's own transaction (in the same
    thread hop as its session) when the operation changes things in that session: `pg_try_advisory_xact_lock` on
-   the key says whether another request holds it, the
-   same statement reads its row, and the row is only written at the end (`Held`); the lock goes with the commit or
-   rollback, so a dead process leaves nothing behind. Elsewhere (SQLite, page forms) the key is claimed first by an
-   INSERT committed alone, which a unique (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
+   the key says whether another request holds it, the same statement whether it has a row (read only then), and
+   the row is only written at the end (`Held`); the lock goes with the commit or
+   rollback, so a dead process leaves nothing behind. On SQLite an operation that also ends in that thread hop
+   (`ApiRoute.ends_in_thread`) checks the same way after taking the write lock (core.db.serialise), which no other
+   request's check passes before the commit (a repeat waits for the first one's answer, then gets it). Elsewhere
+   (other SQLite operations, page forms) the key is claimed first by an INSERT committed alone, which a unique
+   (scope, key) makes race-safe (`Claim`), and completed by an UPDATE;
 2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
    the stored answer are committed together: a process that dies after the commit leaves the answer to replay;
 3. a final refusal (400, 404, 409, 410, 422) is stored too; anything else (401/403, 429, 5xx, a crash) releases
@@ -41,9 +44,14 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Request, Response
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from fastapi.utils import is_body_allowed_for_status_code
 from markupsafe import Markup
-from sqlalchemy import Boolean, Connection, and_, bindparam, column, delete, event, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, event, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +59,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from accountdesk.core import i18n
-from accountdesk.core.db import NO_TRANSACTION, Database, utcnow
+from accountdesk.core.db import NO_TRANSACTION, Database, serialise, utcnow
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
@@ -183,24 +191,76 @@ STORE = (update(KEYS).where(KEYS.c.id == bindparam("held_id"), KEYS.c.lock_token
                  response_headers=bindparam("response_headers"), response_body=bindparam("response_body")))
 
 
-# PostgreSQL: whether another transaction holds the key (a request running) and its row, in one round trip.
-CHECK = text("SELECT pg_try_advisory_xact_lock(:lock) AS free, k.fingerprint, k.status, k.locked_at, "
-             "k.response_status, k.response_headers, k.response_body, k.expires_at FROM (SELECT 1) AS one "
-             "LEFT JOIN idempotency_keys AS k ON k.scope = :scope AND k.key = :key").columns(
-    column("free", Boolean()), *(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status",
-                                                           "response_headers", "response_body", "expires_at")))
-_KEPT = pg_insert(KEYS).values({name: bindparam(name) for name in (
-    "scope", "key", "fingerprint", "response_status", "response_headers", "response_body", "created_at",
-    "expires_at")} | {"status": "complete"})
-# The finished row of a `Held` key; an expired row, or a claim whose process died, is replaced. No row back: another
-# request committed the key meanwhile (between the check's snapshot and its lock), and this change must not count.
-KEEP = _KEPT.on_conflict_do_update(
-    index_elements=["scope", "key"],
-    set_={**{name: _KEPT.excluded[name] for name in FRESH if name not in ("lock_token", "locked_at")},
-          "lock_token": None, "locked_at": None},
-    where=or_(KEYS.c.expires_at <= _KEPT.excluded.created_at,
-              and_(KEYS.c.status != "complete",
-                   or_(KEYS.c.locked_at.is_(None), KEYS.c.locked_at <= bindparam("stale"))))).returning(KEYS.c.id)
+# PostgreSQL: whether another transaction holds the key (a request running) and whether it has a row, in one round
+# trip; the row itself is read only when there is one (a replay, a reuse, an expired key): the common case of a new
+# key carries two booleans back, not the eight columns of an empty row.
+# On SQLite the request holds the write lock (core.db.serialise) when it checks: no other request's check runs.
+CHECK = {"postgresql": text("SELECT pg_try_advisory_xact_lock(:lock) AS free, EXISTS (SELECT FROM idempotency_keys "
+                            "AS k WHERE k.scope = :scope AND k.key = :key) AS found"),
+         "sqlite": text("SELECT 1 AS free, EXISTS (SELECT 1 FROM idempotency_keys AS k WHERE k.scope = :scope "
+                        "AND k.key = :key) AS found")}
+ROW = select(*(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "response_status", "response_headers",
+                                         "response_body", "expires_at"))).where(
+    KEYS.c.scope == bindparam("scope"), KEYS.c.key == bindparam("key"))
+
+def _kept(insert: Callable[..., Any]) -> Any:
+    """The finished row of a `Held` key in one statement: a new row, or one replacing an expired row or a claim
+    whose process died. No row counted (rowcount 0): another request committed the key meanwhile (on PostgreSQL
+    between the check's snapshot and its lock), and this change must not count."""
+    kept = insert(KEYS).inline().values({name: bindparam(name) for name in (
+        "scope", "key", "fingerprint", "response_status", "response_headers", "response_body", "created_at",
+        "expires_at")} | {"status": "complete"})
+    return kept.on_conflict_do_update(
+        index_elements=["scope", "key"],
+        set_={**{name: kept.excluded[name] for name in FRESH if name not in ("lock_token", "locked_at")},
+              "lock_token": None, "locked_at": None},
+        where=or_(KEYS.c.expires_at <= kept.excluded.created_at,
+                  and_(KEYS.c.status != "complete",
+                       or_(KEYS.c.locked_at.is_(None), KEYS.c.locked_at <= bindparam("stale")))))
+
+
+KEEP = {dialect: _kept(insert) for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+
+@dataclass(frozen=True)
+class _Form:
+    sql: str
+    names: tuple[str, ...] | None  # the parameters' names, for a dialect that takes them by name
+    params: list[tuple[str, bool, Any, Any]]  # name, required, default, bind processor
+
+
+class Sent:
+    """A statement of every keyed request (one per dialect, or the same for both), rendered once per dialect and
+    sent as its SQL with `exec_driver_sql`, which still passes the engine's events (SQLite's BEGIN, statement
+    counts): SQLAlchemy's work per execution of a compiled statement (cache key, parameters, result set-up) costs
+    more CPU than the round trip itself, ~80 µs of the ~210 µs PostgreSQL's store took (issue 13: a key must add
+    under 5 % to an account creation). Parameters go through their types' bind processors, as SQLAlchemy would send
+    them; rows come back as the driver reads them (only booleans here: the caller reads `rowcount` otherwise)."""
+
+    def __init__(self, statements: Any) -> None:
+        self.statements = statements
+        self.forms: dict[str, _Form] = {}
+
+    def _form(self, dialect: Any) -> _Form:
+        statement = self.statements[dialect.name] if isinstance(self.statements, dict) else self.statements
+        compiled = statement.compile(dialect=dialect)
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(binds)
+        params = [(name, binds[name].required, binds[name].value,
+                   binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+        form = self.forms[dialect.name] = _Form(compiled.string, None if compiled.positional else names, params)
+        return form
+
+    def __call__(self, conn: Connection, values: dict[str, Any]) -> Any:
+        form = self.forms.get(conn.dialect.name) or self._form(conn.dialect)
+        sent = [(values[name] if required or name in values else default) if process is None
+                else process(values[name] if required or name in values else default)
+                for name, required, default, process in form.params]
+        return conn.exec_driver_sql(form.sql, tuple(sent) if form.names is None
+                                    else dict(zip(form.names, sent, strict=True)))
+
+
+SEND_CHECK, SEND_KEEP, SEND_STORE = Sent(CHECK), Sent(KEEP), Sent(STORE)
 
 
 def advisory_lock_id(scope: str, key: str) -> int:
@@ -220,13 +280,15 @@ def _short_transaction(db: Database) -> Iterator[Connection]:
 
 
 def check(conn: Connection, scope: str, key: str, print_: str, hours: int) -> Outcome:
-    """PostgreSQL, in the request's transaction: the key's advisory lock and row (see the module's docstring)."""
+    """In the request's transaction: the key's advisory lock on PostgreSQL (on SQLite the caller holds the write
+    lock) and its row (see the module's docstring)."""
     now = utcnow()
-    row = conn.execute(CHECK, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
-    if not row.free:
+    free, found = SEND_CHECK(conn, {"lock": advisory_lock_id(scope, key), "scope": scope, "key": key}).one()
+    if not free:
         return InUse(1)
     held = Held(scope, key, print_, hours)
-    if row.fingerprint is None or row.expires_at <= now:
+    row = conn.execute(ROW, {"scope": scope, "key": key}).first() if found else None
+    if row is None or row.expires_at <= now:
         return held
     if row.fingerprint != print_:
         return Reused()
@@ -272,12 +334,12 @@ def store(session: Session, held: Claim | Held, status: int, headers: dict[str, 
     answer = {"response_status": status, "response_headers": headers, "response_body": body}
     if isinstance(held, Held):
         now = utcnow()
-        done = session.connection().scalar(KEEP, {
+        done = SEND_KEEP(session.connection(), {
             "scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
-            "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer}) is not None
+            "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer}).rowcount > 0
     else:
-        done = session.connection().execute(STORE, {"held_id": held.id, "held_lock": held.lock_token,
-                                                    **answer}).rowcount > 0
+        done = SEND_STORE(session.connection(), {"held_id": held.id, "held_lock": held.lock_token,
+                                                 **answer}).rowcount > 0
     if not done:
         raise Conflict("Another request with this Idempotency-Key took over; try again.",
                        code="idempotency_key_in_use", headers={"Retry-After": "1"})
@@ -413,7 +475,8 @@ def _credential_works(request: Request, conn: Connection) -> bool:
 
 
 KEY_CHECK = "accountdesk_key_check"  # session.info: the key's check, left for the endpoint's thread (ApiRoute)
-KEEPS_ANSWER = "accountdesk_keeps_answer"  # session.info: a held key, whose answer is stored before the commit
+KEEPS_ANSWER = "accountdesk_keeps_answer"  # session.info: the request of a held key, whose answer is stored before
+# the commit
 
 
 async def _request_session(request: Request, session: DbSession) -> None:
@@ -434,7 +497,9 @@ async def _request_session(request: Request, session: DbSession) -> None:
 def _check_key(request: Request, session: Session, pending: Pending) -> None:
     db, hours = request.app.state.db, request.app.state.settings.idempotency_key_hours
     works = False
-    if db.is_postgresql and getattr(request.scope.get("route"), "in_session", False):
+    route = request.scope.get("route")
+    if getattr(route, "in_session", False) and (db.is_postgresql or getattr(route, "ends_in_thread", False)):
+        serialise(session)  # SQLite: the write lock, from here to the commit (PostgreSQL: the check's own lock)
         conn = session.connection()
         outcome = check(conn, _scope(request)(conn), pending.key, pending.fingerprint, hours)
         works = isinstance(outcome, Replay) and _credential_works(request, conn)
@@ -445,7 +510,7 @@ def _check_key(request: Request, session: Session, pending: Pending) -> None:
                 works = _credential_works(request, conn)
     if isinstance(outcome, Claim | Held):
         request.state.idempotency = outcome
-        session.info[KEEPS_ANSWER] = True
+        session.info[KEEPS_ANSWER] = request
     elif not isinstance(outcome, Replay) or works:
         raise Answered(outcome)
     # else a signed-out token: no stored answer, the operation runs without the key (and says 401)
@@ -470,9 +535,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 class ApiRoute(APIRoute):
     """Route class of the JSON API: an operation with `dependencies=[IDEMPOTENT]` accepts an Idempotency-Key.
 
-    A sync endpoint that takes the request's session (`session: DbSession`) and whose answer is not validated
-    again afterwards (no response model) runs its key's check, itself and the commit in one trip to the thread pool
-    (`ends_in_thread`); with a held key, the answer is stored and committed together in one more (`finish`)."""
+    A sync endpoint that takes the request's session (`session: DbSession`) runs its key's check, itself, the
+    rendering of its answer (validated by its response model and serialised as FastAPI would, `rendered`), the
+    storing of that answer with a held key, and the commit in one trip to the thread pool (`ends_in_thread`):
+    FastAPI would have taken one more for the commit, one for the response model's validation and one to store the
+    key's answer. Not where a dependency other than the endpoint may set the answer's status or headers (a
+    `Response` parameter): there FastAPI renders the answer, which is stored and committed in one more trip
+    (`finish`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
                  **kwargs: Any) -> None:
@@ -492,7 +561,8 @@ class ApiRoute(APIRoute):
         self.session_parameter = next((d.name for d in self.dependant.dependencies if d.call is session and d.name),
                                       None) or ""
         self.in_session = bool(self.session_parameter)
-        self.ends_in_thread = sync and self.in_session and self.response_field is None
+        self.ends_in_thread = sync and self.in_session and not any(
+            d.response_param_name for d in _dependants(self.dependant) if d is not self.dependant)
 
     def _in_one_hop(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         route = self
@@ -506,11 +576,51 @@ class ApiRoute(APIRoute):
             if key_check is not None:
                 key_check()
             answer = endpoint(**values)
-            if not session.info.get(KEEPS_ANSWER):
-                end_now(session)
-            return answer
+            name = route.dependant.response_param_name
+            response = route.rendered(answer, values[name] if name else None)  # before the commit: a refused
+            request: Request | None = session.info.get(KEEPS_ANSWER)            # answer changes nothing
+            if request is not None:
+                if not storable(response):
+                    return response  # `finish` releases the key and commits
+                _keep(request, session, request.state.idempotency, response.status_code, _stored_headers(response),
+                      bytes(response.body))
+            end_now(session)
+            return response  # FastAPI sends a Response as it is; `finish` sees the key's answer stored
 
         return run
+
+    def rendered(self, answer: Any, sub: Response | None) -> Response:
+        """The answer as FastAPI renders what an endpoint returns (routing's get_request_handler): validated and
+        serialised by the response model (or as JSON without one), with the route's status code and what the
+        endpoint set on its `Response`."""
+        if isinstance(answer, Response):
+            return answer
+        status = self.status_code or (sub.status_code if sub is not None else None)
+        if sub is not None and sub.status_code:
+            status = sub.status_code
+        args = {"status_code": status} if status else {}
+        default = isinstance(self.response_class, DefaultPlaceholder)
+        kind = self.response_class.value if isinstance(self.response_class, DefaultPlaceholder) \
+            else self.response_class
+        field = self.response_field
+        response: Response
+        if field is None:
+            response = kind(jsonable_encoder(answer), **args)
+        else:
+            value, errors = field.validate(answer, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=answer)
+            options = {"include": self.response_model_include, "exclude": self.response_model_exclude,
+                       "by_alias": self.response_model_by_alias, "exclude_unset": self.response_model_exclude_unset,
+                       "exclude_defaults": self.response_model_exclude_defaults,
+                       "exclude_none": self.response_model_exclude_none}
+            response = Response(field.serialize_json(value, **options), media_type="application/json", **args) \
+                if default else kind(field.serialize(value, **options), **args)
+        if not is_body_allowed_for_status_code(response.status_code):
+            response.body = b""
+        if sub is not None:
+            response.headers.raw.extend(sub.headers.raw)
+        return response
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -536,6 +646,14 @@ class ApiRoute(APIRoute):
             return outcome.response()
 
         return idempotent_handler
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    stack = [dependant]
+    while stack:
+        item = stack.pop()
+        yield item
+        stack.extend(item.dependencies)
 
 
 async def request_fingerprint(request: Request) -> str:
