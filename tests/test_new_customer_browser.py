@@ -14,15 +14,19 @@ from tests import factories as f
 pytestmark = pytest.mark.browser
 
 
+def _sign_in(page: Page, email: str) -> None:
+    page.goto("/console/sign-in")
+    page.locator("#sign-in-email").fill(email)
+    page.locator("#sign-in-password").fill(f.PASSWORD)
+    page.locator("#sign-in-email").press("Enter")
+
+
 def test_a_german_clerk_creates_a_customer_in_one_dialog(db, page: Page, live_server):
     clerk = f.staff(db, "csr")
     with db.transaction() as session:
         session.get(StaffUser, clerk.id).language = "de"
     f.storefront(db, name="Radladen")
-    page.goto("/console/sign-in")
-    page.locator("#sign-in-email").fill(clerk.email)
-    page.locator("#sign-in-password").fill(f.PASSWORD)
-    page.locator("#sign-in-email").press("Enter")
+    _sign_in(page, clerk.email)
     page.get_by_role("link", name="Kunden anlegen").click()
 
     expect(page.get_by_role("heading", name="Kunden anlegen")).to_be_visible()
@@ -55,10 +59,7 @@ def test_a_german_clerk_creates_a_customer_in_one_dialog(db, page: Page, live_se
 def test_a_clerk_opens_a_resellers_account_from_the_dialog(db, page: Page, live_server):
     clerk = f.staff(db, "csr")
     f.storefront(db, name="Main Shop")
-    page.goto("/console/sign-in")
-    page.locator("#sign-in-email").fill(clerk.email)
-    page.locator("#sign-in-password").fill(f.PASSWORD)
-    page.locator("#sign-in-email").press("Enter")
+    _sign_in(page, clerk.email)
     page.get_by_role("link", name="Create customer").click()
     form = page.get_by_test_id("new-customer-form")
     for label, text in (("First name", "Rui"), ("Last name", "Costa"), ("E-mail", "rui@velo-partner.example"),
