@@ -25,10 +25,19 @@ from accountdesk.accounts.models import (
 from accountdesk.accounts.schemas import AccountUpdate, AddressIn
 from accountdesk.core import history
 from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
-from accountdesk.core.errors import BadRequest
 from accountdesk.core.i18n import _l, filled
 from accountdesk.core.languages import DATE_FORMATS, LANGUAGES
-from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, nest, page, without_blanks
+from accountdesk.core.pages import (
+    Form,
+    PageRoute,
+    active_choice,
+    attempt,
+    flash_redirect,
+    form_fields,
+    nest,
+    page,
+    without_blanks,
+)
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
@@ -162,10 +171,8 @@ def _update(session: Session, staff: StaffPrincipal, account: Account, form: dic
 def set_account_active(account_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """The Active toggle: the contacts of an inactive account cannot sign in (deactivation is confirmed first)."""
-    if form.get("active") not in ("true", "false"):
-        raise BadRequest("Use the Activate or Deactivate button.")
+    active = active_choice(form, _l("Use the Activate or Deactivate button."))
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
-    active = form["active"] == "true"
     if not active and not confirmed(form):
         return confirmation_page(request, Confirmation(
             _l("Deactivate this account?"),

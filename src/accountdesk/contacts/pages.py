@@ -17,9 +17,17 @@ from accountdesk.contacts import service
 from accountdesk.contacts.models import Contact, ContactRole
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
 from accountdesk.core.confirmations import Confirmation, confirmation_page, confirmed
-from accountdesk.core.errors import BadRequest
 from accountdesk.core.i18n import _l, filled
-from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.pages import (
+    Form,
+    PageRoute,
+    active_choice,
+    attempt,
+    flash_redirect,
+    form_fields,
+    page,
+    without_blanks,
+)
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import console_page
@@ -106,10 +114,8 @@ def update_contact(account_id: Id, contact_id: Id, request: Request, session: Db
 def set_contact_active(account_id: Id, contact_id: Id, request: Request, session: DbSession, staff: Manager,
                        form: Fields) -> Response:
     """Activate or deactivate the login; deactivation (confirmed first) signs the contact out everywhere."""
-    if form.get("active") not in ("true", "false"):
-        raise BadRequest("Use the Activate or Deactivate button.")
+    active = active_choice(form, _l("Use the Activate or Deactivate button."))
     _, contact = _find(session, staff, account_id, contact_id)
-    active = form["active"] == "true"
     if not active and not confirmed(form):
         return confirmation_page(request, Confirmation(
             _l("Deactivate this contact?"),

@@ -210,6 +210,14 @@ def nest(fields: Mapping[str, str], *prefixes: str) -> dict[str, Any]:
     return data
 
 
+def active_choice(form: Mapping[str, str], buttons: str) -> bool:
+    """An Activate/Deactivate form's choice (its `active` field, "true" or "false"); 400 naming `buttons`
+    otherwise."""
+    if form.get("active") not in ("true", "false"):
+        raise BadRequest(buttons)
+    return form["active"] == "true"
+
+
 def without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
     """A new record's form without the fields left empty: a mandatory one is then reported missing ("This field is
     required."), an optional one takes the schema's default."""

@@ -13,9 +13,17 @@ from sqlalchemy.orm import Session
 
 from accountdesk.accounts.models import Account, AccountKind
 from accountdesk.core.confirmations import Confirmation, confirmed
-from accountdesk.core.errors import BadRequest
 from accountdesk.core.i18n import _l, filled
-from accountdesk.core.pages import Form, PageRoute, attempt, flash_redirect, form_fields, page, without_blanks
+from accountdesk.core.pages import (
+    Form,
+    PageRoute,
+    active_choice,
+    attempt,
+    flash_redirect,
+    form_fields,
+    page,
+    without_blanks,
+)
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff import second_factor
@@ -142,13 +150,11 @@ def save(user_id: Id, request: Request, session: DbSession, staff: Manager, form
 @router.post("/{user_id}/status")
 def set_active(user_id: Id, request: Request, session: DbSession, staff: Manager, form: Fields) -> Response:
     """Deactivate (signed out everywhere, for good) or reactivate."""
-    if form.get("active") not in ("true", "false"):
-        raise BadRequest("Use the Deactivate or Reactivate button.")
+    active = active_choice(form, _l("Use the Deactivate or Reactivate button."))
     user = admin.get_staff(session, staff.reseller_scope, user_id)
     if not confirmed(form):
-        return record_page(request, session, staff, user, confirm="reactivate" if form["active"] == "true"
-                           else "deactivate")
-    _, errors = attempt(session, lambda: admin.update(session, staff, user, {"active": form["active"] == "true"}))
+        return record_page(request, session, staff, user, confirm="reactivate" if active else "deactivate")
+    _, errors = attempt(session, lambda: admin.update(session, staff, user, {"active": active}))
     if errors:
         return record_page(request, session, staff, user, form=Form.refused({}, errors, "staff"), status=409)
     done = (_l("%(user)s is reactivated.", user=user.label) if user.active
