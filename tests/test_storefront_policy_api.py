@@ -199,6 +199,11 @@ def test_the_sign_in_text_speaks_the_pages_language(db, client):
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_failed"
     too_long = client.patch(policy, json={"sign_in_text_translations": {"fr": "x" * 2001}}, headers=admin)
     assert too_long.status_code == 422
+    nul = client.patch(policy, json={"sign_in_text_translations": {"fr": "a\u0000b"}}, headers=admin)
+    assert nul.status_code == 422 and nul.json()["error"]["code"] == "invalid_text"
+    two_lines = client.patch(policy, json={"sign_in_text_translations": {"fr": "Bonjour.\nConnectez-vous."}},
+                             headers=admin)  # may span lines, as the default-language text may
+    assert two_lines.status_code == 200, two_lines.text
     changed = client.patch(policy, json={"sign_in_text_translations": {"de": " Willkommen zurück. ", "fr": ""}},
                            headers=admin)
     assert changed.status_code == 200 and changed.json()["sign_in_text_translations"] == {"de": "Willkommen zurück."}

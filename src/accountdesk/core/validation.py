@@ -34,8 +34,15 @@ def parse_id(text: str) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
-MULTILINE_FIELDS = frozenset({"reason", "sign_in_text"})
-"""The only text fields that may span lines (a form's <textarea>); every other text a request carries is one line."""
+MULTILINE_FIELDS = frozenset({"reason", "sign_in_text", "sign_in_text_translations"})
+"""The only text fields that may span lines (a form's <textarea>), with the texts they hold by key
+(`sign_in_text_translations.fr`); every other text a request carries is one line."""
+
+
+def may_span_lines(name: str) -> bool:
+    """Whether the field at a dotted name (`reason`, `sign_in_text_translations.fr`) is one of MULTILINE_FIELDS."""
+    head, _, rest = name.partition(".")
+    return head in MULTILINE_FIELDS or rest.rsplit(".", 1)[-1] in MULTILINE_FIELDS
 # NUL: PostgreSQL refuses it in text; the other C0 controls: no reader wants them; lone surrogates: no UTF-8.
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 # What str.splitlines() breaks on, as the e-mail headers do ("Header values may not contain linefeed"), and tabs.

@@ -23,7 +23,7 @@ from accountdesk.core.db import Database
 from accountdesk.core.errors import AppError, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.settings import Settings
-from accountdesk.core.validation import MULTILINE_FIELDS, text_problem
+from accountdesk.core.validation import may_span_lines, text_problem
 
 log = logging.getLogger("accountdesk.web")
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -152,7 +152,7 @@ async def refuse_unstorable_text(request: Request) -> None:
         if problem := text_problem(text):
             problems.setdefault(name, problem)
     for name, text in await _body_texts(request):
-        if problem := text_problem(text, multiline=name.rsplit(".", 1)[-1] in MULTILINE_FIELDS):
+        if problem := text_problem(text, multiline=may_span_lines(name)):
             problems.setdefault(name, problem)
     if problems:
         first, problem = next(iter(problems.items()))
