@@ -83,3 +83,28 @@ def test_erp_pushes_waiting_before_the_subject_key_are_still_found(db):
         assert keys == {pushes[0].id: f"account-{waiting.id}", pushes[1].id: None, mail.id: None}
         assert erp.request_erp_push(session, session.get(Account, waiting.id), "first order") is None
         assert erp.request_erp_push(session, session.get(Account, delivered.id), "first order") is not None
+
+
+def test_why_a_webhook_endpoint_was_disabled_becomes_a_code(db, settings):
+    """Before 0021 the reason was an English sentence; it becomes the code whose words each reader's language gives."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from accountdesk.core.audit import Actor
+    from accountdesk.core.migrate import alembic_config, upgrade
+    from accountdesk.webhooks import service
+
+    allowed = settings.model_copy(update={"webhook_allow_private_targets": True})
+    with db.transaction() as session:
+        ids = [service.create_endpoint(session, Actor.system(), allowed, url=f"https://hooks.example/{n}",
+                                       event_types=["account.created"], storefront_id=None)[0].id for n in range(3)]
+    command.downgrade(alembic_config(db.url), "0020")
+    old = ["disabled by staff", "every delivery failed since 2026-11-01 10:00 UTC", ""]
+    with db.transaction() as session:
+        for endpoint_id, reason in zip(ids, old, strict=True):
+            session.execute(text("UPDATE webhook_endpoints SET disabled_reason = :r WHERE id = :i"),
+                            {"r": reason, "i": endpoint_id})
+    upgrade(db.url)
+    with db.transaction() as session:
+        reasons = dict(session.execute(text("SELECT id, disabled_reason FROM webhook_endpoints")).all())
+    assert [reasons[i] for i in ids] == [service.DISABLED_BY_STAFF, service.DISABLED_BY_FAILURES, ""]

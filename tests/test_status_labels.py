@@ -78,3 +78,16 @@ def test_a_german_buyer_reads_the_order_status_on_the_storefront_account_page_in
     storefront_sign_in(client, store, "jonas@example.com")
     orders = client.get(f"/s/{store.slug}/account").text.split('data-testid="orders"')[1].split("</table>")[0]
     assert "<td>in Bearbeitung</td>" in orders and "in progress" not in orders
+
+
+def test_a_german_admin_reads_why_a_webhook_endpoint_is_disabled_in_german(db, client, settings):
+    from accountdesk.core.audit import Actor
+    from accountdesk.webhooks import service as webhooks
+
+    with db.transaction() as session:
+        endpoint, _ = webhooks.create_endpoint(session, Actor.system(), settings, url="https://hooks.example/in",
+                                               event_types=["account.created"], storefront_id=None)
+        webhooks.update_endpoint(session, Actor.system(), settings, endpoint, {"enabled": False})
+    sign_in(client, _speaking(db, f.staff(db, "admin"), "de"))
+    state = re.search(r'data-testid="webhook-state">([^<]+)<', client.get(f"/console/webhooks/{endpoint.id}").text)
+    assert html.unescape(state.group(1)) == "deaktiviert (vom Team)"

@@ -132,10 +132,12 @@ FIELDS: dict[str, Any] = {
     "default_price_group": _l("Default price group"),
     "default_prorate_billing": _l("Default: prorate billing"),
     "default_rep_code": _l("Default rep code"),
+    "disabled_reason": _l("Why disabled"),
     "domain": _l("E-mail domain"),
     "domain_join": _l("Joining through the e-mail domain"),
     "email": _l("E-mail"),
     "email_verified_at": _l("E-mail address confirmed"),
+    "enabled": _l("Enabled"),
     "ends_on": _l("Ends on"),
     "erased_at": _l("Personal data erased"),
     "erp_cash_account_code": _l("ERP cash sales account"),
@@ -259,6 +261,8 @@ VALUES: dict[str, Mapping[str, Any]] = {
     "languages": _LANGUAGE_NAMES,
     "partial_charges_invoicing": {"next_invoice": _l("On the next invoice"), "immediately": _l("Invoice immediately")},
     "placed_by": {"customer": _l("Customer"), "reseller": _l("Reseller")},
+    "disabled_reason": {"by_staff": _l("by staff"),
+                        "failing": _l("every delivery failed for longer than allowed")},
 }
 # codes named by a function of the current language: countries (DE: Deutschland) and their states (DE-BE: Berlin)
 NAMED_CODES: dict[str, Any] = {"country": country_name, "region": subdivision_name}

@@ -239,10 +239,10 @@ class DeliveryHandler:
             endpoint.failing_since = now
         if now - endpoint.failing_since < timedelta(hours=self.settings.webhook_disable_after_hours):
             return False
-        since = f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
-        service.disable(session, endpoint, f"every delivery failed since {since}")
+        service.disable(session, endpoint, service.DISABLED_BY_FAILURES)
         audit.record(session, Actor.system(), "webhook_endpoint.disabled", subject_type="webhook_endpoint",
-                     subject_id=endpoint.id, account_id=None, note=endpoint.disabled_reason)
+                     subject_id=endpoint.id, account_id=None,
+                     changes={"enabled": [True, False], "disabled_reason": ["", service.DISABLED_BY_FAILURES]})
         if endpoint.owner_email:
             language = session.scalar(select(STAFF_USERS.c.language).where(
                 STAFF_USERS.c.email == endpoint.owner_email.lower()))
@@ -250,5 +250,5 @@ class DeliveryHandler:
                 "name": endpoint.owner_email, "storefront_name": "", "account_name": "", "url": endpoint.url,
                 "failing_since": endpoint.failing_since.isoformat(),
                 "console_link": f"{self.settings.base_url.rstrip('/')}/console/webhooks/{endpoint.id}"})
-        log.warning("webhook endpoint %s disabled: %s", endpoint.id, endpoint.disabled_reason)
+        log.warning("webhook endpoint %s disabled: every delivery failed since %s", endpoint.id, endpoint.failing_since)
         return True

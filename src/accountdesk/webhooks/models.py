@@ -22,7 +22,7 @@ class WebhookEndpoint(Base):
     description: Mapped[str] = mapped_column(String(200), default="")
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    disabled_reason: Mapped[str] = mapped_column(String(200), default="")
+    disabled_reason: Mapped[str] = mapped_column(String(200), default="")  # a code: webhooks.service.DISABLED_BY_*
     owner_email: Mapped[str] = mapped_column(String(320), default="")  # told when the endpoint is disabled
     # Secrets are sealed (core.crypto): deliveries are signed with them, so they must be read back.
     secret: Mapped[str] = mapped_column(Text)

@@ -26,6 +26,9 @@ from accountdesk.webhooks.models import WebhookAttempt, WebhookDelivery, Webhook
 from accountdesk.webhooks.targets import TargetRefused, check_url
 
 SEALED = "webhook-secret"
+# why an endpoint is disabled, as a code (its words: core.history.VALUES["disabled_reason"])
+DISABLED_BY_STAFF = "by_staff"
+DISABLED_BY_FAILURES = "failing"
 PAGE = 50
 
 
@@ -103,7 +106,7 @@ def update_endpoint(session: Session, actor: Actor, settings: Settings, endpoint
         if enabled:
             endpoint.enabled, endpoint.disabled_reason, endpoint.failing_since = True, "", None
         else:
-            disable(session, endpoint, "disabled by staff")
+            disable(session, endpoint, DISABLED_BY_STAFF)
         changes["enabled"] = [not enabled, enabled]
     if changes:
         _log(session, actor, "webhook_endpoint.updated", endpoint, changes)
@@ -139,8 +142,9 @@ def _drop_waiting(session: Session, endpoint: WebhookEndpoint, reason: str) -> N
 
 
 def disable(session: Session, endpoint: WebhookEndpoint, reason: str) -> None:
-    endpoint.enabled, endpoint.disabled_reason = False, reason[:200]
-    _drop_waiting(session, endpoint, f"endpoint disabled: {reason}"[:200])
+    """`reason`: DISABLED_BY_STAFF or DISABLED_BY_FAILURES."""
+    endpoint.enabled, endpoint.disabled_reason = False, reason
+    _drop_waiting(session, endpoint, f"endpoint disabled ({reason})")
 
 
 # --- the delivery log -----------------------------------------------------------------------------------------------
