@@ -173,7 +173,7 @@ class Database:
         access token, which then simply does not work. No BEGIN, COMMIT or SET LOCAL round trips.
 
         PostgreSQL: an engine of its own, autocommit with synchronous_commit off for its sessions, server-side
-        prepared statements (its few statements look rows up by unique keys: a generic plan is the right one), and
+        prepared statements (reads by unique keys and INSERTs: a generic plan is the right one), and
         no ping when a connection is taken from the pool (a round trip on every grant): a connection the server has
         closed fails its first statement, which invalidates the pool, and the caller may run its write again.
         SQLite: the app's engine, each statement committing alone (in WAL with synchronous=NORMAL no commit waits

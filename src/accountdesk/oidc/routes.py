@@ -49,7 +49,7 @@ FRESH_AFTER = "login_after"  # added to the authorize request sent through the s
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 NO_DISK_WAIT = text("SET LOCAL synchronous_commit = off")
 # The grants' own threads, one trip each: anyio's (run_in_threadpool) hand a call over through a cancel scope, the
-# capacity limiter and a queue.Queue, ~0.2 ms more CPU a grant than an executor's SimpleQueue on a busy process. A
+# capacity limiter and a queue.Queue, ~0.1-0.2 ms more CPU a grant than an executor's SimpleQueue on a busy process. A
 # grant holds its row locks only within its trip, so one waiting for a thread blocks no other; as many as the
 # connections of Database.unwaited.
 GRANT_THREADS = ThreadPoolExecutor(20, thread_name_prefix="oidc-grant")
