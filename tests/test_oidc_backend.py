@@ -3,6 +3,11 @@ by staff: a buyer's token may not price an order, the same order with the backen
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
 from tests import factories as f
 from tests.oidc_world import REDIRECT, backend_token, oidc_world, register, sign_in, signed_in_tokens, verified_claims
 from tests.reseller_world import LINES
@@ -118,3 +123,46 @@ def test_a_backend_retrying_with_its_idempotency_key_places_one_order(db, client
     assert anonymous.status_code == 401
     listed = client.get(_orders(w), headers=sign_in(client, w))
     assert [o["number"] for o in listed.json()["items"]] == [first.json()["number"]]
+
+
+def test_a_client_credentials_grant_is_two_statements_each_committed_by_itself(db, client):
+    """The client's read and the token's INSERT, on the connections for writes that need not wait for the disk (no
+    transaction to begin, set up and commit): the token serves the storefront API at once. The grant's refusals
+    are Authlib's as before, and an unknown storefront is a 404."""
+    w = oidc_world(db)
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.unwaited, "before_cursor_execute", note)
+    try:
+        token = backend_token(client, w, "accounts:read")
+    finally:
+        event.remove(db.unwaited, "before_cursor_execute", note)
+    assert sent == ["SELECT", "INSERT"]
+    subject = verified_claims(client, w, signed_in_tokens(client, w)["id_token"], w.confidential.client_id)["sub"]
+    read = client.get(f"/api/v1/storefronts/{w.storefront.slug}/buyers/{subject}", headers=_bearer(token))
+    assert read.status_code == 200 and read.json()["email"] == w.buyer.email
+    url, grant = f"{w.base}/oidc/token", {"grant_type": "client_credentials"}
+    wrong = client.post(url, data=grant, auth=(w.backend.client_id, "not-the-secret"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    public = client.post(url, data={**grant, "client_id": w.public.client_id})
+    assert public.status_code in (400, 401) and public.json()["error"] in ("unauthorized_client", "invalid_client")
+    elsewhere = client.post("/s/no-such-store/oidc/token", data=grant, auth=(w.backend.client_id, w.backend.secret))
+    assert elsewhere.status_code == 404 and elsewhere.json()["error"]["code"] == "storefront_not_found"
+
+
+def test_a_grant_still_succeeds_after_the_database_closed_the_pooled_connections(db, client):
+    """Its connections are not pinged when taken from the pool: one the server closed fails its first statement and
+    the grant runs once more on a new one."""
+    if not db.is_postgresql:
+        pytest.skip("SQLite has no server to close a connection")
+    w = oidc_world(db)
+    backend_token(client, w)
+    with db.engine.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    assert ended >= 1
+    assert client.post(_orders(w), json={"lines": LINES, "buyer": "x"},
+                       headers=_bearer(backend_token(client, w))).status_code == 422

@@ -204,6 +204,20 @@ def test_the_token_endpoint_refuses_unstorable_text_with_an_oauth_error_and_read
     assert client.post(url, data={"grant_type": "client_credentials"}, auth=backend).status_code == 200
 
 
+def test_the_token_endpoint_taken_ahead_of_the_middleware_keeps_the_apps_headers_and_error_answers(db, client):
+    w = oidc_world(db)
+    url, backend = f"{w.base}/oidc/token", (w.backend.client_id, w.backend.secret)
+    granted = client.post(url, data={"grant_type": "client_credentials"}, auth=backend)
+    assert granted.status_code == 200 and granted.headers["cache-control"] == "no-store"
+    assert granted.headers["x-content-type-options"] == "nosniff"
+    assert granted.headers["referrer-policy"] == "no-referrer"
+    unknown = client.post("/s/no-such-store/oidc/token", data={"grant_type": "client_credentials"}, auth=backend)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "storefront_not_found"
+    assert unknown.headers["x-content-type-options"] == "nosniff"
+    read = client.get(url)  # its other methods go through the app's routers
+    assert read.status_code == 405 and read.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_a_tampered_id_token_fails_verification_and_is_refused_as_a_logout_hint(db, client):
     w = oidc_world(db)
     tokens = signed_in_tokens(client, w)

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,23 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @cached_property
+    def unwaited(self) -> Engine:
+        """Connections for writes that are cheap to make again, sent as statements that each commit by themselves
+        and whose commits need not wait for the disk (a crash may lose the last few milliseconds of them): an issued
+        access token, which then simply does not work. No BEGIN, COMMIT or SET LOCAL round trips.
+
+        PostgreSQL: an engine of its own, autocommit with synchronous_commit off for its sessions, server-side
+        prepared statements (reads by unique keys and INSERTs: a generic plan is the right one), and
+        no ping when a connection is taken from the pool (a round trip on every grant): a connection the server has
+        closed fails its first statement, which invalidates the pool, and the caller may run its write again.
+        SQLite: the app's engine, each statement committing alone (in WAL with synchronous=NORMAL no commit waits
+        for the disk)."""
+        if not self.is_postgresql:
+            return self.engine.execution_options(**NO_TRANSACTION)
+        return create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=15,
+                             connect_args={"options": "-c synchronous_commit=off"})
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits when the block ends, rolls back when it raises; then runs the session's
@@ -180,4 +198,6 @@ class Database:
                 action()
 
     def dispose(self) -> None:
+        if "unwaited" in self.__dict__ and self.is_postgresql:
+            self.unwaited.dispose()
         self.engine.dispose()

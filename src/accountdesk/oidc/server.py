@@ -36,10 +36,14 @@ from accountdesk.storefronts.models import Storefront
 CODE_LIFETIME = timedelta(minutes=2)
 _clients = OidcClient.__table__
 # Built once: the token endpoint runs them on every grant (statement building costs more than the query itself).
-CLIENT_BY_ID = (select(_clients).join(Storefront, Storefront.id == _clients.c.storefront_id)
+# The client's columns Authlib's questions need (each column read costs on every grant); the token's INSERT returns
+# nothing (not even the new id SQLAlchemy would ask for).
+CLIENT_BY_ID = (select(*(_clients.c[name] for name in ("id", "client_id", "storefront_id", "kind", "secret_digest",
+                                                       "redirect_uris", "post_logout_redirect_uris", "scopes")))
+                .join(Storefront, Storefront.id == _clients.c.storefront_id)
                 .where(_clients.c.client_id == bindparam("client_id"), Storefront.slug == bindparam("slug")))
 _tokens = OidcToken.__table__
-INSERT_TOKEN = insert(_tokens)
+INSERT_TOKEN = insert(_tokens).inline()
 TOKEN_BY_REFRESH = select(_tokens).where(_tokens.c.refresh_digest == bindparam("digest"),
                                          _tokens.c.client_id == bindparam("client"))
 ROTATE_TOKEN = (update(_tokens).where(_tokens.c.id == bindparam("token"), _tokens.c.rotated_at.is_(None),
