@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import csv
 import gc
+import json
 import random
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from accountdesk.accounts import service as accounts
-from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue
+from accountdesk.accounts.models import Account, AccountKind, Address, CustomAttributeDefinition, CustomAttributeValue
 from accountdesk.contacts.models import Contact
-from accountdesk.core import i18n
+from accountdesk.core import audit, i18n
 from accountdesk.core.audit import Actor
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.imports import service as imports
@@ -444,6 +446,15 @@ def test_the_cycle_collector_gets_its_thresholds_back_when_the_last_import_ends(
         assert gc.get_threshold()[0] == max(before[0], imports.COLLECT_AFTER)
         raise RuntimeError("an import that fails half way")
     assert gc.get_threshold() == before
+
+
+def test_a_new_records_history_is_written_as_the_json_of_its_change_list():
+    values = {"name": "Schröder & Braun \"GmbH\"\n", "kind": AccountKind.b2b, "email": "", "erp_code": None,
+              "is_billing": True, "is_shipping": False, "credit": Decimal("12.50"), "count": 3, "share": 0.25,
+              "born": date(2020, 2, 29), "at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "password": "secret",
+              "notes": "\u2028 ☃ \U0001f600"}
+    assert audit.created_json(values) == json.dumps(audit.created(values))
+    assert audit.created_json({}) == json.dumps(audit.created({}))
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])

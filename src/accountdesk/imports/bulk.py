@@ -14,6 +14,11 @@ from sqlalchemy.orm import Session
 _MISSING = object()
 
 
+class JsonText(str):
+    """A JSON column's value given as its JSON text, as the column's type would write it (json.dumps): stored as it
+    is, without being parsed or written again."""
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False) -> list[int]:
     """Insert `rows` into `table`; with `ids`, return the new rows' ids in the order of `rows`."""
     if not rows:
@@ -50,7 +55,10 @@ def _column(connection: Connection, column: Column[Any], rows: list[dict[str, An
         else:
             scalar = default.arg if default is not None and default.is_scalar else None
             values = [scalar if v is _MISSING else v for v in values]
-    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
+    kinds = set(map(type, values))
+    if kinds == {JsonText}:
+        return values
+    if any(issubclass(kind, Enum) for kind in kinds):
         values = [v.value if isinstance(v, Enum) else v for v in values]
     process = column.type._cached_bind_processor(connection.dialect)
     if process is None:

@@ -37,7 +37,7 @@ from accountdesk.core.errors import NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.settings import Settings
-from accountdesk.imports.bulk import insert_rows
+from accountdesk.imports.bulk import JsonText, insert_rows
 from accountdesk.imports.checks import ADDRESS_FIELDS, STATUSES, Row, check_row, header_problems, read_phone
 from accountdesk.imports.columns import ATTRIBUTE_PREFIX, file_format, read_rows
 from accountdesk.imports.models import Import, ImportStatus
@@ -138,11 +138,14 @@ class Run:
     def __post_init__(self) -> None:
         self.account_defaults = accounts.storefront_defaults_of(self.storefront)  # what every new account starts from
 
-    def audit_row(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
-                  changes: dict[str, Any]) -> dict[str, Any]:
+    def history_of_new(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
+                       values: dict[str, Any]) -> dict[str, Any]:
+        """The history row of a record the import creates: every field from nothing to its value (audit.created),
+        its change list written as JSON text at once."""
         return {"occurred_at": now, "actor_type": self.actor.type, "actor_id": self.actor.id,
                 "actor_label": self.actor.label, "subject_type": subject_type, "subject_id": subject_id,
-                "account_id": account_id, "action": action, "changes": changes, "note": self.note}
+                "account_id": account_id, "action": action, "changes": JsonText(audit.created_json(values)),
+                "note": self.note}
 
 
 # --- the stored records a chunk's rows may match -------------------------------------------------------------
@@ -451,14 +454,14 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         account_rows.append({**v, "search_text": search, "created_at": now, "updated_at": now})
     for target, account_id in zip(new, _insert(session, Account.__table__, account_rows), strict=True):
         target.id = account_id
-        history.append(run.audit_row(now, "account.created", "account", account_id, account_id,
-                                     audit.created({k: v for k, v in target.values.items() if v not in (None, "")})))
+        history.append(run.history_of_new(now, "account.created", "account", account_id, account_id,
+                                          {k: v for k, v in target.values.items() if v not in (None, "")}))
     counts["accounts_created"] += len(new)
 
     addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
-        history.append(run.audit_row(now, "address.added", "address", address_id, target.id, audit.created(values)))
+        history.append(run.history_of_new(now, "address.added", "address", address_id, target.id, values))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
@@ -470,8 +473,8 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
                      "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
     contact_ids = _insert(session, Contact.__table__, contact_rows)
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
-        history.append(run.audit_row(now, "contact.created", "contact", contact_id, target.id,
-                                     audit.created({**values, "status": ContactStatus.invited})))
+        history.append(run.history_of_new(now, "contact.created", "contact", contact_id, target.id,
+                                          {**values, "status": ContactStatus.invited}))
     counts["contacts_created"] += len(contact_ids)
     _insert(session, AuditEvent.__table__, history, returning=False)
     _change_stored(run, chunk)
