@@ -49,15 +49,22 @@ def created(values: dict[str, Any]) -> dict[str, list[Any]]:
 def created_json(values: dict[str, Any]) -> str:
     """json.dumps(created(values)), the very same text, written without the change list's lists and dict (bulk
     writers make thousands of them at a time)."""
-    return "{" + ", ".join([f"{_quoted(k)}: [null, {_json_value(k, v)}]" for k, v in values.items()]) + "}"
+    if not SECRET_FIELDS.isdisjoint(values):
+        return json.dumps(created(values))
+    return "{" + ", ".join([f"{_quoted(k)}: [null, {_quoted(v) if type(v) is str else _json_value(v)}]"
+                            for k, v in values.items()]) + "}"
 
 
-def _json_value(key: str, value: Any) -> str:
-    if key in SECRET_FIELDS:
-        return _quoted("•••")
-    if isinstance(value, str):
+def _json_value(value: Any) -> str:
+    if isinstance(value, str):  # a StrEnum's member
         return _quoted(value)
-    return "null" if value is None else json.dumps(_plain(value))
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    return json.dumps(_plain(value))
 
 
 def apply_changes(target: object, values: dict[str, Any]) -> dict[str, list[Any]]:
