@@ -23,6 +23,7 @@ from accountdesk.core import audit, i18n
 from accountdesk.core.audit import Actor
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.imports import service as imports
+from accountdesk.imports.bulk import JsonText, insert_rows
 from accountdesk.imports.columns import column_names, read_rows
 from accountdesk.imports.export import export_file
 from accountdesk.imports.models import Import
@@ -455,6 +456,25 @@ def test_a_new_records_history_is_written_as_the_json_of_its_change_list():
               "notes": "\u2028 ☃ \U0001f600"}
     assert audit.created_json(values) == json.dumps(audit.created(values))
     assert audit.created_json({}) == json.dumps(audit.created({}))
+
+
+def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_columns_defaults(db):
+    alike = [{"actor_type": "system", "subject_type": "account", "subject_id": n, "action": "account.created",
+              "changes": JsonText(audit.created_json({"name": f"A{n}"}))} for n in range(3)]
+    unlike = [{**alike[0], "note": "with a note"}, {**alike[1], "actor_label": "someone"},
+              {"action": "x", "subject_type": "y",
+               "subject_id": 9, "actor_type": "staff", "changes": {"n": [None, 1]}}]
+    with db.transaction() as session:
+        ids = insert_rows(session, AuditEvent.__table__, alike, ids=True) + insert_rows(
+            session, AuditEvent.__table__, unlike, ids=True)
+    with db.transaction() as session:
+        stored = session.execute(select(AuditEvent.id, AuditEvent.subject_id, AuditEvent.actor_label,
+                                        AuditEvent.note, AuditEvent.changes).order_by(AuditEvent.id)).all()
+    assert [row[0] for row in stored] == ids
+    assert [tuple(row[1:]) for row in stored] == [
+        (0, "", "", {"name": [None, "A0"]}), (1, "", "", {"name": [None, "A1"]}), (2, "", "", {"name": [None, "A2"]}),
+        (0, "", "with a note", {"name": [None, "A0"]}), (1, "someone", "", {"name": [None, "A1"]}),
+        (9, "", "", {"n": [None, 1]})]
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])
