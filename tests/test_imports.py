@@ -477,15 +477,17 @@ def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_columns_defaults(db
         (9, "", "", {"n": [None, 1]})]
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
-def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start):
+@pytest.mark.parametrize(("start", "part"), [("fork", 250), ("spawn", 250), ("fork", 2)])
+def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start, part):
+    """Whichever parts of a chunk the importing process takes on (a part of 2 rows: some, most likely)."""
     monkeypatch.setattr(imports, "_start_method", lambda: start)
+    monkeypatch.setattr(imports, "PART", part)
     rows = [dict(row, account_number=f"N{n // 2}") for n, row in enumerate(GOOD * 5)]
     path = write_csv(tmp_path / "customers.csv", rows + [{**GOOD[0], "billing_country": "ZZ"}])
     here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=0) for r in chunk]
     there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
-    assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
-        (r.line, r.account, r.contact, r.problems) for r in here]
+    assert [(r.line, r.cells, r.account, r.contact, r.problems) for r in there] == [
+        (r.line, r.cells, r.account, r.contact, r.problems) for r in here]
     assert len(here) == 21
     assert said(here[-1].problems) == ["billing_country: Choose a country (ISO 3166 two-letter code)."]
 

@@ -44,6 +44,7 @@ from accountdesk.imports.models import Import, ImportStatus
 from accountdesk.storefronts.models import Storefront
 
 CHUNK = 2000  # rows per batch of look-ups and INSERTs
+PART = 250  # rows a worker process checks at a time: the importing process may take on the parts no worker has begun
 # Python's cycle collector runs after every 700 new containers by default; a chunk's rows, records and their history
 # are hundreds of thousands of them, each living through several collections, and the full collections they set off
 # walk every object of the process: about a quarter of an import's CPU. Less often suffices (see fewer_collections).
@@ -561,10 +562,22 @@ def _check_elsewhere(rows: list[tuple[int, dict[str, str]]], definitions: dict[s
     return checked
 
 
-def _with_cells(rows: list[tuple[int, dict[str, str]]], checked: Future[list[Row]]) -> list[Row]:
-    done = checked.result()
-    for row, (_, cells) in zip(done, rows, strict=True):
-        row.cells = cells
+def _checked(rows: list[tuple[int, dict[str, str]]], parts: list[Future[list[Row]]],
+             definitions: dict[str, Any]) -> list[Row]:
+    """A chunk's rows checked: the parts no worker has begun are checked here, from the last one back (this process
+    would only wait for them), the others come from the workers with their cells put back."""
+    checked: list[list[Row] | None] = [None] * len(parts)
+    for n in reversed(range(len(parts))):
+        if not parts[n].cancel():
+            break
+        checked[n] = check_rows(rows[n * PART:(n + 1) * PART], definitions)
+    done: list[Row] = []
+    for n, part in enumerate(parts):
+        if (mine := checked[n]) is None:
+            mine = part.result()
+            for row, (_, cells) in zip(mine, rows[n * PART:(n + 1) * PART], strict=True):
+                row.cells = cells
+        done += mine
     return done
 
 
@@ -572,7 +585,8 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
                    workers: int | None = None) -> Iterator[list[Row]]:
     """The file's rows checked, a chunk at a time. Checking needs no database, so beyond two chunks it runs in
     `workers` other processes (None: one per CPU but the one this process keeps; 0: none, all is checked here) while
-    this one matches and writes; at most a few chunks are in flight, so memory stays flat."""
+    this one matches and writes, and checks what no worker has begun when it would otherwise wait (see _checked); at
+    most a few chunks are in flight, so memory stays flat."""
     raw = _raw_chunks(rows, size)
     first = list(itertools.islice(raw, 2))
     if workers is None:
@@ -583,13 +597,15 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
         return
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
-        pending: deque[tuple[list[tuple[int, dict[str, str]]], Future[list[Row]]]] = deque()
+        pending: deque[tuple[list[tuple[int, dict[str, str]]], list[Future[list[Row]]]]] = deque()
         for chunk in itertools.chain(first, raw):
-            pending.append((chunk, pool.submit(_check_elsewhere, chunk, definitions)))
+            parts = [pool.submit(_check_elsewhere, chunk[start:start + PART], definitions)
+                     for start in range(0, len(chunk), PART)]
+            pending.append((chunk, parts))
             if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
-                yield _with_cells(*pending.popleft())
+                yield _checked(*pending.popleft(), definitions)
         while pending:
-            yield _with_cells(*pending.popleft())
+            yield _checked(*pending.popleft(), definitions)
 
 
 def _start_method() -> str:
