@@ -288,6 +288,18 @@ def test_rows_are_matched_by_number_erp_code_or_email_and_update_existing_change
     assert run(db, settings, path, store, update_existing=True).counts["unchanged"] == 4
 
 
+def test_a_row_of_a_contact_alone_is_matched_by_its_email_on_the_storefront_only(db, settings, store, tmp_path):
+    elsewhere = f.storefront(db)
+    f.contact(db, f.account(db, number="X1"), elsewhere, email="olga@advisers.example", first_name="Olga")
+    row = {"contact_email": "olga@advisers.example", "contact_first_name": "Olga", "contact_last_name": "Meyer",
+           "contact_phone": "+49 40 1234567"}
+    path = write_csv(tmp_path / "contacts.csv", [row])
+    here = run(db, settings, path, store, dry_run=True)
+    assert (here.counts["failed"], said(here.rows[0]["messages"])) == (1, ["account_name: This field is required."])
+    there = run(db, settings, path, elsewhere, dry_run=True)
+    assert (there.counts["failed"], there.rows[0]["account"]) == (0, "X1")
+
+
 def test_welcome_emails_are_spaced_out_and_their_links_last_until_after_their_turn(db, settings, store, tmp_path):
     settings = settings.model_copy(update={"import_welcome_per_minute": 2})
     path = write_csv(tmp_path / "customers.csv", GOOD)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import multiprocessing
 import os
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, Result, and_, any_, bindparam, func, literal_column, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
@@ -65,7 +66,8 @@ ACCOUNT_COLUMNS = {"name": "account_name", "kind": "account_kind", "status": "ac
 CONTACT_COLUMNS = {"first_name": "contact_first_name", "last_name": "contact_last_name", "phone": "contact_phone",
                    "language": "contact_language", "date_format": "contact_date_format", "role": "contact_role"}
 STORED_ACCOUNT = (Account.id, Account.number, Account.storefront_id, *(getattr(Account, k) for k in ACCOUNT_COLUMNS))
-STORED_CONTACT = (Contact.id, Contact.account_id, Contact.email, *(getattr(Contact, k) for k in CONTACT_COLUMNS))
+STORED_CONTACT = (Contact.id, Contact.account_id, Contact.storefront_id, Contact.email,
+                  *(getattr(Contact, k) for k in CONTACT_COLUMNS))
 STORED_ADDRESS = (Address.id, Address.account_id, Address.is_billing, Address.is_shipping,
                   *(getattr(Address, k) for k in ADDRESS_FIELDS))
 
@@ -175,39 +177,59 @@ class Stored:
 def load_stored(session: Session, storefront_id: int, rows: list[Row]) -> Stored:
     """Everything stored that the rows could match, in five look-ups (whatever the number of rows)."""
     stored = Stored(storefront_id)
+    among = _among if session.get_bind().dialect.name == "postgresql" else _among_json
     numbers = {r.account["number"] for r in rows if r.account.get("number")}
     codes = {r.account["erp_code"] for r in rows if r.account.get("erp_code")}
     emails = {r.account["email"] for r in rows if r.account.get("email")}
     contact_emails = {r.contact["email"] for r in rows if r.contact and r.contact.get("email")}
-    wanted = [Account.number.in_(numbers) if numbers else None, Account.erp_code.in_(codes) if codes else None,
-              and_(Account.storefront_id == storefront_id, Account.email.in_(emails)) if emails else None]
+    wanted = [among(Account.number, numbers) if numbers else None,
+              among(Account.erp_code, codes) if codes else None,
+              and_(Account.storefront_id == storefront_id, among(Account.email, emails)) if emails else None]
     if conditions := [c for c in wanted if c is not None]:
-        for data in session.execute(select(*STORED_ACCOUNT).where(or_(*conditions))).mappings():
-            stored.add_account(dict(data))
+        for data in _dicts(session.execute(select(*STORED_ACCOUNT).where(or_(*conditions)))):
+            stored.add_account(data)
     if contact_emails:
-        query = select(*STORED_CONTACT).where(Contact.storefront_id == storefront_id,
-                                              Contact.email.in_(contact_emails))
-        for data in session.execute(query).mappings():
-            stored.contacts[data["account_id"], data["email"]] = dict(data)
+        # by e-mail alone, the storefront told apart here: SQLite (no statistics) would otherwise read the
+        # storefront's every contact by its storefront index
+        for data in _dicts(session.execute(select(*STORED_CONTACT).where(among(Contact.email, contact_emails)))):
+            if data["storefront_id"] != storefront_id:
+                continue
+            stored.contacts[data["account_id"], data["email"]] = data
             stored.accounts_of_contact.setdefault(data["email"], []).append(data["account_id"])
         missing = {account_id for account_id, _ in stored.contacts} - set(stored.accounts)
         if missing:
-            for data in session.execute(select(*STORED_ACCOUNT).where(Account.id.in_(missing))).mappings():
-                stored.add_account(dict(data))
+            for data in _dicts(session.execute(select(*STORED_ACCOUNT).where(among(Account.id, missing)))):
+                stored.add_account(data)
     if stored.accounts:
-        ids = list(stored.accounts)
-        for data in session.execute(select(*STORED_ADDRESS).where(Address.account_id.in_(ids))
-                                    .order_by(Address.id)).mappings():
+        ids = set(stored.accounts)
+        for data in _dicts(session.execute(select(*STORED_ADDRESS).where(among(Address.account_id, ids))
+                                           .order_by(Address.id))):
             mine = stored.addresses.setdefault(data["account_id"], {})
             if data["is_billing"]:
-                mine.setdefault("billing", dict(data))
+                mine.setdefault("billing", data)
             elif data["is_shipping"]:
-                mine.setdefault("shipping", dict(data))
+                mine.setdefault("shipping", data)
         query = select(CustomAttributeValue.account_id, CustomAttributeValue.definition_id,
-                       CustomAttributeValue.value).where(CustomAttributeValue.account_id.in_(ids))
+                       CustomAttributeValue.value).where(among(CustomAttributeValue.account_id, ids))
         for account_id, definition_id, value in session.execute(query):
             stored.attributes.setdefault(account_id, {})[definition_id] = value
     return stored
+
+
+def _among(column: Any, values: set[Any]) -> Any:
+    """`column IN values` with the values in one parameter, an array (PostgreSQL): a chunk's look-ups name
+    thousands of values, each of which would otherwise be a parameter to render, adapt and parse."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def _among_json(column: Any, values: set[Any]) -> Any:
+    """_among on SQLite: the values in one JSON array, read by json_each."""
+    return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(values)))))
+
+
+def _dicts(result: Result[Any]) -> Iterator[dict[str, Any]]:
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
 
 
 # --- matching and deciding, row by row -----------------------------------------------------------------------
