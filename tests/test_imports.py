@@ -470,23 +470,23 @@ def test_a_new_records_history_is_written_as_the_json_of_its_change_list():
     assert audit.created_json({}) == json.dumps(audit.created({}))
 
 
-def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_columns_defaults(db):
-    alike = [{"actor_type": "system", "subject_type": "account", "subject_id": n, "action": "account.created",
+def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_values_they_share_and_the_columns_defaults(db):
+    alike = [{"subject_type": "account", "subject_id": n, "action": "account.created",
               "changes": JsonText(audit.created_json({"name": f"A{n}"}))} for n in range(3)]
     unlike = [{**alike[0], "note": "with a note"}, {**alike[1], "actor_label": "someone"},
-              {"action": "x", "subject_type": "y",
-               "subject_id": 9, "actor_type": "staff", "changes": {"n": [None, 1]}}]
+              {"action": "x", "subject_type": "y", "subject_id": 9, "changes": {"n": [None, 1]}}]
     with db.transaction() as session:
-        ids = insert_rows(session, AuditEvent.__table__, alike, ids=True) + insert_rows(
-            session, AuditEvent.__table__, unlike, ids=True)
+        ids = insert_rows(session, AuditEvent.__table__, alike, ids=True, same={"actor_type": "system"}) + insert_rows(
+            session, AuditEvent.__table__, unlike, ids=True, same={"actor_type": "staff", "account_id": None})
     with db.transaction() as session:
-        stored = session.execute(select(AuditEvent.id, AuditEvent.subject_id, AuditEvent.actor_label,
-                                        AuditEvent.note, AuditEvent.changes).order_by(AuditEvent.id)).all()
+        stored = session.execute(select(AuditEvent.id, AuditEvent.actor_type, AuditEvent.subject_id,
+                                        AuditEvent.actor_label, AuditEvent.note, AuditEvent.changes)
+                                 .order_by(AuditEvent.id)).all()
     assert [row[0] for row in stored] == ids
     assert [tuple(row[1:]) for row in stored] == [
-        (0, "", "", {"name": [None, "A0"]}), (1, "", "", {"name": [None, "A1"]}), (2, "", "", {"name": [None, "A2"]}),
-        (0, "", "with a note", {"name": [None, "A0"]}), (1, "someone", "", {"name": [None, "A1"]}),
-        (9, "", "", {"n": [None, 1]})]
+        ("system", 0, "", "", {"name": [None, "A0"]}), ("system", 1, "", "", {"name": [None, "A1"]}),
+        ("system", 2, "", "", {"name": [None, "A2"]}), ("staff", 0, "", "with a note", {"name": [None, "A0"]}),
+        ("staff", 1, "someone", "", {"name": [None, "A1"]}), ("staff", 9, "", "", {"n": [None, 1]})]
 
 
 @pytest.mark.parametrize(("start", "part"), [("fork", 250), ("spawn", 250), ("fork", 2)])

@@ -5,7 +5,7 @@ give them; what SQLAlchemy would add per row (statement rendering, parameter dic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from operator import itemgetter
 from typing import Any
@@ -21,21 +21,29 @@ class JsonText(str):
     is, without being parsed or written again."""
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False) -> list[int]:
-    """Insert `rows` into `table`; with `ids`, return the new rows' ids in the order of `rows`."""
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False,
+                same: Mapping[str, Any] | None = None) -> list[int]:
+    """Insert `rows` into `table`, each with the values of `same` too (the chunk's time, who imports: given once);
+    with `ids`, return the new rows' ids in the order of `rows`."""
     if not rows:
         return []
     session.flush()  # anything the ORM holds goes first, as it would with session.execute
     connection = session.connection()
+    same = same or {}
     given = set().union(*rows)
-    columns = [c for c in table.c
-               if c.name != "id" and (c.name in given or (c.default is not None and not c.default.is_sequence))]
+    columns = [c for c in table.c if c.name != "id" and (
+        c.name in given or c.name in same or (c.default is not None and not c.default.is_sequence))]
     new_ids = _take_ids(connection, table, len(rows)) if ids else []
     names = (["id"] if ids else []) + [c.name for c in columns]
     given_values = _given_values(rows, given)
-    values = zip(*([new_ids] if ids else []),
-                 *(_column(connection, c, given_values.get(c.name) or [row.get(c.name, _MISSING) for row in rows])
-                   for c in columns), strict=True)
+
+    def column_values(column: Column[Any]) -> Sequence[Any]:
+        if column.name in same:
+            return [same[column.name]] * len(rows)
+        return given_values.get(column.name) or [row.get(column.name, _MISSING) for row in rows]
+
+    values = zip(*([new_ids] if ids else []), *(_column(connection, c, column_values(c)) for c in columns),
+                 strict=True)
     quote = connection.dialect.identifier_preparer.quote
     columns_sql = ", ".join(quote(name) for name in names)
     driver = connection.connection.driver_connection

@@ -141,14 +141,16 @@ class Run:
     def __post_init__(self) -> None:
         self.account_defaults = accounts.storefront_defaults_of(self.storefront)  # what every new account starts from
 
-    def history_of_new(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
+    def history_of_new(self, action: str, subject_type: str, subject_id: int, account_id: int,
                        values: dict[str, Any]) -> dict[str, Any]:
         """The history row of a record the import creates: every field from nothing to its value (audit.created),
-        its change list written as JSON text at once."""
+        its change list written as JSON text at once; what every such row has is history_same's."""
+        return {"subject_type": subject_type, "subject_id": subject_id, "account_id": account_id, "action": action,
+                "changes": JsonText(audit.created_json(values))}
+
+    def history_same(self, now: datetime) -> dict[str, Any]:
         return {"occurred_at": now, "actor_type": self.actor.type, "actor_id": self.actor.id,
-                "actor_label": self.actor.label, "subject_type": subject_type, "subject_id": subject_id,
-                "account_id": account_id, "action": action, "changes": JsonText(audit.created_json(values)),
-                "note": self.note}
+                "actor_label": self.actor.label, "note": self.note}
 
 
 # --- the stored records a chunk's rows may match -------------------------------------------------------------
@@ -452,9 +454,10 @@ class Chunk:
 
 # --- writing a chunk -----------------------------------------------------------------------------------------
 
-def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True) -> list[int]:
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True,
+            same: dict[str, Any] | None = None) -> list[int]:
     """The rows in one bulk statement (see imports.bulk); their new ids in the order of `rows`."""
-    return insert_rows(session, table, rows, ids=returning)
+    return insert_rows(session, table, rows, ids=returning, same=same)
 
 
 def write_chunk(run: Run, chunk: Chunk) -> None:
@@ -474,17 +477,18 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         v = t.values
         search = accounts.search_text_for(v["name"], v["number"], v["email"], v["phone"], v["erp_code"],
                                           [a["city"] for a in t.new_addresses], [c["email"] for c in t.new_contacts])
-        account_rows.append({**v, "search_text": search, "created_at": now, "updated_at": now})
-    for target, account_id in zip(new, _insert(session, Account.__table__, account_rows), strict=True):
+        account_rows.append({**v, "search_text": search})
+    created = {"created_at": now, "updated_at": now}
+    for target, account_id in zip(new, _insert(session, Account.__table__, account_rows, same=created), strict=True):
         target.id = account_id
-        history.append(run.history_of_new(now, "account.created", "account", account_id, account_id,
+        history.append(run.history_of_new("account.created", "account", account_id, account_id,
                                           {k: v for k, v in target.values.items() if v not in (None, "")}))
     counts["accounts_created"] += len(new)
 
     addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
-        history.append(run.history_of_new(now, "address.added", "address", address_id, target.id, values))
+        history.append(run.history_of_new("address.added", "address", address_id, target.id, values))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
@@ -492,14 +496,13 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         for t in new for key, value in t.attributes.items()], returning=False)
 
     people = [(t, {k: v for k, v in c.items() if k != "_line"}) for t in targets for c in t.new_contacts]
-    contact_rows = [{**c, "account_id": t.id, "storefront_id": run.storefront.id, "status": ContactStatus.invited,
-                     "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
-    contact_ids = _insert(session, Contact.__table__, contact_rows)
+    contact_ids = _insert(session, Contact.__table__, [{**c, "account_id": t.id} for t, c in people], same={
+        "storefront_id": run.storefront.id, "status": ContactStatus.invited, "password_hash": None, **created})
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
-        history.append(run.history_of_new(now, "contact.created", "contact", contact_id, target.id,
+        history.append(run.history_of_new("contact.created", "contact", contact_id, target.id,
                                           {**values, "status": ContactStatus.invited}))
     counts["contacts_created"] += len(contact_ids)
-    _insert(session, AuditEvent.__table__, history, returning=False)
+    _insert(session, AuditEvent.__table__, history, returning=False, same=run.history_same(now))
     _change_stored(run, chunk)
     if run.options.send_welcome and contact_ids:
         _welcome(run, contact_ids)
