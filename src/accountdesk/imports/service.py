@@ -436,8 +436,7 @@ class Chunk:
                 return "failed"
             language = (target.values or target.stored or {}).get("preferred_language")
             target.new_contacts.append({"first_name": "", "last_name": "", "phone": "", "date_format": "DD/MM/YYYY",
-                                        "role": "buyer", "language": language or "en", **contact,
-                                        "_line": row.line})
+                                        "role": "buyer", "language": language or "en", **contact})
             return "created"
         if row.problems:
             return "failed"
@@ -495,7 +494,7 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         {"account_id": t.id, "definition_id": definitions[key].id, "value": value}
         for t in new for key, value in t.attributes.items()], returning=False)
 
-    people = [(t, {k: v for k, v in c.items() if k != "_line"}) for t in targets for c in t.new_contacts]
+    people = [(t, c) for t in targets for c in t.new_contacts]
     contact_ids = _insert(session, Contact.__table__, [{**c, "account_id": t.id} for t, c in people], same={
         "storefront_id": run.storefront.id, "status": ContactStatus.invited, "password_hash": None, **created})
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
