@@ -619,11 +619,16 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
         for chunk in itertools.chain(first, raw):
             yield check_rows(chunk, definitions)
         return
+    # the first part is checked here before the workers start as copies of this process: what checking loads on
+    # first use (countries' rules, phone metadata, translations) is then loaded once for all of them
+    head: Future[list[Row]] = Future()
+    head.set_result(check_rows(first[0][:PART], definitions))
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
         pending: deque[tuple[list[tuple[int, dict[str, str]]], list[Future[list[Row]]]]] = deque()
         for chunk in itertools.chain(first, raw):
-            parts = [pool.submit(_check_elsewhere, chunk[start:start + PART], definitions)
+            parts = [head if start == 0 and chunk is first[0] else
+                     pool.submit(_check_elsewhere, chunk[start:start + PART], definitions)
                      for start in range(0, len(chunk), PART)]
             pending.append((chunk, parts))
             if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
