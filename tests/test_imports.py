@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import csv
 import gc
+import json
 import random
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from accountdesk.accounts import service as accounts
-from accountdesk.accounts.models import Account, Address, CustomAttributeDefinition, CustomAttributeValue
+from accountdesk.accounts.models import Account, AccountKind, Address, CustomAttributeDefinition, CustomAttributeValue
 from accountdesk.contacts.models import Contact
-from accountdesk.core import i18n
+from accountdesk.core import audit, i18n
 from accountdesk.core.audit import Actor
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.imports import service as imports
+from accountdesk.imports.bulk import JsonText, insert_rows
 from accountdesk.imports.columns import column_names, read_rows
 from accountdesk.imports.export import export_file
 from accountdesk.imports.models import Import
@@ -285,6 +288,18 @@ def test_rows_are_matched_by_number_erp_code_or_email_and_update_existing_change
     assert run(db, settings, path, store, update_existing=True).counts["unchanged"] == 4
 
 
+def test_a_row_of_a_contact_alone_is_matched_by_its_email_on_the_storefront_only(db, settings, store, tmp_path):
+    elsewhere = f.storefront(db)
+    f.contact(db, f.account(db, number="X1"), elsewhere, email="olga@advisers.example", first_name="Olga")
+    row = {"contact_email": "olga@advisers.example", "contact_first_name": "Olga", "contact_last_name": "Meyer",
+           "contact_phone": "+49 40 1234567"}
+    path = write_csv(tmp_path / "contacts.csv", [row])
+    here = run(db, settings, path, store, dry_run=True)
+    assert (here.counts["failed"], said(here.rows[0]["messages"])) == (1, ["account_name: This field is required."])
+    there = run(db, settings, path, elsewhere, dry_run=True)
+    assert (there.counts["failed"], there.rows[0]["account"]) == (0, "X1")
+
+
 def test_welcome_emails_are_spaced_out_and_their_links_last_until_after_their_turn(db, settings, store, tmp_path):
     settings = settings.model_copy(update={"import_welcome_per_minute": 2})
     path = write_csv(tmp_path / "customers.csv", GOOD)
@@ -446,15 +461,45 @@ def test_the_cycle_collector_gets_its_thresholds_back_when_the_last_import_ends(
     assert gc.get_threshold() == before
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
-def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start):
+def test_a_new_records_history_is_written_as_the_json_of_its_change_list():
+    values = {"name": "Schröder & Braun \"GmbH\"\n", "kind": AccountKind.b2b, "email": "", "erp_code": None,
+              "is_billing": True, "is_shipping": False, "credit": Decimal("12.50"), "count": 3, "share": 0.25,
+              "born": date(2020, 2, 29), "at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "password": "secret",
+              "notes": "\u2028 ☃ \U0001f600"}
+    assert audit.created_json(values) == json.dumps(audit.created(values))
+    assert audit.created_json({}) == json.dumps(audit.created({}))
+
+
+def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_values_they_share_and_the_columns_defaults(db):
+    alike = [{"subject_type": "account", "subject_id": n, "action": "account.created",
+              "changes": JsonText(audit.created_json({"name": f"A{n}"}))} for n in range(3)]
+    unlike = [{**alike[0], "note": "with a note"}, {**alike[1], "actor_label": "someone"},
+              {"action": "x", "subject_type": "y", "subject_id": 9, "changes": {"n": [None, 1]}}]
+    with db.transaction() as session:
+        ids = insert_rows(session, AuditEvent.__table__, alike, ids=True, same={"actor_type": "system"}) + insert_rows(
+            session, AuditEvent.__table__, unlike, ids=True, same={"actor_type": "staff", "account_id": None})
+    with db.transaction() as session:
+        stored = session.execute(select(AuditEvent.id, AuditEvent.actor_type, AuditEvent.subject_id,
+                                        AuditEvent.actor_label, AuditEvent.note, AuditEvent.changes)
+                                 .order_by(AuditEvent.id)).all()
+    assert [row[0] for row in stored] == ids
+    assert [tuple(row[1:]) for row in stored] == [
+        ("system", 0, "", "", {"name": [None, "A0"]}), ("system", 1, "", "", {"name": [None, "A1"]}),
+        ("system", 2, "", "", {"name": [None, "A2"]}), ("staff", 0, "", "with a note", {"name": [None, "A0"]}),
+        ("staff", 1, "someone", "", {"name": [None, "A1"]}), ("staff", 9, "", "", {"n": [None, 1]})]
+
+
+@pytest.mark.parametrize(("start", "part"), [("fork", 250), ("spawn", 250), ("fork", 2)])
+def test_rows_checked_in_worker_processes_come_out_as_checked_here(tmp_path, monkeypatch, start, part):
+    """Whichever parts of a chunk the importing process takes on (a part of 2 rows: some, most likely)."""
     monkeypatch.setattr(imports, "_start_method", lambda: start)
+    monkeypatch.setattr(imports, "PART", part)
     rows = [dict(row, account_number=f"N{n // 2}") for n, row in enumerate(GOOD * 5)]
     path = write_csv(tmp_path / "customers.csv", rows + [{**GOOD[0], "billing_country": "ZZ"}])
     here = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=0) for r in chunk]
     there = [r for chunk in imports.checked_chunks(read_rows(path, "csv")[1], {}, size=3, workers=2) for r in chunk]
-    assert [(r.line, r.account, r.contact, r.problems) for r in there] == [
-        (r.line, r.account, r.contact, r.problems) for r in here]
+    assert [(r.line, r.cells, r.account, r.contact, r.problems) for r in there] == [
+        (r.line, r.cells, r.account, r.contact, r.problems) for r in here]
     assert len(here) == 21
     assert said(here[-1].problems) == ["billing_country: Choose a country (ISO 3166 two-letter code)."]
 

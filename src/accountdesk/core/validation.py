@@ -117,6 +117,11 @@ def normalise_phone(value: str, country: str | None = None) -> str:
     return e164
 
 
+# every number pattern of the metadata compiled once and kept (re's own cache, which phonenumbers otherwise goes through
+# on each of the dozens of pattern tests of a check, is slower to ask and too small for all of them)
+phonenumbers.enable_pattern_cache()
+
+
 @lru_cache(maxsize=16384)
 def _phone(text: str, region: str | None) -> tuple[str, Any]:
     """(E.164 form, "") or ("", why not): kept per distinct number and region (a file repeats an account's phone on

@@ -5,7 +5,9 @@ give them; what SQLAlchemy would add per row (statement rendering, parameter dic
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, text
@@ -14,18 +16,34 @@ from sqlalchemy.orm import Session
 _MISSING = object()
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False) -> list[int]:
-    """Insert `rows` into `table`; with `ids`, return the new rows' ids in the order of `rows`."""
+class JsonText(str):
+    """A JSON column's value given as its JSON text, as the column's type would write it (json.dumps): stored as it
+    is, without being parsed or written again."""
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False,
+                same: Mapping[str, Any] | None = None) -> list[int]:
+    """Insert `rows` into `table`, each with the values of `same` too (the chunk's time, who imports: given once);
+    with `ids`, return the new rows' ids in the order of `rows`."""
     if not rows:
         return []
     session.flush()  # anything the ORM holds goes first, as it would with session.execute
     connection = session.connection()
+    same = same or {}
     given = set().union(*rows)
-    columns = [c for c in table.c
-               if c.name != "id" and (c.name in given or (c.default is not None and not c.default.is_sequence))]
+    columns = [c for c in table.c if c.name != "id" and (
+        c.name in given or c.name in same or (c.default is not None and not c.default.is_sequence))]
     new_ids = _take_ids(connection, table, len(rows)) if ids else []
     names = (["id"] if ids else []) + [c.name for c in columns]
-    values = zip(*([new_ids] if ids else []), *(_column(connection, c, rows) for c in columns), strict=True)
+    given_values = _given_values(rows, given)
+
+    def column_values(column: Column[Any]) -> Sequence[Any]:
+        if column.name in same:
+            return [same[column.name]] * len(rows)
+        return given_values.get(column.name) or [row.get(column.name, _MISSING) for row in rows]
+
+    values = zip(*([new_ids] if ids else []), *(_column(connection, c, column_values(c)) for c in columns),
+                 strict=True)
     quote = connection.dialect.identifier_preparer.quote
     columns_sql = ", ".join(quote(name) for name in names)
     driver = connection.connection.driver_connection
@@ -39,20 +57,30 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
     return new_ids
 
 
-def _column(connection: Connection, column: Column[Any], rows: list[dict[str, Any]]) -> list[Any]:
+def _given_values(rows: list[dict[str, Any]], given: set[str]) -> dict[str, tuple[Any, ...]]:
+    """Each given column's values, when every row gives every one of them (the usual case: rows made alike), read
+    out of the rows and turned into columns in C; else nothing (each column is then read row by row)."""
+    if len(given) < 2 or len(set(map(len, rows))) != 1 or len(rows[0]) != len(given):
+        return {}
+    names = list(given)
+    return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
+
+
+def _column(connection: Connection, column: Column[Any], values: Sequence[Any]) -> Sequence[Any]:
     """One column's values for every row, as the driver takes them: a column at a time, so that each step (the
     default for a missing value, an enum's value, the type's bind processing) is one pass in C, or is skipped."""
-    name, default = column.name, column.default
-    values = [row.get(name, _MISSING) for row in rows]
+    default, process = column.default, column.type._cached_bind_processor(connection.dialect)
     if _MISSING in values:
         if default is not None and default.is_callable:
             values = [default.arg(None) if v is _MISSING else v for v in values]
         else:
             scalar = default.arg if default is not None and default.is_scalar else None
             values = [scalar if v is _MISSING else v for v in values]
-    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
+    kinds = set(map(type, values))
+    if JsonText in kinds and process is not None:
+        return values if kinds == {JsonText} else [v if type(v) is JsonText else process(v) for v in values]
+    if any(issubclass(kind, Enum) for kind in kinds):
         values = [v.value if isinstance(v, Enum) else v for v in values]
-    process = column.type._cached_bind_processor(connection.dialect)
     if process is None:
         return values
     if len(set(map(id, values))) == 1:  # the very same value throughout (a chunk's time, a default): once

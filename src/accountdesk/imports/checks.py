@@ -4,8 +4,10 @@ contact (ContactFields), custom attributes (their definitions). Pure: no databas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -63,7 +65,7 @@ class Row:
     @property
     def account_cells(self) -> tuple[str, ...]:
         """The cells every row of one account repeats (account, addresses, attributes)."""
-        return tuple(v for k, v in self.cells.items() if not k.startswith("contact_"))
+        return _account_cells_of(tuple(self.cells))(self.cells)
 
     def problem(self, column: str, message: Any) -> None:
         self.problems.append(as_data(_l("%(column)s: %(problem)s", column=column, problem=_lazy(message))))
@@ -74,6 +76,16 @@ class Row:
     @property
     def problem_columns(self) -> list[str]:
         return [problem["values"]["column"] for problem in self.problems]
+
+
+@lru_cache(maxsize=64)
+def _account_cells_of(columns: tuple[str, ...]) -> Callable[[dict[str, str]], tuple[str, ...]]:
+    """What reads the account's cells out of a row with these columns, in their order (the rows of a file have the
+    same columns, but for a short row)."""
+    names = [column for column in columns if not column.startswith("contact_")]
+    if len(names) < 2:
+        return lambda cells: tuple(cells[name] for name in names)
+    return itemgetter(*names)
 
 
 def _lazy(message: Any) -> Any:

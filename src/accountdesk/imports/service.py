@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import multiprocessing
 import os
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, Result, and_, any_, bindparam, func, literal_column, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts import service as accounts
@@ -37,13 +38,14 @@ from accountdesk.core.errors import NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.settings import Settings
-from accountdesk.imports.bulk import insert_rows
+from accountdesk.imports.bulk import JsonText, insert_rows
 from accountdesk.imports.checks import ADDRESS_FIELDS, STATUSES, Row, check_row, header_problems, read_phone
 from accountdesk.imports.columns import ATTRIBUTE_PREFIX, file_format, read_rows
 from accountdesk.imports.models import Import, ImportStatus
 from accountdesk.storefronts.models import Storefront
 
 CHUNK = 2000  # rows per batch of look-ups and INSERTs
+PART = 250  # rows a worker process checks at a time: the importing process may take on the parts no worker has begun
 # Python's cycle collector runs after every 700 new containers by default; a chunk's rows, records and their history
 # are hundreds of thousands of them, each living through several collections, and the full collections they set off
 # walk every object of the process: about a quarter of an import's CPU. Less often suffices (see fewer_collections).
@@ -64,7 +66,8 @@ ACCOUNT_COLUMNS = {"name": "account_name", "kind": "account_kind", "status": "ac
 CONTACT_COLUMNS = {"first_name": "contact_first_name", "last_name": "contact_last_name", "phone": "contact_phone",
                    "language": "contact_language", "date_format": "contact_date_format", "role": "contact_role"}
 STORED_ACCOUNT = (Account.id, Account.number, Account.storefront_id, *(getattr(Account, k) for k in ACCOUNT_COLUMNS))
-STORED_CONTACT = (Contact.id, Contact.account_id, Contact.email, *(getattr(Contact, k) for k in CONTACT_COLUMNS))
+STORED_CONTACT = (Contact.id, Contact.account_id, Contact.storefront_id, Contact.email,
+                  *(getattr(Contact, k) for k in CONTACT_COLUMNS))
 STORED_ADDRESS = (Address.id, Address.account_id, Address.is_billing, Address.is_shipping,
                   *(getattr(Address, k) for k in ADDRESS_FIELDS))
 
@@ -138,11 +141,16 @@ class Run:
     def __post_init__(self) -> None:
         self.account_defaults = accounts.storefront_defaults_of(self.storefront)  # what every new account starts from
 
-    def audit_row(self, now: datetime, action: str, subject_type: str, subject_id: int, account_id: int,
-                  changes: dict[str, Any]) -> dict[str, Any]:
+    def history_of_new(self, action: str, subject_type: str, subject_id: int, account_id: int,
+                       values: dict[str, Any]) -> dict[str, Any]:
+        """The history row of a record the import creates: every field from nothing to its value (audit.created),
+        its change list written as JSON text at once; what every such row has is history_same's."""
+        return {"subject_type": subject_type, "subject_id": subject_id, "account_id": account_id, "action": action,
+                "changes": JsonText(audit.created_json(values))}
+
+    def history_same(self, now: datetime) -> dict[str, Any]:
         return {"occurred_at": now, "actor_type": self.actor.type, "actor_id": self.actor.id,
-                "actor_label": self.actor.label, "subject_type": subject_type, "subject_id": subject_id,
-                "account_id": account_id, "action": action, "changes": changes, "note": self.note}
+                "actor_label": self.actor.label, "note": self.note}
 
 
 # --- the stored records a chunk's rows may match -------------------------------------------------------------
@@ -171,39 +179,59 @@ class Stored:
 def load_stored(session: Session, storefront_id: int, rows: list[Row]) -> Stored:
     """Everything stored that the rows could match, in five look-ups (whatever the number of rows)."""
     stored = Stored(storefront_id)
+    among = _among if session.get_bind().dialect.name == "postgresql" else _among_json
     numbers = {r.account["number"] for r in rows if r.account.get("number")}
     codes = {r.account["erp_code"] for r in rows if r.account.get("erp_code")}
     emails = {r.account["email"] for r in rows if r.account.get("email")}
     contact_emails = {r.contact["email"] for r in rows if r.contact and r.contact.get("email")}
-    wanted = [Account.number.in_(numbers) if numbers else None, Account.erp_code.in_(codes) if codes else None,
-              and_(Account.storefront_id == storefront_id, Account.email.in_(emails)) if emails else None]
+    wanted = [among(Account.number, numbers) if numbers else None,
+              among(Account.erp_code, codes) if codes else None,
+              and_(Account.storefront_id == storefront_id, among(Account.email, emails)) if emails else None]
     if conditions := [c for c in wanted if c is not None]:
-        for data in session.execute(select(*STORED_ACCOUNT).where(or_(*conditions))).mappings():
-            stored.add_account(dict(data))
+        for data in _dicts(session.execute(select(*STORED_ACCOUNT).where(or_(*conditions)))):
+            stored.add_account(data)
     if contact_emails:
-        query = select(*STORED_CONTACT).where(Contact.storefront_id == storefront_id,
-                                              Contact.email.in_(contact_emails))
-        for data in session.execute(query).mappings():
-            stored.contacts[data["account_id"], data["email"]] = dict(data)
+        # by e-mail alone, the storefront told apart here: SQLite (no statistics) would otherwise read the
+        # storefront's every contact by its storefront index
+        for data in _dicts(session.execute(select(*STORED_CONTACT).where(among(Contact.email, contact_emails)))):
+            if data["storefront_id"] != storefront_id:
+                continue
+            stored.contacts[data["account_id"], data["email"]] = data
             stored.accounts_of_contact.setdefault(data["email"], []).append(data["account_id"])
         missing = {account_id for account_id, _ in stored.contacts} - set(stored.accounts)
         if missing:
-            for data in session.execute(select(*STORED_ACCOUNT).where(Account.id.in_(missing))).mappings():
-                stored.add_account(dict(data))
+            for data in _dicts(session.execute(select(*STORED_ACCOUNT).where(among(Account.id, missing)))):
+                stored.add_account(data)
     if stored.accounts:
-        ids = list(stored.accounts)
-        for data in session.execute(select(*STORED_ADDRESS).where(Address.account_id.in_(ids))
-                                    .order_by(Address.id)).mappings():
+        ids = set(stored.accounts)
+        for data in _dicts(session.execute(select(*STORED_ADDRESS).where(among(Address.account_id, ids))
+                                           .order_by(Address.id))):
             mine = stored.addresses.setdefault(data["account_id"], {})
             if data["is_billing"]:
-                mine.setdefault("billing", dict(data))
+                mine.setdefault("billing", data)
             elif data["is_shipping"]:
-                mine.setdefault("shipping", dict(data))
+                mine.setdefault("shipping", data)
         query = select(CustomAttributeValue.account_id, CustomAttributeValue.definition_id,
-                       CustomAttributeValue.value).where(CustomAttributeValue.account_id.in_(ids))
+                       CustomAttributeValue.value).where(among(CustomAttributeValue.account_id, ids))
         for account_id, definition_id, value in session.execute(query):
             stored.attributes.setdefault(account_id, {})[definition_id] = value
     return stored
+
+
+def _among(column: Any, values: set[Any]) -> Any:
+    """`column IN values` with the values in one parameter, an array (PostgreSQL): a chunk's look-ups name
+    thousands of values, each of which would otherwise be a parameter to render, adapt and parse."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def _among_json(column: Any, values: set[Any]) -> Any:
+    """_among on SQLite: the values in one JSON array, read by json_each."""
+    return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(list(values)))))
+
+
+def _dicts(result: Result[Any]) -> Iterator[dict[str, Any]]:
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
 
 
 # --- matching and deciding, row by row -----------------------------------------------------------------------
@@ -408,8 +436,7 @@ class Chunk:
                 return "failed"
             language = (target.values or target.stored or {}).get("preferred_language")
             target.new_contacts.append({"first_name": "", "last_name": "", "phone": "", "date_format": "DD/MM/YYYY",
-                                        "role": "buyer", "language": language or "en", **contact,
-                                        "_line": row.line})
+                                        "role": "buyer", "language": language or "en", **contact})
             return "created"
         if row.problems:
             return "failed"
@@ -426,9 +453,10 @@ class Chunk:
 
 # --- writing a chunk -----------------------------------------------------------------------------------------
 
-def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True) -> list[int]:
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True,
+            same: dict[str, Any] | None = None) -> list[int]:
     """The rows in one bulk statement (see imports.bulk); their new ids in the order of `rows`."""
-    return insert_rows(session, table, rows, ids=returning)
+    return insert_rows(session, table, rows, ids=returning, same=same)
 
 
 def write_chunk(run: Run, chunk: Chunk) -> None:
@@ -448,32 +476,32 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
         v = t.values
         search = accounts.search_text_for(v["name"], v["number"], v["email"], v["phone"], v["erp_code"],
                                           [a["city"] for a in t.new_addresses], [c["email"] for c in t.new_contacts])
-        account_rows.append({**v, "search_text": search, "created_at": now, "updated_at": now})
-    for target, account_id in zip(new, _insert(session, Account.__table__, account_rows), strict=True):
+        account_rows.append({**v, "search_text": search})
+    created = {"created_at": now, "updated_at": now}
+    for target, account_id in zip(new, _insert(session, Account.__table__, account_rows, same=created), strict=True):
         target.id = account_id
-        history.append(run.audit_row(now, "account.created", "account", account_id, account_id,
-                                     audit.created({k: v for k, v in target.values.items() if v not in (None, "")})))
+        history.append(run.history_of_new("account.created", "account", account_id, account_id,
+                                          {k: v for k, v in target.values.items() if v not in (None, "")}))
     counts["accounts_created"] += len(new)
 
     addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
     for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
                                                                [v for _, v in addresses]), strict=True):
-        history.append(run.audit_row(now, "address.added", "address", address_id, target.id, audit.created(values)))
+        history.append(run.history_of_new("address.added", "address", address_id, target.id, values))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
         {"account_id": t.id, "definition_id": definitions[key].id, "value": value}
         for t in new for key, value in t.attributes.items()], returning=False)
 
-    people = [(t, {k: v for k, v in c.items() if k != "_line"}) for t in targets for c in t.new_contacts]
-    contact_rows = [{**c, "account_id": t.id, "storefront_id": run.storefront.id, "status": ContactStatus.invited,
-                     "password_hash": None, "created_at": now, "updated_at": now} for t, c in people]
-    contact_ids = _insert(session, Contact.__table__, contact_rows)
+    people = [(t, c) for t in targets for c in t.new_contacts]
+    contact_ids = _insert(session, Contact.__table__, [{**c, "account_id": t.id} for t, c in people], same={
+        "storefront_id": run.storefront.id, "status": ContactStatus.invited, "password_hash": None, **created})
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
-        history.append(run.audit_row(now, "contact.created", "contact", contact_id, target.id,
-                                     audit.created({**values, "status": ContactStatus.invited})))
+        history.append(run.history_of_new("contact.created", "contact", contact_id, target.id,
+                                          {**values, "status": ContactStatus.invited}))
     counts["contacts_created"] += len(contact_ids)
-    _insert(session, AuditEvent.__table__, history, returning=False)
+    _insert(session, AuditEvent.__table__, history, returning=False, same=run.history_same(now))
     _change_stored(run, chunk)
     if run.options.send_welcome and contact_ids:
         _welcome(run, contact_ids)
@@ -558,10 +586,22 @@ def _check_elsewhere(rows: list[tuple[int, dict[str, str]]], definitions: dict[s
     return checked
 
 
-def _with_cells(rows: list[tuple[int, dict[str, str]]], checked: Future[list[Row]]) -> list[Row]:
-    done = checked.result()
-    for row, (_, cells) in zip(done, rows, strict=True):
-        row.cells = cells
+def _checked(rows: list[tuple[int, dict[str, str]]], parts: list[Future[list[Row]]],
+             definitions: dict[str, Any]) -> list[Row]:
+    """A chunk's rows checked: the parts no worker has begun are checked here, from the last one back (this process
+    would only wait for them), the others come from the workers with their cells put back."""
+    checked: list[list[Row] | None] = [None] * len(parts)
+    for n in reversed(range(len(parts))):
+        if not parts[n].cancel():
+            break
+        checked[n] = check_rows(rows[n * PART:(n + 1) * PART], definitions)
+    done: list[Row] = []
+    for n, part in enumerate(parts):
+        if (mine := checked[n]) is None:
+            mine = part.result()
+            for row, (_, cells) in zip(mine, rows[n * PART:(n + 1) * PART], strict=True):
+                row.cells = cells
+        done += mine
     return done
 
 
@@ -569,7 +609,8 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
                    workers: int | None = None) -> Iterator[list[Row]]:
     """The file's rows checked, a chunk at a time. Checking needs no database, so beyond two chunks it runs in
     `workers` other processes (None: one per CPU but the one this process keeps; 0: none, all is checked here) while
-    this one matches and writes; at most a few chunks are in flight, so memory stays flat."""
+    this one matches and writes, and checks what no worker has begun when it would otherwise wait (see _checked); at
+    most a few chunks are in flight, so memory stays flat."""
     raw = _raw_chunks(rows, size)
     first = list(itertools.islice(raw, 2))
     if workers is None:
@@ -578,15 +619,22 @@ def checked_chunks(rows: Iterable[tuple[int, dict[str, str]]], definitions: dict
         for chunk in itertools.chain(first, raw):
             yield check_rows(chunk, definitions)
         return
+    # the first part is checked here before the workers start as copies of this process: what checking loads on
+    # first use (countries' rules, phone metadata, translations) is then loaded once for all of them
+    head: Future[list[Row]] = Future()
+    head.set_result(check_rows(first[0][:PART], definitions))
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_collect_less) as pool:
-        pending: deque[tuple[list[tuple[int, dict[str, str]]], Future[list[Row]]]] = deque()
+        pending: deque[tuple[list[tuple[int, dict[str, str]]], list[Future[list[Row]]]]] = deque()
         for chunk in itertools.chain(first, raw):
-            pending.append((chunk, pool.submit(_check_elsewhere, chunk, definitions)))
+            parts = [head if start == 0 and chunk is first[0] else
+                     pool.submit(_check_elsewhere, chunk[start:start + PART], definitions)
+                     for start in range(0, len(chunk), PART)]
+            pending.append((chunk, parts))
             if len(pending) > workers + 1:  # one chunk waiting beyond those being checked: no worker idles
-                yield _with_cells(*pending.popleft())
+                yield _checked(*pending.popleft(), definitions)
         while pending:
-            yield _with_cells(*pending.popleft())
+            yield _checked(*pending.popleft(), definitions)
 
 
 def _start_method() -> str:
