@@ -63,6 +63,7 @@ from sqlalchemy import (
     event,
     func,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -171,7 +172,7 @@ def parse_key(raw: str) -> str:
     key = raw.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    if not key or len(key) > MAX_KEY or any(not " " <= c <= "~" for c in key):
+    if not key or len(key) > MAX_KEY or not key.isascii() or not key.isprintable():
         raise BadRequest(_l("%(header)s must be 1 to %(count)s printable ASCII characters (a UUID is a good choice).",
                             header=HEADER, count=MAX_KEY),
                          code="invalid_idempotency_key")
@@ -226,6 +227,7 @@ ROW = select(*(KEYS.c[name] for name in ("fingerprint", "status", "locked_at", "
                                          "response_body", "expires_at"))).where(
     KEYS.c.scope == bindparam("scope"), KEYS.c.key == bindparam("key"))
 
+COMPLETE = literal_column("'complete'")  # constants in the SQL: every parameter sent costs its adaptation
 KEPT = ("scope", "key", "fingerprint", "response_status", "response_headers", "response_body", "created_at",
         "expires_at")
 
@@ -240,16 +242,15 @@ def _kept(insert: Callable[..., Any], locked: bool) -> Any:
     values = {name: bindparam(name, type_=KEYS.c[name].type) for name in KEPT}
     if locked:
         lock = func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger))
-        kept = insert(KEYS).from_select([*KEPT, "status"], select(*values.values(), literal_column("'complete'"))
-                                        .where(lock))
+        kept = insert(KEYS).from_select([*KEPT, "status"], select(*values.values(), COMPLETE).where(lock))
     else:
-        kept = insert(KEYS).inline().values({**values, "status": "complete"})
+        kept = insert(KEYS).inline().values({**values, "status": COMPLETE})
     return kept.on_conflict_do_update(
         index_elements=["scope", "key"],
         set_={**{name: kept.excluded[name] for name in FRESH if name not in ("lock_token", "locked_at")},
-              "lock_token": None, "locked_at": None},
+              "lock_token": null(), "locked_at": null()},
         where=or_(KEYS.c.expires_at <= kept.excluded.created_at,
-                  and_(KEYS.c.status != "complete",
+                  and_(KEYS.c.status != COMPLETE,
                        or_(KEYS.c.locked_at.is_(None), KEYS.c.locked_at <= bindparam("stale")))))
 
 
@@ -375,11 +376,12 @@ def store(session: Session, held: Claim | Held, status: int, headers: dict[str, 
     the two may count."""
     answer = {"response_status": status, "response_headers": headers, "response_body": body}
     if isinstance(held, Held):
-        now = utcnow()
-        done = SEND_KEEP(session.connection(), {
-            "scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
-            "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK,
-            "lock": advisory_lock_id(held.scope, held.key), **answer}).rowcount > 0
+        now, conn = utcnow(), session.connection()
+        values = {"scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
+                  "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer}
+        if conn.dialect.name == "postgresql":
+            values["lock"] = advisory_lock_id(held.scope, held.key)
+        done = SEND_KEEP(conn, values).rowcount > 0
     else:
         done = SEND_STORE(session.connection(), {"held_id": held.id, "held_lock": held.lock_token,
                                                  **answer}).rowcount > 0
@@ -733,8 +735,15 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         stack.extend(item.dependencies)
 
 
+def _target(request: Request) -> str:
+    """`request.url`'s path and query, as fingerprints have always been made of, without building the URL."""
+    path = request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query = request.scope.get("query_string", b"").decode()
+    return f"{path}?{query}" if query else path
+
+
 async def request_fingerprint(request: Request) -> str:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = _target(request)
     return fingerprint(request.app.state.settings.secret_key, request.method, target, await request.body(),
                        request.headers.get("content-type", ""))
 
