@@ -43,10 +43,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
@@ -421,9 +421,9 @@ def _crash_hook_armed(request: Request) -> bool:
     """The fault test's hook: the process kills itself right after the commit, before answering. Only when the
     environment names a token of 32+ characters AND the request sends it; never with secure cookies (production)."""
     token = os.environ.get(CRASH_TOKEN_ENV, "")
-    sent = request.headers.get(CRASH_HEADER, "")
-    return (len(token) >= 32 and not request.app.state.settings.cookie_secure
-            and hmac.compare_digest(sent.encode(), token.encode()))
+    if len(token) < 32 or request.app.state.settings.cookie_secure:
+        return False
+    return hmac.compare_digest(request.headers.get(CRASH_HEADER, "").encode(), token.encode())
 
 
 def _keep(request: Request, session: Session, held: Claim | Held, status: int, headers: dict[str, str],
@@ -576,20 +576,24 @@ def _check_key(request: Request, session: Session, pending: Pending) -> None:
     # else a signed-out token: no stored answer, the operation runs without the key (and says 401)
 
 
-KeyHeader = Annotated[str | None, Header(
-    alias=HEADER, description="A unique value per operation (a UUID); the same key again within "
-                              "ACCOUNTDESK_IDEMPOTENCY_KEY_HOURS gets the first answer (with "
-                              f"`{REPLAYED}: true`) instead of a second change")]
+# Documented by ApiRoute (`openapi_extra`) and read by it: a header parameter would be parsed and validated by
+# FastAPI on every request that sends it, for nothing
+KEY_PARAMETER = {"name": HEADER, "in": "header", "required": False,
+                 "description": "A unique value per operation (a UUID); the same key again within "
+                                "ACCOUNTDESK_IDEMPOTENCY_KEY_HOURS gets the first answer (with "
+                                f"`{REPLAYED}: true`) instead of a second change",
+                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY, "title": HEADER}}
 
 
-async def idempotency_key(key: KeyHeader = None) -> None:
-    """Documents the header; ApiRoute does the work (async: nothing to do, so no trip to the thread pool)."""
+async def idempotency_key() -> None:
+    """Marks an operation that accepts an Idempotency-Key; ApiRoute does the work (and never calls this)."""
 
 
-async def idempotency_key_in_transaction(key: KeyHeader = None) -> None:
+async def idempotency_key_in_transaction() -> None:
     """`idempotency_key` of an operation whose every effect is in the request's transaction (see ApiRoute)."""
 
 
+MARKERS = (idempotency_key, idempotency_key_in_transaction)
 IDEMPOTENT = Depends(idempotency_key)
 # For an operation that changes nothing outside the request's transaction (rows, outbox messages; no ERP call, no
 # mail sent by itself, no rate limit spent): its key is checked by storing its answer (`ApiRoute.checks_by_storing`)
@@ -622,10 +626,12 @@ class ApiRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], *, dependencies: Any = None, responses: Any = None,
                  **kwargs: Any) -> None:
-        dependencies = list(dependencies or [])
-        markers = {getattr(d, "dependency", None) for d in dependencies}
-        self.idempotent = bool(markers & {idempotency_key, idempotency_key_in_transaction})
+        markers = [d.dependency for d in dependencies or [] if getattr(d, "dependency", None) in MARKERS]
+        dependencies = [d for d in dependencies or [] if getattr(d, "dependency", None) not in MARKERS]
+        self.idempotent = bool(markers)
         if self.idempotent:
+            extra = kwargs.get("openapi_extra") or {}
+            kwargs["openapi_extra"] = {**extra, "parameters": [*extra.get("parameters", []), KEY_PARAMETER]}
             if not any(getattr(d, "dependency", None) is _request_session for d in dependencies):
                 dependencies.insert(0, Depends(_request_session))
             responses = {**RESPONSES, **(responses or {})}
