@@ -57,8 +57,10 @@ from markupsafe import Markup
 from sqlalchemy import (
     BigInteger,
     Connection,
+    String,
     and_,
     bindparam,
+    cast,
     delete,
     event,
     func,
@@ -240,7 +242,10 @@ def _kept(insert: Callable[..., Any], locked: bool) -> Any:
     that did not check first (`Held.checked`) learns so that another one with the key is running, without waiting
     for that one's commit."""
     values = {name: bindparam(name, type_=KEYS.c[name].type) for name in KEPT}
+    # the headers as JSON text: the driver's adaptation of a JSON value costs more than the rest of the row's
+    values["response_headers"] = bindparam("response_headers", type_=String)
     if locked:
+        values["response_headers"] = cast(values["response_headers"], KEYS.c.response_headers.type)
         lock = func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger))
         kept = insert(KEYS).from_select([*KEPT, "status"], select(*values.values(), COMPLETE).where(lock))
     else:
@@ -378,7 +383,8 @@ def store(session: Session, held: Claim | Held, status: int, headers: dict[str, 
     if isinstance(held, Held):
         now, conn = utcnow(), session.connection()
         values = {"scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
-                  "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer}
+                  "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer,
+                  "response_headers": json.dumps(headers)}
         if conn.dialect.name == "postgresql":
             values["lock"] = advisory_lock_id(held.scope, held.key)
         done = SEND_KEEP(conn, values).rowcount > 0
