@@ -22,7 +22,7 @@ from accountdesk.accounts.models import Account
 from accountdesk.core import idempotency
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError
-from accountdesk.core.models import IdempotencyKey, OutboxMessage
+from accountdesk.core.models import AuditEvent, IdempotencyKey, OutboxMessage
 from accountdesk.core.outbox import Worker
 from tests import factories as f
 from tests.conftest import clean_environment, free_port
@@ -71,6 +71,22 @@ def test_same_key_with_another_request_is_refused(db, client):
     elsewhere = client.post(f"/api/v1/accounts/{account_id}/addresses", json=address, headers=keyed(staff, "k-2"))
     assert elsewhere.status_code == 422 and elsewhere.json()["error"]["code"] == "idempotency_key_reused"
     assert accounts(db) == 1
+
+
+def test_a_repeat_of_an_operation_checked_by_its_store_runs_but_changes_nothing(db, client):
+    """Account creation checks its key when it stores its answer: a repeat runs again, is rolled back and gets the
+    first answer, also where its own run is refused (the number it gives is taken by then)."""
+    staff = f.token(client, f.staff(db, "csr"))
+    body = {**ACCOUNT, "number": "RETRY-1"}
+    first = client.post("/api/v1/accounts", json=body, headers=keyed(staff, "numbered"))
+    again = client.post("/api/v1/accounts", json=body, headers=keyed(staff, "numbered"))
+    assert first.status_code == again.status_code == 201 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = client.post("/api/v1/accounts", json={**ACCOUNT, "name": "Other"}, headers=keyed(staff, "numbered"))
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert accounts(db) == 1 and keys(db) == 1
+    with db.transaction() as session:  # the repeats' history went with their changes
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "account.created")) == 1
 
 
 def test_a_key_belongs_to_its_caller(db, client):

@@ -23,7 +23,7 @@ from accountdesk.accounts.schemas import (
     SavedPaymentMethodIn,
     SavedPaymentMethodOut,
 )
-from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
+from accountdesk.core.idempotency import IDEMPOTENT, IDEMPOTENT_IN_TRANSACTION, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
@@ -48,7 +48,7 @@ def list_accounts(session: DbSession, staff: Reader, q: Annotated[str, Query(max
             "total_is_exact": result.total_is_exact, "page": page, "per_page": per_page}
 
 
-@router.post("/accounts", status_code=201, dependencies=[IDEMPOTENT])
+@router.post("/accounts", status_code=201, dependencies=[IDEMPOTENT_IN_TRANSACTION])
 def create_account(body: AccountCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Create an account (its number comes from the sequence unless given)."""
     data = body.model_dump(exclude={"billing_address"}, exclude_none=True)
