@@ -180,8 +180,8 @@ class Database:
         for the disk)."""
         if not self.is_postgresql:
             return self.engine.execution_options(**NO_TRANSACTION)
-        return create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=15,
-                             connect_args={"options": "-c synchronous_commit=off"})
+        return make_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=15, pool_pre_ping=False,
+                           connect_args={"options": "-c synchronous_commit=off"})  # (prepare_threshold: psycopg's)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
