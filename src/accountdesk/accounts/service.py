@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -224,9 +225,14 @@ def paged(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str,
     if narrowing:
         columns = {Account.id, *(getattr(Account, name) for name, _ in sort)}
         matches = stmt.with_only_columns(*columns).limit(MATCH_CAP + 1).cte("matches").prefix_with("MATERIALIZED")
-        found = session.execute(select(matches.c.id, func.count().over()).order_by(*_order(matches.c, sort))
-                                .limit(per_page).offset((page - 1) * per_page)).all()
-        total = found[0][1] if found else session.scalar(select(func.count()).select_from(matches)) or 0
+        count = select(func.count()).select_from(matches).scalar_subquery()  # once, then the page is sorted
+        # PostgreSQL would read a common word's matches from the table a row at a time, where the trigram index
+        # hands it only the candidates; a word that index cannot answer (fewer than three letters) is then read
+        # along the name index, up to MATCH_CAP + 1 matches as from the table
+        with _planned(session, COLLECT):
+            found = session.execute(select(matches.c.id, count).order_by(*_order(matches.c, sort))
+                                    .limit(per_page).offset((page - 1) * per_page)).all()
+            total = found[0][1] if found else session.scalar(select(func.count()).select_from(matches)) or 0
         if total <= MATCH_CAP:
             return SearchResult(_by_ids(session, [row[0] for row in found]), total, True)
         return SearchResult(_walk(session, stmt, sort, page, per_page), MATCH_CAP, False)
@@ -249,28 +255,36 @@ def _walk(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str,
           per_page: int) -> list[Account]:
     """A page of a common term along the sort index, ids only. PostgreSQL under-estimates how many rows a LIKE
     matches (the more so for a word with a mark, two conditions: see matches_words) and would rather fetch them all
-    through the trigram bitmap or the whole table and sort; for this one query it may not."""
+    through the trigram bitmap or the whole table and sort; for this one query it may not, nor split it between
+    parallel workers: their start costs more than the walk, which stops after one page."""
     ids = stmt.with_only_columns(Account.id).order_by(*_order(Account.__table__.c, sort)).limit(per_page) \
         .offset((page - 1) * per_page)
-    if session.get_bind().dialect.name != "postgresql":
-        return _by_ids(session, list(session.scalars(ids)))
-    # nor split it between parallel workers: their start costs more than the walk, which stops after one page
-    before = session.execute(_WALK_SETTINGS).one()
-    try:
+    with _planned(session, WALK):
         found = list(session.scalars(ids))  # an index-only scan of (name, id) INCLUDE (search_text)
-    finally:
-        session.execute(_RESTORE_SETTINGS, before._asdict())
     return _by_ids(session, found)
 
 
-# the plan settings of a walk, for its transaction only; the values before are read first (a materialized CTE) and
-# restored after
-_WALK = {"enable_bitmapscan": "off", "enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
-_WALK_SETTINGS = text(
-    "WITH before AS MATERIALIZED (SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in _WALK)
-    + ") SELECT " + ", ".join(_WALK) + ", "
-    + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in _WALK.items()) + " FROM before")
-_RESTORE_SETTINGS = text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in _WALK))
+COLLECT = {"enable_seqscan": "off"}
+WALK = {"enable_bitmapscan": "off", "enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
+
+
+@contextmanager
+def _planned(session: Session, settings: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL plans the statements inside with these settings, in this transaction only: the values before are
+    read first (a materialized CTE) and restored after. Other databases have none."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = session.execute(text(
+        "WITH before AS MATERIALIZED (SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in settings)
+        + ") SELECT " + ", ".join(settings) + ", "
+        + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings.items()) + " FROM before")
+    ).one()
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in settings)),
+                        {name: before[i] for i, name in enumerate(settings)})
 
 
 def _by_ids(session: Session, ids: list[int]) -> list[Account]:
