@@ -238,7 +238,8 @@ def print_slowest(timings: list[Timing], count: int = 5) -> None:
 
 
 def explain(target: Target, query: Query) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT that search() sends for this query, captured as it runs."""
+    """EXPLAIN (ANALYZE, BUFFERS) of every query that search() sends for this query (SELECT or WITH: the matches
+    are collected in a CTE, and a walk's plan settings are set by one), captured as it runs and replayed in order."""
     from sqlalchemy import event
 
     from accountdesk.accounts.service import search
@@ -246,7 +247,7 @@ def explain(target: Target, query: Query) -> None:
     sent: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, parameters))
 
     event.listen(target.db.engine, "before_cursor_execute", capture)

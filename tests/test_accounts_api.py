@@ -158,6 +158,25 @@ def test_search_beyond_the_match_cap(db, client, monkeypatch):
     assert listed["total_is_exact"] is False and listed["items"][0]["name"] == "Rare Common Thing"
 
 
+def test_search_words_with_marks_find_exactly_what_was_typed(db, client):
+    """A word holding "@", "." or "-" (on PostgreSQL looked up in the index of the search text with those marks
+    written as letters) finds the accounts whose text holds it as typed, never one holding those letters instead."""
+    headers = f.token(client, f.staff(db, "csr"))
+    office = f.account(db, name="Bau Werk GmbH", email="office@bau-werk.example")
+    lookalike = f.account(db, name="Office\u0250bau\u0266werk Ltd")  # the index's letters for "@" and "-", typed
+    other = f.account(db, name="Office Bau Werk AG", email="info@bauwerk.example")
+
+    def found(q: str) -> list[int]:
+        return [a["id"] for a in client.get("/api/v1/accounts", params={"q": q}, headers=headers).json()["items"]]
+
+    assert found("ffice@bau-w") == [office.id]
+    assert found("E@BAU-WERK.EX") == [office.id]
+    assert found("werk bau-werk") == [office.id]
+    assert found("\u0250bau\u0266w") == [lookalike.id]
+    assert sorted(found("bau")) == sorted([office.id, lookalike.id, other.id])
+    assert found("o@bau-werk.example.") == []
+
+
 def test_an_address_needs_a_state_where_the_country_needs_one(db, client):
     """The rule registration and resellers follow too (core.validation.address_region)."""
     headers = f.token(client, f.staff(db, "csr"))

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from accountdesk.models import Base
 
 # Made by hand in migrations because the models cannot say them: the trigram indexes (PostgreSQL).
-HAND_MADE = {"ix_accounts_search_text_trgm", "ix_accounts_name_trgm"}
+HAND_MADE = {"ix_accounts_search_text_trgm", "ix_accounts_search_words_trgm", "ix_accounts_name_trgm"}
 
 
 def _other_dialects_indexes(dialect: str) -> set[str]:

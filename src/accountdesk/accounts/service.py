@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Select, column, func, or_, select, table, text
+from sqlalchemy import Boolean, ColumnElement, Select, column, func, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session, selectinload
 
 from accountdesk.accounts.models import (
@@ -157,9 +158,40 @@ def like_terms(query: str) -> list[str]:
     return [f"%{word}%" for word in escape_like(query.lower()).split()][:8]
 
 
-def matches_words(query: str) -> list[ColumnElement[bool]]:
-    """Conditions of the account search: every word of the query in the account's search text."""
-    return [Account.search_text.like(term, escape="\\") for term in like_terms(query)]
+# pg_trgm reads only letters and digits as parts of words, so for "ffice@b" the trigram index of the search text
+# offers every account with "office" and a word starting with "b", tens of thousands of rows to read and recheck.
+# A second trigram index (migration 0022, PostgreSQL) is on the search text with these marks written as letters,
+# where an e-mail is one word: a search word holding a mark is looked up there with the same marks rewritten (the
+# rewritten text holds it wherever the text holds the word, so no match is lost), then found as typed.
+WORD_MARKS = (("@", "\u0250"), (".", "\u0257"), ("-", "\u0266"))  # "ɐ", "ɗ", "ɦ": letters hardly any text holds
+
+
+def _marked(expression: Any) -> Any:
+    for mark, letter in WORD_MARKS:
+        expression = func.replace(expression, literal_column(f"'{mark}'"), literal_column(f"'{letter}'"))
+    return expression
+
+
+SEARCH_WORDS = _marked(Account.__table__.c.search_text)  # the indexed expression, exactly as migration 0022 has it
+_MARKS_AS_LETTERS = str.maketrans(dict(WORD_MARKS))
+
+
+def matches_words(query: str, dialect: str) -> list[ColumnElement[bool]]:
+    """Conditions of the account search: every word of the query in the account's search text.
+
+    On PostgreSQL a word with a mark (WORD_MARKS) is two conditions: the index of the marked text, then the word as
+    typed with strpos, which no index answers (a LIKE would draw the plain trigram index into the plan as well,
+    reading its thousands of candidates for nothing). Every other word is one LIKE, answered by the plain trigram
+    index: checked against the marked text instead, each of the thousands of rows a common word reads would pay for
+    rewriting the marks."""
+    conditions: list[ColumnElement[bool]] = []
+    for word, term in zip(query.lower().split(), like_terms(query), strict=False):
+        if dialect == "postgresql" and any(mark in word for mark, _ in WORD_MARKS):
+            conditions += [SEARCH_WORDS.like(term.translate(_MARKS_AS_LETTERS), escape="\\"),
+                           func.strpos(Account.search_text, word) > 0]
+        else:
+            conditions.append(Account.search_text.like(term, escape="\\"))
+    return conditions
 
 
 @dataclass
@@ -173,7 +205,7 @@ def search(session: Session, reseller_scope: int | None, *, q: str = "", status:
            kind: str | None = None, customer_group: str | None = None, sort: str = "name", page: int = 1,
            per_page: int = 25) -> SearchResult:
     """Partial, case-insensitive search over name, number, e-mails, phone and city; every word must match."""
-    stmt = readable(reseller_scope).where(*matches_words(q))
+    stmt = readable(reseller_scope).where(*matches_words(q, session.get_bind().dialect.name))
     if status:
         stmt = stmt.where(Account.status == status)
     if kind:
@@ -193,9 +225,14 @@ def paged(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str,
     if narrowing:
         columns = {Account.id, *(getattr(Account, name) for name, _ in sort)}
         matches = stmt.with_only_columns(*columns).limit(MATCH_CAP + 1).cte("matches").prefix_with("MATERIALIZED")
-        found = session.execute(select(matches.c.id, func.count().over()).order_by(*_order(matches.c, sort))
-                                .limit(per_page).offset((page - 1) * per_page)).all()
-        total = found[0][1] if found else session.scalar(select(func.count()).select_from(matches)) or 0
+        count = select(func.count()).select_from(matches).scalar_subquery()  # once, then the page is sorted
+        # PostgreSQL would read a common word's matches from the table a row at a time, where the trigram index
+        # hands it only the candidates; a word that index cannot answer (fewer than three letters) is then read
+        # along the name index, up to MATCH_CAP + 1 matches as from the table
+        with _planned(session, COLLECT):
+            found = session.execute(select(matches.c.id, count).order_by(*_order(matches.c, sort))
+                                    .limit(per_page).offset((page - 1) * per_page)).all()
+            total = found[0][1] if found else session.scalar(select(func.count()).select_from(matches)) or 0
         if total <= MATCH_CAP:
             return SearchResult(_by_ids(session, [row[0] for row in found]), total, True)
         return SearchResult(_walk(session, stmt, sort, page, per_page), MATCH_CAP, False)
@@ -217,17 +254,37 @@ def _page(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str,
 def _walk(session: Session, stmt: Select[tuple[Account]], sort: tuple[tuple[str, bool], ...], page: int,
           per_page: int) -> list[Account]:
     """A page of a common term along the sort index, ids only. PostgreSQL under-estimates how many rows a LIKE
-    matches and would rather fetch all of them through the trigram bitmap and sort; for this one query it may not."""
+    matches (the more so for a word with a mark, two conditions: see matches_words) and would rather fetch them all
+    through the trigram bitmap or the whole table and sort; for this one query it may not, nor split it between
+    parallel workers: their start costs more than the walk, which stops after one page."""
     ids = stmt.with_only_columns(Account.id).order_by(*_order(Account.__table__.c, sort)).limit(per_page) \
         .offset((page - 1) * per_page)
-    if session.get_bind().dialect.name != "postgresql":
-        return _by_ids(session, list(session.scalars(ids)))
-    session.execute(text("SET LOCAL enable_bitmapscan = off"))
-    try:
+    with _planned(session, WALK):
         found = list(session.scalars(ids))  # an index-only scan of (name, id) INCLUDE (search_text)
-    finally:
-        session.execute(text("SET LOCAL enable_bitmapscan = on"))
     return _by_ids(session, found)
+
+
+COLLECT = {"enable_seqscan": "off"}
+WALK = {"enable_bitmapscan": "off", "enable_seqscan": "off", "max_parallel_workers_per_gather": "0"}
+
+
+@contextmanager
+def _planned(session: Session, settings: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL plans the statements inside with these settings, in this transaction only: the values before are
+    read first (a materialized CTE) and restored after. Other databases have none."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = session.execute(text(
+        "WITH before AS MATERIALIZED (SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in settings)
+        + ") SELECT " + ", ".join(settings) + ", "
+        + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in settings.items()) + " FROM before")
+    ).one()
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in settings)),
+                        {name: before[i] for i, name in enumerate(settings)})
 
 
 def _by_ids(session: Session, ids: list[int]) -> list[Account]:

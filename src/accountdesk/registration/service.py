@@ -583,7 +583,7 @@ def account_requests(session: Session, *, status: str = AccountStatus.pending_ap
                      per_page: int = 25) -> tuple[list[Account], int]:
     """Self-registered accounts with this status, oldest first (a queue), filtered by storefront and search."""
     stmt = select(Account).where(Account.status == status, Account.storefront_id.is_not(None),
-                                 *accounts.matches_words(q))
+                                 *accounts.matches_words(q, session.get_bind().dialect.name))
     if storefront_id is not None:
         stmt = stmt.where(Account.storefront_id == storefront_id)
     total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Account.id).subquery())) or 0
@@ -596,7 +596,7 @@ def contact_requests(session: Session, *, storefront_id: int | None = None, q: s
     """New contacts waiting for approval on accounts that are already active, oldest first."""
     stmt = (select(Contact).join(Account, Contact.account_id == Account.id)
             .where(Contact.status == ContactStatus.pending_approval, Account.status == AccountStatus.active,
-                   *accounts.matches_words(q)))
+                   *accounts.matches_words(q, session.get_bind().dialect.name)))
     if storefront_id is not None:
         stmt = stmt.where(Contact.storefront_id == storefront_id)
     return list(session.scalars(stmt.order_by(Contact.id).limit(200)))
