@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select, text, update
 
@@ -381,3 +382,34 @@ def test_a_storefront_registration_form_sent_twice_registers_once(db, live_serve
     assert accounts(db) == 1
     with db.transaction() as session:  # one verification e-mail, no "someone tried your address" for the double
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # the key's row sent with the COMMIT: PostgreSQL's
+def test_a_held_key_stored_with_the_commit_commits_only_when_its_row_is_written(db):
+    """`store(..., commit=True)` sends the key's row and the COMMIT in one query: a new key commits the change with
+    it; a key another request committed meanwhile fails the query before its COMMIT (nothing is committed); any
+    other failure raises the driver's error and commits nothing either."""
+    scope, printed = "staff:1", "f" * 64
+
+    def attempt(key: str, fingerprint: str = printed) -> None:
+        with db.transaction() as session:
+            session.add(AuditEvent(actor_type="system", actor_label="test", subject_type="account", subject_id=1,
+                                   action=f"try.{key}", changes={}))  # pending: flushed before the COMMIT
+            held = idempotency.Held(scope, key, fingerprint, 24, checked=False)
+            idempotency.store(session, held, 201, {"location": "/x?a='b'"}, b"{\"o'k\": \"\\\\\"}", commit=True)
+
+    def tried(key: str) -> int:
+        with db.transaction() as session:
+            return session.scalar(select(func.count()).where(AuditEvent.action == f"try.{key}"))
+
+    attempt("new")
+    assert tried("new") == 1 and keys(db) == 1
+    with db.transaction() as session:
+        row = session.execute(select(IdempotencyKey)).scalar_one()
+        assert (row.status, row.response_status, row.response_headers, row.response_body) == \
+            ("complete", 201, {"location": "/x?a='b'"}, b"{\"o'k\": \"\\\\\"}")
+    with pytest.raises(idempotency.Taken):
+        attempt("new")
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):  # a fingerprint longer than its column
+        attempt("long", "f" * 65)
+    assert tried("new") == 1 and tried("long") == 0 and keys(db) == 1
