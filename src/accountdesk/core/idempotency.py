@@ -20,7 +20,9 @@ carry a key of their own (`form_key_field()` next to the CSRF token; core.pages.
    answer is the check (`ApiRoute.checks_by_storing`), and a repeat's change is rolled back before it answers as
    above;
 2. the endpoint runs in the request's transaction and its answer is stored IN THAT TRANSACTION, so the change and
-   the stored answer are committed together: a process that dies after the commit leaves the answer to replay;
+   the stored answer are committed together: a process that dies after the commit leaves the answer to replay (on
+   PostgreSQL a `Held` key's answer, stored as the transaction's last statement, goes in one query with the COMMIT,
+   which runs only if the key's row was written: `KeptAndCommitted`);
 3. a final refusal (400, 404, 409, 410, 422) is stored too; anything else (401/403, 429, 5xx, a crash) releases
    the key so that a retry runs again. A claimed key whose process died while running is taken over after LOCK.
 """
