@@ -15,10 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select, text, update
 
-from accountdesk.accounts.models import Account
+from accountdesk.accounts.models import Account, Address, Invoice, SavedPaymentMethod
+from accountdesk.contacts.models import Contact
 from accountdesk.core import idempotency
 from accountdesk.core.db import utcnow
 from accountdesk.core.errors import AppError
@@ -87,6 +89,51 @@ def test_a_repeat_of_an_operation_checked_by_its_store_runs_but_changes_nothing(
     assert accounts(db) == 1 and keys(db) == 1
     with db.transaction() as session:  # the repeats' history went with their changes
         assert session.scalar(select(func.count()).where(AuditEvent.action == "account.created")) == 1
+
+
+# The other creations checked by storing their answer (IDEMPOTENT_IN_TRANSACTION): path under the account, body, a
+# changed body, the rows and the history entry one creation makes.
+IN_TRANSACTION = {
+    "address": ("addresses", {"line1": "1 Main St", "city": "Berlin", "postcode": "10115", "country": "DE"},
+                {"city": "Hamburg"}, Address, "address.added"),
+    "contact": ("contacts", {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@retry.example",
+                             "phone": "+12175550142"},
+                {"first_name": "Grace", "email": "grace@retry.example"}, Contact, "contact.created"),
+    "invoice": ("invoices", {"number": "INV-RETRY-1", "issued_on": "2026-01-15", "total": "120.00"},
+                {"number": "INV-RETRY-2", "total": "99.00"}, Invoice, "invoice.recorded"),
+    "payment method": ("payment-methods", {"provider": "stripe", "provider_token_id": "pm_retry", "brand": "visa",
+                                           "last4": "4242", "expiry_month": 12, "expiry_year": utcnow().year + 2},
+                       {"provider_token_id": "pm_other", "last4": "1881"}, SavedPaymentMethod, "payment_method.added"),
+}
+
+
+def _count(db, model, action: str) -> tuple[int, int]:
+    with db.transaction() as session:
+        return (session.scalar(select(func.count()).select_from(model)),
+                session.scalar(select(func.count()).where(AuditEvent.action == action)))
+
+
+@pytest.mark.parametrize("operation", list(IN_TRANSACTION))
+def test_other_creations_checked_by_their_store_change_once(db, client, operation):
+    """Adding an address, a contact, an invoice or a payment method also checks its key when it stores its answer:
+    the same key again runs, is rolled back and gets the first answer; another body is 422; another caller's key
+    is its own."""
+    path, body, changed, model, action = IN_TRANSACTION[operation]
+    account = f.account(db, storefront_id=f.storefront(db).id)
+    url = f"/api/v1/accounts/{account.id}/{path}"
+    rows, history = _count(db, model, action)
+    user = f.staff(db, "csr")
+    staff = f.token(client, user)
+    first = client.post(url, json=body, headers=keyed(staff, "in-tx"))
+    again = client.post(url, json=body, headers=keyed(staff, "in-tx"))
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    other = client.post(url, json={**body, **changed}, headers=keyed(staff, "in-tx"))
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert _count(db, model, action) == (rows + 1, history + 1)
+    mine = client.post(url, json={**body, **changed}, headers=keyed(f.token(client, f.staff(db, "csr")), "in-tx"))
+    assert mine.status_code == 201 and "Idempotent-Replayed" not in mine.headers
+    assert _count(db, model, action) == (rows + 2, history + 2)
 
 
 def test_a_key_belongs_to_its_caller(db, client):
@@ -182,17 +229,23 @@ def test_a_key_in_use_is_409_until_its_process_is_taken_for_dead(db, client):
         assert refused.value.code == "idempotency_key_in_use" and accounts(db) == 2
 
 
-def test_twenty_at_once_with_one_key_make_one_change(db, live_server):
+@pytest.mark.parametrize("operation", ["account", "address"])
+def test_twenty_at_once_with_one_key_make_one_change(db, live_server, operation):
+    account = f.account(db) if operation == "address" else None
+    url, body = ("/api/v1/accounts", ACCOUNT) if account is None else \
+        (f"/api/v1/accounts/{account.id}/addresses", IN_TRANSACTION["address"][1])
+    before = _count(db, Address, "address.added")[0]
     with httpx.Client(base_url=live_server, timeout=60) as http:
         token = http.post("/api/v1/staff/tokens", json={"email": f.staff(db, "csr").email, "password": f.PASSWORD})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Idempotency-Key": "twenty"}
 
         def send(_: int) -> httpx.Response:
-            return http.post("/api/v1/accounts", json=ACCOUNT, headers=headers)
+            return http.post(url, json=body, headers=headers)
 
         with ThreadPoolExecutor(20) as pool:
             answers = list(pool.map(send, range(20)))
-    assert accounts(db) == 1
+    assert accounts(db) == 1 and keys(db) == 1
+    assert _count(db, Address, "address.added")[0] == before + (account is not None)
     created = [a for a in answers if a.status_code == 201]
     assert created and all(a.content == created[0].content for a in created)
     assert sum("Idempotent-Replayed" not in a.headers for a in created) == 1
@@ -329,3 +382,34 @@ def test_a_storefront_registration_form_sent_twice_registers_once(db, live_serve
     assert accounts(db) == 1
     with db.transaction() as session:  # one verification e-mail, no "someone tried your address" for the double
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # the key's row sent with the COMMIT: PostgreSQL's
+def test_a_held_key_stored_with_the_commit_commits_only_when_its_row_is_written(db):
+    """`store(..., commit=True)` sends the key's row and the COMMIT in one query: a new key commits the change with
+    it; a key another request committed meanwhile fails the query before its COMMIT (nothing is committed); any
+    other failure raises the driver's error and commits nothing either."""
+    scope, printed = "staff:1", "f" * 64
+
+    def attempt(key: str, fingerprint: str = printed) -> None:
+        with db.transaction() as session:
+            session.add(AuditEvent(actor_type="system", actor_label="test", subject_type="account", subject_id=1,
+                                   action=f"try.{key}", changes={}))  # pending: flushed before the COMMIT
+            held = idempotency.Held(scope, key, fingerprint, 24, checked=False)
+            idempotency.store(session, held, 201, {"location": "/x?a='b'"}, b"{\"o'k\": \"\\\\\"}", commit=True)
+
+    def tried(key: str) -> int:
+        with db.transaction() as session:
+            return session.scalar(select(func.count()).where(AuditEvent.action == f"try.{key}"))
+
+    attempt("new")
+    assert tried("new") == 1 and keys(db) == 1
+    with db.transaction() as session:
+        row = session.execute(select(IdempotencyKey)).scalar_one()
+        assert (row.status, row.response_status, row.response_headers, row.response_body) == \
+            ("complete", 201, {"location": "/x?a='b'"}, b"{\"o'k\": \"\\\\\"}")
+    with pytest.raises(idempotency.Taken):
+        attempt("new")
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):  # a fingerprint longer than its column
+        attempt("long", "f" * 65)
+    assert tried("new") == 1 and tried("long") == 0 and keys(db) == 1

@@ -78,7 +78,8 @@ def account_events(account_id: Id, session: DbSession, staff: Reader) -> list[An
                           service.get_account(session, staff.reseller_scope, account_id))
 
 
-@router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201, dependencies=[IDEMPOTENT])
+@router.post("/accounts/{account_id}/addresses", response_model=AddressOut, status_code=201,
+             dependencies=[IDEMPOTENT_IN_TRANSACTION])
 def add_address(account_id: Id, body: AddressIn, session: DbSession, staff: Manager) -> Any:
     """Add an address to the account's address book."""
     account = service.get_account(session, staff.reseller_scope, account_id, lock=True)
@@ -106,7 +107,8 @@ def list_invoices(account_id: Id, session: DbSession, staff: Reader) -> list[Any
     return service.invoices(session, service.get_account(session, staff.reseller_scope, account_id))
 
 
-@router.post("/accounts/{account_id}/invoices", response_model=InvoiceOut, status_code=201, dependencies=[IDEMPOTENT])
+@router.post("/accounts/{account_id}/invoices", response_model=InvoiceOut, status_code=201,
+             dependencies=[IDEMPOTENT_IN_TRANSACTION])
 def record_invoice(account_id: Id, body: InvoiceIn, session: DbSession, staff: Manager) -> Any:
     """Record an invoice issued to the account (used to prove ownership when a new contact joins)."""
     account = service.get_account(session, staff.reseller_scope, account_id)
@@ -121,7 +123,7 @@ def list_payment_methods(account_id: Id, session: DbSession, staff: Reader) -> l
 
 
 @router.post("/accounts/{account_id}/payment-methods", response_model=SavedPaymentMethodOut, status_code=201,
-             dependencies=[IDEMPOTENT])
+             dependencies=[IDEMPOTENT_IN_TRANSACTION])
 def add_payment_method(account_id: Id, body: SavedPaymentMethodIn, session: DbSession, staff: Manager) -> Any:
     """Save a reference to a method the payment provider stores: its token id, brand, last four digits and expiry.
     A card number or security code is refused, in any field (422 `card_data_refused`); the same provider token

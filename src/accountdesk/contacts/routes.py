@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from accountdesk.accounts import service as accounts
 from accountdesk.contacts import service
 from accountdesk.contacts.schemas import ContactCreate, ContactUpdate, ManualPassword
-from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
+from accountdesk.core.idempotency import IDEMPOTENT, IDEMPOTENT_IN_TRANSACTION, ApiRoute
 from accountdesk.core.validation import Id
 from accountdesk.core.web import DbSession
 from accountdesk.staff.deps import api_staff
@@ -31,7 +31,7 @@ def list_contacts(account_id: Id, session: DbSession, staff: Reader) -> list[dic
     return [service.describe(c) for c in service.list_contacts(session, account)]
 
 
-@router.post("", status_code=201, dependencies=[IDEMPOTENT])
+@router.post("", status_code=201, dependencies=[IDEMPOTENT_IN_TRANSACTION])
 def create_contact(account_id: Id, body: ContactCreate, session: DbSession, staff: Manager) -> dict[str, Any]:
     """Add a contact; first name, last name, e-mail and phone are mandatory."""
     account = accounts.get_account(session, staff.reseller_scope, account_id, lock=True)
