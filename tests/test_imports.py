@@ -7,12 +7,14 @@ import csv
 import gc
 import json
 import random
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -23,7 +25,7 @@ from accountdesk.core import audit, i18n
 from accountdesk.core.audit import Actor
 from accountdesk.core.models import AuditEvent, OutboxMessage, SingleUseToken
 from accountdesk.imports import service as imports
-from accountdesk.imports.bulk import JsonText, insert_rows
+from accountdesk.imports.bulk import JsonText, Writer, insert_rows, take_ids
 from accountdesk.imports.columns import column_names, read_rows
 from accountdesk.imports.export import export_file
 from accountdesk.imports.models import Import
@@ -487,6 +489,27 @@ def test_bulk_rows_alike_or_not_are_stored_as_given_with_the_values_they_share_a
         ("system", 0, "", "", {"name": [None, "A0"]}), ("system", 1, "", "", {"name": [None, "A1"]}),
         ("system", 2, "", "", {"name": [None, "A2"]}), ("staff", 0, "", "with a note", {"name": [None, "A0"]}),
         ("staff", 1, "someone", "", {"name": [None, "A1"]}), ("staff", 9, "", "", {"n": [None, 1]})]
+
+
+def test_rows_sent_to_a_writer_are_stored_in_order_once_waited_for_and_its_errors_raised_by_wait(db):
+    """PostgreSQL's COPYs go from the writer's thread; SQLite's rows are written at once, writer or not."""
+    rows = [{"subject_type": "account", "subject_id": n, "action": "account.created", "changes": {}}
+            for n in range(5)]
+    with db.transaction() as session, Writer() as writer:
+        ids = take_ids(session, AuditEvent.__table__, 5)
+        insert_rows(session, AuditEvent.__table__, rows[:2], given_ids=ids[:2], writer=writer,
+                    same={"actor_type": "system"})
+        insert_rows(session, AuditEvent.__table__, rows[2:], given_ids=ids[2:], writer=writer,
+                    same={"actor_type": "system"})
+        writer.wait()
+        stored = session.execute(select(AuditEvent.id, AuditEvent.subject_id).order_by(AuditEvent.id)).all()
+    assert [tuple(row) for row in stored] == list(zip(ids, range(5), strict=True))
+    taken = (sqlite3.IntegrityError, psycopg.IntegrityError)  # the drivers' own: the rows go to them directly
+    with pytest.raises(taken), db.transaction() as session, Writer() as writer:
+        insert_rows(session, AuditEvent.__table__, rows[:1], given_ids=ids[:1], writer=writer,
+                    same={"actor_type": "system"})  # an id already taken
+        writer.wait()
+    assert counted(db, AuditEvent) == 5
 
 
 @pytest.mark.parametrize(("start", "part"), [("fork", 250), ("spawn", 250), ("fork", 2)])

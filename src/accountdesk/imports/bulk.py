@@ -5,9 +5,11 @@ give them; what SQLAlchemy would add per row (statement rendering, parameter dic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from enum import Enum
 from operator import itemgetter
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, text
@@ -21,19 +23,71 @@ class JsonText(str):
     is, without being parsed or written again."""
 
 
+class Writer:
+    """PostgreSQL's COPYs sent from a thread of their own, one after another in the order given, so that the
+    importing process goes on (makes the next table's rows, reads and checks the next chunk) while the database
+    takes them in: a COPY into a table with trigram indexes and foreign keys keeps the database busy for as long as
+    making its rows keeps Python busy, and the two otherwise took turns. The connection is the thread's until
+    wait() returns: nothing else may use it meanwhile (wait() first; leaving the `with` block waits too). The thread
+    only streams rows already made; an error in a COPY is raised by the next wait()."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._sent: list[Future[None]] = []
+
+    def send(self, job: Callable[[], None]) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="import-copy")
+        self._sent.append(self._pool.submit(job))
+
+    def wait(self) -> None:
+        """Until every COPY sent has been taken in; the first one's error, if any (the transaction is then broken,
+        and the COPYs after it failed too)."""
+        sent, self._sent = self._sent, []
+        errors = [e for e in (future.exception() for future in sent) if e is not None]
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        try:
+            if error is None:
+                self.wait()
+            else:  # the connection is given back (to be rolled back) only once the thread is done with it
+                for future in self._sent:
+                    future.exception()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+
+
+def take_ids(session: Session, table: Table, count: int) -> list[int]:
+    """`count` new ids of `table`, for insert_rows(given_ids=): taken before COPYs are sent to a Writer (which then
+    has the connection)."""
+    return _take_ids(session.connection(), table, count) if count else []
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool = False,
-                same: Mapping[str, Any] | None = None) -> list[int]:
+                same: Mapping[str, Any] | None = None, given_ids: Sequence[int] | None = None,
+                writer: Writer | None = None) -> list[int]:
     """Insert `rows` into `table`, each with the values of `same` too (the chunk's time, who imports: given once);
-    with `ids`, return the new rows' ids in the order of `rows`."""
+    with `ids`, return the new rows' ids in the order of `rows` (taken here, or `given_ids`, see take_ids). With a
+    `writer` (PostgreSQL), the rows are made here and sent to it: the caller has flushed the session and takes no
+    ids meanwhile."""
     if not rows:
         return []
-    session.flush()  # anything the ORM holds goes first, as it would with session.execute
+    if writer is None:
+        session.flush()  # anything the ORM holds goes first, as it would with session.execute
     connection = session.connection()
     same = same or {}
     given = set().union(*rows)
     columns = [c for c in table.c if c.name != "id" and (
         c.name in given or c.name in same or (c.default is not None and not c.default.is_sequence))]
-    new_ids = _take_ids(connection, table, len(rows)) if ids else []
+    ids = ids or given_ids is not None
+    new_ids = list(given_ids) if given_ids is not None else _take_ids(connection, table, len(rows)) if ids else []
     names = (["id"] if ids else []) + [c.name for c in columns]
     given_values = _given_values(rows, given)
 
@@ -48,13 +102,22 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], *, i
     columns_sql = ", ".join(quote(name) for name in names)
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns_sql}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        statement = f"COPY {quote(table.name)} ({columns_sql}) FROM STDIN"
+        if writer is None:
+            _copy(driver, statement, values)
+        else:
+            made = list(values)
+            writer.send(lambda: _copy(driver, statement, made))
     else:
         marks = ", ".join("?" for _ in names)
         driver.cursor().executemany(f"INSERT INTO {quote(table.name)} ({columns_sql}) VALUES ({marks})", values)
     return new_ids
+
+
+def _copy(driver: Any, statement: str, values: Any) -> None:
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in values:
+            copy.write_row(row)
 
 
 def _given_values(rows: list[dict[str, Any]], given: set[str]) -> dict[str, tuple[Any, ...]]:

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from accountdesk.core.errors import NotFound, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuditEvent
 from accountdesk.core.settings import Settings
-from accountdesk.imports.bulk import JsonText, insert_rows
+from accountdesk.imports.bulk import JsonText, Writer, insert_rows, take_ids
 from accountdesk.imports.checks import ADDRESS_FIELDS, STATUSES, Row, check_row, header_problems, read_phone
 from accountdesk.imports.columns import ATTRIBUTE_PREFIX, file_format, read_rows
 from accountdesk.imports.models import Import, ImportStatus
@@ -453,13 +453,15 @@ class Chunk:
 
 # --- writing a chunk -----------------------------------------------------------------------------------------
 
-def _insert(session: Session, table: Any, rows: list[dict[str, Any]], returning: bool = True,
-            same: dict[str, Any] | None = None) -> list[int]:
-    """The rows in one bulk statement (see imports.bulk); their new ids in the order of `rows`."""
-    return insert_rows(session, table, rows, ids=returning, same=same)
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]], ids: list[int] | None = None,
+            same: dict[str, Any] | None = None, writer: Writer | None = None) -> None:
+    """The rows in one bulk statement (see imports.bulk), with the `ids` taken for them (take_ids)."""
+    insert_rows(session, table, rows, same=same, given_ids=ids, writer=writer)
 
 
-def write_chunk(run: Run, chunk: Chunk) -> None:
+def write_chunk(run: Run, chunk: Chunk, writer: Writer | None = None) -> None:
+    """The chunk's new records and their history; with a `writer` (PostgreSQL), the new rows are sent to it, each
+    table's as soon as they are made, and the database takes them in while this goes on (see imports.bulk.Writer)."""
     session, counts = run.session, run.report.counts
     targets = chunk.written
     new = [t for t in targets if t.values is not None]
@@ -469,39 +471,50 @@ def write_chunk(run: Run, chunk: Chunk) -> None:
                                                 reserve=not run.options.dry_run)
         for target, number in zip(unnumbered, numbers, strict=True):
             target.values["number"] = number
+    addresses = [(t, a) for t in targets for a in t.new_addresses]
+    people = [(t, c) for t in targets for c in t.new_contacts]
+    # every id first, and anything the ORM holds written: the writer then has the connection to itself
+    session.flush()
+    account_ids = take_ids(session, Account.__table__, len(new))
+    address_ids = take_ids(session, Address.__table__, len(addresses))
+    contact_ids = take_ids(session, Contact.__table__, len(people))
     now = utcnow()
     history: list[dict[str, Any]] = []
     account_rows = []
-    for t in new:
-        v = t.values
+    for target, account_id in zip(new, account_ids, strict=True):
+        target.id = account_id
+        v = target.values
         search = accounts.search_text_for(v["name"], v["number"], v["email"], v["phone"], v["erp_code"],
-                                          [a["city"] for a in t.new_addresses], [c["email"] for c in t.new_contacts])
+                                          [a["city"] for a in target.new_addresses],
+                                          [c["email"] for c in target.new_contacts])
         account_rows.append({**v, "search_text": search})
     created = {"created_at": now, "updated_at": now}
-    for target, account_id in zip(new, _insert(session, Account.__table__, account_rows, same=created), strict=True):
-        target.id = account_id
-        history.append(run.history_of_new("account.created", "account", account_id, account_id,
+    _insert(session, Account.__table__, account_rows, account_ids, same=created, writer=writer)
+    for target in new:
+        history.append(run.history_of_new("account.created", "account", target.id, target.id,
                                           {k: v for k, v in target.values.items() if v not in (None, "")}))
     counts["accounts_created"] += len(new)
 
-    addresses = [(t, {**a, "account_id": t.id}) for t in targets for a in t.new_addresses]
-    for (target, values), address_id in zip(addresses, _insert(session, Address.__table__,
-                                                               [v for _, v in addresses]), strict=True):
+    address_rows = [{**a, "account_id": t.id} for t, a in addresses]
+    _insert(session, Address.__table__, address_rows, address_ids, writer=writer)
+    for (target, _), values, address_id in zip(addresses, address_rows, address_ids, strict=True):
         history.append(run.history_of_new("address.added", "address", address_id, target.id, values))
     counts["addresses_created"] += len(addresses)
     definitions = run.definitions
     _insert(session, CustomAttributeValue.__table__, [
         {"account_id": t.id, "definition_id": definitions[key].id, "value": value}
-        for t in new for key, value in t.attributes.items()], returning=False)
+        for t in new for key, value in t.attributes.items()], writer=writer)
 
-    people = [(t, c) for t in targets for c in t.new_contacts]
-    contact_ids = _insert(session, Contact.__table__, [{**c, "account_id": t.id} for t, c in people], same={
-        "storefront_id": run.storefront.id, "status": ContactStatus.invited, "password_hash": None, **created})
+    _insert(session, Contact.__table__, [{**c, "account_id": t.id} for t, c in people], contact_ids, same={
+        "storefront_id": run.storefront.id, "status": ContactStatus.invited, "password_hash": None, **created},
+        writer=writer)
     for (target, values), contact_id in zip(people, contact_ids, strict=True):
         history.append(run.history_of_new("contact.created", "contact", contact_id, target.id,
                                           {**values, "status": ContactStatus.invited}))
     counts["contacts_created"] += len(contact_ids)
-    _insert(session, AuditEvent.__table__, history, returning=False, same=run.history_same(now))
+    _insert(session, AuditEvent.__table__, history, same=run.history_same(now), writer=writer)
+    if writer is not None and (any(t.stored is not None for t in targets) or run.options.send_welcome):
+        writer.wait()  # what follows goes through the session
     _change_stored(run, chunk)
     if run.options.send_welcome and contact_ids:
         _welcome(run, contact_ids)
@@ -691,11 +704,16 @@ def import_rows(run: Run, path: Path, progress: Callable[[int], None] | None = N
     run.report.problems = header_problems(header, run.definitions)
     if run.report.problems:
         return
-    with fewer_collections():
+    # PostgreSQL: a chunk's COPYs go from a thread of their own (imports.bulk.Writer) while this one reports the
+    # chunk's rows and reads and checks the next chunk; they are waited for before its look-ups
+    writer = Writer() if run.session.get_bind().dialect.name == "postgresql" else None
+    with fewer_collections(), writer or nullcontext():
         for rows_of_chunk in checked_chunks(rows, plain_definitions(run.definitions.values()), CHUNK):
+            if writer is not None:
+                writer.wait()
             chunk = Chunk(run, rows_of_chunk)
             decided = chunk.decide()
-            write_chunk(run, chunk)
+            write_chunk(run, chunk, writer)
             _record(run, decided)
             if progress:
                 progress(len(rows_of_chunk))
