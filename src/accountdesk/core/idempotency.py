@@ -452,13 +452,12 @@ def store(session: Session, held: Claim | Held, status: int, headers: dict[str, 
         values = {"scope": held.scope, "key": held.key, "fingerprint": held.fingerprint, "created_at": now,
                   "expires_at": now + timedelta(hours=held.hours), "stale": now - LOCK, **answer,
                   "response_headers": json.dumps(headers)}
-        if conn.dialect.name == "postgresql":
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
             values["lock"] = advisory_lock_id(held.scope, held.key)
-            if commit:
-                session.flush()
-                done = KEEP_AND_COMMIT(conn, values)
-            else:
-                done = SEND_KEEP(conn, values).rowcount > 0
+        if postgresql and commit:
+            session.flush()
+            done = KEEP_AND_COMMIT(conn, values)
         else:
             done = SEND_KEEP(conn, values).rowcount > 0
     else:
