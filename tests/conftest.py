@@ -40,10 +40,11 @@ for _key in [key for key in os.environ if key.startswith("ACCOUNTDESK_")]:
 os.environ.update(TEST_ENVIRONMENT)
 
 import pytest  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from accountdesk.app import create_app  # noqa: E402
+from accountdesk.app import create_app, initial_state  # noqa: E402
 from accountdesk.core import security  # noqa: E402
 from accountdesk.core.db import Database  # noqa: E402
 from accountdesk.core.migrate import upgrade  # noqa: E402
@@ -174,9 +175,22 @@ def settings(db: Database, mail_dir: Path) -> Iterator[Settings]:
     security.bind(get_settings())  # a test's app with keys of its own does not leave them to the next test
 
 
+_APPS: dict[tuple[str, str], FastAPI] = {}
+
+
 @pytest.fixture
-def app(settings: Settings, db: Database):
-    return create_app(settings, db)
+def app(settings: Settings, db: Database) -> FastAPI:
+    """The app of these settings, in the state `create_app` leaves it. Built once per worker and settings: FastAPI
+    builds each app's route handling at its first requests (~0.2 s of CPU), and every test would pay for it."""
+    key = (db.url, settings.model_dump_json())
+    built = _APPS.get(key)
+    if built is None:
+        built = _APPS[key] = create_app(settings, db)
+    else:
+        security.bind(settings)
+        built.state = initial_state(settings, db)  # nothing a test put there before (its ERP, other settings)
+        built.dependency_overrides.clear()
+    return built
 
 
 @pytest.fixture

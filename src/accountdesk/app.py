@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.datastructures import State
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -158,6 +159,12 @@ class AccountDesk(FastAPI):
                                                      self.swagger_ui_oauth2_redirect_url} - {None})
 
 
+def initial_state(settings: Settings, db: Database) -> State:
+    """What requests find on `app.state` when the app starts: the database, the settings and the rate limits."""
+    return State({"db": db, "settings": settings,
+                  "rate_limits": RateLimits(db, settings.redis_url, settings.rate_limits_enabled)})
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url)
@@ -182,9 +189,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app = AccountDesk(title="accountdesk", version="0.1.0", lifespan=lifespan,
                   description="Customer accounts, storefront users, registration, approval, resellers and ERP.",
                   dependencies=[Depends(refuse_unstorable_text)], responses=ERROR_RESPONSES)
-    app.state.db = db
-    app.state.settings = settings
-    app.state.rate_limits = RateLimits(db, settings.redis_url, settings.rate_limits_enabled)
+    app.state = initial_state(settings, db)
     install_error_handlers(app)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.cookie_secure)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
