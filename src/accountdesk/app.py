@@ -10,9 +10,9 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.datastructures import State
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.datastructures import State
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
