@@ -82,7 +82,7 @@ ROUTERS = [
 
 
 # Plain routes also served ahead of the middleware and the routers (see ExpressLane), each module's `express` list.
-EXPRESS = ["accountdesk.oidc.routes", "accountdesk.signin.routes"]
+EXPRESS = ["accountdesk.oidc.routes", "accountdesk.signin.routes", "accountdesk.registration.routes"]
 
 
 def _include_routers(app: AccountDesk) -> None:

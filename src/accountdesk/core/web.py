@@ -232,6 +232,23 @@ async def in_one_transaction(request: Request, work: Callable[[Session], Answer]
     return await asyncio.get_running_loop().run_in_executor(EXPRESS_THREADS, run)
 
 
+def headers_only() -> Response:
+    """What a FastAPI endpoint gets as its `response: Response` parameter: headers (cookies) for the answer, which
+    `answer_json` adds."""
+    response = Response()
+    del response.headers["content-length"]
+    return response
+
+
+def answer_json(answer: Any, status_code: int, headers_from: Response | None = None) -> JSONResponse:
+    """An express route's answer as its API route renders it (`response_model=None`: plain JSON), with the headers an
+    endpoint set on its `headers_only` response."""
+    response = JSONResponse(answer, status_code=status_code)
+    if headers_from is not None:
+        response.headers.raw.extend(headers_from.headers.raw)
+    return response
+
+
 # Constraint name -> (field, message): the race-safe way to report a duplicate.
 UNIQUE_FIELDS: dict[str, tuple[str, Any]] = {
     "uq_accounts_number": ("number", _l("This account number is already taken.")),

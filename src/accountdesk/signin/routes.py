@@ -6,14 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 
 from accountdesk.contacts.models import Contact
 from accountdesk.contacts.service import ACTIVATION, RESET
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
-from accountdesk.core.web import DbSession, Onward, client_address, express_json, in_one_transaction
+from accountdesk.core.web import (
+    DbSession,
+    Onward,
+    answer_json,
+    client_address,
+    express_json,
+    in_one_transaction,
+)
 from accountdesk.erp.deps import Erp, erp_gateway
 from accountdesk.erp.gateway import ErpGateway
 from accountdesk.signin import service
@@ -83,7 +89,7 @@ async def express_sign_in(request: Request) -> Response:
         return Onward(request)
     slug, erp = request.path_params["slug"], erp_gateway(request)
     status, answer = await in_one_transaction(request, lambda session: _sign_in(session, request, slug, body, erp))
-    return JSONResponse(answer, status_code=status)
+    return answer_json(answer, status)
 
 
 express = [Route(router.prefix + "/{slug}/sessions", express_sign_in, methods=["POST"])]  # app.EXPRESS
