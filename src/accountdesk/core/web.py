@@ -214,9 +214,9 @@ async def express_json(request: Request, model: type[Model]) -> Model | None:
     return None if _unstorable(request, _json_texts(decoded)) else body
 
 
-# Worker threads of the express routes: a plain executor takes ~0.1-0.2 ms less CPU a trip than anyio's (a capacity
-# limiter and a queue.Queue). A trip holds its transaction only while it runs, so one waiting for a thread keeps no
-# other request waiting; at most as many at once as there are connections in the database's pool.
+# Worker threads of the express routes, as many as the OpenID Connect grants have: a plain executor takes ~0.1-0.2 ms
+# less CPU a trip than anyio's (a capacity limiter and a queue.Queue). A trip holds its transaction only while it
+# runs, so a request waiting for a thread holds nothing that another one waits for.
 EXPRESS_THREADS = ThreadPoolExecutor(20, thread_name_prefix="accountdesk-express")
 
 
