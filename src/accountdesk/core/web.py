@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
 from accountdesk.core import history, i18n, validation, wording
@@ -185,7 +186,11 @@ class Onward(Response):
         self.request = request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self.request.body()
+        try:
+            body = await self.request.body()
+        except ClientDisconnect:  # the app meets the client's leaving as it would have
+            await scope[ONWARD](scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
