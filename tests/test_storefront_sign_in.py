@@ -236,3 +236,32 @@ def test_address_limit_counts_across_emails(db, client):
     for n in range(int(ADDRESS_LIMIT.split("/")[0])):
         assert api_sign_in(client, store, f"guess{n}@example.com").status_code == 401
     assert api_sign_in(client, store, "guess-next@example.com").status_code == 429
+
+
+def test_api_sign_in_answers_every_body_as_its_documented_route(db, client):
+    """The sign-in is served ahead of the app's routers (app.ExpressLane); a body it does not take as it is goes on
+    to the API route, which refuses it in the API's words, and the route stays documented."""
+    store = f.storefront(db)
+    account = f.account(db, storefront_id=store.id)
+    f.contact(db, account, store, email="pat@example.com")
+    url = f"/api/v1/storefronts/{store.slug}/sessions"
+    refusals = {
+        "not JSON": client.post(url, content=b'{"email": ', headers={"Content-Type": "application/json"}),
+        "a field missing": client.post(url, json={"email": "pat@example.com"}),
+        "a form": client.post(url, data={"email": "pat@example.com", "password": f.PASSWORD}),
+        "an array": client.post(url, json=[{"email": "pat@example.com", "password": f.PASSWORD}]),
+        "NUL in an extra field": client.post(url, json={"email": "pat@example.com", "password": f.PASSWORD,
+                                                        "note": ["\x00"]}),
+    }
+    assert {name: (r.status_code, r.json()["error"]["code"]) for name, r in refusals.items()} == {
+        "not JSON": (400, "invalid_json"), "a field missing": (422, "validation_failed"),
+        "a form": (422, "validation_failed"), "an array": (422, "validation_failed"),
+        "NUL in an extra field": (422, "invalid_text")}
+    assert refusals["a field missing"].json()["error"]["fields"] == {"password": "This field is required."}
+    assert refusals["NUL in an extra field"].json()["error"]["fields"].keys() == {"note.0"}
+    as_json_api = client.post(url, content=f'{{"email": "pat@example.com", "password": "{f.PASSWORD}"}}',
+                              headers={"Content-Type": "application/vnd.api+json"})
+    assert as_json_api.status_code == 201 and as_json_api.headers["cache-control"] == "no-store"
+    signed_in = client.post(url, json={"email": "pat@example.com", "password": f.PASSWORD, "extra": 1})
+    assert signed_in.status_code == 201 and signed_in.headers["x-content-type-options"] == "nosniff"
+    assert "post" in client.get("/openapi.json").json()["paths"]["/api/v1/storefronts/{slug}/sessions"]

@@ -25,6 +25,7 @@ from accountdesk.core.ratelimit import RateLimits
 from accountdesk.core.settings import Settings, get_settings
 from accountdesk.core.web import (
     ERROR_RESPONSES,
+    ONWARD,
     PACKAGE,
     error_response,
     install_error_handlers,
@@ -82,7 +83,7 @@ ROUTERS = [
 
 
 # Plain routes also served ahead of the middleware and the routers (see ExpressLane), each module's `express` list.
-EXPRESS = ["accountdesk.oidc.routes"]
+EXPRESS = ["accountdesk.oidc.routes", "accountdesk.signin.routes", "accountdesk.registration.routes"]
 
 
 def _include_routers(app: AccountDesk) -> None:
@@ -125,8 +126,9 @@ class ExpressLane:
     app's middleware and the nested routers costs ~150 µs of CPU a request, more than a client-credentials grant's
     own statements. They keep the app's error and exception handlers (as Starlette runs them: 500s by the outer
     one, the others around the endpoint) and its security headers (ExpressLane sits inside them); they need none of
-    the rest (no CSRF cookie: they serve no page, no dependencies). A route's other methods, and every other
-    request, go through the app as usual."""
+    the rest (no CSRF cookie: they serve no page, no dependencies). A route's other methods, every other request, and
+    the requests an express route hands on (core.web.Onward: to its twin among the app's routes) go through the app
+    as usual."""
 
     def __init__(self, app: FastAPI, routes: tuple[Route, ...], rest: ASGIApp) -> None:
         errors = {key: handler for key, handler in app.exception_handlers.items() if key not in (500, Exception)}
@@ -141,6 +143,7 @@ class ExpressLane:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
                     scope.update(child)
+                    scope[ONWARD] = self.rest
                     await lane(scope, receive, send)
                     return
         await self.rest(scope, receive, send)

@@ -7,13 +7,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.routing import Route
 
-from accountdesk.core import validation
+from accountdesk.core import idempotency, validation
 from accountdesk.core.errors import NotFound
 from accountdesk.core.i18n import request_language, speaking
 from accountdesk.core.idempotency import IDEMPOTENT, ApiRoute
 from accountdesk.core.validation import Id
-from accountdesk.core.web import DbSession, client_address
+from accountdesk.core.web import (
+    DbSession,
+    Onward,
+    answer_json,
+    client_address,
+    express_json,
+    headers_only,
+    in_one_transaction,
+)
 from accountdesk.erp.deps import Erp
 from accountdesk.registration import instant, service
 from accountdesk.registration.schemas import (
@@ -81,6 +90,11 @@ def register(slug: str, body: RegistrationIn, request: Request, response: Respon
     """Create an account and its first contact under the storefront's registration policy (the same answer, after
     as long, for a known e-mail). The registrant then signs in; only where the policy signs registrants in at once
     does an `open`-mode answer carry this storefront's session cookie (which a known e-mail's does not)."""
+    return _register(session, request, response, slug, body)
+
+
+def _register(session: Session, request: Request, response: Response, slug: str,
+              body: RegistrationIn) -> dict[str, Any]:
     storefront = service.registration_storefront(session, slug)
     applicant, password = service.prepare_registration(session, request.app.state.rate_limits, storefront, body,
                                                        client_address(request))
@@ -88,6 +102,21 @@ def register(slug: str, body: RegistrationIn, request: Request, response: Respon
     outcome = timed(service.register(session, storefront.id, applicant, password, _base_url(request)))
     _sign_in(session, request, response, storefront, outcome)
     return outcome.answer
+
+
+async def express_register(request: Request) -> Response:
+    """`register` ahead of the middleware and the routers (app.ExpressLane): the same work and answer, without
+    FastAPI's dependency solving, in one trip to a thread. A request with an Idempotency-Key (the API route's
+    ApiRoute keeps its answer) or out of the ordinary (see core.web.express_json) goes on to `register`."""
+    body = None if idempotency.HEADER in request.headers else await express_json(request, RegistrationIn)
+    if body is None:
+        return Onward(request)
+    slug, cookies = request.path_params["slug"], headers_only()
+    answer = await in_one_transaction(request, lambda session: _register(session, request, cookies, slug, body))
+    return answer_json(answer, 202, cookies)
+
+
+express = [Route(router.prefix + "/storefronts/{slug}/registrations", express_register, methods=["POST"])]
 
 
 @router.post("/storefronts/{slug}/email-verifications", tags=STOREFRONT)
