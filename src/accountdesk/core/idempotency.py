@@ -743,7 +743,7 @@ class ApiRoute(APIRoute):
             answer = endpoint(**values)
             name = route.dependant.response_param_name
             response = route.rendered(answer, values[name] if name else None)  # before the commit: a refused
-            request: Request | None = session.info.get(KEEPS_ANSWER)            # answer changes nothing
+            request: Request | None = session.info.pop(KEEPS_ANSWER, None)      # answer changes nothing
             if request is not None:
                 if not storable(response):
                     return response  # `finish` releases the key and commits
