@@ -185,6 +185,9 @@ def parse_key(raw: str) -> str:
     return key
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps builds one per call with these
+
+
 def _canonical(body: bytes, content_type: str) -> bytes:
     """The body in one spelling, so that a client re-serialising the same JSON or form is the same request."""
     kind = content_type.partition(";")[0].strip().lower()
@@ -193,7 +196,7 @@ def _canonical(body: bytes, content_type: str) -> bytes:
             pairs = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k != FORM_FIELD]
             return json.dumps(sorted(pairs)).encode()
         if body and (not kind or kind.endswith("json")):
-            return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+            return _SORTED_JSON.encode(json.loads(body)).encode()
     except ValueError:
         pass
     return body
