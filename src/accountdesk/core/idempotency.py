@@ -185,6 +185,9 @@ def parse_key(raw: str) -> str:
     return key
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps builds one per call with these
+
+
 def _canonical(body: bytes, content_type: str) -> bytes:
     """The body in one spelling, so that a client re-serialising the same JSON or form is the same request."""
     kind = content_type.partition(";")[0].strip().lower()
@@ -193,7 +196,7 @@ def _canonical(body: bytes, content_type: str) -> bytes:
             pairs = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k != FORM_FIELD]
             return json.dumps(sorted(pairs)).encode()
         if body and (not kind or kind.endswith("json")):
-            return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+            return _SORTED_JSON.encode(json.loads(body)).encode()
     except ValueError:
         pass
     return body
@@ -201,9 +204,8 @@ def _canonical(body: bytes, content_type: str) -> bytes:
 
 def fingerprint(secret: str, method: str, target: str, body: bytes, content_type: str) -> str:
     """Keyed (the body may hold a password): nobody who reads the table can test guesses against it."""
-    mac = hmac.new(secret.encode(), f"{method} {target}\n".encode(), hashlib.sha256)
-    mac.update(_canonical(body, content_type))
-    return mac.hexdigest()
+    message = f"{method} {target}\n".encode() + _canonical(body, content_type)
+    return hmac.digest(secret.encode(), message, "sha256").hex()  # one call into OpenSSL: hmac.new's digest
 
 
 KEYS = IdempotencyKey.__table__  # Core statements: this runs on every keyed request, the ORM adds nothing here
@@ -316,11 +318,13 @@ class KeptAndCommitted:
     and the caller rolls it back as before. A key adds no round trip of its own to the request then (issue 13: under
     5 % more CPU on an account creation; a round trip through SQLAlchemy and psycopg costs the app ~150 µs of CPU).
 
-    The simple protocol takes no parameters: the values are written into the SQL as literals quoted by libpq's
-    PQescapeLiteral (`pq.Escaping`), the one quoting that knows the connection's encoding and string settings;
-    numbers are Python ints, times ISO 8601 (digits and `-:.+T` only). Sent with libpq's PQexec, which releases
-    the GIL while it waits; psycopg reads the transaction's state from libpq, so its `commit()` that SQLAlchemy
-    calls next sends nothing."""
+    The simple protocol takes no parameters: the values are written into the SQL as literals. Text is quoted by
+    libpq's PQescapeLiteral (`pq.Escaping`), the one quoting that knows the connection's encoding and string
+    settings; what is written here needs no quoting: numbers are Python ints, times ISO 8601 (digits and `-:.+T`
+    only), bytes hex digits in an E'' string (its backslash means the same whatever standard_conforming_strings
+    says; PQescapeLiteral's scan of an answer's thousand hex digits cost more than the rest of the row's literals).
+    Sent with libpq's PQexec, which releases the GIL while it waits; psycopg reads the transaction's state from
+    libpq, so its `commit()` that SQLAlchemy calls next sends nothing."""
 
     TAKEN = b"22012"  # division_by_zero: the key's row was not written (the only division in the statement)
 
@@ -346,9 +350,10 @@ class KeptAndCommitted:
             if isinstance(value, str):
                 literal = quote(value.encode(encoding))
             elif isinstance(value, bytes):
-                literal = quote(b"\\x" + value.hex().encode()) + b"::bytea"
+                literal = b"E'\\\\x" + value.hex().encode() + b"'::bytea"
             elif isinstance(value, datetime):
-                literal = b"'" + value.astimezone(UTC).isoformat().encode() + b"'::timestamptz"
+                utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+                literal = b"'" + utc.isoformat().encode() + b"'::timestamptz"
             elif type(value) is int:
                 literal = str(value).encode()
             else:
@@ -492,13 +497,23 @@ def storable(response: Response) -> bool:
 
 
 def _stored_headers(response: Response) -> dict[str, str]:
-    return {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+    """STORED_HEADERS as `response.headers[name]` gives them (the first of a name), in one pass over its raw list."""
+    stored: dict[str, str] = {}
+    for raw_name, raw_value in response.raw_headers:
+        name = raw_name.decode("latin-1")
+        if name in STORED_HEADERS and name not in stored:
+            stored[name] = raw_value.decode("latin-1")
+    return stored
+
+
+_CRASH_TOKEN = os.environ.get(CRASH_TOKEN_ENV, "")  # read once: a missing variable costs a KeyError per lookup
 
 
 def _crash_hook_armed(request: Request) -> bool:
     """The fault test's hook: the process kills itself right after the commit, before answering. Only when the
-    environment names a token of 32+ characters AND the request sends it; never with secure cookies (production)."""
-    token = os.environ.get(CRASH_TOKEN_ENV, "")
+    environment the process started with names a token of 32+ characters AND the request sends it; never with
+    secure cookies (production)."""
+    token = _CRASH_TOKEN
     if len(token) < 32 or request.app.state.settings.cookie_secure:
         return False
     return hmac.compare_digest(request.headers.get(CRASH_HEADER, "").encode(), token.encode())
@@ -743,7 +758,7 @@ class ApiRoute(APIRoute):
             answer = endpoint(**values)
             name = route.dependant.response_param_name
             response = route.rendered(answer, values[name] if name else None)  # before the commit: a refused
-            request: Request | None = session.info.get(KEEPS_ANSWER)            # answer changes nothing
+            request: Request | None = session.info.pop(KEEPS_ANSWER, None)      # answer changes nothing
             if request is not None:
                 if not storable(response):
                     return response  # `finish` releases the key and commits

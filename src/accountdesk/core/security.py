@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -90,7 +89,7 @@ def new_token() -> str:
 
 def token_digest(token: str) -> str:
     """Tokens are high-entropy, so a keyed SHA-256 is enough; the database never sees the token itself."""
-    return hmac.new(keys().digest_key, token.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(keys().digest_key, token.encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)
