@@ -27,7 +27,9 @@ Language = StrEnum("Language", {code: code for code in LANGUAGES})  # the langua
 def serving_app():
     """The ASGI app for `serve` (one outbox worker thread per process)."""
     from accountdesk.app import create_app
+    from accountdesk.core.access_log import lighter_records
 
+    lighter_records()
     return create_app(run_worker=True)
 
 
