@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -120,3 +121,8 @@ def test_serve_with_two_processes(db):
         assert response.status_code == 200
         assert response.json()["database"] in ("sqlite", "postgresql")
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "accountdesk"
+        assert httpx.get(f"http://127.0.0.1:{port}/no-such-page?probe=1").status_code == 404
+    # each request in the access log, in uvicorn's words
+    output = process.stdout.read()
+    for line in ('"GET /openapi.json HTTP/1.1" 200 OK', '"GET /no-such-page?probe=1 HTTP/1.1" 404 Not Found'):
+        assert re.search(rf"^INFO:     127\.0\.0\.1:\d+ - {re.escape(line)}$", output, re.MULTILINE), output

@@ -27,7 +27,9 @@ Language = StrEnum("Language", {code: code for code in LANGUAGES})  # the langua
 def serving_app():
     """The ASGI app for `serve` (one outbox worker thread per process)."""
     from accountdesk.app import create_app
+    from accountdesk.core.access_log import lighter_records
 
+    lighter_records()
     return create_app(run_worker=True)
 
 
@@ -39,6 +41,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     """Serve the API, the console and the storefront pages."""
     import uvicorn
 
+    from accountdesk.core.access_log import server_logging
     from accountdesk.core.settings import get_settings
     from accountdesk.core.web import proxy_options
 
@@ -49,7 +52,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on.")] = "12
     console.print(f"accountdesk on [bold]http://{host}:{port}[/] — console at http://{host}:{port}/console "
                   f"(database {settings.database_url.split('@')[-1]})")
     uvicorn.run("accountdesk.cli:serving_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", limit_concurrency=settings.max_concurrent_requests, **proxy_options(settings))
+                log_config=server_logging(), log_level="info", limit_concurrency=settings.max_concurrent_requests,
+                **proxy_options(settings))
 
 
 @app.command()
