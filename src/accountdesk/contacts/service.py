@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accountdesk.accounts import service as accounts
 from accountdesk.accounts.models import Account
@@ -104,7 +105,7 @@ def create_contact(session: Session, actor: Actor, account: Account, data: dict[
     accounts.note_first_contact(session, account, {**data, "status": contact.status})
     session.add(contact)
     session.flush()
-    contact.account = account
+    set_committed_value(contact, "account", account)  # its account, as loaded: no change for the commit to flush
     accounts.reindex(session, account, None if account_emails is None else [*account_emails, contact.email])
     _log(session, actor, "contact.created", contact, audit.created({**data, "status": contact.status}))
     webhooks.contact_event(session, "contact.created", contact, account.number)
