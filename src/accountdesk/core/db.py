@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Engine,
+    Insert,
     Integer,
     MetaData,
+    Table,
     create_engine,
     event,
     func,
@@ -157,16 +159,21 @@ def write_at_commit(session: Session, row: Base) -> None:
 @event.listens_for(Session, "before_commit")
 def _write_rows_at_commit(session: Session) -> None:
     rows = [row for row in session.info.pop(WRITTEN_AT_COMMIT, ()) if inspect(row).pending]
-    batches: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}  # per table, in each the rows' order
+    batches: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}  # per table, in each the rows' order
     for table, values in map(_insert_values, rows):
         batches.setdefault((table, tuple(values)), []).append(values)
     for (table, _), batch in batches.items():
-        session.connection().execute(insert(table), batch)
+        session.connection().execute(_insert_into(table), batch)
     for row in rows:
         session.expunge(row)
 
 
-def _insert_values(row: Base) -> tuple[Any, dict[str, Any]]:
+@cache
+def _insert_into(table: Table) -> Insert:
+    return insert(table)
+
+
+def _insert_values(row: Base) -> tuple[Table, dict[str, Any]]:
     """The row's table and the column values set on it (the columns' defaults fill in the rest, as in a flush)."""
     state = inspect(row)
     columns = state.mapper.column_attrs
