@@ -156,6 +156,14 @@ def write_at_commit(session: Session, row: Base) -> None:
     session.info.setdefault(WRITTEN_AT_COMMIT, []).append(row)
 
 
+def flush_before_insert(session: Session) -> None:
+    """Before an INSERT sent past the unit of work: write what the session holds unwritten, as an autoflush would,
+    unless that is only rows kept for the commit (`write_at_commit`), which then stay in its one INSERT per table."""
+    later = {id(row) for row in session.info.get(WRITTEN_AT_COMMIT, ())}
+    if session.deleted or session.dirty or any(id(row) not in later for row in session.new):
+        session.flush()
+
+
 @event.listens_for(Session, "before_commit")
 def _write_rows_at_commit(session: Session) -> None:
     rows = [row for row in session.info.pop(WRITTEN_AT_COMMIT, ()) if inspect(row).pending]
