@@ -310,8 +310,10 @@ def reindex(session: Session, account: Account, emails: Sequence[str] | None = N
     if emails is None:
         query = select(CONTACT_EMAILS.c.email).where(CONTACT_EMAILS.c.account_id == account.id)
         emails = session.scalars(query).all() if account.id else []
-    account.search_text = search_text_for(account.name, account.number, account.email or "", account.phone or "",
-                                          account.erp_code, [a.city for a in account.addresses], emails)
+    text = search_text_for(account.name, account.number, account.email or "", account.phone or "", account.erp_code,
+                           [a.city for a in account.addresses], emails)
+    if text != account.search_text:  # the same text set again would still make the commit flush the account
+        account.search_text = text
 
 
 def _check_parent(session: Session, parent_id: int | None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from accountdesk.core.db import write_at_commit
 from accountdesk.core.models import AuditEvent
 
 SECRET_FIELDS = {"password", "password_hash"}
@@ -83,4 +84,5 @@ def record(session: Session, actor: Actor, action: str, *, subject_type: str, su
     event = AuditEvent(actor_type=actor.type, actor_id=actor.id, actor_label=actor.label, subject_type=subject_type,
                        subject_id=subject_id, account_id=account_id, action=action, changes=changes or {}, note=note)
     session.add(event)
+    write_at_commit(session, event)
     return event

@@ -12,11 +12,25 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event, func, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Insert,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -129,6 +143,50 @@ def _sqlite_lock_for_update(state: ORMExecuteState) -> None:
 def after_commit(session: Session, action: Callable[[], None]) -> None:
     """Run `action` once the session's transaction has committed (not when it rolls back)."""
     session.info.setdefault("after_commit", []).append(action)
+
+
+WRITTEN_AT_COMMIT = "written_at_commit"  # session.info: the rows `write_at_commit` was given
+
+
+def write_at_commit(session: Session, row: Base) -> None:
+    """`row`, just added, is one that nothing reads back through its object (an audit event, an e-mail): if it is
+    still unwritten when the transaction (or savepoint) commits, it is written with the others of its table by one
+    Core INSERT rather than by the unit of work, whose flush at commit cost more than its statements. Its object then
+    leaves the session without an id. A flush before the commit writes it as any other row."""
+    session.info.setdefault(WRITTEN_AT_COMMIT, []).append(row)
+
+
+def flush_before_insert(session: Session) -> None:
+    """Before an INSERT sent past the unit of work: write what the session holds unwritten, as an autoflush would,
+    unless that is only rows kept for the commit (`write_at_commit`), which then stay in its one INSERT per table."""
+    later = {id(row) for row in session.info.get(WRITTEN_AT_COMMIT, ())}
+    if session.deleted or session.dirty or any(id(row) not in later for row in session.new):
+        session.flush()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_rows_at_commit(session: Session) -> None:
+    rows = [row for row in session.info.pop(WRITTEN_AT_COMMIT, ()) if inspect(row).pending]
+    batches: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}  # per table, in each the rows' order
+    for table, values in map(_insert_values, rows):
+        batches.setdefault((table, tuple(values)), []).append(values)
+    for (table, _), batch in batches.items():
+        session.connection().execute(_insert_into(table), batch)
+    for row in rows:
+        session.expunge(row)
+
+
+@cache
+def _insert_into(table: Table) -> Insert:
+    return insert(table)
+
+
+def _insert_values(row: Base) -> tuple[Table, dict[str, Any]]:
+    """The row's table and the column values set on it (the columns' defaults fill in the rest, as in a flush)."""
+    state = inspect(row)
+    columns = state.mapper.column_attrs
+    return state.mapper.local_table, {columns[key].columns[0].key: value for key, value in state.dict.items()
+                                      if key in columns}
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from accountdesk.core import i18n
+from accountdesk.core.db import write_at_commit
 from accountdesk.core.languages import LANGUAGES
 from accountdesk.core.outbox import OutboxMessage, enqueue
 
@@ -76,9 +77,12 @@ def send(session: Session, template: str, to: list[str] | str, *, language: str 
     recipients = [to] if isinstance(to, str) else list(to)
     if not (TEMPLATES / f"{template}.j2").exists():
         raise ValueError(f"no mail template {template!r}")
-    return enqueue(session, "email", {"template": template, "language": language if language in LANGUAGES else "en",
-                                      "to": recipients, "cc": cc or [], "bcc": bcc or [], "context": context,
-                                      "date_format": date_format})
+    message = enqueue(session, "email", {"template": template,
+                                         "language": language if language in LANGUAGES else "en", "to": recipients,
+                                         "cc": cc or [], "bcc": bcc or [], "context": context,
+                                         "date_format": date_format})
+    write_at_commit(session, message)
+    return message
 
 
 @lru_cache
