@@ -165,7 +165,9 @@ def flush_before_insert(session: Session) -> None:
 
 
 @event.listens_for(Session, "before_commit")
-def _write_rows_at_commit(session: Session) -> None:
+def write_rows_kept_for_commit(session: Session) -> None:
+    """Write the rows given to `write_at_commit` that are still unwritten, one INSERT per table: before every commit
+    of a session, and by whoever sends a COMMIT past the session (core.idempotency.KeptAndCommitted)."""
     rows = [row for row in session.info.pop(WRITTEN_AT_COMMIT, ()) if inspect(row).pending]
     batches: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}  # per table, in each the rows' order
     for table, values in map(_insert_values, rows):

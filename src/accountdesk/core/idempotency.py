@@ -82,7 +82,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from accountdesk.core import i18n
-from accountdesk.core.db import NO_TRANSACTION, Database, serialise, utcnow
+from accountdesk.core.db import NO_TRANSACTION, Database, serialise, utcnow, write_rows_kept_for_commit
 from accountdesk.core.errors import AppError, BadRequest, Conflict, ValidationFailed
 from accountdesk.core.i18n import _l
 from accountdesk.core.models import AuthSession, IdempotencyKey
@@ -460,7 +460,8 @@ def store(session: Session, held: Claim | Held, status: int, headers: dict[str, 
         postgresql = conn.dialect.name == "postgresql"
         if postgresql:
             values["lock"] = advisory_lock_id(held.scope, held.key)
-        if postgresql and commit:
+        if postgresql and commit:  # what the session's commit would write first, then flush
+            write_rows_kept_for_commit(session)
             session.flush()
             done = KEEP_AND_COMMIT(conn, values)
         else:
