@@ -93,6 +93,7 @@ from accountdesk.core.web import (
     conflict_from_integrity_error,
     end_now,
     error_response,
+    media_type,
     templates,
 )
 
@@ -190,7 +191,7 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.d
 
 def _canonical(body: bytes, content_type: str) -> bytes:
     """The body in one spelling, so that a client re-serialising the same JSON or form is the same request."""
-    kind = content_type.partition(";")[0].strip().lower()
+    kind = media_type(content_type)
     try:
         if kind == "application/x-www-form-urlencoded":
             pairs = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k != FORM_FIELD]

@@ -118,6 +118,11 @@ templates.env.globals.update(country_options=validation.countries, subdivision_o
 history.install(templates.env)
 
 
+def media_type(content_type: str) -> str:
+    """A Content-Type header's media type alone: `application/json; charset=utf-8` is `application/json`."""
+    return content_type.partition(";")[0].strip().lower()
+
+
 def _json_texts(body: Any) -> Iterator[tuple[str, str]]:
     """(dotted field name, text) for every key and string of a decoded JSON body, at any depth (no recursion)."""
     stack: list[tuple[str, Any]] = [("", body)]
@@ -135,7 +140,7 @@ def _json_texts(body: Any) -> Iterator[tuple[str, str]]:
 
 async def _body_texts(request: Request) -> list[tuple[str, str]]:
     """The texts of a form or JSON body, as the endpoint will read them."""
-    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type", ""))
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
         return [(name, name) for name in form] + [(n, v) for n, v in form.multi_items() if isinstance(v, str)]
@@ -209,7 +214,7 @@ async def express_json(request: Request, model: type[Model]) -> Model | None:
     request), which the express route then leaves to the app's own route (`Onward`): it refuses it as it always has.
     An ordinary body is what that route would have taken: FastAPI parses `application/json` with `json.loads` and
     validates the decoded value with the model, after the app-wide `refuse_unstorable_text`."""
-    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+    if media_type(request.headers.get("content-type", "")) != "application/json":
         return None
     try:
         decoded = json.loads(await request.body())

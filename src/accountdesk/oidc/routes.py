@@ -25,7 +25,7 @@ from accountdesk.core.errors import NotAuthenticated, NotFound
 from accountdesk.core.security import token_digest
 from accountdesk.core.settings import Settings
 from accountdesk.core.validation import all_storable
-from accountdesk.core.web import DbSession
+from accountdesk.core.web import DbSession, media_type
 from accountdesk.oidc import claims, clients, keys, logout
 from accountdesk.oidc.backend import backend_credential
 from accountdesk.oidc.models import OidcToken
@@ -164,8 +164,7 @@ def authorize(request: Request, session: DbSession, storefront: CurrentStorefron
 
 async def _token_form(request: Request) -> list[tuple[str, str]]:
     """The token request's parameters: RFC 6749 sends them form-encoded (any other body carries none)."""
-    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if media_type(request.headers.get("content-type", "")) != "application/x-www-form-urlencoded":
         return []
     return parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
 
